@@ -1,0 +1,505 @@
+"""Typed, frozen configuration loaded once from YAML and passed down explicitly.
+
+Every key is checked at load: unknown keys fail naming the key and the closest valid one,
+wrong types and out-of-range values fail naming the field, the value and the rule. This
+module imports neither TensorFlow nor pandas, so validating a config is instant.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import difflib
+import hashlib
+import json
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+
+from forecast.errors import ConfigError
+
+# Names Keras 3 resolves with keras.activations.get / initializers.get / regularizers.get
+# (tests/test_config.py checks each against Keras itself).
+ACTIVATIONS = (
+    "tanh", "sigmoid", "hard_sigmoid", "relu", "relu6", "leaky_relu", "elu", "selu", "gelu",
+    "silu", "swish", "mish", "softplus", "softsign", "exponential", "linear", "hard_silu",
+    "log_sigmoid", "celu",
+)
+INITIALIZERS = (
+    "glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform",
+    "lecun_normal", "orthogonal", "zeros", "ones", "random_normal", "random_uniform",
+    "truncated_normal", "identity", "variance_scaling",
+)
+REGULARIZERS = ("l1", "l2", "orthogonal_regularizer")
+RECURRENT_TYPES = ("lstm", "gru", "simple_rnn")
+# Recurrent-layer options that only some layer types have.
+TYPE_SPECIFIC = {"recurrent_activation": ("lstm", "gru"), "unit_forget_bias": ("lstm",),
+                 "reset_after": ("gru",)}
+
+
+def _check(condition: bool, path: str, value: Any, rule: str) -> None:
+    if not condition:
+        raise ConfigError(f"{path}: {value!r} is invalid: {rule}")
+
+
+def _check_name(value: str | None, allowed: tuple[str, ...], path: str) -> None:
+    if value is not None and value not in allowed:
+        close = difflib.get_close_matches(value, allowed, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(f"{path}: {value!r} is not one of {', '.join(allowed)}{hint}")
+
+
+def _check_date(value: str | None, path: str) -> None:
+    if value is None:
+        return
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(f"{path}: {value!r} is not a date; write it as YYYY-MM-DD") from None
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where prices come from and how they are cut into windows."""
+
+    source: Literal["sample", "csv", "yahoo"] = "sample"
+    ticker: str = "MSFT"
+    path: str | None = None
+    date_column: str = "Date"
+    price_column: str = "Close"
+    start: str | None = None
+    end: str | None = None
+    auto_adjust: bool = True
+    cache_dir: str = ".cache/prices"
+    lookback: int = 60
+    test_fraction: float = 0.2
+
+    def validate(self, path: str) -> None:
+        _check(self.lookback >= 2, f"{path}.lookback", self.lookback, "must be an integer >= 2")
+        _check(0 < self.test_fraction <= 0.5, f"{path}.test_fraction", self.test_fraction,
+               "must be in (0, 0.5]")
+        _check(self.source != "csv" or bool(self.path), f"{path}.path", self.path,
+               "data.source 'csv' needs data.path, the CSV file to read")
+        _check(bool(self.ticker.strip()), f"{path}.ticker", self.ticker, "must not be empty")
+        _check(self.source != "sample" or self.ticker.upper() == "MSFT", f"{path}.ticker",
+               self.ticker, "the shipped sample holds MSFT only; use data.source 'yahoo' or 'csv' "
+               "for other tickers")
+        _check_date(self.start, f"{path}.start")
+        _check_date(self.end, f"{path}.end")
+        if self.start and self.end:
+            _check(self.start < self.end, f"{path}.end", self.end, "must be after data.start")
+
+
+@dataclass(frozen=True)
+class RecurrentLayerConfig:
+    """One recurrent layer; its arguments pass through to the Keras layer of that type.
+
+    ``return_sequences`` is not configurable: every recurrent layer but the last returns
+    sequences, so any stack the YAML describes is well formed.
+    """
+
+    type: Literal["lstm", "gru", "simple_rnn"]
+    units: int
+    bidirectional: bool = False
+    activation: str = "tanh"
+    recurrent_activation: str | None = None  # LSTM/GRU only; resolved to Keras 3's "sigmoid"
+    use_bias: bool = True
+    kernel_initializer: str = "glorot_uniform"
+    recurrent_initializer: str = "orthogonal"
+    bias_initializer: str = "zeros"
+    unit_forget_bias: bool | None = None  # LSTM only; resolved to True
+    reset_after: bool | None = None  # GRU only; resolved to True
+    kernel_regularizer: str | None = None
+    recurrent_regularizer: str | None = None
+    bias_regularizer: str | None = None
+    activity_regularizer: str | None = None
+    dropout: float = 0.0
+    recurrent_dropout: float = 0.0
+    go_backwards: bool = False
+    unroll: bool = False
+
+    def __post_init__(self) -> None:
+        # Fill the type-specific Keras defaults so the resolved config says what ran.
+        if self.type in ("lstm", "gru") and self.recurrent_activation is None:
+            object.__setattr__(self, "recurrent_activation", "sigmoid")
+        if self.type == "lstm" and self.unit_forget_bias is None:
+            object.__setattr__(self, "unit_forget_bias", True)
+        if self.type == "gru" and self.reset_after is None:
+            object.__setattr__(self, "reset_after", True)
+
+    def validate(self, path: str) -> None:
+        _check(self.units >= 1, f"{path}.units", self.units, "must be an integer >= 1")
+        for name in ("dropout", "recurrent_dropout"):
+            value = getattr(self, name)
+            _check(0 <= value < 1, f"{path}.{name}", value, "must be in [0, 1)")
+        for name in ("activation", "recurrent_activation"):
+            _check_name(getattr(self, name), ACTIVATIONS, f"{path}.{name}")
+        for name in ("kernel_initializer", "recurrent_initializer", "bias_initializer"):
+            _check_name(getattr(self, name), INITIALIZERS, f"{path}.{name}")
+        for name in ("kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
+                     "activity_regularizer"):
+            _check_name(getattr(self, name), REGULARIZERS, f"{path}.{name}")
+        for name, owners in TYPE_SPECIFIC.items():
+            _check(self.type in owners or getattr(self, name) is None, f"{path}.{name}",
+                   getattr(self, name), f"applies to {' and '.join(owners)} layers only; "
+                   f"remove it from this {self.type} layer")
+
+    def keras_kwargs(self) -> dict[str, Any]:
+        """The arguments for the Keras layer (everything but type and bidirectional)."""
+        kwargs = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                  if f.name not in ("type", "bidirectional")}
+        return {key: value for key, value in kwargs.items() if value is not None
+                or key.endswith("_regularizer")}
+
+
+@dataclass(frozen=True)
+class DropoutLayerConfig:
+    """Dropout between layers (inactive at prediction time)."""
+
+    type: Literal["dropout"]
+    rate: float
+
+    def validate(self, path: str) -> None:
+        _check(0 <= self.rate < 1, f"{path}.rate", self.rate, "must be in [0, 1)")
+
+
+@dataclass(frozen=True)
+class DenseLayerConfig:
+    """A hidden Dense layer, after the recurrent layers (or on the flattened window)."""
+
+    type: Literal["dense"]
+    units: int
+    activation: str = "linear"
+
+    def validate(self, path: str) -> None:
+        _check(self.units >= 1, f"{path}.units", self.units, "must be an integer >= 1")
+        _check_name(self.activation, ACTIVATIONS, f"{path}.activation")
+
+
+LayerConfig = Union[RecurrentLayerConfig, DropoutLayerConfig, DenseLayerConfig]
+LAYER_TYPES: dict[str, type] = {
+    **{name: RecurrentLayerConfig for name in RECURRENT_TYPES},
+    "dropout": DropoutLayerConfig,
+    "dense": DenseLayerConfig,
+}
+
+
+def _reference_layers() -> tuple[LayerConfig, ...]:
+    return (
+        RecurrentLayerConfig(type="lstm", units=50),
+        DropoutLayerConfig(type="dropout", rate=0.2),
+        RecurrentLayerConfig(type="lstm", units=100),
+        DropoutLayerConfig(type="dropout", rate=0.2),
+    )
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The network: a stack of layers, then Dense(1), compiled with a loss and optimizer."""
+
+    layers: tuple[LayerConfig, ...] = field(default_factory=_reference_layers)
+    loss: Literal["mean_squared_error", "mean_absolute_error", "huber"] = "mean_squared_error"
+    optimizer: Literal["rmsprop", "adam", "adamw", "sgd", "nadam", "adagrad"] = "rmsprop"
+    learning_rate: float | None = None
+
+    def validate(self, path: str) -> None:
+        _check(len(self.layers) >= 1, f"{path}.layers", [], "needs at least one layer")
+        seen_dense = False
+        for index, layer in enumerate(self.layers):
+            layer.validate(f"{path}.layers.{index}")
+            if isinstance(layer, DenseLayerConfig):
+                seen_dense = True
+            _check(not (seen_dense and isinstance(layer, RecurrentLayerConfig)),
+                   f"{path}.layers.{index}.type", layer.type,
+                   "recurrent layers must come before dense layers")
+        if self.learning_rate is not None:
+            _check(self.learning_rate > 0, f"{path}.learning_rate", self.learning_rate,
+                   "must be > 0 (or null for the optimizer's default)")
+
+    @property
+    def recurrent_layers(self) -> list[RecurrentLayerConfig]:
+        return [layer for layer in self.layers if isinstance(layer, RecurrentLayerConfig)]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How the model is fitted; the seed makes the same config give the same metrics."""
+
+    epochs: int = 50
+    batch_size: int = 64
+    validation_fraction: float = 0.1
+    early_stopping_patience: int | None = None
+    restore_best_weights: bool = True
+    seed: int = 42
+    progress: Literal["auto", "bar", "epoch", "none"] = "auto"
+
+    def validate(self, path: str) -> None:
+        _check(self.epochs >= 1, f"{path}.epochs", self.epochs, "must be an integer >= 1")
+        _check(self.batch_size >= 1, f"{path}.batch_size", self.batch_size,
+               "must be an integer >= 1")
+        _check(0 <= self.validation_fraction <= 0.5, f"{path}.validation_fraction",
+               self.validation_fraction, "must be in [0, 0.5]")
+        if self.early_stopping_patience is not None:
+            _check(self.early_stopping_patience >= 1, f"{path}.early_stopping_patience",
+                   self.early_stopping_patience, "must be >= 1, or null to train every epoch")
+            _check(self.validation_fraction > 0, f"{path}.early_stopping_patience",
+                   self.early_stopping_patience,
+                   "early stopping watches the validation loss; set train.validation_fraction > 0")
+        _check(0 <= self.seed < 2**32, f"{path}.seed", self.seed, "must be in [0, 2**32)")
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    """Where run folders go."""
+
+    runs_dir: str = "runs"
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole resolved configuration of a run."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+    def validate(self, path: str = "") -> None:
+        self.data.validate("data")
+        self.model.validate("model")
+        self.train.validate("train")
+
+
+# --- dict <-> dataclass ---------------------------------------------------------------
+
+def _type_name(hint: Any) -> str:
+    if typing.get_origin(hint) is Literal:
+        return "one of " + ", ".join(repr(v) for v in typing.get_args(hint))
+    if typing.get_origin(hint) in (Union, types.UnionType):
+        return " or ".join(_type_name(arg) for arg in typing.get_args(hint))
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string",
+            type(None): "null"}.get(hint, str(hint))
+
+
+_FLOAT_TEXT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
+def _convert(value: Any, hint: Any, path: str) -> Any:
+    """Check ``value`` against a type hint and return it in the hinted type."""
+    origin = typing.get_origin(hint)
+    if origin is Literal:
+        allowed = typing.get_args(hint)
+        if value not in allowed or isinstance(value, bool):
+            _check_name(str(value), tuple(str(a) for a in allowed), path)
+        return value
+    if origin in (Union, types.UnionType):
+        arguments = typing.get_args(hint)
+        if value is None and type(None) in arguments:
+            return None
+        for argument in arguments:
+            if argument is type(None):
+                continue
+            try:
+                return _convert(value, argument, path)
+            except ConfigError:
+                if len(arguments) == 2:  # Optional[X]: the error of X says it best
+                    raise ConfigError(f"{path}: {value!r} is not {_type_name(hint)}") from None
+        raise ConfigError(f"{path}: {value!r} is not {_type_name(hint)}")
+    if origin is tuple:  # tuple[LayerConfig, ...]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{path}: expected a list of layers, got {value!r}")
+        return tuple(_build_layer(item, f"{path}.{index}") for index, item in enumerate(value))
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{path}: {value!r} is not true or false")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{path}: {value!r} is not an integer")
+        return value
+    if hint is float:
+        if isinstance(value, str) and _FLOAT_TEXT.fullmatch(value.strip()):
+            value = float(value)  # YAML 1.1 reads 1e-3 (no dot) as a string
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{path}: {value!r} is not a number")
+        return float(value)
+    if hint is str:
+        if isinstance(value, (dt.date, dt.datetime)):  # YAML reads 2015-01-02 as a date
+            return value.isoformat()[:10]
+        if not isinstance(value, str):
+            raise ConfigError(f"{path}: {value!r} is not a string")
+        return value
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, path)
+    raise TypeError(f"unsupported config type {hint!r} at {path}")  # a bug, not user input
+
+
+def _build(cls: type, values: Any, path: str) -> Any:
+    """Build dataclass ``cls`` from a mapping, rejecting unknown keys and wrong types."""
+    where = path or "the config"
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where}: expected a mapping of keys to values, got {values!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    for key in values:
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1, cutoff=0.5)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"{_join(path, key)}: unknown key{hint} (valid keys: "
+                              f"{', '.join(names)})")
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name in values:
+            kwargs[f.name] = _convert(values[f.name], hints[f.name], _join(path, f.name))
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{_join(path, f.name)}: missing required key")
+    return cls(**kwargs)
+
+
+def _build_layer(values: Any, path: str) -> LayerConfig:
+    if not isinstance(values, dict) or "type" not in values:
+        raise ConfigError(f"{path}: a layer must be a mapping with a 'type' "
+                          f"({', '.join(LAYER_TYPES)}), got {values!r}")
+    layer_type = values["type"]
+    _check_name(str(layer_type), tuple(LAYER_TYPES), f"{path}.type")
+    return _build(LAYER_TYPES[layer_type], values, path)
+
+
+def _join(path: str, key: Any) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+def config_from_dict(values: dict[str, Any]) -> Config:
+    """Validate a plain mapping (as read from YAML) into a Config."""
+    config = _build(Config, values, "")
+    config.validate()
+    return config
+
+
+def config_to_dict(config: Config) -> dict[str, Any]:
+    """The resolved config as plain data; inapplicable layer options are left out."""
+    def clean(value: Any) -> Any:
+        if dataclasses.is_dataclass(value):
+            result = {}
+            for f in dataclasses.fields(value):
+                item = getattr(value, f.name)
+                if item is None and f.name in TYPE_SPECIFIC:
+                    continue
+                result[f.name] = clean(item)
+            return result
+        if isinstance(value, tuple):
+            return [clean(item) for item in value]
+        return value
+    return clean(config)
+
+
+def config_hash(config: Config) -> str:
+    """A stable fingerprint of the resolved config (for provenance in run.json)."""
+    text = json.dumps(config_to_dict(config), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# --- YAML and overrides ----------------------------------------------------------------
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping with ``yaml.safe_load``; never builds Python objects."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found; pass an existing file with "
+                          f"--config (see configs/)") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read config file ({error})") from None
+    try:
+        values = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ConfigError(f"{path}{where}: invalid YAML: {problem}") from None
+    except ValueError as error:  # e.g. a date like 2020-13-01, which YAML parses eagerly
+        raise ConfigError(f"{path}: invalid value ({error}); write dates as YYYY-MM-DD "
+                          f"and check the file") from None
+    if values is None:
+        raise ConfigError(f"{path}: config file is empty; expected the sections "
+                          f"data, model, train, output (see configs/default.yaml)")
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: expected a mapping with sections data, model, train, "
+                          f"output; got {type(values).__name__}")
+    return values
+
+
+def apply_override(values: dict[str, Any], assignment: str) -> None:
+    """Apply one ``--set section.key=value`` to the raw mapping (value parsed as YAML)."""
+    if "=" not in assignment:
+        raise ConfigError(f"--set {assignment!r}: expected KEY=VALUE, "
+                          f"e.g. --set train.epochs=5")
+    key, _, raw = assignment.partition("=")
+    parts = [part for part in key.strip().split(".")]
+    if not all(parts):
+        raise ConfigError(f"--set {assignment!r}: {key!r} is not a dotted key like train.epochs")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except (yaml.YAMLError, ValueError):
+        value = raw
+    node: Any = values
+    for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
+        here = ".".join(parts[:depth + 1])
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ConfigError(f"--set {key}: {here} is not a layer index "
+                                  f"(0..{len(node) - 1})")
+            index = int(part)
+            if last:
+                node[index] = value
+            node = node[index]
+            continue
+        if not isinstance(node, dict) or part not in node:
+            siblings = list(node) if isinstance(node, dict) else []
+            close = difflib.get_close_matches(part, siblings, n=1, cutoff=0.5)
+            hint = f"; did you mean {'.'.join(parts[:depth] + [close[0]])!r}?" if close else ""
+            raise ConfigError(f"--set {key}: unknown key {here!r}{hint}")
+        if last:
+            node[part] = value
+            if part == "type":  # a new layer type drops the old type's own options
+                for option, owners in TYPE_SPECIFIC.items():
+                    if value not in owners:
+                        node.pop(option, None)
+        node = node[part]
+
+
+def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()
+                ) -> Config:
+    """Load a YAML config (defaults where keys are absent), apply ``--set`` overrides, validate.
+
+    Overrides go through the same validation as the file, so ``--set train.epochs=-1`` fails
+    just like ``epochs: -1`` would.
+    """
+    values = config_to_dict(Config())
+    if path is not None:
+        values = _merge(values, read_yaml(path))
+    for assignment in overrides:
+        apply_override(values, assignment)
+    try:
+        return config_from_dict(values)
+    except ConfigError as error:
+        if path is not None:
+            raise ConfigError(f"{path}: {error}") from None
+        raise

@@ -1,0 +1,71 @@
+"""Build (and compile) the Keras network that the YAML describes.
+
+Default: the reference stack LSTM(50, return_sequences=True) → Dropout(0.2) → LSTM(100)
+→ Dropout(0.2) → Dense(1), loss mean_squared_error, optimizer rmsprop.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from forecast.config import (Config, DenseLayerConfig, DropoutLayerConfig,
+                             RecurrentLayerConfig)
+
+_RECURRENT = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU,
+              "simple_rnn": keras.layers.SimpleRNN}
+_OPTIMIZERS = {"rmsprop": keras.optimizers.RMSprop, "adam": keras.optimizers.Adam,
+               "adamw": keras.optimizers.AdamW, "sgd": keras.optimizers.SGD,
+               "nadam": keras.optimizers.Nadam, "adagrad": keras.optimizers.Adagrad}
+
+
+def build_model(cfg: Config, n_features: int = 1) -> keras.Model:
+    """A compiled model taking windows (batch, lookback, n_features) to (batch, 1).
+
+    Every recurrent layer but the last returns sequences; with no recurrent layer the
+    window is flattened (an MLP on the last ``lookback`` values).
+    """
+    inputs = keras.Input(shape=(cfg.data.lookback, n_features), name="window")
+    hidden = inputs
+    layers = cfg.model.layers
+    last_recurrent = max((i for i, layer in enumerate(layers)
+                          if isinstance(layer, RecurrentLayerConfig)), default=-1)
+    if last_recurrent < 0:
+        hidden = keras.layers.Flatten(name="flatten")(hidden)
+    for index, layer in enumerate(layers):
+        name = f"{layer.type}_{index}"
+        if isinstance(layer, RecurrentLayerConfig):
+            recurrent = _RECURRENT[layer.type](return_sequences=index < last_recurrent,
+                                               name=name, **layer.keras_kwargs())
+            if layer.bidirectional:
+                recurrent = keras.layers.Bidirectional(recurrent, name=f"bidirectional_{index}")
+            hidden = recurrent(hidden)
+        elif isinstance(layer, DropoutLayerConfig):
+            hidden = keras.layers.Dropout(layer.rate, name=name)(hidden)
+        elif isinstance(layer, DenseLayerConfig):
+            hidden = keras.layers.Dense(layer.units, activation=layer.activation,
+                                        name=name)(hidden)
+    outputs = keras.layers.Dense(1, name="next_close")(hidden)  # (batch, 1)
+    model = keras.Model(inputs, outputs, name="forecaster")
+    optimizer_class = _OPTIMIZERS[cfg.model.optimizer]
+    optimizer = (optimizer_class() if cfg.model.learning_rate is None
+                 else optimizer_class(learning_rate=cfg.model.learning_rate))
+    model.compile(loss=cfg.model.loss, optimizer=optimizer)
+    return model
+
+
+def layer_parameter_formula(layer_type: str, units: int, inputs: int,
+                            use_bias: bool = True, reset_after: bool = True) -> int:
+    """Trainable parameters of one recurrent layer, by the textbook formula.
+
+    LSTM: 4 gates × (units × (units + inputs) + units); GRU: 3 × (...) with a second bias
+    when reset_after; SimpleRNN: units × (units + inputs) + units.
+    """
+    bias = units if use_bias else 0
+    weights = units * (units + inputs)
+    if layer_type == "lstm":
+        return 4 * (weights + bias)
+    if layer_type == "gru":
+        return 3 * (weights + bias * (2 if reset_after else 1))
+    if layer_type == "simple_rnn":
+        return weights + bias
+    raise ValueError(f"not a recurrent layer type: {layer_type}")

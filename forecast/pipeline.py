@@ -1,0 +1,115 @@
+"""The plain functions behind the CLI: ``train(cfg)`` and ``evaluate(run_dir)``.
+
+Both return results; printing is left to the caller (``echo``), saving to ``forecast.runs``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from forecast import atomic, runs
+from forecast.config import Config, config_hash
+from forecast.data.sources import data_fingerprint, load_prices
+from forecast.errors import RunError
+from forecast.data.windows import (Dataset, inverse_scale, prepare_dataset, scaler_to_dict)
+from forecast.report.metrics import forecast_metrics, predictions_frame
+from forecast.report.plots import plot_loss, plot_true_vs_predicted
+
+PREDICT_BATCH = 1024
+
+
+@dataclass(frozen=True)
+class TrainOutcome:
+    run_dir: Path
+    metrics: dict[str, Any]
+    predictions: pd.DataFrame
+    history: dict[str, list[float]]
+    dataset: Dataset
+    model: Any  # keras.Model
+
+
+def dataset_for(config: Config, prices: pd.Series, scaler: Any = None) -> Dataset:
+    """Split/scale/window ``prices`` as ``config`` says (fitting the scaler unless given)."""
+    label = f"data ({config.data.source} {config.data.ticker})"
+    return prepare_dataset(prices, config.data.lookback, config.data.test_fraction,
+                           config.train.validation_fraction, scaler=scaler, label=label)
+
+
+def predict_test(model: Any, dataset: Dataset) -> pd.DataFrame:
+    """Predict every test day from its window and line it up with actual and naive."""
+    scaled = model.predict(dataset.x_test, batch_size=PREDICT_BATCH, verbose=0)[:, 0]  # (n,)
+    predicted = inverse_scale(dataset.scaler, scaled)  # (n_test,) prices
+    return predictions_frame(dataset.test_dates, dataset.test_prices, predicted,
+                             dataset.previous_prices)
+
+
+def score(predictions: pd.DataFrame) -> dict[str, float]:
+    return forecast_metrics(predictions["actual"].to_numpy(),
+                            predictions["predicted"].to_numpy(),
+                            predictions["naive"].to_numpy())
+
+
+def train(config: Config, out: str | Path | None = None, refresh: bool = False,
+          overwrite: bool = False, echo: Callable[[str], None] = print) -> TrainOutcome:
+    """Load data, train the configured model, score it against naive, write a run folder."""
+    prices = load_prices(config.data, refresh=refresh)
+    dataset = dataset_for(config, prices)
+    from forecast.model.build import build_model  # TensorFlow: only once the data is good
+    from forecast.model.train import fit_model, seed_everything
+
+    run_dir = runs.create_run_dir(config.output.runs_dir, config.data.ticker, out=out,
+                                  overwrite=overwrite)
+    runs.write_config(run_dir, config)
+    runs.write_prices(run_dir, prices)
+    atomic.write_json(run_dir / "scaler.json", scaler_to_dict(dataset.scaler))
+
+    seed_everything(config.train.seed)
+    model = build_model(config, n_features=1)
+    model.summary(print_fn=lambda line, *args, **kwargs: echo(line))
+    echo(f"training on {len(dataset.y_train)} windows, validating on {len(dataset.y_val)}, "
+         f"testing on {len(dataset.y_test)} days ({dataset.test_dates[0].date()} → "
+         f"{dataset.test_dates[-1].date()})")
+    result = fit_model(model, dataset, config.train)
+    with atomic.atomic_path(run_dir / "model.keras") as temporary:
+        model.save(temporary)
+    atomic.write_json(run_dir / "history.json", result.history)
+
+    predictions = predict_test(model, dataset)
+    metrics: dict[str, Any] = {**score(predictions), "n_train": dataset.n_train,
+                               "n_test": len(predictions), "epochs_run": result.epochs_run}
+    if not np.isfinite([metrics[key] for key in ("rmse", "mae", "mape")]).all():
+        echo("warning: the model produced non-finite predictions (training diverged)")
+    atomic.write_json(run_dir / "metrics.json", metrics)
+    runs.write_frame(run_dir / "predictions.csv", predictions)
+    runs.save_figure(run_dir / "true_vs_predicted.png", plot_true_vs_predicted(
+        predictions, title=f"{config.data.ticker}: true vs predicted close (test days)"))
+    runs.save_figure(run_dir / "loss.png", plot_loss(result.history))
+    runs.mark_complete(run_dir, {"config_sha256": config_hash(config),
+                                 "data_sha256": data_fingerprint(prices),
+                                 "data_rows": len(prices)})
+    return TrainOutcome(run_dir=run_dir, metrics=metrics, predictions=predictions,
+                        history=result.history, dataset=dataset, model=model)
+
+
+def evaluate(run_dir: str | Path) -> dict[str, Any]:
+    """Reload model, scaler and data from the run folder alone and recompute the metrics.
+
+    Writes ``evaluation.json``; its metric values equal ``metrics.json``'s when the run is
+    intact, because the same weights see the same windows through the same saved scaler.
+    """
+    run = runs.load_run(run_dir)
+    if data_fingerprint(run.prices) != run.record.get("data_sha256"):
+        raise RunError(f"{run.path / 'prices.csv'}: differs from the data the run was "
+                            f"trained on (fingerprint mismatch); train the run again")
+    dataset = dataset_for(run.config, run.prices, scaler=run.scaler)
+    predictions = predict_test(run.model, dataset)
+    evaluation: dict[str, Any] = {**score(predictions), "n_train": dataset.n_train,
+                                  "n_test": len(predictions)}
+    atomic.write_json(run.path / "evaluation.json", evaluation)
+    return evaluation

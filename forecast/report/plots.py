@@ -1,0 +1,81 @@
+"""Figures for a run. Each function returns a matplotlib Figure; callers save or show it.
+
+Figures are created without pyplot, so no global state builds up and no GUI is needed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from forecast.data.windows import Dataset
+
+
+def plot_true_vs_predicted(predictions: pd.DataFrame, show_naive: bool = True,
+                           title: str = "True vs predicted close") -> Figure:
+    """Actual and predicted closes over the test dates (the naive line optional)."""
+    figure = Figure(figsize=(11, 5), layout="constrained")
+    axes = figure.subplots()
+    dates = pd.to_datetime(predictions["date"])
+    axes.plot(dates, predictions["actual"], color="black", linewidth=1.2, label="actual")
+    axes.plot(dates, predictions["predicted"], color="tab:blue", linewidth=1.2,
+              label="model")
+    if show_naive:
+        axes.plot(dates, predictions["naive"], color="tab:orange", linewidth=0.8, alpha=0.8,
+                  linestyle="--", label="naive (previous close)")
+    axes.set_title(title)
+    axes.set_xlabel("date")
+    axes.set_ylabel("price")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    return figure
+
+
+def plot_loss(history: dict[str, list[float]]) -> Figure:
+    """Training and validation loss per epoch (log scale: MSE spans decades)."""
+    figure = Figure(figsize=(7, 4), layout="constrained")
+    axes = figure.subplots()
+    for key, label in (("loss", "training"), ("val_loss", "validation")):
+        if history.get(key):
+            epochs = np.arange(1, len(history[key]) + 1)
+            axes.plot(epochs, history[key], marker="o", markersize=3, label=label)
+    axes.set_yscale("log")
+    axes.set_xlabel("epoch")
+    axes.set_ylabel("loss (scaled units)")
+    axes.set_title("Loss")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    return figure
+
+
+def plot_price_history(dataset: Dataset) -> Figure:
+    """The whole close series, the training and test parts in different colours."""
+    figure = Figure(figsize=(11, 4), layout="constrained")
+    axes = figure.subplots()
+    prices = dataset.prices
+    axes.plot(prices.index[:dataset.n_train], prices.iloc[:dataset.n_train],
+              color="tab:blue", label=f"training ({dataset.n_train} days)")
+    axes.plot(prices.index[dataset.n_train:], prices.iloc[dataset.n_train:],
+              color="tab:red", label=f"test ({len(prices) - dataset.n_train} days)")
+    axes.set_xlabel("date")
+    axes.set_ylabel("price")
+    axes.set_title("Close price history")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    return figure
+
+
+def plot_scaled_training(dataset: Dataset) -> Figure:
+    """What the network sees: training closes scaled to [0, 1] by the training-only scaler."""
+    figure = Figure(figsize=(11, 3.5), layout="constrained")
+    axes = figure.subplots()
+    training = dataset.prices.iloc[:dataset.n_train]
+    scaled = dataset.scaler.transform(training.to_numpy().reshape(-1, 1))[:, 0]  # (n_train,)
+    axes.plot(training.index, scaled, color="tab:blue")
+    axes.set_ylim(-0.05, 1.05)
+    axes.set_xlabel("date")
+    axes.set_ylabel("scaled close")
+    axes.set_title("Scaled training series (MinMaxScaler fitted on these rows only)")
+    axes.grid(alpha=0.3)
+    return figure

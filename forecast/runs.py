@@ -1,0 +1,227 @@
+"""The run folder: everything needed to reuse a trained forecaster, written atomically.
+
+    config.yaml            the fully resolved config
+    prices.csv             the exact series the run used (so evaluate needs no network)
+    model.keras            the trained network (Keras 3 format, loaded with safe_mode)
+    scaler.json            the fitted MinMaxScaler's attributes by scikit-learn name
+    history.json           loss per epoch
+    metrics.json           model vs naive metrics on the test days
+    predictions.csv        date, actual, predicted, naive — one row per test day
+    true_vs_predicted.png, loss.png
+    run.json               written last: versions, fingerprints, status "complete"
+
+A folder without a complete ``run.json`` is an interrupted run and is refused by readers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import platform
+import re
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from forecast import atomic
+from forecast.config import Config, config_from_dict, config_to_dict, read_yaml
+from forecast.errors import ConfigError, RunError, UserError
+
+RUN_FILES = ("config.yaml", "prices.csv", "model.keras", "scaler.json", "history.json",
+             "metrics.json", "predictions.csv", "true_vs_predicted.png", "loss.png")
+MARKER = "run.json"
+_PACKAGES = ("forecast", "keras", "tensorflow-cpu", "tensorflow", "numpy", "pandas",
+             "scikit-learn", "matplotlib", "yfinance", "PyYAML")
+
+
+def safe_name(text: str) -> str:
+    """A file-name-safe fragment: no separators, no '..', nothing outside [A-Za-z0-9._-]."""
+    cleaned = re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-.")
+    return cleaned[:40] or "run"
+
+
+def create_run_dir(runs_dir: str | Path, ticker: str, out: str | Path | None = None,
+                   overwrite: bool = False, now: dt.datetime | None = None) -> Path:
+    """Make a new, empty run folder and return it.
+
+    Default: ``runs_dir/YYYYMMDD-HHMMSS-TICKER`` (a suffix -2, -3, … when that exists, so
+    two runs started together never share a folder). ``out`` names the folder; it may exist
+    only while empty, unless ``overwrite`` allows replacing a previous run's files.
+    """
+    if out is not None:
+        path = Path(out)
+        if path.exists() and not path.is_dir():
+            raise UserError(f"--out {path}: exists and is not a folder; choose another path")
+        if path.is_dir() and any(path.iterdir()) and not overwrite:
+            raise UserError(f"--out {path}: folder is not empty (holds a previous run?); "
+                            f"choose a new folder or pass --overwrite")
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise UserError(f"--out {path}: cannot create folder ({error.strerror}); "
+                            f"choose a writable location") from None
+        if overwrite:
+            (path / MARKER).unlink(missing_ok=True)  # incomplete until rewritten
+        return path
+    stamp = (now or dt.datetime.now()).strftime("%Y%m%d-%H%M%S")
+    base = Path(runs_dir) / f"{stamp}-{safe_name(ticker)}"
+    try:
+        Path(runs_dir).mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"output.runs_dir {runs_dir}: cannot create folder ({error.strerror}); "
+                        f"set output.runs_dir or --out to a writable folder") from None
+    for attempt in range(1, 1000):
+        path = base if attempt == 1 else base.with_name(f"{base.name}-{attempt}")
+        try:
+            path.mkdir()  # atomic: fails if another run took the name first
+            return path
+        except FileExistsError:
+            continue
+    raise UserError(f"output.runs_dir {runs_dir}: too many runs named {base.name}")
+
+
+def write_config(run_dir: Path, config: Config) -> None:
+    text = yaml.safe_dump(config_to_dict(config), sort_keys=False)
+    atomic.write_text(run_dir / "config.yaml", text)
+
+
+def write_prices(run_dir: Path, prices: pd.Series) -> None:
+    frame = pd.DataFrame({"date": prices.index.strftime("%Y-%m-%d"),
+                          "price": prices.to_numpy()})
+    with atomic.atomic_path(run_dir / "prices.csv") as temporary:
+        frame.to_csv(temporary, index=False, float_format="%.17g")
+
+
+def read_prices(run_dir: Path) -> pd.Series:
+    from forecast.data.sources import clean_prices  # pandas-heavy, only when reading
+
+    path = run_dir / "prices.csv"
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except FileNotFoundError:
+        raise RunError(f"{path}: missing; this run folder is incomplete, retrain it") from None
+    return clean_prices(frame, "date", "price", str(path))
+
+
+def write_frame(path: Path, frame: pd.DataFrame) -> None:
+    with atomic.atomic_path(path) as temporary:
+        frame.to_csv(temporary, index=False, float_format="%.10g")
+
+
+def save_figure(path: Path, figure: Any) -> None:
+    with atomic.atomic_path(path) as temporary:
+        figure.savefig(temporary, format="png", dpi=110)
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for package in _PACKAGES:
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def mark_complete(run_dir: Path, details: dict[str, Any]) -> None:
+    """Write run.json last: its presence says every other artifact is in place."""
+    record = {"status": "complete",
+              "finished": dt.datetime.now().isoformat(timespec="seconds"),
+              "versions": versions(), "files": list(RUN_FILES), **details}
+    atomic.write_json(run_dir / MARKER, record)
+
+
+def check_run_dir(run_dir: str | Path) -> tuple[Path, dict[str, Any]]:
+    """Refuse a missing, foreign or incomplete run folder with a clear message."""
+    path = Path(run_dir)
+    if not path.is_dir():
+        raise RunError(f"--run {path}: no such folder; pass a folder written by "
+                       f"'python main.py train'")
+    marker = path / MARKER
+    if not marker.exists():
+        raise RunError(f"--run {path}: no {MARKER}, so the run is incomplete (interrupted "
+                       f"or not a run folder); train again")
+    try:
+        record = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise RunError(f"{marker}: unreadable ({error}); train again") from None
+    if record.get("status") != "complete":
+        raise RunError(f"{marker}: status is {record.get('status')!r}, not 'complete'; "
+                       f"train again")
+    for name in RUN_FILES:
+        if not (path / name).is_file():
+            raise RunError(f"--run {path}: {name} is missing; the folder is damaged, "
+                           f"train again")
+    return path, record
+
+
+def read_config(run_dir: Path) -> Config:
+    try:
+        return config_from_dict(read_yaml(run_dir / "config.yaml"))
+    except ConfigError as error:
+        raise RunError(f"{run_dir / 'config.yaml'}: {error}") from None
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise RunError(f"{path}: unreadable JSON ({error}); train the run again") from None
+    if not isinstance(value, dict):
+        raise RunError(f"{path}: expected a JSON object; train the run again")
+    return value
+
+
+@dataclass(frozen=True)
+class Run:
+    """A loaded run: config, data, model and fitted scaler, from the folder alone."""
+
+    path: Path
+    config: Config
+    prices: pd.Series
+    model: Any  # keras.Model
+    scaler: Any  # sklearn MinMaxScaler
+    record: dict[str, Any]
+
+
+def load_run(run_dir: str | Path) -> Run:
+    """Load a complete run folder (model with Keras safe_mode; no pickles, no user YAML)."""
+    from forecast.data.windows import scaler_from_dict  # sklearn only when needed
+
+    path, record = check_run_dir(run_dir)
+    config = read_config(path)
+    scaler = scaler_from_dict(read_json(path / "scaler.json"), str(path / "scaler.json"))
+    if scaler.n_features_in_ != 1:
+        raise RunError(f"{path / 'scaler.json'}: scaler has {scaler.n_features_in_} features, "
+                       f"this model uses 1 (the close); train the run again")
+    model = load_model(path / "model.keras")
+    expected = (None, config.data.lookback, 1)
+    if tuple(model.input_shape) != expected:
+        raise RunError(f"{path / 'model.keras'}: expects windows {tuple(model.input_shape)} "
+                       f"but config.yaml says lookback {config.data.lookback}; the run is "
+                       f"inconsistent, train it again")
+    return Run(path=path, config=config, prices=read_prices(path), model=model, scaler=scaler,
+               record=record)
+
+
+def load_model(path: Path) -> Any:
+    """Load a .keras file with safe_mode=True: code-carrying layers (Lambda) are refused."""
+    import keras
+
+    try:
+        return keras.saving.load_model(path, safe_mode=True, compile=False)
+    except ValueError as error:
+        text = str(error)
+        if "safe_mode" in text or "Lambda" in text or "lambda" in text:
+            raise RunError(f"{path}: refused to load: it contains code (a Lambda layer), which "
+                           f"safe mode does not execute; only load models you trained here"
+                           ) from None
+        raise RunError(f"{path}: not a loadable Keras model ({text.splitlines()[0]}); "
+                       f"train the run again") from None
+    except (OSError, KeyError, TypeError) as error:
+        raise RunError(f"{path}: not a loadable Keras model ({type(error).__name__}); "
+                       f"train the run again") from None

@@ -1,0 +1,65 @@
+"""Shared fixtures: tiny configs, seeded synthetic prices, yfinance-shaped frames."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecast.config import Config, load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+QUICK = ROOT / "configs" / "quick.yaml"
+
+
+def synthetic_prices(n_rows: int = 300, seed: int = 0, start: str = "2020-01-01") -> pd.Series:
+    """A seeded geometric random walk on business days, like a stock's closes."""
+    generator = np.random.default_rng(seed)
+    returns = generator.normal(0.0005, 0.01, n_rows)
+    values = 100.0 * np.exp(np.cumsum(returns))
+    index = pd.bdate_range(start, periods=n_rows, name="date")
+    return pd.Series(values, index=index, name="price")
+
+
+def tiny_config(tmp_path: Path, *overrides: str) -> Config:
+    """The quick config shrunk further for unit tests; runs go under tmp_path."""
+    return load_config(QUICK, ["data.lookback=10", "model.layers.0.units=4",
+                               "model.layers.2.units=4", "train.epochs=1",
+                               f"output.runs_dir={tmp_path / 'runs'}", *overrides])
+
+
+@pytest.fixture
+def prices() -> pd.Series:
+    return synthetic_prices()
+
+
+def yfinance_frame(ticker: str = "AAPL", n_rows: int = 120, auto_adjust: bool = True,
+                   tz: str | None = None) -> pd.DataFrame:
+    """A frame shaped exactly like yfinance 1.x ``download`` output for one ticker."""
+    close = synthetic_prices(n_rows, seed=3).to_numpy()
+    index = pd.bdate_range("2023-01-02", periods=n_rows, name="Date")
+    if tz:
+        index = index.tz_localize(tz)
+    columns = {"Close": close, "High": close * 1.01, "Low": close * 0.99, "Open": close,
+               "Volume": np.full(n_rows, 1_000_000, dtype="int64")}
+    if not auto_adjust:
+        columns = {"Adj Close": close * 0.98, **columns}
+    frame = pd.DataFrame(columns, index=index)
+    frame.columns = pd.MultiIndex.from_product([list(frame.columns), [ticker]],
+                                               names=["Price", "Ticker"])
+    return frame
+
+
+def empty_yfinance_frame(ticker: str = "NOPE") -> pd.DataFrame:
+    """What yfinance 1.x returns for a failed ticker: no rows, columns still listed."""
+    columns = pd.MultiIndex.from_product(
+        [["Adj Close", "Close", "High", "Low", "Open", "Volume"], [ticker]],
+        names=["Price", "Ticker"])
+    return pd.DataFrame(columns=columns, index=pd.DatetimeIndex([], name="Date"))

@@ -1,0 +1,65 @@
+"""The network built from config: reference stack, parameter counts, layer types."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from forecast.config import Config, DenseLayerConfig, load_config
+from forecast.model import build_model, layer_parameter_formula
+
+
+def test_reference_stack_and_lstm_parameter_formula():
+    model = build_model(Config(), n_features=1)
+    kinds = [type(layer).__name__ for layer in model.layers]
+    assert kinds == ["InputLayer", "LSTM", "Dropout", "LSTM", "Dropout", "Dense"]
+    first, second = model.layers[1], model.layers[3]
+    assert first.return_sequences and not second.return_sequences
+    assert (first.units, second.units) == (50, 100)
+    assert first.count_params() == 4 * (50 * (50 + 1) + 50) == 10_400
+    assert second.count_params() == 4 * (100 * (100 + 50) + 100) == 60_400
+    assert layer_parameter_formula("lstm", 100, 50) == second.count_params()
+    assert model.output_shape == (None, 1) and model.input_shape == (None, 60, 1)
+    assert model.loss == "mean_squared_error"
+    assert type(model.optimizer).__name__ == "RMSprop"
+
+
+@pytest.mark.parametrize("layer_type", ["gru", "simple_rnn"])
+def test_other_recurrent_types_and_their_counts(layer_type):
+    config = load_config(None, [f"model.layers.0.type={layer_type}",
+                                f"model.layers.2.type={layer_type}",
+                                "model.layers.0.units=6", "model.layers.2.units=5",
+                                "data.lookback=7"])
+    model = build_model(config)
+    counts = [layer.count_params() for layer in model.layers if layer.name.startswith(
+        layer_type)]
+    assert counts == [layer_parameter_formula(layer_type, 6, 1),
+                      layer_parameter_formula(layer_type, 5, 6)]
+
+
+def test_bidirectional_dense_and_keras_arguments_pass_through():
+    config = load_config(None, ["model.layers.0.bidirectional=true", "model.layers.0.units=4",
+                                "model.layers.2.units=3", "model.layers.2.go_backwards=true",
+                                "model.layers.2.kernel_regularizer=l2",
+                                "model.layers.2.recurrent_activation=hard_sigmoid",
+                                "data.lookback=5"])
+    model = build_model(config)
+    wrapper = model.get_layer("bidirectional_0")
+    assert wrapper.count_params() == 2 * layer_parameter_formula("lstm", 4, 1)
+    inner = model.get_layer("lstm_2")
+    assert inner.go_backwards and inner.kernel_regularizer is not None
+    assert inner.recurrent_activation.__name__ == "hard_sigmoid"
+    assert inner.count_params() == layer_parameter_formula("lstm", 3, 8)
+
+
+def test_mlp_without_recurrent_layers_flattens_the_window():
+    config = load_config(None, ["data.lookback=6"])
+    mlp = DenseLayerConfig(type="dense", units=4, activation="relu")
+    config = replace(config, model=replace(config.model, layers=(mlp,)))
+    model = build_model(config)
+    assert model.get_layer("flatten").output.shape == (None, 6)
+    assert model.get_layer("dense_0").count_params() == 6 * 4 + 4
+    output = model.predict(np.zeros((2, 6, 1), dtype="float32"), verbose=0)
+    assert output.shape == (2, 1)

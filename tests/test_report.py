@@ -1,0 +1,44 @@
+"""Metrics against hand-computed values, and figures returned (never shown)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from forecast.report import (forecast_metrics, format_metrics_table, plot_loss,
+                             plot_true_vs_predicted, predictions_frame)
+
+
+def test_metrics_by_hand():
+    actual = np.array([100.0, 102.0, 101.0])
+    predicted = np.array([101.0, 100.0, 101.0])  # errors +1, -2, 0
+    naive = np.array([99.0, 100.0, 102.0])  # errors -1, -2, +1
+    metrics = forecast_metrics(actual, predicted, naive)
+    assert metrics["rmse"] == pytest.approx(np.sqrt(5 / 3))
+    assert metrics["mae"] == pytest.approx(1.0)
+    assert metrics["mape"] == pytest.approx((1 / 100 + 2 / 102) / 3 * 100)
+    assert metrics["naive_rmse"] == pytest.approx(np.sqrt(6 / 3))
+    assert metrics["naive_mae"] == pytest.approx(4 / 3)
+    assert metrics["rmse_ratio"] == pytest.approx(np.sqrt(5 / 6))
+    table = format_metrics_table(metrics)
+    assert "model" in table and "naive" in table and "beats the naive" in table
+
+
+def test_metrics_need_the_same_days():
+    with pytest.raises(ValueError):
+        forecast_metrics(np.ones(3), np.ones(3), np.ones(2))
+
+
+def test_figures_are_returned():
+    dates = pd.bdate_range("2024-01-01", periods=5)
+    frame = predictions_frame(dates, np.arange(5.0) + 1, np.arange(5.0) + 1.5, np.arange(5.0))
+    assert list(frame.columns) == ["date", "actual", "predicted", "naive"]
+    figure = plot_true_vs_predicted(frame)
+    assert isinstance(figure, Figure)
+    labels = [line.get_label() for line in figure.axes[0].get_lines()]
+    assert labels == ["actual", "model", "naive (previous close)"]
+    assert len(plot_true_vs_predicted(frame, show_naive=False).axes[0].get_lines()) == 2
+    loss = plot_loss({"loss": [1.0, 0.5], "val_loss": [1.2, 0.6]})
+    assert len(loss.axes[0].get_lines()) == 2

@@ -1,0 +1,93 @@
+"""Split, scaler and windows: time order, no leakage, exact inverse."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecast.data.windows import (inverse_scale, make_windows, prepare_dataset,
+                                   required_rows, scaler_from_dict, scaler_to_dict, split_sizes)
+from forecast.errors import DataError, RunError
+from tests.conftest import synthetic_prices
+
+
+def test_make_windows_are_the_previous_lookback_values():
+    series = np.arange(20, dtype="float64")
+    inputs, targets = make_windows(series, lookback=5, first_target=5, stop=20)
+    assert inputs.shape == (15, 5, 1) and targets.shape == (15,)
+    for k, t in enumerate(range(5, 20)):
+        np.testing.assert_array_equal(inputs[k, :, 0], series[t - 5:t])
+        assert targets[k] == series[t]
+
+
+def test_dataset_windows_for_every_split(prices):
+    dataset = prepare_dataset(prices, lookback=10, test_fraction=0.2, validation_fraction=0.1)
+    n_rows, n_train = len(prices), dataset.n_train
+    assert n_train == n_rows - int(n_rows * 0.2)
+    scaled = dataset.scaler.transform(prices.to_numpy().reshape(-1, 1))[:, 0]
+    x_all = np.concatenate([dataset.x_train, dataset.x_val, dataset.x_test])
+    y_all = np.concatenate([dataset.y_train, dataset.y_val, dataset.y_test])
+    assert len(y_all) == n_rows - 10  # every row after the first window is predicted once
+    for k, t in enumerate(range(10, n_rows)):
+        np.testing.assert_allclose(x_all[k, :, 0], scaled[t - 10:t], rtol=1e-6)
+        assert y_all[k] == pytest.approx(scaled[t], rel=1e-6)
+    # validation windows come after training windows, test windows after both, in time
+    assert len(dataset.y_val) == int(np.ceil((n_train - 10) * 0.1))
+    assert len(dataset.y_test) == n_rows - n_train
+    # the first test window reaches back into the training rows
+    np.testing.assert_allclose(dataset.x_test[0, :, 0], scaled[n_train - 10:n_train], rtol=1e-6)
+    assert list(dataset.test_dates) == list(prices.index[n_train:])
+    np.testing.assert_array_equal(dataset.previous_prices, prices.to_numpy()[n_train - 1:-1])
+
+
+def test_scaler_never_sees_test_rows(prices):
+    dataset = prepare_dataset(prices, 10, 0.2, 0.1)
+    changed = prices.copy()
+    changed.iloc[dataset.n_train:] *= 50.0  # the future goes wild
+    changed_dataset = prepare_dataset(changed, 10, 0.2, 0.1)
+    assert scaler_to_dict(changed_dataset.scaler) == scaler_to_dict(dataset.scaler)
+    np.testing.assert_array_equal(changed_dataset.x_train, dataset.x_train)
+    np.testing.assert_array_equal(changed_dataset.y_val, dataset.y_val)
+    assert dataset.scaler.data_max_[0] == prices.iloc[:dataset.n_train].max()
+
+
+def test_inverse_scaling_round_trips(prices):
+    dataset = prepare_dataset(prices, 10, 0.2, 0.1)
+    np.testing.assert_allclose(inverse_scale(dataset.scaler, dataset.y_test),
+                               dataset.test_prices, rtol=1e-6)
+
+
+def test_scaler_json_round_trip_is_exact(prices):
+    scaler = prepare_dataset(prices, 10, 0.2, 0.1).scaler
+    state = json.loads(json.dumps(scaler_to_dict(scaler)))
+    assert set(state) >= {"data_min_", "data_max_", "scale_", "min_", "feature_range"}
+    rebuilt = scaler_from_dict(state)
+    values = prices.to_numpy().reshape(-1, 1)
+    np.testing.assert_array_equal(rebuilt.transform(values), scaler.transform(values))
+
+
+def test_scaler_json_with_wrong_shapes_is_refused(prices):
+    state = scaler_to_dict(prepare_dataset(prices, 10, 0.2, 0.1).scaler)
+    state["scale_"] = [1.0, 2.0]
+    with pytest.raises(RunError, match=r"scale_ has shape \(2,\), expected \(1,\)"):
+        scaler_from_dict(state)
+
+
+def test_constant_series_does_not_divide_by_zero():
+    flat = pd.Series(5.0, index=pd.bdate_range("2020-01-01", periods=100))
+    dataset = prepare_dataset(flat, 10, 0.2, 0.1)
+    assert np.isfinite(dataset.x_train).all() and np.isfinite(dataset.y_test).all()
+
+
+def test_too_short_series_says_found_and_needed():
+    needed = required_rows(0.2, 60, 0.1)
+    n_train, n_validation, n_test = split_sizes(needed, 0.2, 60, 0.1)
+    assert n_train - 60 - n_validation >= 1 and n_validation >= 1 and n_test >= 1
+    short = synthetic_prices(needed - 1)
+    with pytest.raises(DataError, match=rf"found {needed - 1} rows of prices, need at least "
+                                        rf"{needed} for lookback 60"):
+        prepare_dataset(short, 60, 0.2, 0.1)
+    prepare_dataset(synthetic_prices(needed), 60, 0.2, 0.1)  # exactly enough works
