@@ -18,29 +18,60 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "configs" / "default.yaml"
 
 
+def _config_options() -> argparse.ArgumentParser:
+    """Options shared by the commands that start from a config."""
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument("--config", type=Path, default=None,
+                         help="YAML config (default: configs/default.yaml)")
+    options.add_argument("--set", dest="overrides", action="append", default=[],
+                         metavar="KEY=VALUE",
+                         help="override a config key, e.g. --set train.epochs=5 (repeatable)")
+    options.add_argument("--out", type=Path, default=None,
+                         help="folder to write (default: output.runs_dir/TIME-TICKER…)")
+    options.add_argument("--overwrite", action="store_true",
+                         help="allow --out to name a folder that already holds results")
+    options.add_argument("--refresh", action="store_true",
+                         help="download Yahoo Finance prices again instead of using the cache")
+    return options
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python main.py",
         description="LSTM stock-price forecaster. With no command, trains configs/default.yaml "
                     "on the shipped MSFT sample.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    shared = _config_options()
 
-    train = commands.add_parser("train", help="train a model and write a run folder")
-    train.add_argument("--config", type=Path, default=None,
-                       help="YAML config (default: configs/default.yaml)")
-    train.add_argument("--set", dest="overrides", action="append", default=[],
-                       metavar="KEY=VALUE",
-                       help="override a config key, e.g. --set train.epochs=5 (repeatable)")
-    train.add_argument("--out", type=Path, default=None,
-                       help="run folder to write (default: output.runs_dir/TIME-TICKER)")
-    train.add_argument("--overwrite", action="store_true",
-                       help="allow --out to name a folder that already holds a run")
-    train.add_argument("--refresh", action="store_true",
-                       help="download Yahoo Finance prices again instead of using the cache")
+    commands.add_parser("train", parents=[shared],
+                        help="train a model and write a run folder")
 
     evaluate = commands.add_parser("evaluate",
                                    help="reload a run folder and recompute its metrics")
     evaluate.add_argument("--run", type=Path, required=True, help="run folder to evaluate")
+
+    forecast = commands.add_parser(
+        "forecast", help="forecast the next trading days from a run, with uncertainty bands")
+    forecast.add_argument("--run", type=Path, required=True, help="run folder to use")
+    forecast.add_argument("--days", type=int, default=30, help="trading days ahead (30)")
+    forecast.add_argument("--samples", type=int, default=100,
+                          help="Monte-Carlo dropout samples (100)")
+    forecast.add_argument("--data", type=Path, default=None,
+                          help="CSV of newer prices (the run's date/price columns) to start "
+                               "from instead of the run's own")
+
+    backtest = commands.add_parser("backtest", parents=[shared],
+                                   help="walk-forward backtest against naive, drift and "
+                                        "moving-average baselines")
+    backtest.add_argument("--folds", type=int, default=5, help="expanding-window folds (5)")
+    backtest.add_argument("--samples", type=int, default=0,
+                          help="MC-dropout samples per day for band coverage (0: off)")
+
+    compare = commands.add_parser("compare", parents=[shared],
+                                  help="backtest several model families on the same folds")
+    compare.add_argument("--models", default="lstm,gru,simple_rnn,mlp",
+                         help="comma-separated families (lstm,gru,simple_rnn,mlp)")
+    compare.add_argument("--folds", type=int, default=5, help="expanding-window folds (5)")
     return parser
 
 
@@ -51,12 +82,16 @@ def _quiet_tensorflow() -> None:
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 
-def command_train(args: argparse.Namespace) -> int:
+def _load(args: argparse.Namespace):
     from forecast.config import load_config
 
     config_path = args.config if args.config is not None else (
         DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
-    config = load_config(config_path, args.overrides)
+    return load_config(config_path, args.overrides)
+
+
+def command_train(args: argparse.Namespace) -> int:
+    config = _load(args)
     from forecast.pipeline import train
     from forecast.report.metrics import format_metrics_table
 
@@ -66,6 +101,45 @@ def command_train(args: argparse.Namespace) -> int:
     print(f"epochs run: {outcome.metrics['epochs_run']}, test days: "
           f"{outcome.metrics['n_test']}")
     print(f"run folder: {outcome.run_dir}")
+    return 0
+
+
+def command_forecast(args: argparse.Namespace) -> int:
+    from forecast.pipeline import forecast
+
+    frame = forecast(args.run, days=args.days, samples=args.samples, data_path=args.data)
+    print(frame.to_string(index=False, float_format=lambda value: f"{value:.2f}"))
+    print(f"wrote {args.run / 'forecast.csv'}, {args.run / 'forecast.png'}, "
+          f"{args.run / 'report.html'}")
+    return 0
+
+
+def command_backtest(args: argparse.Namespace) -> int:
+    config = _load(args)
+    from forecast.backtest import format_backtest_table, verdict
+    from forecast.pipeline import backtest
+
+    folder, result = backtest(config, folds=args.folds, samples=args.samples, out=args.out,
+                              refresh=args.refresh, overwrite=args.overwrite)
+    print()
+    print(format_backtest_table(result.table))
+    print(f"folder: {folder}")
+    print(verdict(result.summary))
+    return 0
+
+
+def command_compare(args: argparse.Namespace) -> int:
+    config = _load(args)
+    from forecast.pipeline import compare
+
+    families = tuple(name.strip() for name in args.models.split(",") if name.strip())
+    folder, table, summary = compare(config, families, folds=args.folds, out=args.out,
+                                     refresh=args.refresh, overwrite=args.overwrite)
+    print()
+    columns = ["method", "rmse", "mae", "mape", "mase", "theil_u", "directional_accuracy"]
+    print(table[columns].to_string(index=False, float_format=lambda value: f"{value:.4f}"))
+    print(f"folder: {folder}")
+    print(f"lowest RMSE: {summary['best_by_rmse']}")
     return 0
 
 
@@ -90,7 +164,9 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(["train"])
     logging.basicConfig(level=logging.INFO, format="forecast: %(message)s", stream=sys.stderr)
     _quiet_tensorflow()
-    handlers = {"train": command_train, "evaluate": command_evaluate}
+    handlers = {"train": command_train, "evaluate": command_evaluate,
+                "forecast": command_forecast, "backtest": command_backtest,
+                "compare": command_compare}
     try:
         return handlers[args.command](args)
     except UserError as error:

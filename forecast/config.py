@@ -78,8 +78,12 @@ class DataConfig:
     cache_dir: str = ".cache/prices"
     lookback: int = 60
     test_fraction: float = 0.2
+    target: Literal["price", "log_return"] = "price"
+    calendar: str = "XNYS"
 
     def validate(self, path: str) -> None:
+        _check(bool(re.fullmatch(r"[A-Za-z0-9_-]+", self.calendar)), f"{path}.calendar",
+               self.calendar, "must be an exchange calendar code such as XNYS, or 'business'")
         _check(self.lookback >= 2, f"{path}.lookback", self.lookback, "must be an integer >= 2")
         _check(0 < self.test_fraction <= 0.5, f"{path}.test_fraction", self.test_fraction,
                "must be in (0, 0.5]")

@@ -6,7 +6,7 @@ Both return results; printing is left to the caller (``echo``), saving to ``fore
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +16,12 @@ import pandas as pd
 from forecast import atomic, runs
 from forecast.config import Config, config_hash
 from forecast.data.sources import data_fingerprint, load_prices
-from forecast.errors import RunError
-from forecast.data.windows import (Dataset, inverse_scale, prepare_dataset, scaler_to_dict)
+from forecast.errors import RunError, UserError
+from forecast.data.windows import Dataset, prepare_dataset, scaler_to_dict
 from forecast.report.metrics import forecast_metrics, predictions_frame
-from forecast.report.plots import plot_loss, plot_true_vs_predicted
+from forecast.report.html import write_report
+from forecast.report.plots import (plot_backtest, plot_compare, plot_forecast, plot_loss,
+                                   plot_true_vs_predicted)
 
 PREDICT_BATCH = 1024
 
@@ -38,13 +40,14 @@ def dataset_for(config: Config, prices: pd.Series, scaler: Any = None) -> Datase
     """Split/scale/window ``prices`` as ``config`` says (fitting the scaler unless given)."""
     label = f"data ({config.data.source} {config.data.ticker})"
     return prepare_dataset(prices, config.data.lookback, config.data.test_fraction,
-                           config.train.validation_fraction, scaler=scaler, label=label)
+                           config.train.validation_fraction, scaler=scaler, label=label,
+                           target=config.data.target)
 
 
 def predict_test(model: Any, dataset: Dataset) -> pd.DataFrame:
     """Predict every test day from its window and line it up with actual and naive."""
     scaled = model.predict(dataset.x_test, batch_size=PREDICT_BATCH, verbose=0)[:, 0]  # (n,)
-    predicted = inverse_scale(dataset.scaler, scaled)  # (n_test,) prices
+    predicted = dataset.to_prices(scaled)  # (n_test,) prices
     return predictions_frame(dataset.test_dates, dataset.test_prices, predicted,
                              dataset.previous_prices)
 
@@ -90,6 +93,7 @@ def train(config: Config, out: str | Path | None = None, refresh: bool = False,
     runs.save_figure(run_dir / "true_vs_predicted.png", plot_true_vs_predicted(
         predictions, title=f"{config.data.ticker}: true vs predicted close (test days)"))
     runs.save_figure(run_dir / "loss.png", plot_loss(result.history))
+    write_report(run_dir, f"{config.data.ticker} run {run_dir.name}")
     runs.mark_complete(run_dir, {"config_sha256": config_hash(config),
                                  "data_sha256": data_fingerprint(prices),
                                  "data_rows": len(prices)})
@@ -113,3 +117,81 @@ def evaluate(run_dir: str | Path) -> dict[str, Any]:
                                   "n_test": len(predictions)}
     atomic.write_json(run.path / "evaluation.json", evaluation)
     return evaluation
+
+
+def forecast(run_dir: str | Path, days: int = 30, samples: int = 100,
+             data_path: str | Path | None = None) -> pd.DataFrame:
+    """Forecast the ``days`` trading days after the last close, with MC-dropout bands.
+
+    Starts from the run's own prices, or from newer prices in ``data_path`` (a CSV with the
+    run's date and price columns). Writes forecast.csv, forecast.png and report.html.
+    """
+    from forecast.data.calendar import next_trading_days
+    from forecast.model.future import forecast_future
+
+    if days < 1 or samples < 1:
+        raise UserError(f"--days {days} --samples {samples}: both must be at least 1")
+    run = runs.load_run(run_dir)
+    data = run.config.data
+    prices = run.prices
+    if data_path is not None:
+        prices = load_prices(replace(data, source="csv", path=str(data_path), start=None,
+                                     end=None))
+    needed = data.lookback + (1 if data.target == "log_return" else 0)
+    if len(prices) < needed:
+        raise UserError(f"{data_path}: {len(prices)} rows of prices, the run needs the last "
+                        f"{needed} closes (lookback {data.lookback})")
+    dates = next_trading_days(prices.index[-1], days, data.calendar)
+    result = forecast_future(run.model, run.scaler, prices, data.lookback, data.target, dates,
+                             samples=samples, seed=run.config.train.seed)
+    runs.write_frame(run.path / "forecast.csv", result.frame)
+    runs.save_figure(run.path / "forecast.png", plot_forecast(
+        prices, result.frame, title=f"{data.ticker}: next {days} trading days "
+                                    f"({samples} MC-dropout samples)"))
+    write_report(run.path, f"{data.ticker} run {run.path.name}")
+    return result.frame
+
+
+def backtest(config: Config, folds: int = 5, samples: int = 0, out: str | Path | None = None,
+             refresh: bool = False, overwrite: bool = False,
+             echo: Callable[[str], None] = print) -> tuple[Path, Any]:
+    """Walk-forward backtest into a new folder: backtest.csv/.json/.png and report.html."""
+    from forecast.backtest import backtest as run_backtest
+
+    if folds < 1 or samples < 0:
+        raise UserError(f"--folds {folds} --samples {samples}: folds must be >= 1, "
+                        f"samples >= 0")
+    prices = load_prices(config.data, refresh=refresh)
+    folder = runs.create_run_dir(config.output.runs_dir, f"{config.data.ticker}-backtest",
+                                 out=out, overwrite=overwrite)
+    runs.write_config(folder, config)
+    result = run_backtest(config, prices, folds=folds, samples=samples, echo=echo)
+    runs.write_frame(folder / "backtest.csv", result.table)
+    atomic.write_json(folder / "backtest.json", result.summary)
+    runs.save_figure(folder / "backtest.png", plot_backtest(result.table))
+    write_report(folder, f"{config.data.ticker} backtest {folder.name}")
+    return folder, result
+
+
+def compare(config: Config, families: tuple[str, ...], folds: int = 5,
+            out: str | Path | None = None, refresh: bool = False, overwrite: bool = False,
+            echo: Callable[[str], None] = print) -> tuple[Path, pd.DataFrame, dict[str, Any]]:
+    """Backtest each model family on the same folds; compare.csv/.json/.png, report.html."""
+    from forecast.backtest import FAMILIES, compare as run_compare
+
+    unknown = [family for family in families if family not in FAMILIES]
+    if unknown or not families:
+        raise UserError(f"--models {','.join(families)}: unknown {unknown or 'empty list'}; "
+                        f"choose from {','.join(FAMILIES)}")
+    if folds < 1:
+        raise UserError(f"--folds {folds}: must be >= 1")
+    prices = load_prices(config.data, refresh=refresh)
+    folder = runs.create_run_dir(config.output.runs_dir, f"{config.data.ticker}-compare",
+                                 out=out, overwrite=overwrite)
+    runs.write_config(folder, config)
+    table, summary = run_compare(config, prices, families, folds=folds, echo=echo)
+    runs.write_frame(folder / "compare.csv", table)
+    atomic.write_json(folder / "compare.json", summary)
+    runs.save_figure(folder / "compare.png", plot_compare(table))
+    write_report(folder, f"{config.data.ticker} model comparison {folder.name}")
+    return folder, table, summary

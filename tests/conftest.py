@@ -63,3 +63,12 @@ def empty_yfinance_frame(ticker: str = "NOPE") -> pd.DataFrame:
         [["Adj Close", "Close", "High", "Low", "Open", "Volume"], [ticker]],
         names=["Price", "Ticker"])
     return pd.DataFrame(columns=columns, index=pd.DatetimeIndex([], name="Date"))
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    """One tiny model trained on the quick config (sample data), shared by many tests."""
+    from forecast.pipeline import train
+
+    tmp_path = tmp_path_factory.mktemp("trained")
+    return train(tiny_config(tmp_path), out=tmp_path / "run", echo=lambda line: None)

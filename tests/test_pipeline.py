@@ -22,17 +22,10 @@ def quiet(line: str) -> None:
 
 def csv_config(tmp_path: Path, prices: pd.Series, name: str, *overrides: str):
     path = tmp_path / f"{name}.csv"
-    pd.DataFrame({"Date": prices.index.strftime("%Y-%m-%d"), "Close": prices.values}
+    pd.DataFrame({"Date": prices.index.strftime("%Y-%m-%d"), "Close": prices.to_numpy()}
                  ).to_csv(path, index=False)
     return tiny_config(tmp_path, "data.source=csv", f"data.path={path}", "data.start=null",
                        "data.ticker=SYN", *overrides)
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    tmp_path = tmp_path_factory.mktemp("trained")
-    outcome = train(tiny_config(tmp_path), out=tmp_path / "run", echo=quiet)
-    return outcome
 
 
 def test_run_folder_holds_every_artifact(trained):

@@ -42,3 +42,34 @@ def test_figures_are_returned():
     assert len(plot_true_vs_predicted(frame, show_naive=False).axes[0].get_lines()) == 2
     loss = plot_loss({"loss": [1.0, 0.5], "val_loss": [1.2, 0.6]})
     assert len(loss.axes[0].get_lines()) == 2
+
+
+def test_backtest_metrics_by_hand():
+    from forecast.report.metrics import (band_coverage, best_lag, binomial_p_value,
+                                         directional_accuracy, mase, theil_u)
+
+    training = np.array([10.0, 11.0, 13.0, 12.0])  # in-sample naive MAE = (1+2+1)/3 = 4/3
+    actual = np.array([12.0, 14.0])
+    predicted = np.array([13.0, 13.0])  # MAE 1
+    assert mase(actual, predicted, training) == pytest.approx(1 / (4 / 3))
+    naive = np.array([12.0, 12.0])  # RMSE sqrt((0 + 4) / 2)
+    assert theil_u(actual, predicted, naive) == pytest.approx(1.0 / np.sqrt(2))
+    previous = np.array([10.0, 12.0, 12.0, 12.0, 12.0])
+    moves_actual = np.array([11.0, 11.0, 13.0, 12.0, 14.0])   # up, down, up, flat, up
+    moves_model = np.array([10.5, 12.5, 13.0, 13.0, 12.0])    # up, up, up, up, flat
+    share, hits, days = directional_accuracy(moves_actual, moves_model, previous)
+    assert (hits, days) == (2, 3) and share == pytest.approx(2 / 3)
+    # P(X >= 8 | n=10, p=0.5) = (45 + 10 + 1) / 1024
+    assert binomial_p_value(8, 10) == pytest.approx(56 / 1024)
+    assert np.isnan(binomial_p_value(0, 0))
+    assert band_coverage(np.array([1.0, 2.0, 3.0, 4.0]), np.full(4, 1.5), np.full(4, 3.0)) \
+        == pytest.approx(0.5)
+
+
+def test_lag_diagnostic_finds_a_copy_of_yesterday():
+    from forecast.report.metrics import best_lag
+
+    actual = 100 + np.cumsum(np.random.default_rng(5).normal(0, 1, 300))
+    shifted = np.concatenate([[actual[0]], actual[:-1]])  # predicted = yesterday's actual
+    assert best_lag(actual, shifted) == 1
+    assert best_lag(actual, actual) == 0

@@ -79,3 +79,66 @@ def plot_scaled_training(dataset: Dataset) -> Figure:
     axes.set_title("Scaled training series (MinMaxScaler fitted on these rows only)")
     axes.grid(alpha=0.3)
     return figure
+
+
+def plot_forecast(history: pd.Series, forecast: pd.DataFrame, history_days: int = 120,
+                  title: str = "Forecast") -> Figure:
+    """A fan chart: recent closes, then the median forecast inside its 80% and 95% bands."""
+    figure = Figure(figsize=(11, 5), layout="constrained")
+    axes = figure.subplots()
+    recent = history.iloc[-history_days:]
+    axes.plot(recent.index, recent.to_numpy(), color="black", linewidth=1.2,
+              label="history")
+    dates = pd.to_datetime(forecast["date"])
+    # Join the fan to the last close so the chart reads as one line.
+    joined = pd.DatetimeIndex([recent.index[-1], *dates])
+    last = float(recent.iloc[-1])
+    def band(column: str) -> np.ndarray:
+        return np.concatenate([[last], forecast[column].to_numpy()])
+    axes.fill_between(joined, band("lo95"), band("hi95"), color="tab:blue", alpha=0.15,
+                      label="95% band")
+    axes.fill_between(joined, band("lo80"), band("hi80"), color="tab:blue", alpha=0.3,
+                      label="80% band")
+    axes.plot(joined, band("median"), color="tab:blue", linewidth=1.5, label="median")
+    axes.set_title(title)
+    axes.set_xlabel("date")
+    axes.set_ylabel("price")
+    axes.grid(alpha=0.3)
+    axes.legend(loc="upper left")
+    return figure
+
+
+def plot_backtest(table: pd.DataFrame) -> Figure:
+    """Per-fold RMSE of the model and each baseline, as grouped bars."""
+    folds = table[table["fold"] != "all"]
+    methods = list(dict.fromkeys(folds["method"]))
+    fold_numbers = sorted(set(folds["fold"]))
+    figure = Figure(figsize=(10, 4.5), layout="constrained")
+    axes = figure.subplots()
+    width = 0.8 / len(methods)
+    for position, method in enumerate(methods):
+        rows = folds[folds["method"] == method].set_index("fold").loc[fold_numbers]
+        offsets = np.arange(len(fold_numbers)) + (position - (len(methods) - 1) / 2) * width
+        axes.bar(offsets, rows["rmse"], width=width, label=method)
+    axes.set_xticks(np.arange(len(fold_numbers)), [f"fold {n}" for n in fold_numbers])
+    axes.set_ylabel("RMSE (price units)")
+    axes.set_title("Walk-forward backtest: error per fold")
+    axes.grid(alpha=0.3, axis="y")
+    axes.legend()
+    return figure
+
+
+def plot_compare(table: pd.DataFrame) -> Figure:
+    """Pooled RMSE of each model family and baseline on the same folds."""
+    figure = Figure(figsize=(9, 4), layout="constrained")
+    axes = figure.subplots()
+    colours = ["tab:blue" if method not in ("naive", "drift", "moving_average")
+               else "tab:gray" for method in table["method"]]
+    axes.bar(table["method"], table["rmse"], color=colours)
+    for index, value in enumerate(table["theil_u"]):
+        axes.annotate(f"U={value:.2f}", (index, table["rmse"].iloc[index]), ha="center",
+                      va="bottom", fontsize=8)
+    axes.set_ylabel("RMSE over all folds")
+    axes.set_title("Model families vs baselines (same folds, same days)")
+    axes.grid(alpha=0.3, axis="y")
+    return figure

@@ -1,0 +1,113 @@
+"""Walk-forward backtest and model comparison: baselines on the same days, no leakage."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecast.backtest import (backtest, baseline_predictions, family_config, make_folds,
+                               verdict)
+from forecast.cli import main
+from forecast.model import build_model
+from tests.conftest import QUICK, synthetic_prices, tiny_config
+
+
+def test_folds_expand_and_cover_the_end():
+    folds = make_folds(1000, 5, 0.2)
+    assert [(fold.cutoff, fold.stop) for fold in folds] == [
+        (800, 840), (840, 880), (880, 920), (920, 960), (960, 1000)]
+
+
+def test_baselines_by_hand():
+    prices = np.array([10.0, 12.0, 11.0, 13.0, 14.0, 16.0])
+    result = baseline_predictions(prices, cutoff=4, stop=6, lookback=2)
+    np.testing.assert_allclose(result["naive"], [13.0, 14.0])
+    np.testing.assert_allclose(result["drift"], [13.0 + 1.0, 14.0 + 1.0])  # (13-10)/3
+    np.testing.assert_allclose(result["moving_average"], [12.0, 13.5])
+
+
+def test_changing_the_future_changes_nothing_before_the_cutoff(tmp_path):
+    config = tiny_config(tmp_path)
+    prices = synthetic_prices(160, seed=4)
+    quiet = lambda line: None  # noqa: E731
+    original = backtest(config, prices, folds=3, echo=quiet)
+    last_cutoff = original.outcomes[-1].fold.cutoff
+    changed = prices.copy()
+    changed.iloc[last_cutoff:] *= 1.7  # every price from the last fold's cut-off on
+    again = backtest(config, changed, folds=3, echo=quiet)
+    for before, after in zip(original.outcomes, again.outcomes):
+        assert before.scaler == after.scaler  # fitted on rows before each cut-off only
+    for before, after in zip(original.outcomes[:-1], again.outcomes[:-1]):
+        pd.testing.assert_frame_equal(before.predictions, after.predictions)
+    first_day = original.outcomes[-1].predictions.iloc[0]
+    assert again.outcomes[-1].predictions.iloc[0]["model"] == first_day["model"]
+    assert again.outcomes[-1].predictions.iloc[1]["model"] != \
+        original.outcomes[-1].predictions.iloc[1]["model"]
+
+
+def test_family_configs_keep_the_shape(tmp_path):
+    config = tiny_config(tmp_path)
+    for family in ("gru", "simple_rnn", "mlp"):
+        model = build_model(family_config(config, family))
+        names = [layer.name for layer in model.layers]
+        expected = "dense_0" if family == "mlp" else f"{family}_0"
+        assert expected in names
+    mlp = family_config(config, "mlp")
+    assert [layer.type for layer in mlp.model.layers] == ["dense", "dropout", "dense",
+                                                         "dropout"]
+
+
+@pytest.mark.slow
+def test_backtest_command_end_to_end(tmp_path, capsys):
+    out = tmp_path / "bt"
+    code = main(["backtest", "--config", str(QUICK), "--set", "train.epochs=1",
+                 "--set", "data.lookback=10", "--folds", "2", "--samples", "8",
+                 "--out", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert "naive forecast" in printed[-1] and ("BEAT" in printed[-1] or "NOT" in printed[-1])
+    table = pd.read_csv(out / "backtest.csv")
+    assert set(table["method"]) == {"model", "naive", "drift", "moving_average"}
+    assert len(table) == 2 * 4 + 4
+    for column in ("rmse", "mae", "mape", "mase", "theil_u", "directional_accuracy",
+                   "direction_p_value", "best_lag", "coverage80", "coverage95"):
+        assert column in table.columns
+    naive = table[table["method"] == "naive"]
+    assert (naive["theil_u"] == 1.0).all() and (naive["best_lag"] == 1).all()
+    summary = json.loads((out / "backtest.json").read_text())
+    assert printed[-1] == verdict(summary)
+    assert (out / "backtest.png").read_bytes()[:4] == b"\x89PNG"
+    page = (out / "report.html").read_text()
+    assert "data:image/png;base64," in page and "Backtest" in page
+
+
+@pytest.mark.slow
+def test_compare_command_end_to_end(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    prices = synthetic_prices(150, seed=9)
+    path = tmp_path / "syn.csv"
+    pd.DataFrame({"Date": prices.index.strftime("%Y-%m-%d"),
+                  "Close": prices.to_numpy()}).to_csv(path, index=False)
+
+    code = main(["compare", "--config", str(QUICK), "--set", "data.source=csv",
+                 "--set", f"data.path={path}", "--set", "data.start=null",
+                 "--set", "data.lookback=8", "--set", "train.epochs=1",
+                 "--models", "lstm,gru,simple_rnn,mlp", "--folds", "2", "--out", "cmp"])
+    assert code == 0
+    table = pd.read_csv(tmp_path / "cmp" / "compare.csv")
+    assert list(table["method"]) == ["lstm", "gru", "simple_rnn", "mlp", "naive", "drift",
+                                     "moving_average"]
+    assert table["rmse"].notna().all()
+    assert (tmp_path / "cmp" / "compare.png").exists()
+    assert "lowest RMSE" in capsys.readouterr().out
+    assert main(["compare", "--models", "lstm,transformer"]) == 2
+
+
+def test_report_html_has_metrics_table_and_embedded_images(trained):
+    page = (trained.run_dir / "report.html").read_text()
+    assert "<table" in page and "naive (previous close)" in page
+    assert page.count("data:image/png;base64,") >= 2
+    assert "src='http" not in page  # opens offline
