@@ -60,6 +60,21 @@ def build_parser() -> argparse.ArgumentParser:
                           help="CSV of newer prices (the run's date/price columns) to start "
                                "from instead of the run's own")
 
+    explain = commands.add_parser(
+        "explain", help="plot the gates of one test window's prediction (NumPy reference)")
+    explain.add_argument("--run", type=Path, required=True, help="run folder to explain")
+    explain.add_argument("--date", default=None,
+                         help="last input day of the test window, YYYY-MM-DD (default: last)")
+    explain.add_argument("--layer", type=int, default=0,
+                         help="recurrent layer to show, 0 = first (default 0)")
+
+    summary = commands.add_parser(
+        "summary", help="parameter counts per layer with their formulas (no training)")
+    summary.add_argument("--config", type=Path, default=None,
+                         help="YAML config (default: configs/default.yaml)")
+    summary.add_argument("--set", dest="overrides", action="append", default=[],
+                         metavar="KEY=VALUE", help="override a config key (repeatable)")
+
     backtest = commands.add_parser("backtest", parents=[shared],
                                    help="walk-forward backtest against naive, drift and "
                                         "moving-average baselines")
@@ -111,6 +126,26 @@ def command_forecast(args: argparse.Namespace) -> int:
     print(frame.to_string(index=False, float_format=lambda value: f"{value:.2f}"))
     print(f"wrote {args.run / 'forecast.csv'}, {args.run / 'forecast.png'}, "
           f"{args.run / 'report.html'}")
+    return 0
+
+
+def command_explain(args: argparse.Namespace) -> int:
+    from forecast.pipeline import explain
+
+    result = explain(args.run, date=args.date, layer=args.layer)
+    print(f"window ending {result.date.date()}: predicted {result.predicted:.2f}, "
+          f"actual next close {result.actual:.2f}")
+    print(result.means.drop(columns=["step"]).tail(5).to_string(
+        index=False, float_format=lambda value: f"{value:.3f}"))
+    print(f"wrote {result.png} and {result.csv}")
+    return 0
+
+
+def command_summary(args: argparse.Namespace) -> int:
+    config = _load(args)
+    from forecast.model.params import format_parameter_table, parameter_table
+
+    print(format_parameter_table(parameter_table(config)))
     return 0
 
 
@@ -166,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     _quiet_tensorflow()
     handlers = {"train": command_train, "evaluate": command_evaluate,
                 "forecast": command_forecast, "backtest": command_backtest,
+                "explain": command_explain, "summary": command_summary,
                 "compare": command_compare}
     try:
         return handlers[args.command](args)

@@ -465,7 +465,7 @@ def apply_override(values: dict[str, Any], assignment: str) -> None:
                 node[index] = value
             node = node[index]
             continue
-        if not isinstance(node, dict) or part not in node:
+        if not isinstance(node, dict) or (part not in node and not _layer_option(node, part)):
             siblings = list(node) if isinstance(node, dict) else []
             close = difflib.get_close_matches(part, siblings, n=1, cutoff=0.5)
             hint = f"; did you mean {'.'.join(parts[:depth] + [close[0]])!r}?" if close else ""
@@ -477,6 +477,12 @@ def apply_override(values: dict[str, Any], assignment: str) -> None:
                     if value not in owners:
                         node.pop(option, None)
         node = node[part]
+
+
+def _layer_option(node: dict[str, Any], key: str) -> bool:
+    """Whether ``key`` is an option of the layer ``node`` describes (present or not)."""
+    layer_class = LAYER_TYPES.get(node.get("type")) if isinstance(node.get("type"), str) else None
+    return layer_class is not None and key in {f.name for f in dataclasses.fields(layer_class)}
 
 
 def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:

@@ -26,5 +26,5 @@ def test_notebook_executes(path, tmp_path, monkeypatch):
     client.execute()  # raises CellExecutionError naming the failing cell
     images = [output for cell in notebook.cells for output in cell.get("outputs", [])
               if "image/png" in output.get("data", {})]
-    assert len(images) >= 4  # history, scaled series, loss, true vs predicted
+    assert len(images) >= (4 if path.name.startswith("01") else 1)
     assert any((tmp_path / "runs").iterdir())

@@ -1,7 +1,21 @@
-"""Model: build the recurrent stack from config, then train it (TensorFlow imported here)."""
+"""Model: build the recurrent stack from config, train it, forecast with it, look inside it.
 
-from forecast.model.build import build_model, layer_parameter_formula
-from forecast.model.train import TrainingResult, fit_model, seed_everything
+Names load lazily, so ``forecast.model.params`` (parameter counts) works without TensorFlow.
+"""
 
-__all__ = ["TrainingResult", "build_model", "fit_model", "layer_parameter_formula",
-           "seed_everything"]
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {"build_model": "build", "fit_model": "train", "seed_everything": "train",
+            "TrainingResult": "train", "layer_parameter_formula": "params",
+            "parameter_table": "params", "run_stack": "reference"}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'forecast.model' has no attribute {name!r}")
+    return getattr(import_module(f"forecast.model.{_EXPORTS[name]}"), name)

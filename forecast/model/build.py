@@ -51,21 +51,3 @@ def build_model(cfg: Config, n_features: int = 1) -> keras.Model:
                  else optimizer_class(learning_rate=cfg.model.learning_rate))
     model.compile(loss=cfg.model.loss, optimizer=optimizer)
     return model
-
-
-def layer_parameter_formula(layer_type: str, units: int, inputs: int,
-                            use_bias: bool = True, reset_after: bool = True) -> int:
-    """Trainable parameters of one recurrent layer, by the textbook formula.
-
-    LSTM: 4 gates × (units × (units + inputs) + units); GRU: 3 × (...) with a second bias
-    when reset_after; SimpleRNN: units × (units + inputs) + units.
-    """
-    bias = units if use_bias else 0
-    weights = units * (units + inputs)
-    if layer_type == "lstm":
-        return 4 * (weights + bias)
-    if layer_type == "gru":
-        return 3 * (weights + bias * (2 if reset_after else 1))
-    if layer_type == "simple_rnn":
-        return weights + bias
-    raise ValueError(f"not a recurrent layer type: {layer_type}")
