@@ -93,7 +93,7 @@ def mc_dropout_bands(model: Any, dataset: Dataset, samples: int, seed: int = 0
     import tensorflow as tf
 
     from forecast.data.windows import inverse_scale, values_to_prices
-    from forecast.model.future import reseed_dropout
+    from forecast.model.train import reseed_dropout
 
     reseed_dropout(model, seed)
     n_test = len(dataset.y_test)

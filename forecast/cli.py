@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from forecast.errors import UserError
+from forecast.errors import TrainingInterrupted, UserError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "configs" / "default.yaml"
@@ -43,8 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     shared = _config_options()
 
-    commands.add_parser("train", parents=[shared],
-                        help="train a model and write a run folder")
+    train = commands.add_parser("train", parents=[shared],
+                                help="train a model and write a run folder")
+    train.add_argument("--resume", type=Path, default=None, metavar="DIR",
+                       help="continue an interrupted run in DIR from its last finished epoch")
 
     evaluate = commands.add_parser("evaluate",
                                    help="reload a run folder and recompute its metrics")
@@ -106,11 +108,20 @@ def _load(args: argparse.Namespace):
 
 
 def command_train(args: argparse.Namespace) -> int:
-    config = _load(args)
-    from forecast.pipeline import train
     from forecast.report.metrics import format_metrics_table
 
-    outcome = train(config, out=args.out, refresh=args.refresh, overwrite=args.overwrite)
+    if args.resume is not None:
+        if args.config is not None or args.overrides or args.out is not None:
+            raise UserError("--resume DIR continues a run with its own config.yaml; "
+                            "drop --config, --set and --out")
+        from forecast.pipeline import resume
+
+        outcome = resume(args.resume)
+    else:
+        config = _load(args)
+        from forecast.pipeline import train
+
+        outcome = train(config, out=args.out, refresh=args.refresh, overwrite=args.overwrite)
     print()
     print(format_metrics_table(outcome.metrics))
     print(f"epochs run: {outcome.metrics['epochs_run']}, test days: "
@@ -208,6 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except TrainingInterrupted as interrupted:
+        print(f"{interrupted}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

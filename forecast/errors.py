@@ -21,3 +21,7 @@ class DataError(UserError):
 
 class RunError(UserError):
     """A run folder that is missing, incomplete or inconsistent."""
+
+
+class TrainingInterrupted(Exception):
+    """Ctrl-C during training: the last finished epoch is saved and can be resumed (exit 130)."""

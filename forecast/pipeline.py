@@ -16,7 +16,7 @@ import pandas as pd
 from forecast import atomic, runs
 from forecast.config import Config, config_hash
 from forecast.data.sources import data_fingerprint, load_prices
-from forecast.errors import RunError, UserError
+from forecast.errors import RunError, TrainingInterrupted, UserError
 from forecast.data.windows import Dataset, prepare_dataset, scaler_to_dict
 from forecast.report.metrics import forecast_metrics, predictions_frame
 from forecast.report.html import write_report
@@ -63,22 +63,64 @@ def train(config: Config, out: str | Path | None = None, refresh: bool = False,
     """Load data, train the configured model, score it against naive, write a run folder."""
     prices = load_prices(config.data, refresh=refresh)
     dataset = dataset_for(config, prices)
-    from forecast.model.build import build_model  # TensorFlow: only once the data is good
-    from forecast.model.train import fit_model, seed_everything
-
     run_dir = runs.create_run_dir(config.output.runs_dir, config.data.ticker, out=out,
                                   overwrite=overwrite)
     runs.write_config(run_dir, config)
     runs.write_prices(run_dir, prices)
     atomic.write_json(run_dir / "scaler.json", scaler_to_dict(dataset.scaler))
+    return _train_in(run_dir, config, prices, dataset, echo, resume=False)
+
+
+def resume(run_dir: str | Path, echo: Callable[[str], None] = print) -> TrainOutcome:
+    """Continue an interrupted ``train`` from its last finished epoch, in its own folder."""
+    path = Path(run_dir)
+    if not path.is_dir():
+        raise RunError(f"--resume {path}: no such folder; pass the run folder that "
+                       f"'python main.py train' was writing")
+    if (path / runs.MARKER).exists():
+        raise RunError(f"--resume {path}: this run is already complete; nothing to resume")
+    for name in ("config.yaml", "prices.csv", "scaler.json"):
+        if not (path / name).is_file():
+            raise RunError(f"--resume {path}: {name} is missing, so the run cannot be resumed; "
+                           f"train again")
+    config = runs.read_config(path)
+    prices = runs.read_prices(path)
+    dataset = dataset_for(config, prices)
+    if scaler_to_dict(dataset.scaler) != runs.read_json(path / "scaler.json"):
+        raise RunError(f"{path / 'scaler.json'}: does not match the run's prices; train again")
+    return _train_in(path, config, prices, dataset, echo, resume=True)
+
+
+def _train_in(run_dir: Path, config: Config, prices: pd.Series, dataset: Dataset,
+              echo: Callable[[str], None], resume: bool) -> TrainOutcome:
+    from forecast.model.build import build_model  # TensorFlow: only once the data is good
+    from forecast.model.train import fit_model, seed_everything
 
     seed_everything(config.train.seed)
-    model = build_model(config, n_features=1)
+    checkpoint = runs.load_checkpoint(run_dir) if resume else None
+    if checkpoint is not None:
+        state, model, best_weights = checkpoint
+        echo(f"resuming {run_dir} after epoch {state.epoch} of {config.train.epochs}")
+    else:
+        state, best_weights = None, None
+        model = build_model(config, n_features=1)
     model.summary(print_fn=lambda line, *args, **kwargs: echo(line))
     echo(f"training on {len(dataset.y_train)} windows, validating on {len(dataset.y_val)}, "
          f"testing on {len(dataset.y_test)} days ({dataset.test_dates[0].date()} → "
          f"{dataset.test_dates[-1].date()})")
-    result = fit_model(model, dataset, config.train)
+    finished = [state.epoch if state else 0]
+
+    def save_state(current, trained_model, best) -> None:
+        runs.save_checkpoint(run_dir, current, trained_model, best)
+        finished[0] = current.epoch
+
+    try:
+        result = fit_model(model, dataset, config.train, state=state,
+                           best_weights=best_weights, on_epoch_end=save_state)
+    except KeyboardInterrupt:
+        raise TrainingInterrupted(
+            f"interrupted after epoch {finished[0]} of {config.train.epochs}; the training "
+            f"state is saved; resume with: python main.py train --resume {run_dir}") from None
     with atomic.atomic_path(run_dir / "model.keras") as temporary:
         model.save(temporary)
     atomic.write_json(run_dir / "history.json", result.history)
@@ -94,6 +136,7 @@ def train(config: Config, out: str | Path | None = None, refresh: bool = False,
         predictions, title=f"{config.data.ticker}: true vs predicted close (test days)"))
     runs.save_figure(run_dir / "loss.png", plot_loss(result.history))
     write_report(run_dir, f"{config.data.ticker} run {run_dir.name}")
+    runs.clear_checkpoint(run_dir)
     runs.mark_complete(run_dir, {"config_sha256": config_hash(config),
                                  "data_sha256": data_fingerprint(prices),
                                  "data_rows": len(prices)})

@@ -34,6 +34,7 @@ from forecast.errors import ConfigError, RunError, UserError
 RUN_FILES = ("config.yaml", "prices.csv", "model.keras", "scaler.json", "history.json",
              "metrics.json", "predictions.csv", "true_vs_predicted.png", "loss.png")
 MARKER = "run.json"
+CHECKPOINT = "training_state.json"
 _PACKAGES = ("forecast", "keras", "tensorflow-cpu", "tensorflow", "numpy", "pandas",
              "scikit-learn", "matplotlib", "yfinance", "PyYAML")
 
@@ -225,3 +226,67 @@ def load_model(path: Path) -> Any:
     except (OSError, KeyError, TypeError) as error:
         raise RunError(f"{path}: not a loadable Keras model ({type(error).__name__}); "
                        f"train the run again") from None
+
+
+# --- resumable training state ---------------------------------------------------------------
+
+def save_checkpoint(run_dir: Path, state: Any, model: Any, best_weights: list | None) -> None:
+    """Save the state after a finished epoch: model (with optimizer state) and best weights
+    under epoch-numbered names first, then the JSON that points at them, then prune."""
+    import numpy as np
+
+    model_file = f"training_state-{state.epoch:04d}.keras"
+    with atomic.atomic_path(run_dir / model_file) as temporary:
+        model.save(temporary)
+    best_file = None
+    if best_weights is not None:
+        best_file = f"training_best-{state.epoch:04d}.npz"
+        with atomic.atomic_path(run_dir / best_file) as temporary:
+            with open(temporary, "wb") as stream:
+                np.savez(stream, *[np.asarray(w) for w in best_weights])
+    atomic.write_json(run_dir / CHECKPOINT, {**state.to_dict(), "model_file": model_file,
+                                             "best_file": best_file})
+    keep = {model_file, best_file}
+    for old in [*run_dir.glob("training_state-*.keras"), *run_dir.glob("training_best-*.npz")]:
+        if old.name not in keep:
+            old.unlink(missing_ok=True)
+
+
+def load_checkpoint(run_dir: Path) -> tuple[Any, Any, list | None] | None:
+    """(state, model, best_weights) saved by the last finished epoch, or None."""
+    import numpy as np
+
+    from forecast.model.train import TrainingState
+
+    path = run_dir / CHECKPOINT
+    if not path.exists():
+        return None
+    record = read_json(path)
+    try:
+        state = TrainingState(epoch=int(record["epoch"]), history=record["history"],
+                              best_val_loss=record["best_val_loss"],
+                              best_epoch=record["best_epoch"], wait=int(record["wait"]),
+                              stopped_early=bool(record["stopped_early"]))
+        model_file = run_dir / record["model_file"]
+        best_file = record.get("best_file")
+    except (KeyError, TypeError, ValueError) as error:
+        raise RunError(f"{path}: damaged training state ({error}); train again") from None
+    import keras
+
+    try:
+        model = keras.saving.load_model(model_file, safe_mode=True, compile=True)
+    except (OSError, ValueError) as error:
+        raise RunError(f"{model_file}: cannot load the saved training state ({error}); "
+                       f"train again") from None
+    best_weights = None
+    if best_file:
+        with np.load(run_dir / best_file, allow_pickle=False) as archive:
+            best_weights = [archive[f"arr_{i}"] for i in range(len(archive.files))]
+    return state, model, best_weights
+
+
+def clear_checkpoint(run_dir: Path) -> None:
+    """Remove the training state once the run's artifacts are all written."""
+    (run_dir / CHECKPOINT).unlink(missing_ok=True)
+    for old in [*run_dir.glob("training_state-*.keras"), *run_dir.glob("training_best-*.npz")]:
+        old.unlink(missing_ok=True)

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from forecast.data.windows import inverse_scale, modelled_values, values_to_prices
+from forecast.model.train import reseed_dropout
 
 QUANTILES = {"median": 0.5, "lo80": 0.1, "hi80": 0.9, "lo95": 0.025, "hi95": 0.975}
 
@@ -22,18 +23,6 @@ QUANTILES = {"median": 0.5, "lo80": 0.1, "hi80": 0.9, "lo95": 0.025, "hi95": 0.9
 class FutureForecast:
     frame: pd.DataFrame  # date, median, lo80, hi80, lo95, hi95
     paths: np.ndarray  # (samples, days) price paths
-
-
-def reseed_dropout(model, seed: int) -> None:
-    """Reset every dropout seed-generator state of ``model`` from ``seed``.
-
-    Keras draws dropout masks from per-layer seed generators whose state lives in the
-    model's non-trainable variables; the global seed does not reach a model already built.
-    """
-    states = [variable for variable in model.non_trainable_variables
-              if "seed_generator_state" in variable.path]
-    for index, state in enumerate(states):
-        state.assign(np.array([seed * 1009 + index + 1, 0], dtype="int64"))
 
 
 def simulate_paths(model, scaler, prices: np.ndarray, lookback: int, target: str, days: int,
