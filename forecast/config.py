@@ -375,7 +375,10 @@ def _build_layer(values: Any, path: str) -> LayerConfig:
 
 
 def _join(path: str, key: Any) -> str:
-    return f"{path}.{key}" if path else str(key)
+    text = str(key)
+    if not text or not text.isprintable() or any(char.isspace() for char in text):
+        text = repr(text)  # keep the message on one readable line
+    return f"{path}.{text}" if path else text
 
 
 def config_from_dict(values: dict[str, Any]) -> Config:

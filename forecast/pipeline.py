@@ -38,7 +38,8 @@ class TrainOutcome:
 
 def dataset_for(config: Config, prices: pd.Series, scaler: Any = None) -> Dataset:
     """Split/scale/window ``prices`` as ``config`` says (fitting the scaler unless given)."""
-    label = f"data ({config.data.source} {config.data.ticker})"
+    label = (str(config.data.path) if config.data.source == "csv"
+             else f"data ({config.data.source} {config.data.ticker})")
     return prepare_dataset(prices, config.data.lookback, config.data.test_fraction,
                            config.train.validation_fraction, scaler=scaler, label=label,
                            target=config.data.target)

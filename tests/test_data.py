@@ -67,9 +67,9 @@ def test_csv_with_other_column_names(tmp_path):
 
 
 @pytest.mark.parametrize("text, pattern", [
-    ("Date,Open\n2024-01-02,1\n", r"no price column 'Close' \(columns found: Date, Open\); "
+    ("Date,Open\n2024-01-02,1\n", r"no price column 'Close' \(columns found: 'Date', 'Open'\); "
                                   r"set data\.price_column"),
-    ("Day,Close\n2024-01-02,1\n", r"no date column 'Date' \(columns found: Day, Close\)"),
+    ("Day,Close\n2024-01-02,1\n", r"no date column 'Date' \(columns found: 'Day', 'Close'\)"),
     ("Date,Close\n2024-01-02,1\nyesterday,2\n", r"cannot read 'yesterday' in column 'Date' "
                                                r"\(row 3\) as a date"),
     ("Date,Close\n2024-01-02,1\n2024-01-03,abc\n", r"1 value\(s\) in column 'Close' are not "

@@ -81,3 +81,21 @@ def test_ctrl_c_saves_state_and_says_how_to_resume(tmp_path):
     assert f"python main.py train --resume {run_dir}" in stderr
     assert "Traceback" not in stderr
     assert (run_dir / "training_state.json").exists() and not (run_dir / "run.json").exists()
+
+
+@pytest.mark.slow
+def test_two_runs_started_together_get_their_own_folders_and_identical_results(tmp_path):
+    args = cli("train", "--config", QUICK, "--set", "train.epochs=1", "--set",
+               f"output.runs_dir={tmp_path / 'runs'}")
+    processes = [subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                  text=True, env=environment(), cwd=tmp_path)
+                 for _ in range(2)]
+    for process in processes:
+        assert process.wait(timeout=300) == 0, process.stderr.read()
+    folders = sorted((tmp_path / "runs").iterdir())
+    assert len(folders) == 2
+    for folder in folders:
+        assert json.loads((folder / "run.json").read_text())["status"] == "complete"
+    first, second = folders
+    for name in ("metrics.json", "predictions.csv"):  # same config + seed: same bytes
+        assert (first / name).read_bytes() == (second / name).read_bytes()

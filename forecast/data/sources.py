@@ -81,7 +81,8 @@ def _read_csv(path: Path) -> pd.DataFrame:
 def clean_prices(frame: pd.DataFrame, date_column: str, price_column: str, label: str
                  ) -> pd.Series:
     """Validate a raw frame into a sorted, de-duplicated, positive float Series."""
-    columns = [str(c) for c in frame.columns]
+    shown = [repr(str(c)) for c in frame.columns[:12]]
+    columns = shown + (["…"] if len(frame.columns) > 12 else [])
     for role, name, key in (("date", date_column, "data.date_column"),
                             ("price", price_column, "data.price_column")):
         if name not in frame.columns:
