@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -90,13 +89,6 @@ def build_parser() -> argparse.ArgumentParser:
                          help="comma-separated families (lstm,gru,simple_rnn,mlp)")
     compare.add_argument("--folds", type=int, default=5, help="expanding-window folds (5)")
     return parser
-
-
-def _quiet_tensorflow() -> None:
-    """Silence TensorFlow's C++ start-up noise; must run before TensorFlow is imported."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    # oneDNN reorders float sums (tiny run-to-run drift) and logs a banner; off by default.
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 
 def _load(args: argparse.Namespace):
@@ -209,7 +201,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         args = parser.parse_args(["train"])
     logging.basicConfig(level=logging.INFO, format="forecast: %(message)s", stream=sys.stderr)
-    _quiet_tensorflow()
     handlers = {"train": command_train, "evaluate": command_evaluate,
                 "forecast": command_forecast, "backtest": command_backtest,
                 "explain": command_explain, "summary": command_summary,

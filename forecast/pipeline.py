@@ -5,6 +5,7 @@ Both return results; printing is left to the caller (``echo``), saving to ``fore
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -115,6 +116,7 @@ def _train_in(run_dir: Path, config: Config, prices: pd.Series, dataset: Dataset
         runs.save_checkpoint(run_dir, current, trained_model, best)
         finished[0] = current.epoch
 
+    started = time.perf_counter()
     try:
         result = fit_model(model, dataset, config.train, state=state,
                            best_weights=best_weights, on_epoch_end=save_state)
@@ -122,6 +124,7 @@ def _train_in(run_dir: Path, config: Config, prices: pd.Series, dataset: Dataset
         raise TrainingInterrupted(
             f"interrupted after epoch {finished[0]} of {config.train.epochs}; the training "
             f"state is saved; resume with: python main.py train --resume {run_dir}") from None
+    train_seconds = time.perf_counter() - started  # this session's training (not a resume's)
     with atomic.atomic_path(run_dir / "model.keras") as temporary:
         model.save(temporary)
     atomic.write_json(run_dir / "history.json", result.history)
@@ -140,7 +143,8 @@ def _train_in(run_dir: Path, config: Config, prices: pd.Series, dataset: Dataset
     runs.clear_checkpoint(run_dir)
     runs.mark_complete(run_dir, {"config_sha256": config_hash(config),
                                  "data_sha256": data_fingerprint(prices),
-                                 "data_rows": len(prices)})
+                                 "data_rows": len(prices),
+                                 "train_seconds": round(train_seconds, 2)})
     return TrainOutcome(run_dir=run_dir, metrics=metrics, predictions=predictions,
                         history=result.history, dataset=dataset, model=model)
 

@@ -211,6 +211,7 @@ def load_run(run_dir: str | Path) -> Run:
 
 def load_model(path: Path) -> Any:
     """Load a .keras file with safe_mode=True: code-carrying layers (Lambda) are refused."""
+    import forecast.model.fused  # noqa: F401  quiet TensorFlow import; registers FusedLSTM
     import keras
 
     try:
@@ -271,6 +272,7 @@ def load_checkpoint(run_dir: Path) -> tuple[Any, Any, list | None] | None:
         best_file = record.get("best_file")
     except (KeyError, TypeError, ValueError) as error:
         raise RunError(f"{path}: damaged training state ({error}); train again") from None
+    import forecast.model.fused  # noqa: F401  quiet TensorFlow import; registers FusedLSTM
     import keras
 
     try:

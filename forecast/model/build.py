@@ -6,10 +6,15 @@ Default: the reference stack LSTM(50, return_sequences=True) â†’ Dropout(0.2) â†
 
 from __future__ import annotations
 
-import keras
+from forecast.backend import import_tensorflow_quietly
+
+import_tensorflow_quietly()
+
+import keras  # noqa: E402
 
 from forecast.config import (Config, DenseLayerConfig, DropoutLayerConfig,
                              RecurrentLayerConfig)
+from forecast.model.fused import FusedLSTM
 
 _RECURRENT = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU,
               "simple_rnn": keras.layers.SimpleRNN}
@@ -34,8 +39,11 @@ def build_model(cfg: Config, n_features: int = 1) -> keras.Model:
     for index, layer in enumerate(layers):
         name = f"{layer.type}_{index}"
         if isinstance(layer, RecurrentLayerConfig):
-            recurrent = _RECURRENT[layer.type](return_sequences=index < last_recurrent,
-                                               name=name, **layer.keras_kwargs())
+            layer_class = _RECURRENT[layer.type]
+            if layer.type == "lstm" and cfg.model.fused_lstm:
+                layer_class = FusedLSTM  # same weights; stock code wherever fusing can't apply
+            recurrent = layer_class(return_sequences=index < last_recurrent, name=name,
+                                    **layer.keras_kwargs())
             if layer.bidirectional:
                 recurrent = keras.layers.Bidirectional(recurrent, name=f"bidirectional_{index}")
             hidden = recurrent(hidden)

@@ -156,7 +156,11 @@ def simple_rnn_steps(x: np.ndarray, kernel: np.ndarray, recurrent_kernel: np.nda
 def _run_recurrent(layer: Any, weights: list[np.ndarray], x: np.ndarray
                    ) -> tuple[str, dict[str, np.ndarray]]:
     """One Keras recurrent layer (not wrapped) over x, honouring go_backwards."""
-    kind = type(layer).__name__
+    import keras
+
+    kind = next(name for name, base in (("LSTM", keras.layers.LSTM), ("GRU", keras.layers.GRU),
+                                        ("SimpleRNN", keras.layers.SimpleRNN), ("", object))
+                if isinstance(layer, base))  # FusedLSTM counts as an LSTM
     weights = [np.asarray(w, dtype="float64") for w in weights]
     kernel, recurrent_kernel = weights[0], weights[1]
     bias = weights[2] if layer.use_bias else None
@@ -172,7 +176,7 @@ def _run_recurrent(layer: Any, weights: list[np.ndarray], x: np.ndarray
                                 reset_after=layer.reset_after)
     if kind == "SimpleRNN":
         return "simple_rnn", simple_rnn_steps(x, kernel, recurrent_kernel, bias, act)
-    raise ValueError(f"the NumPy reference does not know layer type {kind}")
+    raise ValueError(f"the NumPy reference does not know layer type {type(layer).__name__}")
 
 
 def run_stack(model: Any, windows: np.ndarray) -> StackTrace:

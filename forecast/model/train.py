@@ -16,9 +16,13 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import keras
+from forecast.backend import import_tensorflow_quietly
+
+import_tensorflow_quietly()
+
+import keras  # noqa: E402
 import numpy as np
-import tensorflow as tf
+import tensorflow as tf  # noqa: E402
 
 from forecast.config import TrainConfig
 from forecast.data.windows import Dataset
