@@ -39,7 +39,7 @@ def test_every_default_yaml_value_has_a_comment():
             assert "#" in line, f"default.yaml line {number + 1} has no comment: {line}"
 
 
-@pytest.mark.parametrize("name", ["quick.yaml", "yahoo.yaml"])
+@pytest.mark.parametrize("name", ["quick.yaml", "yahoo.yaml", "best.yaml"])
 def test_shipped_configs_load(name):
     load_config(ROOT / "configs" / name)
 
