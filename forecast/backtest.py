@@ -142,15 +142,15 @@ def run_fold(config: Config, prices: pd.Series, fold: Fold, samples: int = 0) ->
                        training_prices=values[:fold.cutoff])
 
 
-def score_fold(outcome: FoldOutcome, methods: tuple[str, ...]) -> list[dict[str, Any]]:
-    frame = outcome.predictions
+def _score(frame: pd.DataFrame, methods: tuple[str, ...], fold: Any,
+           training_prices: np.ndarray) -> list[dict[str, Any]]:
+    """One row of metrics per method on the days of ``frame``."""
     rows = []
     for method in methods:
-        row = {"fold": outcome.fold.index + 1, "method": method,
-               "start": frame["date"].iloc[0], "end": frame["date"].iloc[-1],
-               "n": len(frame),
+        row = {"fold": fold, "method": method, "start": frame["date"].iloc[0],
+               "end": frame["date"].iloc[-1], "n": len(frame),
                **method_metrics(frame["actual"].to_numpy(), frame[method].to_numpy(),
-                                frame["previous"].to_numpy(), outcome.training_prices)}
+                                frame["previous"].to_numpy(), training_prices)}
         if method == "model" and "lo80" in frame:
             row["coverage80"] = band_coverage(frame["actual"], frame["lo80"], frame["hi80"])
             row["coverage95"] = band_coverage(frame["actual"], frame["lo95"], frame["hi95"])
@@ -158,29 +158,20 @@ def score_fold(outcome: FoldOutcome, methods: tuple[str, ...]) -> list[dict[str,
     return rows
 
 
+def score_fold(outcome: FoldOutcome, methods: tuple[str, ...]) -> list[dict[str, Any]]:
+    return _score(outcome.predictions, methods, outcome.fold.index + 1,
+                  outcome.training_prices)
+
+
 def overall_rows(outcomes: list[FoldOutcome], fold_rows: pd.DataFrame,
                  methods: tuple[str, ...]) -> list[dict[str, Any]]:
-    """All folds' days pooled; MASE is the day-weighted mean of the folds' MASE."""
+    """All folds' days pooled. Each fold's MASE has its own in-sample scale, so the pooled
+    MASE is the day-weighted mean of the folds' MASE."""
     pooled = pd.concat([outcome.predictions for outcome in outcomes], ignore_index=True)
-    rows = []
-    for method in methods:
-        actual, previous = pooled["actual"].to_numpy(), pooled["previous"].to_numpy()
-        predicted = pooled[method].to_numpy()
-        share, hits, days = directional_accuracy(actual, predicted, previous)
-        per_fold = fold_rows[fold_rows["method"] == method]
-        row = {"fold": "all", "method": method, "start": pooled["date"].iloc[0],
-               "end": pooled["date"].iloc[-1], "n": len(pooled),
-               "rmse": rmse(actual, predicted), "mae": mae(actual, predicted),
-               "mape": mape(actual, predicted),
-               "mase": float(np.average(per_fold["mase"], weights=per_fold["n"])),
-               "theil_u": theil_u(actual, predicted, previous),
-               "directional_accuracy": share, "direction_days": days,
-               "direction_p_value": binomial_p_value(hits, days),
-               "best_lag": best_lag(actual, predicted)}
-        if method == "model" and "lo80" in pooled:
-            row["coverage80"] = band_coverage(actual, pooled["lo80"], pooled["hi80"])
-            row["coverage95"] = band_coverage(actual, pooled["lo95"], pooled["hi95"])
-        rows.append(row)
+    rows = _score(pooled, methods, "all", outcomes[0].training_prices)
+    for row in rows:
+        per_fold = fold_rows[fold_rows["method"] == row["method"]]
+        row["mase"] = float(np.average(per_fold["mase"], weights=per_fold["n"]))
     return rows
 
 
