@@ -1,6 +1,8 @@
-"""The plain functions behind the CLI: ``train(cfg)`` and ``evaluate(run_dir)``.
+"""The plain functions behind the CLI: train, resume, evaluate, forecast, backtest, compare
+and explain.
 
-Both return results; printing is left to the caller (``echo``), saving to ``forecast.runs``.
+Each returns its results; printing is left to the caller (``echo``), files to
+``forecast.runs``.
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ import pandas as pd
 from forecast import atomic, runs
 from forecast.config import Config, config_hash
 from forecast.data.sources import data_fingerprint, load_prices
-from forecast.errors import RunError, TrainingInterrupted, UserError
 from forecast.data.windows import Dataset, prepare_dataset, scaler_to_dict
-from forecast.report.metrics import forecast_metrics, predictions_frame
+from forecast.errors import RunError, TrainingInterrupted, UserError
 from forecast.report.html import write_report
+from forecast.report.metrics import forecast_metrics, predictions_frame
 from forecast.report.plots import (plot_backtest, plot_compare, plot_forecast, plot_loss,
                                    plot_true_vs_predicted)
 

@@ -65,8 +65,13 @@ def create_run_dir(runs_dir: str | Path, ticker: str, out: str | Path | None = N
         except OSError as error:
             raise UserError(f"--out {path}: cannot create folder ({error.strerror}); "
                             f"choose a writable location") from None
-        if overwrite:
-            (path / MARKER).unlink(missing_ok=True)  # incomplete until rewritten
+        if overwrite:  # remove the previous run's artifacts (only ours), marker first
+            (path / MARKER).unlink(missing_ok=True)
+            for pattern in (*RUN_FILES, "report.html", "evaluation.json", "forecast.*",
+                            "explain_*", "backtest.*", "compare.*", "training_*"):
+                for old in path.glob(pattern):
+                    if old.is_file():
+                        old.unlink()
         return path
     stamp = (now or dt.datetime.now()).strftime("%Y%m%d-%H%M%S")
     base = Path(runs_dir) / f"{stamp}-{safe_name(ticker)}"

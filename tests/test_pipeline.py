@@ -107,3 +107,16 @@ def test_default_run_folders_never_collide(tmp_path):
     second = create_run_dir(tmp_path, "../MSFT", now=moment)
     assert first != second and first.parent == second.parent == tmp_path
     assert first.name == "20260102-030405-MSFT" and second.name.endswith("-2")
+
+
+def test_overwrite_clears_the_previous_runs_artifacts(trained, tmp_path):
+    import shutil
+
+    folder = tmp_path / "again"
+    shutil.copytree(trained.run_dir, folder)
+    (folder / "forecast.csv").write_text("date,median\n")
+    (folder / "notes.txt").write_text("mine")
+    from forecast.runs import create_run_dir
+
+    create_run_dir(tmp_path, "X", out=folder, overwrite=True)
+    assert sorted(path.name for path in folder.iterdir()) == ["notes.txt"]
