@@ -92,7 +92,8 @@ def mc_dropout_bands(model: Any, dataset: Dataset, samples: int, seed: int = 0
     """80%/95% one-step bands per test day: all days × samples in one batched call."""
     import tensorflow as tf
 
-    from forecast.data.windows import inverse_scale, values_to_prices
+    from forecast.data.windows import scaled_to_prices
+    from forecast.model.future import QUANTILES
     from forecast.model.train import reseed_dropout
 
     reseed_dropout(model, seed)
@@ -100,10 +101,10 @@ def mc_dropout_bands(model: Any, dataset: Dataset, samples: int, seed: int = 0
     batch = np.repeat(dataset.x_test, samples, axis=0)  # (n_test*S, L, 1)
     scaled = np.asarray(model(tf.constant(batch), training=True))[:, 0]  # (n_test*S,)
     previous = np.repeat(dataset.previous_prices, samples)  # (n_test*S,)
-    prices = values_to_prices(inverse_scale(dataset.scaler, scaled), previous, dataset.target)
+    prices = scaled_to_prices(dataset.scaler, scaled, previous, dataset.target)
     prices = prices.reshape(n_test, samples)  # (n_test, S)
-    return {name: np.quantile(prices, q, axis=1) for name, q in
-            (("lo80", 0.1), ("hi80", 0.9), ("lo95", 0.025), ("hi95", 0.975))}
+    return {name: np.quantile(prices, q, axis=1) for name, q in QUANTILES.items()
+            if name != "median"}
 
 
 @dataclass(frozen=True)

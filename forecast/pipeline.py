@@ -262,7 +262,7 @@ class Explanation:
 def explain(run_dir: str | Path, date: str | None = None, layer: int = 0) -> Explanation:
     """Run the test window ending at ``date`` through the NumPy reference cell and plot the
     chosen recurrent layer's gates; writes explain_<date>.png and .csv in the run folder."""
-    from forecast.data.windows import inverse_scale, values_to_prices
+    from forecast.data.windows import scaled_to_prices
     from forecast.model.reference import run_stack
     from forecast.report.plots import plot_gates
 
@@ -290,8 +290,8 @@ def explain(run_dir: str | Path, date: str | None = None, layer: int = 0) -> Exp
                         f"{len(trace.layers) - 1}")
     chosen = trace.layers[layer]
     previous = dataset.previous_prices[position]
-    predicted = float(values_to_prices(inverse_scale(run.scaler, trace.output[:, 0]),
-                                       np.array([previous]), dataset.target)[0])
+    predicted = float(scaled_to_prices(run.scaler, trace.output[:, 0], np.array([previous]),
+                                       dataset.target)[0])
     actual = float(dataset.test_prices[position])
     lookback = run.config.data.lookback
     end_row = dataset.n_train - 1 + position

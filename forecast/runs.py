@@ -253,9 +253,14 @@ def save_checkpoint(run_dir: Path, state: Any, model: Any, best_weights: list | 
     atomic.write_json(run_dir / CHECKPOINT, {**state.to_dict(), "model_file": model_file,
                                              "best_file": best_file})
     keep = {model_file, best_file}
-    for old in [*run_dir.glob("training_state-*.keras"), *run_dir.glob("training_best-*.npz")]:
+    for old in _checkpoint_files(run_dir):
         if old.name not in keep:
             old.unlink(missing_ok=True)
+
+
+def _checkpoint_files(run_dir: Path) -> list[Path]:
+    """The epoch-numbered model and best-weights files ``save_checkpoint`` writes."""
+    return [*run_dir.glob("training_state-*.keras"), *run_dir.glob("training_best-*.npz")]
 
 
 def load_checkpoint(run_dir: Path) -> tuple[Any, Any, list | None] | None:
@@ -295,5 +300,5 @@ def load_checkpoint(run_dir: Path) -> tuple[Any, Any, list | None] | None:
 def clear_checkpoint(run_dir: Path) -> None:
     """Remove the training state once the run's artifacts are all written."""
     (run_dir / CHECKPOINT).unlink(missing_ok=True)
-    for old in [*run_dir.glob("training_state-*.keras"), *run_dir.glob("training_best-*.npz")]:
+    for old in _checkpoint_files(run_dir):
         old.unlink(missing_ok=True)

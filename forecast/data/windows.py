@@ -146,6 +146,15 @@ def values_to_prices(values: np.ndarray, previous_prices: np.ndarray, target: st
     return np.asarray(previous_prices, dtype="float64") * np.exp(values)
 
 
+def scaled_to_prices(scaler: MinMaxScaler, scaled: np.ndarray, previous_prices: np.ndarray,
+                     target: str) -> np.ndarray:
+    """Network outputs (scaled) → prices, each rebuilt from its day's previous close.
+
+    scaled, previous_prices: (n,) -> (n,)
+    """
+    return values_to_prices(inverse_scale(scaler, scaled), previous_prices, target)
+
+
 @dataclass(frozen=True)
 class Dataset:
     """Everything the model and the report need, derived from one price series."""
@@ -177,7 +186,7 @@ class Dataset:
 
     def to_prices(self, scaled: np.ndarray) -> np.ndarray:
         """Scaled test-day predictions → prices (rebuilt from the previous close for returns)."""
-        return values_to_prices(inverse_scale(self.scaler, scaled), self.previous_prices,
+        return scaled_to_prices(self.scaler, scaled, self.previous_prices,
                                 self.target)  # (n_test,)
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from forecast.data.windows import inverse_scale, modelled_values, values_to_prices
+from forecast.data.windows import modelled_values, scaled_to_prices
 from forecast.model.train import reseed_dropout
 
 QUANTILES = {"median": 0.5, "lo80": 0.1, "hi80": 0.9, "lo95": 0.025, "hi95": 0.975}
@@ -39,7 +39,7 @@ def simulate_paths(model, scaler, prices: np.ndarray, lookback: int, target: str
     for step in range(days):
         output = model(tf.constant(window), training=dropout)  # (S, 1)
         predicted = np.asarray(output)[:, 0]  # (S,) scaled
-        previous = values_to_prices(inverse_scale(scaler, predicted), previous, target)
+        previous = scaled_to_prices(scaler, predicted, previous, target)
         paths[:, step] = previous
         window = np.concatenate([window[:, 1:, :], predicted.reshape(-1, 1, 1)], axis=1)
     return paths
