@@ -210,7 +210,7 @@ class ModelConfig:
     loss: Literal["mean_squared_error", "mean_absolute_error", "huber"] = "mean_squared_error"
     optimizer: Literal["rmsprop", "adam", "adamw", "sgd", "nadam", "adagrad"] = "rmsprop"
     learning_rate: float | None = None
-    fused_lstm: bool = False  # LSTM layers as FusedLSTM (one BlockLSTM op per sequence)
+    fused_lstm: bool = True  # LSTM layers as FusedLSTM (one compiled op per sequence)
 
     def validate(self, path: str) -> None:
         _check(len(self.layers) >= 1, f"{path}.layers", [], "needs at least one layer")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-from pathlib import Path
+# The fused LSTM op is compiled into the checkout's (git-ignored) .cache, not the user's home.
+os.environ.setdefault("FORECAST_CACHE_DIR",
+                      str(Path(__file__).resolve().parent.parent / ".cache" / "forecast"))
 
 import numpy as np
 import pandas as pd
@@ -32,6 +34,15 @@ def tiny_config(tmp_path: Path, *overrides: str) -> Config:
     return load_config(QUICK, ["data.lookback=10", "model.layers.0.units=4",
                                "model.layers.2.units=4", "train.epochs=1",
                                f"output.runs_dir={tmp_path / 'runs'}", *overrides])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fused_lstm_built() -> None:
+    """Build the fused LSTM op once, before any test: a first build inside a CLI test would
+    add its "compiling…" line to that command's stderr."""
+    from forecast.model.native import fused_ops
+
+    fused_ops()
 
 
 @pytest.fixture

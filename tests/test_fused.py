@@ -1,5 +1,6 @@
 """FusedLSTM: weight-compatible with keras.layers.LSTM, same outputs and gradients, saved and
-loaded as a normal model, and stock behaviour wherever the fused kernel does not apply."""
+loaded as a normal model, and stock behaviour wherever the fused op does not apply or cannot
+be built."""
 
 from __future__ import annotations
 
@@ -8,11 +9,18 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from forecast.model import fused, native
 from forecast.model.fused import FusedLSTM, fused_eligible
 
 
-def pair(**kwargs):
-    windows = np.random.default_rng(0).uniform(-1.5, 1.5, (6, 30, 2)).astype("float32")
+@pytest.fixture(autouse=True, scope="module")
+def compiled_ops():
+    """These tests are about the fused op itself: it must build on the test machine."""
+    assert native.fused_ops() is not None, native.unavailable_reason()
+
+
+def pair(batch=6, **kwargs):
+    windows = np.random.default_rng(0).uniform(-1.5, 1.5, (batch, 30, 2)).astype("float32")
     stock, fused = keras.layers.LSTM(**kwargs), FusedLSTM(**kwargs)
     stock(windows), fused(windows)
     weights = [np.random.default_rng(1).normal(0, 0.5, w.shape).astype("float32")
@@ -25,6 +33,8 @@ def pair(**kwargs):
 @pytest.mark.parametrize("kwargs", [
     dict(units=50, return_sequences=True), dict(units=9), dict(units=9, use_bias=False),
     dict(units=5, go_backwards=True, return_sequences=True), dict(units=4, unit_forget_bias=False),
+    dict(units=7, batch=70, return_sequences=True),  # three 32-sample chunks, the last partial
+    dict(units=3, batch=1), dict(units=6, batch=33),
 ])
 def test_same_outputs_and_gradients_as_keras_lstm(kwargs):
     windows, stock, fused = pair(**kwargs)
@@ -36,6 +46,41 @@ def test_same_outputs_and_gradients_as_keras_lstm(kwargs):
                              tape.gradient(fused_loss, fused.trainable_variables)):
         # float32 sums over 30 steps in another order: agree to ~1e-4 of the largest entry
         np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-4 * np.abs(expected).max())
+
+
+def test_final_states_and_their_gradients_match_keras():
+    windows, stock, fused = pair(batch=40, units=6, return_sequences=True, return_state=True)
+    with tf.GradientTape(persistent=True) as tape:
+        stock_out, fused_out = stock(windows), fused(windows)
+        # weight every output differently so a wrong dh or dc path shows up
+        stock_loss, fused_loss = (sum(tf.reduce_sum(tf.sin(t + i)) for i, t in enumerate(out))
+                                  for out in (stock_out, fused_out))
+    for expected, got in zip(stock_out, fused_out):  # sequence, final h, final c
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+    for expected, got in zip(tape.gradient(stock_loss, stock.trainable_variables),
+                             tape.gradient(fused_loss, fused.trainable_variables)):
+        np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-4 * np.abs(expected).max())
+
+
+def test_input_gradient_matches_keras():
+    windows, stock, fused = pair(units=5, batch=35)
+    windows = tf.constant(windows)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(windows)
+        stock_loss = tf.reduce_sum(stock(windows) ** 2)
+        fused_loss = tf.reduce_sum(fused(windows) ** 2)
+    expected, got = tape.gradient(stock_loss, windows), tape.gradient(fused_loss, windows)
+    np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-4 * np.abs(expected.numpy()).max())
+
+
+def test_the_fused_op_is_what_runs():
+    """Guard against a silent fallback: the graph of a fused call holds the compiled op."""
+    layer = FusedLSTM(4)
+    layer(np.zeros((2, 5, 1), "float32"))
+    graph = tf.function(lambda x: layer(x)).get_concrete_function(
+        tf.TensorSpec((None, 5, 1), tf.float32)).graph
+    names = {op.type for op in graph.get_operations()}
+    assert "ForecastLstmForward" in names and "While" not in names
 
 
 def test_falls_back_where_the_fused_kernel_does_not_apply():
@@ -66,11 +111,68 @@ def test_config_switch_builds_fused_layers_that_train_like_stock_ones():
     from forecast.config import load_config
     from forecast.model import build_model
 
-    overrides = ["data.lookback=8", "model.layers.0.units=5", "model.layers.2.units=4"]
-    stock = build_model(load_config(None, overrides))
-    fused = build_model(load_config(None, [*overrides, "model.fused_lstm=true"]))
+    overrides = ["data.lookback=8", "model.layers.0.units=5", "model.layers.2.units=4",
+                 "model.layers.1.rate=0", "model.layers.3.rate=0"]  # no dropout: same batches
+    stock = build_model(load_config(None, [*overrides, "model.fused_lstm=false"]))
+    fused = build_model(load_config(None, overrides))  # fused is the default
     assert [type(layer).__name__ for layer in fused.layers].count("FusedLSTM") == 2
+    assert [type(layer).__name__ for layer in stock.layers].count("FusedLSTM") == 0
     fused.set_weights(stock.get_weights())
     windows = np.random.default_rng(3).uniform(0, 1, (16, 8, 1)).astype("float32")
     np.testing.assert_allclose(fused.predict(windows, verbose=0),
                                stock.predict(windows, verbose=0), rtol=1e-5, atol=1e-6)
+    targets = windows[:, -1, 0] * 0.5 + 0.1  # (16,)
+    losses = [model.fit(windows, targets, batch_size=4, epochs=2, shuffle=False,
+                        verbose=0).history["loss"] for model in (stock, fused)]
+    np.testing.assert_allclose(losses[1], losses[0], rtol=1e-4)
+    for expected, got in zip(stock.get_weights(), fused.get_weights()):
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_same_result_whatever_the_batch_split():
+    """Samples are independent: a window's output is the same alone or in a batch of 70."""
+    windows, _, fused = pair(units=8, batch=70)
+    together = fused(windows).numpy()
+    alone = np.concatenate([fused(windows[i:i + 1]).numpy() for i in range(0, 70, 23)])
+    np.testing.assert_allclose(together[::23], alone, rtol=1e-6, atol=1e-7)
+
+
+def test_stock_layer_runs_when_the_op_cannot_be_built(monkeypatch):
+    monkeypatch.setattr(fused, "fused_ops", lambda: None)
+    windows, stock, layer = pair(units=6)
+    np.testing.assert_allclose(layer(windows), stock(windows), rtol=1e-6, atol=1e-7)
+
+
+def test_missing_compiler_is_a_reason_not_a_crash(monkeypatch, tmp_path):
+    monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
+    with pytest.raises(OSError):
+        native.build(tmp_path / "kernel.so")
+    monkeypatch.setenv("CXX", "false")  # a "compiler" that fails
+    with pytest.raises(RuntimeError, match="compiling fused_lstm.cc failed"):
+        native.build(tmp_path / "kernel.so")
+    assert list(tmp_path.iterdir()) == []  # no half-built library left behind
+
+
+def test_unavailable_ops_fall_back_with_a_reason(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(native, "_state", {})
+    monkeypatch.setenv("FORECAST_NATIVE", "0")
+    assert native.fused_ops() is None
+    assert native.unavailable_reason() == "FORECAST_NATIVE=0"
+    monkeypatch.setattr(native, "_state", {})
+    monkeypatch.delenv("FORECAST_NATIVE")
+    monkeypatch.setenv("FORECAST_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(native.shutil, "which", lambda name: None)
+    monkeypatch.delenv("CXX", raising=False)
+    assert native.fused_ops() is None
+    assert "no C++ compiler" in native.unavailable_reason()
+    assert "using the stock Keras LSTM" in capsys.readouterr().err
+
+
+def test_cache_key_follows_the_source_and_the_cache_dir(monkeypatch, tmp_path):
+    monkeypatch.setenv("FORECAST_CACHE_DIR", str(tmp_path))
+    path = native.library_path()
+    assert path.parent == tmp_path and path.name.startswith("fused_lstm-")
+    source = tmp_path / "fused_lstm.cc"
+    source.write_text(native.SOURCE.read_text() + "\n// changed\n")
+    monkeypatch.setattr(native, "SOURCE", source)
+    assert native.library_path() != path

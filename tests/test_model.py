@@ -15,8 +15,8 @@ from forecast.model import build_model, layer_parameter_formula
 def test_reference_stack_and_lstm_parameter_formula():
     model = build_model(Config(), n_features=1)
     kinds = [type(layer).__name__ for layer in model.layers]
-    assert kinds == ["InputLayer", "LSTM", "Dropout", "LSTM", "Dropout", "Dense"]
-    assert all(isinstance(model.layers[i], keras.layers.LSTM) for i in (1, 3))
+    assert kinds == ["InputLayer", "FusedLSTM", "Dropout", "FusedLSTM", "Dropout", "Dense"]
+    assert all(isinstance(model.layers[i], keras.layers.LSTM) for i in (1, 3))  # subclass
     first, second = model.layers[1], model.layers[3]
     assert first.return_sequences and not second.return_sequences
     assert (first.units, second.units) == (50, 100)

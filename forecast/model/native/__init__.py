@@ -1,0 +1,125 @@
+"""The fused LSTM ops (``fused_lstm.cc``), compiled for this machine on first use and cached.
+
+TensorFlow's pip package ships the headers to build custom ops against it, so the C++ source
+travels with forecast and is compiled with the system C++ compiler the first time a fused
+LSTM runs (about 20 s), into ``$FORECAST_CACHE_DIR`` (default ``~/.cache/forecast``) under
+a name that hashes the source, the TensorFlow version, the flags and the CPU. Later
+processes load the cached library at once. Where no compiler is found or the build fails,
+``fused_ops()`` returns None with the reason in ``unavailable_reason()``, and FusedLSTM
+keeps the stock Keras LSTM: slower, never wrong. ``FORECAST_NATIVE=0`` skips the build.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from forecast.backend import import_tensorflow_quietly
+
+import_tensorflow_quietly()
+
+import tensorflow as tf  # noqa: E402
+
+SOURCE = Path(__file__).with_name("fused_lstm.cc")
+_OPTIMISE = ["-O3", "-DNDEBUG", "-march=native", "-shared", "-fPIC", "-w"]
+_state: dict[str, object] = {}  # "ops" (loaded module or None) and "reason", once per process
+
+
+def cache_dir() -> Path:
+    """Where compiled kernels are kept (``$FORECAST_CACHE_DIR`` or ``~/.cache/forecast``)."""
+    configured = os.environ.get("FORECAST_CACHE_DIR")
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "forecast"
+
+
+def _cpu_fingerprint() -> str:
+    """``-march=native`` code only runs on CPUs with the same features: key the cache by them."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                return line
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def library_path() -> Path:
+    """The cached library's path for this source, TensorFlow, compiler flags and CPU."""
+    key = hashlib.sha256()
+    for part in (SOURCE.read_bytes(), tf.__version__.encode(), " ".join(_OPTIMISE).encode(),
+                 " ".join(tf.sysconfig.get_compile_flags()).encode(),
+                 _cpu_fingerprint().encode(), platform.machine().encode()):
+        key.update(part)
+        key.update(b"\0")
+    return cache_dir() / f"fused_lstm-{key.hexdigest()[:16]}.so"
+
+
+def build(target: Path) -> None:
+    """Compile ``fused_lstm.cc`` into ``target`` atomically (a half-built file never shows)."""
+    compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
+    if compiler is None:
+        raise RuntimeError("no C++ compiler found (install g++, or set CXX)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, partial = tempfile.mkstemp(dir=target.parent, prefix=".building-", suffix=".so")
+    os.close(handle)
+    command = [compiler, *_OPTIMISE, *tf.sysconfig.get_compile_flags(), str(SOURCE),
+               "-o", partial, *tf.sysconfig.get_link_flags()]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        if result.returncode != 0:
+            last = (result.stderr.strip().splitlines() or ["(no output)"])[-1]
+            raise RuntimeError(f"compiling {SOURCE.name} failed: {last}")
+        os.replace(partial, target)
+    finally:
+        if os.path.exists(partial):
+            os.unlink(partial)
+
+
+def _register_gradient(ops) -> None:
+    @tf.RegisterGradient("ForecastLstmForward")
+    def _forward_gradient(op, d_hidden, d_cell, _d_gates):
+        """The backward op gives dx, dW, dU and db in one pass back through the sequence."""
+        hidden, cell, gates = op.outputs  # (B, T, u), (T, B, u), (T, B, 4u)
+        if d_hidden is None:
+            d_hidden = tf.zeros_like(hidden)
+        if d_cell is None:
+            d_cell = tf.zeros([0], cell.dtype)  # empty: nothing reaches the cell states
+        return ops.forecast_lstm_backward(*op.inputs, hidden, cell, gates, d_hidden, d_cell)
+
+
+def fused_ops():
+    """The loaded op module, or None where it cannot be built here (see unavailable_reason)."""
+    if "ops" in _state:
+        return _state["ops"]
+    ops, reason = None, None
+    if os.environ.get("FORECAST_NATIVE", "1") == "0":
+        reason = "FORECAST_NATIVE=0"
+    else:
+        try:
+            target = library_path()
+            if not target.exists():
+                print("forecast: compiling the fused LSTM kernel for this machine (once, about "
+                      "20 s)", file=sys.stderr, flush=True)
+                build(target)
+            ops = tf.load_op_library(str(target))
+            _register_gradient(ops)
+        except (OSError, RuntimeError, subprocess.SubprocessError,
+                tf.errors.NotFoundError) as error:
+            ops, reason = None, str(error)
+            print(f"forecast: fused LSTM kernel unavailable ({reason}); using the stock "
+                  "Keras LSTM", file=sys.stderr)
+    _state["ops"], _state["reason"] = ops, reason
+    return ops
+
+
+def unavailable_reason() -> str | None:
+    """Why fused_ops() returned None (None when it loaded or was not tried yet)."""
+    return _state.get("reason")  # type: ignore[return-value]

@@ -1,0 +1,281 @@
+// forecast's fused LSTM layer: two TensorFlow CPU ops, the forward pass and its gradient.
+//
+// The stock Keras LSTM runs a dozen small TensorFlow ops per time step, and its weight
+// gradients as large products after the loop. Here one op runs the whole sequence: per time
+// step one product [x(t), h(t-1)]·[W; U] and the gate arithmetic, and on the way back one
+// product for dz(t)·[W; U]ᵀ and one accumulating [x(t), h(t-1)]ᵀ·dz(t) into the weight
+// gradient while both are still in cache. Inputs, hidden states and their gradients are
+// batch-major like Keras (batch, time, ·); the cell states and gates kept for the gradient
+// are time-major (time, batch, ·), so each step's rows are contiguous. Gates are in Keras
+// order i, f, c, o; the initial state is zero. Samples are processed in fixed chunks of
+// 32, each chunk one task on TensorFlow's intra-op threads, and the chunks' weight
+// gradients are summed in chunk order, so results do not depend on the number of threads.
+// Built on first use by forecast/model/native/__init__.py.
+#include <algorithm>
+#include <vector>
+
+#include <Eigen/Core>
+
+#include "tensorflow/core/framework/op.h"
+#include "tensorflow/core/framework/op_kernel.h"
+#include "tensorflow/core/framework/shape_inference.h"
+#include "tensorflow/core/platform/threadpool.h"
+
+namespace {
+
+using namespace tensorflow;
+using Matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using ColumnMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic>;  // column-major
+using RowVector = Eigen::Matrix<float, 1, Eigen::Dynamic>;
+using Map = Eigen::Map<Matrix>;
+using ConstMap = Eigen::Map<const Matrix>;
+using Stride = Eigen::OuterStride<>;
+using StridedMap = Eigen::Map<Matrix, 0, Stride>;
+using ConstStridedMap = Eigen::Map<const Matrix, 0, Stride>;
+
+constexpr int64_t kChunk = 32;  // samples per task
+
+int64_t Chunks(int64_t batch) { return (batch + kChunk - 1) / kChunk; }
+
+// Calls work(chunk, first_sample, end_sample) for every chunk on TensorFlow's CPU threads.
+template <typename Work>
+void ForChunks(OpKernelContext* context, int64_t batch, const Work& work) {
+  const int64_t chunks = Chunks(batch);
+  auto run = [&](int64_t first, int64_t last) {
+    for (int64_t k = first; k < last; ++k)
+      work(k, k * kChunk, std::min(batch, (k + 1) * kChunk));
+  };
+  if (chunks <= 1) return run(0, chunks);
+  thread::ThreadPool* pool = context->device()->tensorflow_cpu_worker_threads()->workers;
+  pool->ParallelFor(chunks,
+                    thread::ThreadPool::SchedulingParams(
+                        thread::ThreadPool::SchedulingStrategy::kFixedBlockSize,
+                        std::nullopt, 1),
+                    run);
+}
+
+// Samples [row, row + rows) at time step t of a (time, batch, width) tensor.
+inline ConstMap At(const float* data, int64_t batch, int64_t width, int64_t t, int64_t row,
+                   int64_t rows) {
+  return ConstMap(data + (t * batch + row) * width, rows, width);
+}
+inline Map At(float* data, int64_t batch, int64_t width, int64_t t, int64_t row, int64_t rows) {
+  return Map(data + (t * batch + row) * width, rows, width);
+}
+
+// Samples [row, row + rows) at time step t of a (batch, time, width) tensor.
+inline ConstStridedMap Seq(const float* data, int64_t time, int64_t width, int64_t t,
+                           int64_t row, int64_t rows) {
+  return ConstStridedMap(data + (row * time + t) * width, rows, width, Stride(time * width));
+}
+inline StridedMap Seq(float* data, int64_t time, int64_t width, int64_t t, int64_t row,
+                      int64_t rows) {
+  return StridedMap(data + (row * time + t) * width, rows, width, Stride(time * width));
+}
+
+// [W; U]: (features + u, 4u), so that [x(t), h(t-1)]·[W; U] = x(t)·W + h(t-1)·U.
+Matrix Stacked(const Tensor& kernel, const Tensor& recurrent) {
+  const int64_t features = kernel.dim_size(0), u = recurrent.dim_size(0);
+  Matrix stacked(features + u, 4 * u);
+  stacked.topRows(features) = ConstMap(kernel.flat<float>().data(), features, 4 * u);
+  stacked.bottomRows(u) = ConstMap(recurrent.flat<float>().data(), u, 4 * u);
+  return stacked;
+}
+
+// Fills xh with [x(t), h(t-1)] for rows [row, row + rows); h(-1) = 0.
+inline void Gather(Matrix& xh, const float* x, const float* h, int64_t time, int64_t features,
+                   int64_t u, int64_t t, int64_t row, int64_t rows) {
+  xh.leftCols(features) = Seq(x, time, features, t, row, rows);
+  if (t > 0)
+    xh.rightCols(u) = Seq(h, time, u, t - 1, row, rows);
+  else
+    xh.rightCols(u).setZero();
+}
+
+Status CheckShapes(OpKernelContext* context, const Tensor& x, const Tensor& kernel,
+                   const Tensor& recurrent, const Tensor& bias) {
+  const bool ok = x.dims() == 3 && kernel.dims() == 2 && recurrent.dims() == 2 &&
+                  bias.dims() == 1 && recurrent.dim_size(1) == 4 * recurrent.dim_size(0) &&
+                  kernel.dim_size(0) == x.dim_size(2) &&
+                  kernel.dim_size(1) == recurrent.dim_size(1) &&
+                  bias.dim_size(0) == recurrent.dim_size(1);
+  if (ok) return absl::OkStatus();
+  return errors::InvalidArgument("fused LSTM: shapes do not fit: x ", x.shape().DebugString(),
+                                 ", kernel ", kernel.shape().DebugString(), ", recurrent ",
+                                 recurrent.shape().DebugString(), ", bias ",
+                                 bias.shape().DebugString());
+}
+
+class ForwardOp : public OpKernel {
+ public:
+  explicit ForwardOp(OpKernelConstruction* context) : OpKernel(context) {}
+
+  void Compute(OpKernelContext* context) override {
+    const Tensor& x = context->input(0);          // (batch, time, features)
+    const Tensor& kernel = context->input(1);     // (features, 4u): W
+    const Tensor& recurrent = context->input(2);  // (u, 4u): U
+    const Tensor& bias = context->input(3);       // (4u)
+    OP_REQUIRES_OK(context, CheckShapes(context, x, kernel, recurrent, bias));
+    const int64_t batch = x.dim_size(0), time = x.dim_size(1), features = x.dim_size(2);
+    const int64_t u = recurrent.dim_size(0);
+    Tensor *h = nullptr, *c = nullptr, *gates = nullptr;
+    OP_REQUIRES_OK(context, context->allocate_output(0, {batch, time, u}, &h));
+    OP_REQUIRES_OK(context, context->allocate_output(1, {time, batch, u}, &c));
+    OP_REQUIRES_OK(context, context->allocate_output(2, {time, batch, 4 * u}, &gates));
+    const Matrix weights = Stacked(kernel, recurrent);
+    const Eigen::Map<const RowVector> b(bias.flat<float>().data(), 4 * u);
+    const float* x_data = x.flat<float>().data();
+    float* h_data = h->flat<float>().data();
+    float* c_data = c->flat<float>().data();
+    float* gate_data = gates->flat<float>().data();
+    ForChunks(context, batch, [&](int64_t, int64_t row, int64_t end) {
+      const int64_t rows = end - row;
+      Matrix xh(rows, features + u);
+      for (int64_t t = 0; t < time; ++t) {
+        Gather(xh, x_data, h_data, time, features, u, t, row, rows);
+        Map a = At(gate_data, batch, 4 * u, t, row, rows);  // pre-activation, then activated
+        a.noalias() = xh * weights;
+        a.rowwise() += b;
+        a.leftCols(2 * u) = a.leftCols(2 * u).array().logistic();        // i, f
+        a.middleCols(2 * u, u) = a.middleCols(2 * u, u).array().tanh();  // candidate
+        a.rightCols(u) = a.rightCols(u).array().logistic();              // o
+        Map cell = At(c_data, batch, u, t, row, rows);
+        cell = a.leftCols(u).array() * a.middleCols(2 * u, u).array();
+        if (t > 0)
+          cell.array() += a.middleCols(u, u).array() * At(c_data, batch, u, t - 1, row, rows).array();
+        Seq(h_data, time, u, t, row, rows) = a.rightCols(u).array() * cell.array().tanh();
+      }
+    });
+  }
+};
+
+class BackwardOp : public OpKernel {
+ public:
+  explicit BackwardOp(OpKernelConstruction* context) : OpKernel(context) {}
+
+  void Compute(OpKernelContext* context) override {
+    const Tensor& x = context->input(0);          // (batch, time, features)
+    const Tensor& kernel = context->input(1);     // (features, 4u)
+    const Tensor& recurrent = context->input(2);  // (u, 4u)
+    const Tensor& bias = context->input(3);       // (4u)
+    const Tensor& h = context->input(4);          // (batch, time, u): forward hidden states
+    const Tensor& c = context->input(5);          // (time, batch, u): forward cell states
+    const Tensor& gates = context->input(6);      // (time, batch, 4u): forward activated gates
+    const Tensor& dh = context->input(7);         // (batch, time, u): gradient reaching h
+    const Tensor& dc = context->input(8);         // (time, batch, u), or empty for none
+    OP_REQUIRES_OK(context, CheckShapes(context, x, kernel, recurrent, bias));
+    const int64_t batch = x.dim_size(0), time = x.dim_size(1), features = x.dim_size(2);
+    const int64_t u = recurrent.dim_size(0);
+    const TensorShape sequence({batch, time, u}), state({time, batch, u});
+    OP_REQUIRES(context,
+                h.shape() == sequence && c.shape() == state && dh.shape() == sequence &&
+                    (dc.NumElements() == 0 || dc.shape() == state) &&
+                    gates.shape() == TensorShape({time, batch, 4 * u}),
+                errors::InvalidArgument("fused LSTM gradient: state shapes do not fit"));
+    Tensor *dx = nullptr, *dkernel = nullptr, *drecurrent = nullptr, *dbias = nullptr;
+    OP_REQUIRES_OK(context, context->allocate_output(0, x.shape(), &dx));
+    OP_REQUIRES_OK(context, context->allocate_output(1, kernel.shape(), &dkernel));
+    OP_REQUIRES_OK(context, context->allocate_output(2, recurrent.shape(), &drecurrent));
+    OP_REQUIRES_OK(context, context->allocate_output(3, bias.shape(), &dbias));
+    const Matrix weights = Stacked(kernel, recurrent);
+    const bool has_dc = dc.NumElements() > 0;
+    const float* x_data = x.flat<float>().data();
+    const float* h_data = h.flat<float>().data();
+    const float* c_data = c.flat<float>().data();
+    const float* gate_data = gates.flat<float>().data();
+    const float* dh_data = dh.flat<float>().data();
+    const float* dc_data = has_dc ? dc.flat<float>().data() : nullptr;
+    float* dx_data = dx->flat<float>().data();
+    const int64_t chunks = Chunks(batch);
+    std::vector<Matrix> d_weights(chunks);  // per chunk, summed in order below
+    std::vector<RowVector> d_bias(chunks);
+    ForChunks(context, batch, [&](int64_t chunk, int64_t row, int64_t end) {
+      const int64_t rows = end - row;
+      Matrix& d_weight = d_weights[chunk];
+      RowVector& d_b = d_bias[chunk];
+      d_weight.setZero(features + u, 4 * u);
+      d_b.setZero(4 * u);
+      Matrix dh_t = Matrix::Zero(rows, u), dc_t = Matrix::Zero(rows, u), tanh_c(rows, u);
+      Matrix dz(rows, 4 * u), xh(rows, features + u);
+      ColumnMatrix dxh(rows, features + u);  // column-major: Eigen's faster product here
+      for (int64_t t = time - 1; t >= 0; --t) {
+        dh_t += Seq(dh_data, time, u, t, row, rows);  // from outside + from step t + 1
+        if (has_dc) dc_t += At(dc_data, batch, u, t, row, rows);
+        ConstMap a = At(gate_data, batch, 4 * u, t, row, rows);
+        auto i = a.leftCols(u).array();
+        auto f = a.middleCols(u, u).array();
+        auto g = a.middleCols(2 * u, u).array();
+        auto o = a.rightCols(u).array();
+        tanh_c = At(c_data, batch, u, t, row, rows).array().tanh();
+        dc_t.array() += dh_t.array() * o * (1.0f - tanh_c.array().square());
+        dz.leftCols(u) = dc_t.array() * g * i * (1.0f - i);
+        if (t > 0)
+          dz.middleCols(u, u) =
+              dc_t.array() * At(c_data, batch, u, t - 1, row, rows).array() * f * (1.0f - f);
+        else
+          dz.middleCols(u, u).setZero();  // the initial cell state is zero
+        dz.middleCols(2 * u, u) = dc_t.array() * i * (1.0f - g.square());
+        dz.rightCols(u) = dh_t.array() * tanh_c.array() * o * (1.0f - o);
+        Gather(xh, x_data, h_data, time, features, u, t, row, rows);
+        d_weight.noalias() += xh.transpose() * dz;  // (features + u, 4u)
+        d_b += dz.colwise().sum();
+        dxh.noalias() = dz * weights.transpose();  // (rows, features + u)
+        Seq(dx_data, time, features, t, row, rows) = dxh.leftCols(features);
+        dh_t = dxh.rightCols(u);  // to step t - 1
+        dc_t.array() *= f;
+      }
+    });
+    Matrix d_weight = Matrix::Zero(features + u, 4 * u);
+    RowVector d_b = RowVector::Zero(4 * u);
+    for (int64_t chunk = 0; chunk < chunks; ++chunk) {  // fixed order: deterministic
+      d_weight += d_weights[chunk];
+      d_b += d_bias[chunk];
+    }
+    Map(dkernel->flat<float>().data(), features, 4 * u) = d_weight.topRows(features);
+    Map(drecurrent->flat<float>().data(), u, 4 * u) = d_weight.bottomRows(u);
+    Eigen::Map<RowVector>(dbias->flat<float>().data(), 4 * u) = d_b;
+  }
+};
+
+}  // namespace
+
+REGISTER_OP("ForecastLstmForward")
+    .Input("x: float")
+    .Input("kernel: float")
+    .Input("recurrent_kernel: float")
+    .Input("bias: float")
+    .Output("h: float")
+    .Output("c: float")
+    .Output("gates: float")
+    .SetShapeFn([](shape_inference::InferenceContext* context) {
+      shape_inference::ShapeHandle x, recurrent;
+      TF_RETURN_IF_ERROR(context->WithRank(context->input(0), 3, &x));
+      TF_RETURN_IF_ERROR(context->WithRank(context->input(2), 2, &recurrent));
+      auto batch = context->Dim(x, 0), time = context->Dim(x, 1);
+      context->set_output(0, context->MakeShape({batch, time, context->Dim(recurrent, 0)}));
+      context->set_output(1, context->MakeShape({time, batch, context->Dim(recurrent, 0)}));
+      context->set_output(2, context->MakeShape({time, batch, context->Dim(recurrent, 1)}));
+      return absl::OkStatus();
+    });
+
+REGISTER_OP("ForecastLstmBackward")
+    .Input("x: float")
+    .Input("kernel: float")
+    .Input("recurrent_kernel: float")
+    .Input("bias: float")
+    .Input("h: float")
+    .Input("c: float")
+    .Input("gates: float")
+    .Input("dh: float")
+    .Input("dc: float")
+    .Output("dx: float")
+    .Output("dkernel: float")
+    .Output("drecurrent_kernel: float")
+    .Output("dbias: float")
+    .SetShapeFn([](shape_inference::InferenceContext* context) {
+      for (int index = 0; index < 4; ++index) context->set_output(index, context->input(index));
+      return absl::OkStatus();
+    });
+
+REGISTER_KERNEL_BUILDER(Name("ForecastLstmForward").Device(DEVICE_CPU), ForwardOp);
+REGISTER_KERNEL_BUILDER(Name("ForecastLstmBackward").Device(DEVICE_CPU), BackwardOp);
