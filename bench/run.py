@@ -143,6 +143,9 @@ def main() -> None:
         engines = ("project", "keras")
         print("PyTorch not installed (pip install -r requirements-bench.txt): skipping it")
 
+    # The fused LSTM op is compiled once per machine; do it now so no timed run includes it.
+    run_child([PYTHON, "-c", "from forecast.model.native import fused_ops; "
+                             "assert fused_ops() is not None"])
     peak = matmul_peak_gflops()
     print(f"matmul peak {peak:.1f} GFLOP/s", flush=True)
     speed = throughput(args.rounds, engines)
