@@ -168,6 +168,15 @@ def test_unavailable_ops_fall_back_with_a_reason(monkeypatch, tmp_path, capsys):
     assert "using the stock Keras LSTM" in capsys.readouterr().err
 
 
+def test_damaged_cached_library_is_named_with_the_fix(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(native, "_state", {})
+    monkeypatch.setenv("FORECAST_CACHE_DIR", str(tmp_path))
+    native.library_path().write_bytes(b"not a shared library")  # e.g. a disk that filled up
+    assert native.fused_ops() is None
+    assert "delete it to rebuild it" in native.unavailable_reason()
+    assert str(native.library_path()) in capsys.readouterr().err
+
+
 def test_cache_key_follows_the_source_and_the_cache_dir(monkeypatch, tmp_path):
     monkeypatch.setenv("FORECAST_CACHE_DIR", str(tmp_path))
     path = native.library_path()

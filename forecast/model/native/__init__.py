@@ -29,6 +29,7 @@ import tensorflow as tf  # noqa: E402
 SOURCE = Path(__file__).with_name("fused_lstm.cc")
 _OPTIMISE = ["-O3", "-DNDEBUG", "-march=native", "-shared", "-fPIC", "-w"]
 _state: dict[str, object] = {}  # "ops" (loaded module or None) and "reason", once per process
+_gradient_registered: list[bool] = []
 
 
 def cache_dir() -> Path:
@@ -109,8 +110,14 @@ def fused_ops():
                 print("forecast: compiling the fused LSTM kernel for this machine (once, about "
                       "20 s)", file=sys.stderr, flush=True)
                 build(target)
-            ops = tf.load_op_library(str(target))
-            _register_gradient(ops)
+            try:
+                ops = tf.load_op_library(str(target))
+            except (tf.errors.NotFoundError, OSError) as error:
+                raise RuntimeError(f"{target} did not load ({error}); delete it to rebuild "
+                                   "it") from error
+            if not _gradient_registered:  # TensorFlow allows one registration per process
+                _register_gradient(ops)
+                _gradient_registered.append(True)
         except (OSError, RuntimeError, subprocess.SubprocessError,
                 tf.errors.NotFoundError) as error:
             ops, reason = None, str(error)

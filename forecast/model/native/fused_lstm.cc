@@ -12,6 +12,7 @@
 // gradients are summed in chunk order, so results do not depend on the number of threads.
 // Built on first use by forecast/model/native/__init__.py.
 #include <algorithm>
+#include <atomic>
 #include <vector>
 
 #include <Eigen/Core>
@@ -20,6 +21,7 @@
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/shape_inference.h"
 #include "tensorflow/core/platform/threadpool.h"
+#include "tsl/platform/blocking_counter.h"
 
 namespace {
 
@@ -37,21 +39,28 @@ constexpr int64_t kChunk = 32;  // samples per task
 
 int64_t Chunks(int64_t batch) { return (batch + kChunk - 1) / kChunk; }
 
-// Calls work(chunk, first_sample, end_sample) for every chunk on TensorFlow's CPU threads.
+// Calls work(chunk, first_sample, end_sample) for every chunk. The calling thread takes
+// chunks too, helped by up to (intra-op threads - 1) of TensorFlow's CPU workers; chunks
+// are handed out one at a time, and each chunk's result is independent of who computes it.
 template <typename Work>
 void ForChunks(OpKernelContext* context, int64_t batch, const Work& work) {
   const int64_t chunks = Chunks(batch);
-  auto run = [&](int64_t first, int64_t last) {
-    for (int64_t k = first; k < last; ++k)
+  std::atomic<int64_t> next{0};
+  auto take = [&] {
+    for (int64_t k = next++; k < chunks; k = next++)
       work(k, k * kChunk, std::min(batch, (k + 1) * kChunk));
   };
-  if (chunks <= 1) return run(0, chunks);
-  thread::ThreadPool* pool = context->device()->tensorflow_cpu_worker_threads()->workers;
-  pool->ParallelFor(chunks,
-                    thread::ThreadPool::SchedulingParams(
-                        thread::ThreadPool::SchedulingStrategy::kFixedBlockSize,
-                        std::nullopt, 1),
-                    run);
+  const auto* workers = context->device()->tensorflow_cpu_worker_threads();
+  const int64_t helpers = std::min<int64_t>(chunks, workers->num_threads) - 1;
+  if (helpers <= 0) return take();
+  tsl::BlockingCounter done(helpers);
+  for (int64_t h = 0; h < helpers; ++h)
+    workers->workers->Schedule([&] {
+      take();
+      done.DecrementCount();
+    });
+  take();
+  done.Wait();
 }
 
 // Samples [row, row + rows) at time step t of a (time, batch, width) tensor.
@@ -198,31 +207,39 @@ class BackwardOp : public OpKernel {
       Matrix dh_t = Matrix::Zero(rows, u), dc_t = Matrix::Zero(rows, u), tanh_c(rows, u);
       Matrix dz(rows, 4 * u), xh(rows, features + u);
       ColumnMatrix dxh(rows, features + u);  // column-major: Eigen's faster product here
+      const std::vector<float> zeros(u, 0.0f);  // the initial cell state
       for (int64_t t = time - 1; t >= 0; --t) {
         dh_t += Seq(dh_data, time, u, t, row, rows);  // from outside + from step t + 1
         if (has_dc) dc_t += At(dc_data, batch, u, t, row, rows);
-        ConstMap a = At(gate_data, batch, 4 * u, t, row, rows);
-        auto i = a.leftCols(u).array();
-        auto f = a.middleCols(u, u).array();
-        auto g = a.middleCols(2 * u, u).array();
-        auto o = a.rightCols(u).array();
         tanh_c = At(c_data, batch, u, t, row, rows).array().tanh();
-        dc_t.array() += dh_t.array() * o * (1.0f - tanh_c.array().square());
-        dz.leftCols(u) = dc_t.array() * g * i * (1.0f - i);
-        if (t > 0)
-          dz.middleCols(u, u) =
-              dc_t.array() * At(c_data, batch, u, t - 1, row, rows).array() * f * (1.0f - f);
-        else
-          dz.middleCols(u, u).setZero();  // the initial cell state is zero
-        dz.middleCols(2 * u, u) = dc_t.array() * i * (1.0f - g.square());
-        dz.rightCols(u) = dh_t.array() * tanh_c.array() * o * (1.0f - o);
+        // Gate gradients in one pass per sample (i, f, candidate g, o; σ' = σ(1-σ),
+        // tanh' = 1-tanh²); dc_t leaves holding the gradient for c(t-1).
+        const float* gate_rows = gate_data + (t * batch + row) * 4 * u;
+        const float* previous_cells = t > 0 ? c_data + ((t - 1) * batch + row) * u : nullptr;
+        for (int64_t r = 0; r < rows; ++r) {
+          const float* a = gate_rows + r * 4 * u;
+          const float* c_prev = previous_cells ? previous_cells + r * u : zeros.data();
+          const float* dh_r = dh_t.data() + r * u;
+          const float* tanh_r = tanh_c.data() + r * u;
+          float* dc_r = dc_t.data() + r * u;
+          float* dz_r = dz.data() + r * 4 * u;
+          for (int64_t k = 0; k < u; ++k) {
+            const float i = a[k], f = a[u + k], g = a[2 * u + k], o = a[3 * u + k];
+            const float dh = dh_r[k], tanh_ck = tanh_r[k];
+            const float dc = dc_r[k] + dh * o * (1.0f - tanh_ck * tanh_ck);
+            dz_r[k] = dc * g * i * (1.0f - i);
+            dz_r[u + k] = dc * c_prev[k] * f * (1.0f - f);
+            dz_r[2 * u + k] = dc * i * (1.0f - g * g);
+            dz_r[3 * u + k] = dh * tanh_ck * o * (1.0f - o);
+            dc_r[k] = dc * f;
+          }
+        }
         Gather(xh, x_data, h_data, time, features, u, t, row, rows);
         d_weight.noalias() += xh.transpose() * dz;  // (features + u, 4u)
         d_b += dz.colwise().sum();
         dxh.noalias() = dz * weights.transpose();  // (rows, features + u)
         Seq(dx_data, time, features, t, row, rows) = dxh.leftCols(features);
         dh_t = dxh.rightCols(u);  // to step t - 1
-        dc_t.array() *= f;
       }
     });
     Matrix d_weight = Matrix::Zero(features + u, 4 * u);
