@@ -29,7 +29,7 @@ import tensorflow as tf  # noqa: E402
 SOURCE = Path(__file__).with_name("fused_lstm.cc")
 _OPTIMISE = ["-O3", "-DNDEBUG", "-march=native", "-shared", "-fPIC", "-w"]
 _state: dict[str, object] = {}  # "ops" (loaded module or None) and "reason", once per process
-_gradient_registered: list[bool] = []
+_gradient_registered = False  # TensorFlow takes one gradient registration per op name
 
 
 def cache_dir() -> Path:
@@ -85,6 +85,11 @@ def build(target: Path) -> None:
 
 
 def _register_gradient(ops) -> None:
+    global _gradient_registered
+    if _gradient_registered:
+        return
+    _gradient_registered = True
+
     @tf.RegisterGradient("ForecastLstmForward")
     def _forward_gradient(op, d_hidden, d_cell, _d_gates):
         """The backward op gives dx, dW, dU and db in one pass back through the sequence."""
@@ -115,9 +120,7 @@ def fused_ops():
             except (tf.errors.NotFoundError, OSError) as error:
                 raise RuntimeError(f"{target} did not load ({error}); delete it to rebuild "
                                    "it") from error
-            if not _gradient_registered:  # TensorFlow allows one registration per process
-                _register_gradient(ops)
-                _gradient_registered.append(True)
+            _register_gradient(ops)
         except (OSError, RuntimeError, subprocess.SubprocessError,
                 tf.errors.NotFoundError) as error:
             ops, reason = None, str(error)
