@@ -8,8 +8,8 @@
 // batch-major like Keras (batch, time, ·); the cell states and gates kept for the gradient
 // are time-major (time, batch, ·), so each step's rows are contiguous. Gates are in Keras
 // order i, f, c, o; the initial state is zero. Samples are processed in fixed chunks of
-// 32, each chunk one task on TensorFlow's intra-op threads, and the chunks' weight
-// gradients are summed in chunk order, so results do not depend on the number of threads.
+// 32, shared between the calling thread and TensorFlow's intra-op threads, and the chunks'
+// weight gradients are summed in chunk order, so results do not depend on the threads.
 // Built on first use by forecast/model/native/__init__.py.
 #include <algorithm>
 #include <atomic>
@@ -101,8 +101,8 @@ inline void Gather(Matrix& xh, const float* x, const float* h, int64_t time, int
     xh.rightCols(u).setZero();
 }
 
-Status CheckShapes(OpKernelContext* context, const Tensor& x, const Tensor& kernel,
-                   const Tensor& recurrent, const Tensor& bias) {
+Status CheckShapes(const Tensor& x, const Tensor& kernel, const Tensor& recurrent,
+                   const Tensor& bias) {
   const bool ok = x.dims() == 3 && kernel.dims() == 2 && recurrent.dims() == 2 &&
                   bias.dims() == 1 && recurrent.dim_size(1) == 4 * recurrent.dim_size(0) &&
                   kernel.dim_size(0) == x.dim_size(2) &&
@@ -124,7 +124,7 @@ class ForwardOp : public OpKernel {
     const Tensor& kernel = context->input(1);     // (features, 4u): W
     const Tensor& recurrent = context->input(2);  // (u, 4u): U
     const Tensor& bias = context->input(3);       // (4u)
-    OP_REQUIRES_OK(context, CheckShapes(context, x, kernel, recurrent, bias));
+    OP_REQUIRES_OK(context, CheckShapes(x, kernel, recurrent, bias));
     const int64_t batch = x.dim_size(0), time = x.dim_size(1), features = x.dim_size(2);
     const int64_t u = recurrent.dim_size(0);
     Tensor *h = nullptr, *c = nullptr, *gates = nullptr;
@@ -172,7 +172,7 @@ class BackwardOp : public OpKernel {
     const Tensor& gates = context->input(6);      // (time, batch, 4u): forward activated gates
     const Tensor& dh = context->input(7);         // (batch, time, u): gradient reaching h
     const Tensor& dc = context->input(8);         // (time, batch, u), or empty for none
-    OP_REQUIRES_OK(context, CheckShapes(context, x, kernel, recurrent, bias));
+    OP_REQUIRES_OK(context, CheckShapes(x, kernel, recurrent, bias));
     const int64_t batch = x.dim_size(0), time = x.dim_size(1), features = x.dim_size(2);
     const int64_t u = recurrent.dim_size(0);
     const TensorShape sequence({batch, time, u}), state({time, batch, u});
