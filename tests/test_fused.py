@@ -19,6 +19,12 @@ def compiled_ops():
     assert native.fused_ops() is not None, native.unavailable_reason()
 
 
+def assert_gradients_close(got, expected) -> None:
+    """float32 sums over 30 steps in another order: agree to ~1e-4 of the largest entry."""
+    expected = np.asarray(expected)
+    np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-4 * np.abs(expected).max())
+
+
 def pair(batch=6, **kwargs):
     windows = np.random.default_rng(0).uniform(-1.5, 1.5, (batch, 30, 2)).astype("float32")
     stock, fused = keras.layers.LSTM(**kwargs), FusedLSTM(**kwargs)
@@ -44,8 +50,7 @@ def test_same_outputs_and_gradients_as_keras_lstm(kwargs):
     np.testing.assert_allclose(fused_out, stock_out, rtol=1e-5, atol=1e-5)
     for expected, got in zip(tape.gradient(stock_loss, stock.trainable_variables),
                              tape.gradient(fused_loss, fused.trainable_variables)):
-        # float32 sums over 30 steps in another order: agree to ~1e-4 of the largest entry
-        np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-4 * np.abs(expected).max())
+        assert_gradients_close(got, expected)
 
 
 def test_final_states_and_their_gradients_match_keras():
@@ -59,7 +64,7 @@ def test_final_states_and_their_gradients_match_keras():
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
     for expected, got in zip(tape.gradient(stock_loss, stock.trainable_variables),
                              tape.gradient(fused_loss, fused.trainable_variables)):
-        np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-4 * np.abs(expected).max())
+        assert_gradients_close(got, expected)
 
 
 def test_input_gradient_matches_keras():
@@ -70,7 +75,7 @@ def test_input_gradient_matches_keras():
         stock_loss = tf.reduce_sum(stock(windows) ** 2)
         fused_loss = tf.reduce_sum(fused(windows) ** 2)
     expected, got = tape.gradient(stock_loss, windows), tape.gradient(fused_loss, windows)
-    np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-4 * np.abs(expected.numpy()).max())
+    assert_gradients_close(got, expected)
 
 
 def test_the_fused_op_is_what_runs():
