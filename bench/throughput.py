@@ -8,7 +8,8 @@ the training windows of the default split (no validation, to time training alone
 first epoch warms up (graph tracing, allocations) and is not counted.
 
 - project: forecast.model.build_model + forecast.model.train.fit_model (FusedLSTM layers,
-  one seeded fit call per epoch), exactly the `train` command's path.
+  its own seeded epoch loop), exactly the `train` command's path; epochs are timed
+  between its on_epoch_end calls.
 - keras: the reference article's script: a Sequential of stock keras.layers.LSTM and
   model.fit(x, y, epochs=…, batch_size=64).
 - torch: the same network in PyTorch (torch.nn.LSTM ×2 + Linear), RMSprop, shuffled batches.
@@ -49,7 +50,7 @@ def flops_per_window() -> float:
 def run_project(x, y, epochs: int) -> list[float]:
     from dataclasses import replace
 
-    from forecast.config import Config, load_config
+    from forecast.config import load_config
     from forecast.data.windows import Dataset
     from forecast.model.build import build_model
     from forecast.model.train import fit_model, seed_everything
@@ -61,19 +62,10 @@ def run_project(x, y, epochs: int) -> list[float]:
     dataset = Dataset(prices=None, lookback=LOOKBACK, target="price", n_train=len(y),
                       scaler=None, x_train=x, y_train=y, x_val=empty, y_val=empty[:, 0, 0],
                       x_test=empty, y_test=empty[:, 0, 0])
-    times = []
-    for epoch in range(epochs + 1):
-        start = time.perf_counter()
-        fit_model(model, dataset, replace(config.train, epochs=epoch + 1),
-                  state=_state_at(epoch))
-        times.append(time.perf_counter() - start)
-    return times[1:]
-
-
-def _state_at(epoch: int):
-    from forecast.model.train import TrainingState
-
-    return TrainingState(epoch=epoch)
+    ends = [time.perf_counter()]
+    fit_model(model, dataset, replace(config.train, epochs=epochs + 1),
+              on_epoch_end=lambda state, model, best: ends.append(time.perf_counter()))
+    return list(np.diff(ends)[1:])
 
 
 def run_keras(x, y, epochs: int) -> list[float]:

@@ -10,6 +10,7 @@ import pytest
 
 from forecast.config import Config, DenseLayerConfig, load_config
 from forecast.model import build_model, layer_parameter_formula
+from tests.conftest import tiny_config
 
 
 def test_reference_stack_and_lstm_parameter_formula():
@@ -65,3 +66,54 @@ def test_mlp_without_recurrent_layers_flattens_the_window():
     assert model.get_layer("dense_0").count_params() == 6 * 4 + 4
     output = model.predict(np.zeros((2, 6, 1), dtype="float32"), verbose=0)
     assert output.shape == (2, 1)
+
+
+def test_fit_model_trains_exactly_like_keras_fit_on_the_same_batches(tmp_path, prices, capsys):
+    """fit_model's own epoch loop must be ``model.fit`` minus its overhead: same weights,
+    same loss and val_loss, for a shuffled order, a short last batch and early stopping."""
+    from forecast.data import prepare_dataset
+    from forecast.model.train import fit_model, reseed_dropout, seed_everything
+
+    config = tiny_config(tmp_path, "train.epochs=3", "train.batch_size=16",
+                         "train.early_stopping_patience=5", "train.progress=epoch")
+    dataset = prepare_dataset(prices, 10, 0.2, 0.1)
+    assert len(dataset.y_train) % 16 and len(dataset.y_val) % 16  # short last batches
+    seed_everything(config.train.seed)
+    ours = build_model(config)
+    result = fit_model(ours, dataset, config.train)
+    printed = capsys.readouterr().out
+
+    seed_everything(config.train.seed)
+    theirs = build_model(config)
+    expected: dict[str, list[float]] = {}
+    for epoch in range(3):  # the same per-epoch seeds and order, through Keras's fit
+        epoch_seed = (config.train.seed * 100_003 + epoch) % 2**32
+        keras.utils.set_random_seed(epoch_seed)
+        reseed_dropout(theirs, epoch_seed)
+        order = np.random.default_rng(epoch_seed).permutation(len(dataset.y_train))
+        history = theirs.fit(dataset.x_train[order], dataset.y_train[order], batch_size=16,
+                             validation_data=(dataset.x_val, dataset.y_val), shuffle=False,
+                             epochs=1, verbose=0).history
+        for key, values in history.items():
+            expected.setdefault(key, []).append(values[-1])
+
+    assert result.history == expected  # the same float32 sums, read the same way
+    for mine, keras_weight in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_array_equal(mine, keras_weight)
+    assert printed.count("Epoch ") == 3 and "Epoch 3/3" in printed
+    assert printed.count("val_loss: ") == 3
+
+
+def test_fit_model_progress_bar_shows_steps_and_none_is_silent(tmp_path, prices, capsys):
+    from forecast.data import prepare_dataset
+    from forecast.model.train import fit_model
+
+    dataset = prepare_dataset(prices, 10, 0.2, 0.0)
+    steps = -(-len(dataset.y_train) // 16)
+    for progress, expect_output in (("bar", True), ("none", False)):
+        config = tiny_config(tmp_path, "train.batch_size=16", f"train.progress={progress}",
+                             "train.validation_fraction=0")
+        fit_model(build_model(config), dataset, config.train)
+        printed = capsys.readouterr().out
+        assert (f"{steps}/{steps}" in printed) is expect_output
+        assert ("loss: " in printed) is expect_output and "val_loss" not in printed
