@@ -211,6 +211,7 @@ class ModelConfig:
     optimizer: Literal["rmsprop", "adam", "adamw", "sgd", "nadam", "adagrad"] = "rmsprop"
     learning_rate: float | None = None
     fused_lstm: bool = True  # LSTM layers as FusedLSTM (one compiled op per sequence)
+    fused_dropout: bool = True  # Dropout layers as FusedDropout (one compiled op, own RNG)
 
     def validate(self, path: str) -> None:
         _check(len(self.layers) >= 1, f"{path}.layers", [], "needs at least one layer")

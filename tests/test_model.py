@@ -16,8 +16,10 @@ from tests.conftest import tiny_config
 def test_reference_stack_and_lstm_parameter_formula():
     model = build_model(Config(), n_features=1)
     kinds = [type(layer).__name__ for layer in model.layers]
-    assert kinds == ["InputLayer", "FusedLSTM", "Dropout", "FusedLSTM", "Dropout", "Dense"]
-    assert all(isinstance(model.layers[i], keras.layers.LSTM) for i in (1, 3))  # subclass
+    assert kinds == ["InputLayer", "FusedLSTM", "FusedDropout", "FusedLSTM", "FusedDropout",
+                     "Dense"]
+    assert all(isinstance(model.layers[i], keras.layers.LSTM) for i in (1, 3))  # subclasses
+    assert all(isinstance(model.layers[i], keras.layers.Dropout) for i in (2, 4))
     first, second = model.layers[1], model.layers[3]
     assert first.return_sequences and not second.return_sequences
     assert (first.units, second.units) == (50, 100)
@@ -70,12 +72,13 @@ def test_mlp_without_recurrent_layers_flattens_the_window():
 
 def test_fit_model_trains_exactly_like_keras_fit_on_the_same_batches(tmp_path, prices, capsys):
     """fit_model's own epoch loop must be ``model.fit`` minus its overhead: same weights,
-    same loss and val_loss, for a shuffled order, a short last batch and early stopping."""
+    same loss and val_loss, for a shuffled order, a short last batch and validation."""
     from forecast.data import prepare_dataset
     from forecast.model.train import fit_model, reseed_dropout, seed_everything
 
     config = tiny_config(tmp_path, "train.epochs=3", "train.batch_size=16",
-                         "train.early_stopping_patience=5", "train.progress=epoch")
+                         "train.early_stopping_patience=5", "train.restore_best_weights=false",
+                         "train.progress=epoch")  # final weights on both sides
     dataset = prepare_dataset(prices, 10, 0.2, 0.1)
     assert len(dataset.y_train) % 16 and len(dataset.y_val) % 16  # short last batches
     seed_everything(config.train.seed)

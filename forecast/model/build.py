@@ -14,7 +14,7 @@ import keras  # noqa: E402
 
 from forecast.config import (Config, DenseLayerConfig, DropoutLayerConfig,
                              RecurrentLayerConfig)
-from forecast.model.fused import FusedLSTM
+from forecast.model.fused import FusedDropout, FusedLSTM
 
 _RECURRENT = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU,
               "simple_rnn": keras.layers.SimpleRNN}
@@ -48,7 +48,8 @@ def build_model(cfg: Config, n_features: int = 1) -> keras.Model:
                 recurrent = keras.layers.Bidirectional(recurrent, name=f"bidirectional_{index}")
             hidden = recurrent(hidden)
         elif isinstance(layer, DropoutLayerConfig):
-            hidden = keras.layers.Dropout(layer.rate, name=name)(hidden)
+            dropout_class = FusedDropout if cfg.model.fused_dropout else keras.layers.Dropout
+            hidden = dropout_class(layer.rate, name=name)(hidden)
         elif isinstance(layer, DenseLayerConfig):
             hidden = keras.layers.Dense(layer.units, activation=layer.activation,
                                         name=name)(hidden)

@@ -100,6 +100,12 @@ def _register_gradient(ops) -> None:
             d_cell = tf.zeros([0], cell.dtype)  # empty: nothing reaches the cell states
         return ops.forecast_lstm_backward(*op.inputs, hidden, cell, gates, d_hidden, d_cell)
 
+    @tf.RegisterGradient("ForecastDropout")
+    def _dropout_gradient(op, d_output):
+        """Dropout is linear: the gradient takes the same mask, redrawn from the same seed."""
+        return ops.forecast_dropout(d_output, op.inputs[1], rate=op.get_attr("rate"),
+                                    scale=op.get_attr("scale")), None
+
 
 def fused_ops():
     """The loaded op module, or None where it cannot be built here (see unavailable_reason)."""

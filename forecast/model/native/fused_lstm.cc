@@ -1,4 +1,5 @@
-// forecast's fused LSTM layer: two TensorFlow CPU ops, the forward pass and its gradient.
+// forecast's compiled CPU kernels: the fused LSTM layer (two TensorFlow ops, the forward
+// pass and its gradient) and a one-op dropout (at the end of this file).
 //
 // The stock Keras LSTM runs a dozen small TensorFlow ops per time step, and its weight
 // gradients as large products after the loop. Here one op runs the whole sequence: per time
@@ -13,10 +14,12 @@
 // Built on first use by forecast/model/native/__init__.py.
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <vector>
 
 #include <Eigen/Core>
 
+#include "tensorflow/core/framework/common_shape_fns.h"
 #include "tensorflow/core/framework/op.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/shape_inference.h"
@@ -254,7 +257,87 @@ class BackwardOp : public OpKernel {
   }
 };
 
+// Dropout for the Dropout layers around the LSTMs. TensorFlow's stateless dropout draws
+// Philox numbers in one op and masks with them in four more; here one pass does both, with
+// a counter-based generator: element n keeps its value (times 1/(1 - rate)) when its
+// uniform number is >= rate. The numbers are SplitMix64 (Steele, Lea & Flood, 2014) outputs at
+// state key + n·γ, 32 bits per element, so each depends on (seed, n) alone and any split
+// of the work between threads gives the same mask.
+constexpr uint64_t kGamma = 0x9E3779B97F4A7C15ULL;
+
+inline uint64_t Mix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+// Element 2p (2p + 1) is kept, times 1/(1 - rate), when the low (high) 32 bits of draw p,
+// as a 24-bit uniform u / 2^24, are >= rate, that is u >= threshold = ceil(rate · 2^24);
+// otherwise it is 0. Plain arguments (nothing the stores could alias) let the compiler
+// vectorise the loop.
+void Drop(const float* __restrict in, float* __restrict out, int64_t begin, int64_t end,
+          uint64_t key, uint32_t threshold, float kept) {
+  for (int64_t p = begin; p < end; ++p) {  // draws [begin, end)
+    const uint64_t bits = Mix64(key + static_cast<uint64_t>(p + 1) * kGamma);
+    const float low = in[2 * p], high = in[2 * p + 1];  // loaded unconditionally: vectorises
+    out[2 * p] = (static_cast<uint32_t>(bits) >> 8) >= threshold ? low * kept : 0.0f;
+    out[2 * p + 1] = (static_cast<uint32_t>(bits >> 32) >> 8) >= threshold ? high * kept : 0.0f;
+  }
+}
+
+class DropoutOp : public OpKernel {
+ public:
+  explicit DropoutOp(OpKernelConstruction* context) : OpKernel(context) {
+    OP_REQUIRES_OK(context, context->GetAttr("rate", &rate_));
+    OP_REQUIRES_OK(context, context->GetAttr("scale", &kept_));
+    OP_REQUIRES(context, rate_ >= 0.0f && rate_ < 1.0f,
+                errors::InvalidArgument("fused dropout: rate must be in [0, 1), got ", rate_));
+  }
+
+  void Compute(OpKernelContext* context) override {
+    const Tensor& x = context->input(0);     // any shape
+    const Tensor& seed = context->input(1);  // (2): a Keras SeedGenerator's draw
+    OP_REQUIRES(context, seed.NumElements() == 2,
+                errors::InvalidArgument("fused dropout: seed must have 2 values, got ",
+                                        seed.shape().DebugString()));
+    Tensor* y = nullptr;
+    OP_REQUIRES_OK(context, context->allocate_output(0, x.shape(), &y));
+    const auto seed_values = seed.flat<int64_t>();
+    const uint64_t key = Mix64(Mix64(static_cast<uint64_t>(seed_values(0)) + kGamma) ^
+                               static_cast<uint64_t>(seed_values(1)));
+    const float kept = kept_;
+    const float* in = x.flat<float>().data();
+    float* out = y->flat<float>().data();
+    const int64_t n = x.NumElements();
+    const uint32_t threshold = static_cast<uint32_t>(std::ceil(rate_ * 16777216.0f));
+    auto work = [=](int64_t begin, int64_t end) {  // draws [begin, end): elements 2p, 2p + 1
+      Drop(in, out, begin, end, key, threshold, kept);
+    };
+    context->device()->tensorflow_cpu_worker_threads()->workers->ParallelFor(
+        n / 2, /*cost_per_unit=*/20, work);
+    if (n % 2) {  // an odd last element takes the low half of draw n / 2
+      const float pair_in[2] = {in[n - 1], 0.0f};
+      float pair_out[2];
+      Drop(pair_in, pair_out, 0, 1, key + static_cast<uint64_t>(n / 2) * kGamma, threshold,
+           kept);  // draw 0 of a key moved on by n / 2 draws is draw n / 2
+      out[n - 1] = pair_out[0];
+    }
+  }
+
+ private:
+  float rate_;
+  float kept_;  // 1/(1 - rate), computed by the caller in double precision like TensorFlow's
+};
+
 }  // namespace
+
+REGISTER_OP("ForecastDropout")
+    .Input("x: float")
+    .Input("seed: int64")
+    .Attr("rate: float")
+    .Attr("scale: float")
+    .Output("y: float")
+    .SetShapeFn(shape_inference::UnchangedShape);
 
 REGISTER_OP("ForecastLstmForward")
     .Input("x: float")
@@ -296,3 +379,4 @@ REGISTER_OP("ForecastLstmBackward")
 
 REGISTER_KERNEL_BUILDER(Name("ForecastLstmForward").Device(DEVICE_CPU), ForwardOp);
 REGISTER_KERNEL_BUILDER(Name("ForecastLstmBackward").Device(DEVICE_CPU), BackwardOp);
+REGISTER_KERNEL_BUILDER(Name("ForecastDropout").Device(DEVICE_CPU), DropoutOp);
