@@ -170,7 +170,7 @@ def test_unavailable_ops_fall_back_with_a_reason(monkeypatch, tmp_path, capsys):
     monkeypatch.delenv("CXX", raising=False)
     assert native.fused_ops() is None
     assert "no C++ compiler" in native.unavailable_reason()
-    assert "using the stock Keras LSTM" in capsys.readouterr().err
+    assert "using the stock Keras LSTM and Dropout" in capsys.readouterr().err
 
 
 def test_damaged_cached_library_is_named_with_the_fix(monkeypatch, tmp_path, capsys):

@@ -1,12 +1,13 @@
-"""The fused LSTM ops (``fused_lstm.cc``), compiled for this machine on first use and cached.
+"""The fused LSTM and dropout ops (``fused_lstm.cc``), compiled for this machine on first use.
 
 TensorFlow's pip package ships the headers to build custom ops against it, so the C++ source
 travels with forecast and is compiled with the system C++ compiler the first time a fused
 LSTM runs (about 20 s), into ``$FORECAST_CACHE_DIR`` (default ``~/.cache/forecast``) under
 a name that hashes the source, the TensorFlow version, the flags and the CPU. Later
 processes load the cached library at once. Where no compiler is found or the build fails,
-``fused_ops()`` returns None with the reason in ``unavailable_reason()``, and FusedLSTM
-keeps the stock Keras LSTM: slower, never wrong. ``FORECAST_NATIVE=0`` skips the build.
+``fused_ops()`` returns None with the reason in ``unavailable_reason()``, and FusedLSTM and
+FusedDropout keep the stock Keras layers: slower, never wrong (stock Dropout draws other
+masks, so numbers differ from a run with the ops). ``FORECAST_NATIVE=0`` skips the build.
 """
 
 from __future__ import annotations
@@ -118,8 +119,8 @@ def fused_ops():
         try:
             target = library_path()
             if not target.exists():
-                print("forecast: compiling the fused LSTM kernel for this machine (once, about "
-                      "20 s)", file=sys.stderr, flush=True)
+                print("forecast: compiling the fused LSTM and dropout kernels for this machine "
+                      "(once, about 20 s)", file=sys.stderr, flush=True)
                 build(target)
             try:
                 ops = tf.load_op_library(str(target))
@@ -130,8 +131,8 @@ def fused_ops():
         except (OSError, RuntimeError, subprocess.SubprocessError,
                 tf.errors.NotFoundError) as error:
             ops, reason = None, str(error)
-            print(f"forecast: fused LSTM kernel unavailable ({reason}); using the stock "
-                  "Keras LSTM", file=sys.stderr)
+            print(f"forecast: fused kernels unavailable ({reason}); using the stock "
+                  "Keras LSTM and Dropout", file=sys.stderr)
     _state["ops"], _state["reason"] = ops, reason
     return ops
 
