@@ -36,6 +36,11 @@ INITIALIZERS = (
     "truncated_normal", "identity", "variance_scaling",
 )
 REGULARIZERS = ("l1", "l2", "orthogonal_regularizer")
+# Keras class and strength argument for each name, used when a factor is configured
+_REGULARIZER_CLASSES = {"l1": ("L1", "l1"), "l2": ("L2", "l2"),
+                        "orthogonal_regularizer": ("OrthogonalRegularizer", "factor")}
+_REGULARIZER_FIELDS = ("kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
+                       "activity_regularizer")
 RECURRENT_TYPES = ("lstm", "gru", "simple_rnn")
 # Recurrent-layer options that only some layer types have.
 TYPE_SPECIFIC = {"recurrent_activation": ("lstm", "gru"), "unit_forget_bias": ("lstm",),
@@ -122,6 +127,7 @@ class RecurrentLayerConfig:
     recurrent_regularizer: str | None = None
     bias_regularizer: str | None = None
     activity_regularizer: str | None = None
+    regularization_factor: float | None = None  # strength of the above; None: Keras's 0.01
     dropout: float = 0.0
     recurrent_dropout: float = 0.0
     go_backwards: bool = False
@@ -145,18 +151,34 @@ class RecurrentLayerConfig:
             _check_name(getattr(self, name), ACTIVATIONS, f"{path}.{name}")
         for name in ("kernel_initializer", "recurrent_initializer", "bias_initializer"):
             _check_name(getattr(self, name), INITIALIZERS, f"{path}.{name}")
-        for name in ("kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
-                     "activity_regularizer"):
+        for name in _REGULARIZER_FIELDS:
             _check_name(getattr(self, name), REGULARIZERS, f"{path}.{name}")
+        if self.regularization_factor is not None:
+            _check(self.regularization_factor > 0, f"{path}.regularization_factor",
+                   self.regularization_factor, "must be > 0")
+            _check(any(getattr(self, name) for name in _REGULARIZER_FIELDS),
+                   f"{path}.regularization_factor", self.regularization_factor,
+                   "sets the strength of this layer's *_regularizer settings, and none is "
+                   "set; set one (e.g. kernel_regularizer: l2) or remove it")
         for name, owners in TYPE_SPECIFIC.items():
             _check(self.type in owners or getattr(self, name) is None, f"{path}.{name}",
                    getattr(self, name), f"applies to {' and '.join(owners)} layers only; "
                    f"remove it from this {self.type} layer")
 
     def keras_kwargs(self) -> dict[str, Any]:
-        """The arguments for the Keras layer (everything but type and bidirectional)."""
+        """The arguments for the Keras layer (everything but type and bidirectional).
+
+        With ``regularization_factor`` each named regularizer becomes a Keras config dict
+        with that strength, which ``keras.regularizers.get`` builds (no Keras import here).
+        """
         kwargs = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                  if f.name not in ("type", "bidirectional")}
+                  if f.name not in ("type", "bidirectional", "regularization_factor")}
+        if self.regularization_factor is not None:
+            for name in _REGULARIZER_FIELDS:
+                if kwargs[name] is not None:
+                    class_name, argument = _REGULARIZER_CLASSES[kwargs[name]]
+                    kwargs[name] = {"class_name": class_name,
+                                    "config": {argument: self.regularization_factor}}
         return {key: value for key, value in kwargs.items() if value is not None
                 or key.endswith("_regularizer")}
 

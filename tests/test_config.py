@@ -157,3 +157,21 @@ def test_allowed_names_are_names_keras_knows():
         assert keras.initializers.get(name) is not None
     for name in REGULARIZERS:
         assert keras.regularizers.get(name) is not None
+
+
+def test_regularization_factor_sets_the_strength_of_named_regularizers():
+    config = load_config(None, ["model.layers.0.kernel_regularizer=l2",
+                                "model.layers.0.activity_regularizer=l1",
+                                "model.layers.0.regularization_factor=0.3"])
+    kwargs = config.model.layers[0].keras_kwargs()
+    assert kwargs["kernel_regularizer"] == {"class_name": "L2", "config": {"l2": 0.3}}
+    assert kwargs["activity_regularizer"] == {"class_name": "L1", "config": {"l1": 0.3}}
+    assert kwargs["recurrent_regularizer"] is None and "regularization_factor" not in kwargs
+    plain = load_config(None, ["model.layers.0.kernel_regularizer=l2"]).model.layers[0]
+    assert plain.keras_kwargs()["kernel_regularizer"] == "l2"  # Keras's default strength
+    with pytest.raises(ConfigError, match=r"model\.layers\.0\.regularization_factor: 0\.3 is "
+                                          r"invalid: .*none is set"):
+        load_config(None, ["model.layers.0.regularization_factor=0.3"])
+    with pytest.raises(ConfigError, match=r"regularization_factor: 0\.0 is invalid: must be > 0"):
+        load_config(None, ["model.layers.0.kernel_regularizer=l2",
+                           "model.layers.0.regularization_factor=0"])

@@ -120,3 +120,13 @@ def test_fit_model_progress_bar_shows_steps_and_none_is_silent(tmp_path, prices,
         printed = capsys.readouterr().out
         assert (f"{steps}/{steps}" in printed) is expect_output
         assert ("loss: " in printed) is expect_output and "val_loss" not in printed
+
+
+def test_regularization_factor_reaches_the_keras_layer():
+    config = load_config(None, ["data.lookback=5", "model.layers.0.units=3",
+                                "model.layers.2.units=3",
+                                "model.layers.0.kernel_regularizer=l2",
+                                "model.layers.0.regularization_factor=0.3"])
+    layer = build_model(config).get_layer("lstm_0")
+    assert isinstance(layer.kernel_regularizer, keras.regularizers.L2)
+    assert layer.kernel_regularizer.l2 == pytest.approx(0.3)
