@@ -74,7 +74,8 @@ def test_fit_model_trains_exactly_like_keras_fit_on_the_same_batches(tmp_path, p
     """fit_model's own epoch loop must be ``model.fit`` minus its overhead: same weights,
     same loss and val_loss, for a shuffled order, a short last batch and validation."""
     from forecast.data import prepare_dataset
-    from forecast.model.train import fit_model, reseed_dropout, seed_everything
+    from forecast.model.train import (epoch_seed, fit_model, reseed_dropout,
+                                      seed_everything)
 
     config = tiny_config(tmp_path, "train.epochs=3", "train.batch_size=16",
                          "train.early_stopping_patience=5", "train.restore_best_weights=false",
@@ -90,10 +91,10 @@ def test_fit_model_trains_exactly_like_keras_fit_on_the_same_batches(tmp_path, p
     theirs = build_model(config)
     expected: dict[str, list[float]] = {}
     for epoch in range(3):  # the same per-epoch seeds and order, through Keras's fit
-        epoch_seed = (config.train.seed * 100_003 + epoch) % 2**32
-        keras.utils.set_random_seed(epoch_seed)
-        reseed_dropout(theirs, epoch_seed)
-        order = np.random.default_rng(epoch_seed).permutation(len(dataset.y_train))
+        this_seed = epoch_seed(config.train.seed, epoch)
+        keras.utils.set_random_seed(this_seed)
+        reseed_dropout(theirs, this_seed)
+        order = np.random.default_rng(this_seed).permutation(len(dataset.y_train))
         history = theirs.fit(dataset.x_train[order], dataset.y_train[order], batch_size=16,
                              validation_data=(dataset.x_val, dataset.y_val), shuffle=False,
                              epochs=1, verbose=0).history

@@ -103,32 +103,28 @@ def _mean_loss(model: keras.Model) -> float:
     return float(model.get_metrics_result()["loss"])
 
 
-def _train_epoch(model: keras.Model, train_step: Callable, x: np.ndarray, y: np.ndarray,
-                 batch_size: int, progress: keras.utils.Progbar | None) -> float:
-    """One pass over (x, y) in order; returns the epoch's mean training loss.
+def _epoch_loss(model: keras.Model, step: Callable, x: np.ndarray, y: np.ndarray,
+                batch_size: int, progress: keras.utils.Progbar | None = None) -> float:
+    """One pass of ``step`` (train or test) over (x, y) in order; the pass's mean loss.
 
     The loop hands each batch straight to the compiled step and reads the loss back only
-    for the progress bar (a few times a second) and at the end of the epoch. ``model.fit``
+    for the progress bar (a few times a second) and at the end of the pass. ``model.fit``
     does the same arithmetic but builds a tf.data pipeline per call and hands every step's
     logs to a callback thread; on two cores that made an epoch 8-20 % slower.
     """
     model.reset_metrics()
     shown_at = time.monotonic()
     for index, batch in enumerate(_batches(x, y, batch_size)):
-        train_step(batch)
+        step(batch)
         if progress is not None and progress.verbose == 1 and time.monotonic() - shown_at > 0.2:
             progress.update(index + 1, values=[("loss", _mean_loss(model))])
             shown_at = time.monotonic()
     return _mean_loss(model)
 
 
-def _validation_loss(model: keras.Model, test_step: Callable, x: np.ndarray, y: np.ndarray,
-                     batch_size: int) -> float:
-    """Mean loss on held-out windows without updating the model (``evaluate``'s number)."""
-    model.reset_metrics()
-    for batch in _batches(x, y, batch_size):
-        test_step(batch)
-    return _mean_loss(model)
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of one epoch's shuffle order and dropout masks: (seed, epoch) alone."""
+    return (seed * 100_003 + epoch) % 2**32
 
 
 def fit_model(model: keras.Model, dataset: Dataset, train: TrainConfig,
@@ -149,20 +145,20 @@ def fit_model(model: keras.Model, dataset: Dataset, train: TrainConfig,
     for epoch in range(state.epoch, train.epochs):
         if state.stopped_early:
             break
-        epoch_seed = (train.seed * 100_003 + epoch) % 2**32
-        keras.utils.set_random_seed(epoch_seed)
-        reseed_dropout(model, epoch_seed)  # dropout masks depend on (seed, epoch) only
-        order = np.random.default_rng(epoch_seed).permutation(len(dataset.y_train))  # (n_fit,)
+        this_seed = epoch_seed(train.seed, epoch)
+        keras.utils.set_random_seed(this_seed)
+        reseed_dropout(model, this_seed)  # dropout masks depend on (seed, epoch) only
+        order = np.random.default_rng(this_seed).permutation(len(dataset.y_train))  # (n_fit,)
         progress = None
         if verbose:
             print(f"Epoch {epoch + 1}/{train.epochs}")
             progress = keras.utils.Progbar(n_batches, verbose=verbose,
                                            stateful_metrics=["loss", "val_loss"])
-        logs = {"loss": _train_epoch(model, train_step, dataset.x_train[order],
-                                     dataset.y_train[order], train.batch_size, progress)}
-        if has_validation:
-            logs["val_loss"] = _validation_loss(model, test_step, dataset.x_val,
-                                                dataset.y_val, train.batch_size)
+        logs = {"loss": _epoch_loss(model, train_step, dataset.x_train[order],
+                                    dataset.y_train[order], train.batch_size, progress)}
+        if has_validation:  # evaluate's number: test_step does not update the model
+            logs["val_loss"] = _epoch_loss(model, test_step, dataset.x_val, dataset.y_val,
+                                           train.batch_size)
         if progress is not None:
             progress.update(n_batches, values=list(logs.items()), finalize=True)
         for key, value in logs.items():
