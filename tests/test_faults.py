@@ -70,14 +70,15 @@ def test_sigkill_mid_training_then_resume_gives_the_clean_run_artifacts(tmp_path
 @pytest.mark.slow
 def test_ctrl_c_saves_state_and_says_how_to_resume(tmp_path):
     run_dir = tmp_path / "run"
-    process = subprocess.Popen(cli("train", "--config", QUICK, *SETTINGS, "--out",
-                                   str(run_dir)), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True, env=environment(),
-                               cwd=tmp_path)
+    # many epochs: the signal must find the run still training, however fast epochs are
+    process = subprocess.Popen(cli("train", "--config", QUICK, *SETTINGS, "--set",
+                                   "train.epochs=500", "--out", str(run_dir)),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               env=environment(), cwd=tmp_path)
     wait_for_epoch(run_dir, process, 2)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 130
+    assert process.returncode == 130, stderr[-2000:]
     assert f"python main.py train --resume {run_dir}" in stderr
     assert "Traceback" not in stderr
     assert (run_dir / "training_state.json").exists() and not (run_dir / "run.json").exists()
