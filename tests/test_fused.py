@@ -4,6 +4,11 @@ be built."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
@@ -189,4 +194,67 @@ def test_cache_key_follows_the_source_and_the_cache_dir(monkeypatch, tmp_path):
     source = tmp_path / "fused_lstm.cc"
     source.write_text(native.SOURCE.read_text() + "\n// changed\n")
     monkeypatch.setattr(native, "SOURCE", source)
-    assert native.library_path() != path
+    changed = native.library_path()
+    assert changed != path
+    monkeypatch.setenv("FORECAST_NATIVE_FLAGS", "-mno-avx512f -DEXTRA='a b'")
+    assert native.compiler_flags()[-2:] == ["-mno-avx512f", "-DEXTRA=a b"]
+    assert native.library_path() != changed  # other flags, another library
+
+
+@pytest.mark.slow
+@pytest.mark.skipif("avx512f" not in native._cpu_fingerprint().split(),
+                    reason="without AVX-512 the default build already is the portable one")
+def test_portable_build_matches_keras_too(tmp_path):
+    """Where AVX-512 is missing the per-step products are Eigen's: build that variant here
+    (FORECAST_NATIVE_FLAGS=-mno-avx512f) and rerun the equivalence tests against it."""
+    environment = {**os.environ, "FORECAST_NATIVE_FLAGS": "-mno-avx512f",
+                   "FORECAST_CACHE_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(Path(__file__)),
+         "-k", "same_outputs or final_states or input_gradient or batch_split"],
+        env=environment, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert " passed" in result.stdout and len(list(tmp_path.glob("fused_lstm-*.so"))) == 1
+
+
+def test_fused_configs_are_recognised_before_any_layer_exists():
+    from forecast.config import load_config
+    from forecast.model.build import _fused_in_training
+
+    default = load_config(None, []).model.layers
+    assert [_fused_in_training(layer) for layer in default] == [True, False, True, False]
+    for override in ("recurrent_dropout=0.1", "dropout=0.1", "activation=relu",
+                     "recurrent_activation=hard_sigmoid", "unroll=true", "type=gru"):
+        layer = load_config(None, [f"model.layers.0.{override}"]).model.layers[0]
+        assert not _fused_in_training(layer), override
+
+
+def test_one_inter_op_thread_only_where_it_can_and_should_apply(monkeypatch):
+    monkeypatch.setenv("TF_NUM_INTEROP_THREADS", "2")  # the user's choice wins
+    assert not fused.prefer_one_inter_op_thread()
+    monkeypatch.delenv("TF_NUM_INTEROP_THREADS")
+    monkeypatch.setattr(fused, "fused_ops", lambda: None)  # the stock layer: keep parallel ops
+    assert not fused.prefer_one_inter_op_thread()
+
+
+_THREADS_AFTER_BUILD = """
+import sys
+import tensorflow as tf
+from forecast.config import load_config
+from forecast.model.build import build_model
+build_model(load_config(None, sys.argv[1:]))
+print(tf.config.threading.get_inter_op_parallelism_threads())
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("overrides, threads", [([], "1"), (["model.fused_lstm=false"], "0")])
+def test_training_with_the_fused_op_runs_one_graph_op_at_a_time(overrides, threads):
+    """A fresh process (the setting is fixed once TensorFlow's runtime starts)."""
+    environment = {key: value for key, value in os.environ.items()
+                   if key != "TF_NUM_INTEROP_THREADS"}
+    result = subprocess.run([sys.executable, "-c", _THREADS_AFTER_BUILD, *overrides],
+                            env=environment, capture_output=True, text=True, timeout=300,
+                            cwd=Path(__file__).resolve().parent.parent)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split()[-1] == threads  # 0: TensorFlow's default (one per core)

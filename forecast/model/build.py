@@ -14,7 +14,7 @@ import keras  # noqa: E402
 
 from forecast.config import (Config, DenseLayerConfig, DropoutLayerConfig,
                              RecurrentLayerConfig)
-from forecast.model.fused import FusedDropout, FusedLSTM
+from forecast.model.fused import FusedDropout, FusedLSTM, prefer_one_inter_op_thread
 
 _RECURRENT = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU,
               "simple_rnn": keras.layers.SimpleRNN}
@@ -23,15 +23,25 @@ _OPTIMIZERS = {"rmsprop": keras.optimizers.RMSprop, "adam": keras.optimizers.Ada
                "nadam": keras.optimizers.Nadam, "adagrad": keras.optimizers.Adagrad}
 
 
+def _fused_in_training(layer) -> bool:
+    """Whether FusedLSTM will train this layer with the compiled op (the config-level twin of
+    fused.fused_eligible, asked before any layer exists)."""
+    return (isinstance(layer, RecurrentLayerConfig) and layer.type == "lstm"
+            and layer.activation == "tanh" and layer.recurrent_activation == "sigmoid"
+            and layer.dropout == 0 and layer.recurrent_dropout == 0 and not layer.unroll)
+
+
 def build_model(cfg: Config, n_features: int = 1) -> keras.Model:
     """A compiled model taking windows (batch, lookback, n_features) to (batch, 1).
 
     Every recurrent layer but the last returns sequences; with no recurrent layer the
     window is flattened (an MLP on the last ``lookback`` values).
     """
+    layers = cfg.model.layers
+    if cfg.model.fused_lstm and any(_fused_in_training(layer) for layer in layers):
+        prefer_one_inter_op_thread()  # before any variable starts TensorFlow's runtime
     inputs = keras.Input(shape=(cfg.data.lookback, n_features), name="window")
     hidden = inputs
-    layers = cfg.model.layers
     last_recurrent = max((i for i, layer in enumerate(layers)
                           if isinstance(layer, RecurrentLayerConfig)), default=-1)
     if last_recurrent < 0:

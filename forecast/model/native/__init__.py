@@ -7,7 +7,10 @@ a name that hashes the source, the TensorFlow version, the flags and the CPU. La
 processes load the cached library at once. Where no compiler is found or the build fails,
 ``fused_ops()`` returns None with the reason in ``unavailable_reason()``, and FusedLSTM and
 FusedDropout keep the stock Keras layers: slower, never wrong (stock Dropout draws other
-masks, so numbers differ from a run with the ops). ``FORECAST_NATIVE=0`` skips the build.
+masks, so numbers differ from a run with the ops). ``FORECAST_NATIVE=0`` skips the build;
+``FORECAST_NATIVE_FLAGS`` adds compiler flags (e.g. ``-mno-avx512f`` for the portable Eigen
+products instead of the AVX-512 kernel, or ``-march=x86-64-v3`` for a library that other
+machines of a cluster can share).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import shlex
 import shutil
 import subprocess
 import sys
@@ -31,6 +35,11 @@ SOURCE = Path(__file__).with_name("fused_lstm.cc")
 _OPTIMISE = ["-O3", "-DNDEBUG", "-march=native", "-shared", "-fPIC", "-w"]
 _state: dict[str, object] = {}  # "ops" (loaded module or None) and "reason", once per process
 _gradient_registered = False  # TensorFlow takes one gradient registration per op name
+
+
+def compiler_flags() -> list[str]:
+    """The optimisation flags, then any from ``$FORECAST_NATIVE_FLAGS`` (later flags win)."""
+    return [*_OPTIMISE, *shlex.split(os.environ.get("FORECAST_NATIVE_FLAGS", ""))]
 
 
 def cache_dir() -> Path:
@@ -56,7 +65,8 @@ def _cpu_fingerprint() -> str:
 def library_path() -> Path:
     """The cached library's path for this source, TensorFlow, compiler flags and CPU."""
     key = hashlib.sha256()
-    for part in (SOURCE.read_bytes(), tf.__version__.encode(), " ".join(_OPTIMISE).encode(),
+    for part in (SOURCE.read_bytes(), tf.__version__.encode(),
+                 " ".join(compiler_flags()).encode(),
                  " ".join(tf.sysconfig.get_compile_flags()).encode(),
                  _cpu_fingerprint().encode(), platform.machine().encode()):
         key.update(part)
@@ -72,7 +82,7 @@ def build(target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, partial = tempfile.mkstemp(dir=target.parent, prefix=".building-", suffix=".so")
     os.close(handle)
-    command = [compiler, *_OPTIMISE, *tf.sysconfig.get_compile_flags(), str(SOURCE),
+    command = [compiler, *compiler_flags(), *tf.sysconfig.get_compile_flags(), str(SOURCE),
                "-o", partial, *tf.sysconfig.get_link_flags()]
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=600)
