@@ -107,7 +107,6 @@ inline void Gather(Matrix& xh, const float* x, const float* h, int64_t time, int
     xh.rightCols(u).setZero();
 }
 
-
 #if defined(__AVX512F__)
 // The per-step products where the compiler targets AVX-512 (elsewhere they are Eigen's):
 // C (rows × n) = or += A (rows × depth) · B (depth × n), computed in 8 × 32 tiles of C held
