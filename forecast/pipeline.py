@@ -7,8 +7,11 @@ Each returns its results; printing is left to the caller (``echo``), files to
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -27,6 +30,32 @@ from forecast.report.plots import (plot_backtest, plot_compare, plot_forecast, p
                                    plot_true_vs_predicted)
 
 PREDICT_BATCH = 1024
+
+
+@contextlib.contextmanager
+def _interrupts_noted(noted: list[int]) -> Iterator[None]:
+    """Ctrl-C raises KeyboardInterrupt as usual, and is also noted.
+
+    Python raises it after whatever bytecode runs next; when that is a finalizer
+    (``__del__``, a weakref callback) it only prints "Exception ignored" and goes on, so a
+    single Ctrl-C could be lost mid-training. Noted, it still stops the run at the end of the
+    epoch. Only where Python's own handler is installed (not in threads, not where SIGINT is
+    ignored or handled by someone else).
+    """
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+
+    def handler(signum, frame):
+        noted.append(signum)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @dataclass(frozen=True)
@@ -113,15 +142,19 @@ def _train_in(run_dir: Path, config: Config, prices: pd.Series, dataset: Dataset
          f"testing on {len(dataset.y_test)} days ({dataset.test_dates[0].date()} → "
          f"{dataset.test_dates[-1].date()})")
     finished = [state.epoch if state else 0]
+    interrupts: list[int] = []
 
     def save_state(current, trained_model, best) -> None:
         runs.save_checkpoint(run_dir, current, trained_model, best)
         finished[0] = current.epoch
+        if interrupts:  # a Ctrl-C that Python dropped in a finalizer (see _interrupts_noted)
+            raise KeyboardInterrupt
 
     started = time.perf_counter()
     try:
-        result = fit_model(model, dataset, config.train, state=state,
-                           best_weights=best_weights, on_epoch_end=save_state)
+        with _interrupts_noted(interrupts):
+            result = fit_model(model, dataset, config.train, state=state,
+                               best_weights=best_weights, on_epoch_end=save_state)
     except KeyboardInterrupt:
         raise TrainingInterrupted(
             f"interrupted after epoch {finished[0]} of {config.train.epochs}; the training "

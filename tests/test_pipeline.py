@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from forecast.errors import RunError, UserError
+from forecast import runs
+from forecast.errors import RunError, TrainingInterrupted, UserError
 from forecast.pipeline import evaluate, train
 from forecast.report.metrics import METRIC_KEYS, rmse
 from forecast.runs import RUN_FILES, load_run
@@ -120,3 +122,25 @@ def test_overwrite_clears_the_previous_runs_artifacts(trained, tmp_path):
 
     create_run_dir(tmp_path, "X", out=folder, overwrite=True)
     assert sorted(path.name for path in folder.iterdir()) == ["notes.txt"]
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_ctrl_c_lost_in_a_finalizer_still_stops_training_at_the_epoch_end(tmp_path,
+                                                                            monkeypatch):
+    """Python only prints a KeyboardInterrupt raised inside __del__; the noted Ctrl-C still
+    stops the run after the epoch it came in, with the resume message."""
+    save_checkpoint = runs.save_checkpoint
+
+    class DropsTheInterrupt:
+        def __del__(self):
+            signal.raise_signal(signal.SIGINT)
+
+    def save_then_lose_a_ctrl_c(run_dir, state, model, best):
+        save_checkpoint(run_dir, state, model, best)
+        if state.epoch == 1:
+            DropsTheInterrupt()  # freed at once: its KeyboardInterrupt is printed, not raised
+
+    monkeypatch.setattr(runs, "save_checkpoint", save_then_lose_a_ctrl_c)
+    with pytest.raises(TrainingInterrupted, match="after epoch 1 of 3.*--resume"):
+        train(tiny_config(tmp_path, "train.epochs=3"), echo=quiet)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
