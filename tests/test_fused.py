@@ -219,14 +219,13 @@ def test_portable_build_matches_keras_too(tmp_path):
 
 def test_fused_configs_are_recognised_before_any_layer_exists():
     from forecast.config import load_config
-    from forecast.model.build import _fused_in_training
 
     default = load_config(None, []).model.layers
-    assert [_fused_in_training(layer) for layer in default] == [True, False, True, False]
+    assert [fused.fused_in_training(layer) for layer in default] == [True, False, True, False]
     for override in ("recurrent_dropout=0.1", "dropout=0.1", "activation=relu",
                      "recurrent_activation=hard_sigmoid", "unroll=true", "type=gru"):
         layer = load_config(None, [f"model.layers.0.{override}"]).model.layers[0]
-        assert not _fused_in_training(layer), override
+        assert not fused.fused_in_training(layer), override
 
 
 def test_one_inter_op_thread_only_where_it_can_and_should_apply(monkeypatch):

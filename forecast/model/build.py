@@ -14,21 +14,14 @@ import keras  # noqa: E402
 
 from forecast.config import (Config, DenseLayerConfig, DropoutLayerConfig,
                              RecurrentLayerConfig)
-from forecast.model.fused import FusedDropout, FusedLSTM, prefer_one_inter_op_thread
+from forecast.model.fused import (FusedDropout, FusedLSTM, fused_in_training,
+                                  prefer_one_inter_op_thread)
 
 _RECURRENT = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU,
               "simple_rnn": keras.layers.SimpleRNN}
 _OPTIMIZERS = {"rmsprop": keras.optimizers.RMSprop, "adam": keras.optimizers.Adam,
                "adamw": keras.optimizers.AdamW, "sgd": keras.optimizers.SGD,
                "nadam": keras.optimizers.Nadam, "adagrad": keras.optimizers.Adagrad}
-
-
-def _fused_in_training(layer) -> bool:
-    """Whether FusedLSTM will train this layer with the compiled op (the config-level twin of
-    fused.fused_eligible, asked before any layer exists)."""
-    return (isinstance(layer, RecurrentLayerConfig) and layer.type == "lstm"
-            and layer.activation == "tanh" and layer.recurrent_activation == "sigmoid"
-            and layer.dropout == 0 and layer.recurrent_dropout == 0 and not layer.unroll)
 
 
 def build_model(cfg: Config, n_features: int = 1) -> keras.Model:
@@ -38,7 +31,7 @@ def build_model(cfg: Config, n_features: int = 1) -> keras.Model:
     window is flattened (an MLP on the last ``lookback`` values).
     """
     layers = cfg.model.layers
-    if cfg.model.fused_lstm and any(_fused_in_training(layer) for layer in layers):
+    if cfg.model.fused_lstm and any(fused_in_training(layer) for layer in layers):
         prefer_one_inter_op_thread()  # before any variable starts TensorFlow's runtime
     inputs = keras.Input(shape=(cfg.data.lookback, n_features), name="window")
     hidden = inputs

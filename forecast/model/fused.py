@@ -36,6 +36,7 @@ import_tensorflow_quietly()
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from forecast.config import RecurrentLayerConfig  # noqa: E402
 from forecast.model.native import fused_ops  # noqa: E402
 
 
@@ -50,13 +51,25 @@ def _cpu_tensorflow() -> bool:
 
 
 def fused_eligible(layer: keras.layers.LSTM) -> bool:
-    """Whether a layer's settings let the fused op compute exactly what the stock layer would."""
+    """Whether a layer's settings let the fused op compute exactly what the stock layer would.
+
+    ``fused_in_training`` below asks the same of a layer's config, before any layer exists.
+    """
     return (_activation_name(layer.activation) == "tanh"
             and _activation_name(layer.recurrent_activation) == "sigmoid"
             and layer.recurrent_dropout == 0
             and not layer.unroll and not layer.stateful
             and layer.compute_dtype == "float32"
             and _cpu_tensorflow())
+
+
+def fused_in_training(layer: object) -> bool:
+    """Whether FusedLSTM will train a configured layer with the op: ``fused_eligible`` read
+    from the config (creating a layer would start TensorFlow's runtime), plus no input
+    dropout, which takes the stock path while training."""
+    return (isinstance(layer, RecurrentLayerConfig) and layer.type == "lstm"
+            and layer.activation == "tanh" and layer.recurrent_activation == "sigmoid"
+            and layer.dropout == 0 and layer.recurrent_dropout == 0 and not layer.unroll)
 
 
 def prefer_one_inter_op_thread() -> bool:
