@@ -229,11 +229,20 @@ def test_fused_configs_are_recognised_before_any_layer_exists():
 
 
 def test_one_inter_op_thread_only_where_it_can_and_should_apply(monkeypatch):
+    """This process's runtime has started, so the setter is recorded instead of called: the
+    answer must come from the checks, not from TensorFlow refusing a late change."""
+    requested = []
+    monkeypatch.setattr(fused.tf.config.threading, "set_inter_op_parallelism_threads",
+                        requested.append)
+    monkeypatch.delenv("TF_NUM_INTEROP_THREADS", raising=False)
+    assert fused.prefer_one_inter_op_thread() and requested == [1]  # the op is built here
+    requested.clear()
     monkeypatch.setenv("TF_NUM_INTEROP_THREADS", "2")  # the user's choice wins
     assert not fused.prefer_one_inter_op_thread()
     monkeypatch.delenv("TF_NUM_INTEROP_THREADS")
     monkeypatch.setattr(fused, "fused_ops", lambda: None)  # the stock layer: keep parallel ops
     assert not fused.prefer_one_inter_op_thread()
+    assert requested == []
 
 
 _THREADS_AFTER_BUILD = """
