@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 
 from forecast.config import Config, DenseLayerConfig, RecurrentLayerConfig
-from forecast.data.windows import Dataset, prepare_dataset, scaler_to_dict
+from forecast.data.interval import format_timestamps
+from forecast.data.windows import Dataset, as_bars, prepare_dataset, scaler_to_dict
 from forecast.errors import UserError
 from forecast.report.metrics import (band_coverage, best_lag, binomial_p_value,
                                      directional_accuracy, mae, mape, mase, rmse, theil_u)
@@ -98,10 +99,11 @@ def mc_dropout_bands(model: Any, dataset: Dataset, samples: int, seed: int = 0
 
     reseed_dropout(model, seed)
     n_test = len(dataset.y_test)
-    batch = np.repeat(dataset.x_test, samples, axis=0)  # (n_test*S, L, 1)
+    batch = np.repeat(dataset.x_test, samples, axis=0)  # (n_test*S, L, F)
     scaled = np.asarray(model(tf.constant(batch), training=True))[:, 0]  # (n_test*S,)
     previous = np.repeat(dataset.previous_prices, samples)  # (n_test*S,)
-    prices = scaled_to_prices(dataset.scaler, scaled, previous, dataset.target)
+    prices = scaled_to_prices(dataset.scaler, scaled, previous, dataset.target,
+                              dataset.target_column)
     prices = prices.reshape(n_test, samples)  # (n_test, S)
     return {name: np.quantile(prices, q, axis=1) for name, q in QUANTILES.items()
             if name != "median"}
@@ -115,22 +117,25 @@ class FoldOutcome:
     training_prices: np.ndarray
 
 
-def run_fold(config: Config, prices: pd.Series, fold: Fold, samples: int = 0) -> FoldOutcome:
-    """Refit scaler and model on the fold's training rows; predict its test days."""
+def run_fold(config: Config, prices: pd.Series | pd.DataFrame, fold: Fold, samples: int = 0
+             ) -> FoldOutcome:
+    """Refit scaler and model on the fold's training rows; predict its test bars.
+
+    prices: the price Series, or the bars frame (price and the columns features read)."""
     from forecast.model.build import build_model
     from forecast.model.train import fit_model, seed_everything
 
-    visible = prices.iloc[:fold.stop]  # rows after the fold's test block are never read
+    visible = as_bars(prices).iloc[:fold.stop]  # rows after the fold's test block: never read
     dataset = prepare_dataset(visible, config.data.lookback, config.data.test_fraction,
                               config.train.validation_fraction, target=config.data.target,
                               n_test=fold.stop - fold.cutoff,
-                              label=f"fold {fold.index + 1}")
+                              label=f"fold {fold.index + 1}", features=config.data.features)
     seed_everything(config.train.seed)
-    model = build_model(config, n_features=1)
+    model = build_model(config, n_features=len(config.data.features))
     fit_model(model, dataset, config.train)
     scaled = model.predict(dataset.x_test, batch_size=1024, verbose=0)[:, 0]  # (n_test,)
-    values = visible.to_numpy()
-    frame = pd.DataFrame({"date": dataset.test_dates.strftime("%Y-%m-%d"),
+    values = visible["price"].to_numpy()
+    frame = pd.DataFrame({"date": format_timestamps(dataset.test_dates),
                           "actual": dataset.test_prices, "previous": dataset.previous_prices,
                           "model": dataset.to_prices(scaled),
                           **baseline_predictions(values, fold.cutoff, fold.stop,
@@ -183,15 +188,18 @@ class BacktestResult:
     summary: dict[str, Any]
 
 
-def backtest(config: Config, prices: pd.Series, folds: int = 5, samples: int = 0,
+def backtest(config: Config, prices: pd.Series | pd.DataFrame, folds: int = 5,
+             samples: int = 0,
              echo: Callable[[str], None] = print, methods_label: str = "model"
              ) -> BacktestResult:
     """Walk-forward backtest of the configured model and the baselines on the same days."""
     plan = make_folds(len(prices), folds, config.data.test_fraction)
     outcomes = []
     for fold in plan:
+        first, last = format_timestamps(pd.DatetimeIndex(prices.index)[[fold.cutoff,
+                                                                        fold.stop - 1]])
         echo(f"fold {fold.index + 1}/{folds}: training on {fold.cutoff} rows, testing "
-             f"{prices.index[fold.cutoff].date()} → {prices.index[fold.stop - 1].date()}")
+             f"{first} → {last}")
         outcomes.append(run_fold(config, prices, fold, samples=samples))
     methods = ("model", *BASELINES)
     fold_rows = pd.DataFrame([row for outcome in outcomes
@@ -230,12 +238,13 @@ def format_backtest_table(table: pd.DataFrame) -> str:
                      f"{row['mape']:>8.2f}{row['mase']:>8.3f}{row['theil_u']:>8.3f}"
                      f"{accuracy_text}{p_text}{int(row['best_lag']):>5d}")
         if "coverage80" in row and pd.notna(row.get("coverage80")):
-            lines.append(f"{'':<16}80% band holds {row['coverage80']:.1%} of days, "
+            lines.append(f"{'':<16}80% band holds {row['coverage80']:.1%} of test bars, "
                          f"95% band {row['coverage95']:.1%}")
     return "\n".join(lines)
 
 
-def compare(config: Config, prices: pd.Series, families: tuple[str, ...], folds: int = 5,
+def compare(config: Config, prices: pd.Series | pd.DataFrame, families: tuple[str, ...],
+            folds: int = 5,
             echo: Callable[[str], None] = print) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Backtest each model family on the same folds; baselines once (they are shared)."""
     rows, results = [], {}

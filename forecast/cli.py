@@ -52,20 +52,24 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--run", type=Path, required=True, help="run folder to evaluate")
 
     forecast = commands.add_parser(
-        "forecast", help="forecast the next trading days from a run, with uncertainty bands")
+        "forecast", help="forecast the next bars (trading days, hours, months…) from a run, "
+                         "with uncertainty bands")
     forecast.add_argument("--run", type=Path, required=True, help="run folder to use")
-    forecast.add_argument("--days", type=int, default=30, help="trading days ahead (30)")
+    forecast.add_argument("--steps", "--days", dest="steps", type=int, default=30,
+                          help="bars ahead, in the data's own interval (30); --days is the "
+                               "older name")
     forecast.add_argument("--samples", type=int, default=100,
                           help="Monte-Carlo dropout samples (100)")
     forecast.add_argument("--data", type=Path, default=None,
-                          help="CSV of newer prices (the run's date/price columns) to start "
-                               "from instead of the run's own")
+                          help="CSV of newer prices (the run's date/price/feature columns) to "
+                               "start from instead of the run's own")
 
     explain = commands.add_parser(
         "explain", help="plot the gates of one test window's prediction (NumPy reference)")
     explain.add_argument("--run", type=Path, required=True, help="run folder to explain")
     explain.add_argument("--date", default=None,
-                         help="last input day of the test window, YYYY-MM-DD (default: last)")
+                         help="last input bar of the test window, YYYY-MM-DD or YYYY-MM-DD "
+                              "HH:MM (default: the last window)")
     explain.add_argument("--layer", type=int, default=0,
                          help="recurrent layer to show, 0 = first (default 0)")
 
@@ -116,8 +120,10 @@ def command_train(args: argparse.Namespace) -> int:
         outcome = train(config, out=args.out, refresh=args.refresh, overwrite=args.overwrite)
     print()
     print(format_metrics_table(outcome.metrics))
-    print(f"epochs run: {outcome.metrics['epochs_run']}, test days: "
-          f"{outcome.metrics['n_test']}")
+    from forecast.pipeline import bar_words
+
+    print(f"epochs run: {outcome.metrics['epochs_run']}, test set: "
+          f"{bar_words(outcome.config, outcome.metrics['n_test'])}")
     print(f"run folder: {outcome.run_dir}")
     return 0
 
@@ -125,7 +131,7 @@ def command_train(args: argparse.Namespace) -> int:
 def command_forecast(args: argparse.Namespace) -> int:
     from forecast.pipeline import forecast
 
-    frame = forecast(args.run, days=args.days, samples=args.samples, data_path=args.data)
+    frame = forecast(args.run, steps=args.steps, samples=args.samples, data_path=args.data)
     print(frame.to_string(index=False, float_format=lambda value: f"{value:.2f}"))
     print(f"wrote {args.run / 'forecast.csv'}, {args.run / 'forecast.png'}, "
           f"{args.run / 'report.html'}")
@@ -136,7 +142,9 @@ def command_explain(args: argparse.Namespace) -> int:
     from forecast.pipeline import explain
 
     result = explain(args.run, date=args.date, layer=args.layer)
-    print(f"window ending {result.date.date()}: predicted {result.predicted:.2f}, "
+    from forecast.data.interval import stamp_text
+
+    print(f"window ending {stamp_text(result.date)}: predicted {result.predicted:.2f}, "
           f"actual next close {result.actual:.2f}")
     print(result.means.drop(columns=["step"]).tail(5).to_string(
         index=False, float_format=lambda value: f"{value:.3f}"))

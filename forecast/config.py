@@ -59,6 +59,47 @@ def _check_name(value: str | None, allowed: tuple[str, ...], path: str) -> None:
         raise ConfigError(f"{path}: {value!r} is not one of {', '.join(allowed)}{hint}")
 
 
+# Bar intervals by yfinance's names (60m and 1h are the same bar).
+INTERVALS = ("auto", "1m", "2m", "5m", "15m", "30m", "60m", "90m", "1h", "1d", "5d", "1wk",
+             "1mo", "3mo")
+# Model inputs: the source's columns, and features derived from them or from the timestamps.
+# volatility_N and rsi_N take a window length N >= 2 (e.g. volatility_20, rsi_14).
+SOURCE_FEATURES = ("open", "high", "low", "close", "adj_close", "volume")
+DERIVED_FEATURES = ("log_return", "log_volume", "range", "macd", "day_of_week", "hour",
+                    "month")
+WINDOWED_FEATURES = ("volatility", "rsi")
+FEATURE_NAMES = (*SOURCE_FEATURES, *DERIVED_FEATURES, "volatility_20", "rsi_14")
+_WINDOWED = re.compile(r"(volatility|rsi)_(\d+)")
+
+
+def _check_feature(name: Any, path: str) -> None:
+    """A feature is a known name or volatility_N / rsi_N with N >= 2."""
+    if not isinstance(name, str):
+        raise ConfigError(f"{path}: {name!r} is not a feature name")
+    match = _WINDOWED.fullmatch(name)
+    if match:
+        _check(int(match.group(2)) >= 2, path, name, f"{match.group(1)}_N needs a window N >= 2")
+        return
+    if name not in SOURCE_FEATURES + DERIVED_FEATURES:
+        allowed = (*SOURCE_FEATURES, *DERIVED_FEATURES, "volatility_N", "rsi_N")
+        close = difflib.get_close_matches(name, FEATURE_NAMES, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(f"{path}: {name!r} is not a feature; choose from "
+                          f"{', '.join(allowed)}{hint}")
+
+
+def _check_timezone(value: str | None, path: str) -> None:
+    if value is None:
+        return
+    import zoneinfo  # standard library, cheap
+
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{path}: {value!r} is not a time zone; use an IANA name such as "
+                          f"UTC or America/New_York, or null to keep the data's own") from None
+
+
 def _check_date(value: str | None, path: str) -> None:
     if value is None:
         return
@@ -84,11 +125,28 @@ class DataConfig:
     lookback: int = 60
     test_fraction: float = 0.2
     target: Literal["price", "log_return"] = "price"
-    calendar: str = "XNYS"
+    calendar: str = "auto"  # resolved from the data when a run starts (see data/calendar.py)
+    interval: str = "auto"  # resolved from the timestamps' spacing (see data/interval.py)
+    timezone: str | None = None  # intraday only; null keeps the data's own zone
+    features: tuple[str, ...] = ("close",)
+    on_suspect_split: Literal["warn", "error"] = "warn"
 
     def validate(self, path: str) -> None:
-        _check(bool(re.fullmatch(r"[A-Za-z0-9_-]+", self.calendar)), f"{path}.calendar",
-               self.calendar, "must be an exchange calendar code such as XNYS, or 'business'")
+        _check(bool(re.fullmatch(r"[A-Za-z0-9_/-]+", self.calendar)), f"{path}.calendar",
+               self.calendar, "must be auto, an exchange calendar code such as XNYS, 24/7, "
+               "24/5, or 'business'")
+        _check_name(self.interval, INTERVALS, f"{path}.interval")
+        _check_timezone(self.timezone, f"{path}.timezone")
+        _check(len(self.features) >= 1, f"{path}.features", list(self.features),
+               "needs at least one feature, e.g. [close]")
+        for index, name in enumerate(self.features):
+            _check_feature(name, f"{path}.features.{index}")
+        duplicates = sorted({name for name in self.features if self.features.count(name) > 1})
+        _check(not duplicates, f"{path}.features", list(self.features),
+               f"lists {', '.join(duplicates)} more than once")
+        _check("close" in self.features, f"{path}.features", list(self.features),
+               "must include close, the series being forecast (data.price_column, as "
+               "data.target models it)")
         _check(self.lookback >= 2, f"{path}.lookback", self.lookback, "must be an integer >= 2")
         _check(0 < self.test_fraction <= 0.5, f"{path}.test_fraction", self.test_fraction,
                "must be in (0, 0.5]")
@@ -338,6 +396,12 @@ def _convert(value: Any, hint: Any, path: str) -> Any:
                 if len(arguments) == 2:  # Optional[X]: the error of X says it best
                     raise ConfigError(f"{path}: {value!r} is not {_type_name(hint)}") from None
         raise ConfigError(f"{path}: {value!r} is not {_type_name(hint)}")
+    if origin is tuple and typing.get_args(hint)[0] is str:  # tuple[str, ...]
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{path}: expected a list of names, got {value!r}")
+        return tuple(_convert(item, str, f"{path}.{index}") for index, item in enumerate(value))
     if origin is tuple:  # tuple[LayerConfig, ...]
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{path}: expected a list of layers, got {value!r}")

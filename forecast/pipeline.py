@@ -21,7 +21,8 @@ import pandas as pd
 
 from forecast import atomic, runs
 from forecast.config import Config, config_hash
-from forecast.data.sources import data_fingerprint, load_prices
+from forecast.data.interval import format_timestamps, unit_words
+from forecast.data.sources import MarketData, data_fingerprint, load_market, source_label
 from forecast.data.windows import Dataset, prepare_dataset, scaler_to_dict
 from forecast.errors import RunError, TrainingInterrupted, UserError
 from forecast.report.html import write_report
@@ -66,15 +67,31 @@ class TrainOutcome:
     history: dict[str, list[float]]
     dataset: Dataset
     model: Any  # keras.Model
+    config: Config | None = None  # as resolved from the data (interval, calendar, zone)
+    data_warnings: tuple[str, ...] = ()
 
 
-def dataset_for(config: Config, prices: pd.Series, scaler: Any = None) -> Dataset:
-    """Split/scale/window ``prices`` as ``config`` says (fitting the scaler unless given)."""
+def dataset_for(config: Config, bars: pd.Series | pd.DataFrame, scaler: Any = None
+                ) -> Dataset:
+    """Features, split, scale and windows of ``bars`` as ``config`` says (fitting the scaler
+    unless given)."""
     label = (str(config.data.path) if config.data.source == "csv"
              else f"data ({config.data.source} {config.data.ticker})")
-    return prepare_dataset(prices, config.data.lookback, config.data.test_fraction,
+    return prepare_dataset(bars, config.data.lookback, config.data.test_fraction,
                            config.train.validation_fraction, scaler=scaler, label=label,
-                           target=config.data.target)
+                           target=config.data.target, features=config.data.features)
+
+
+def load_data(config: Config, refresh: bool = False) -> tuple[Config, MarketData]:
+    """Load the configured data; the config comes back with interval, calendar and time
+    zone resolved from it, as every later step (and the run folder) should see them."""
+    market = load_market(config.data, refresh=refresh)
+    return replace(config, data=market.data), market
+
+
+def bar_words(config: Config, count: int) -> str:
+    """'250 trading days', '24 hourly bars', '3 months': the data's own unit."""
+    return unit_words(config.data.interval, config.data.calendar, count)
 
 
 def predict_test(model: Any, dataset: Dataset) -> pd.DataFrame:
@@ -94,14 +111,16 @@ def score(predictions: pd.DataFrame) -> dict[str, float]:
 def train(config: Config, out: str | Path | None = None, refresh: bool = False,
           overwrite: bool = False, echo: Callable[[str], None] = print) -> TrainOutcome:
     """Load data, train the configured model, score it against naive, write a run folder."""
-    prices = load_prices(config.data, refresh=refresh)
-    dataset = dataset_for(config, prices)
+    config, market = load_data(config, refresh=refresh)
+    dataset = dataset_for(config, market.bars)
     run_dir = runs.create_run_dir(config.output.runs_dir, config.data.ticker, out=out,
                                   overwrite=overwrite)
     runs.write_config(run_dir, config)
-    runs.write_prices(run_dir, prices)
-    atomic.write_json(run_dir / "scaler.json", scaler_to_dict(dataset.scaler))
-    return _train_in(run_dir, config, prices, dataset, echo, resume=False)
+    runs.write_prices(run_dir, market.bars)
+    atomic.write_json(run_dir / "scaler.json",
+                      scaler_to_dict(dataset.scaler, config.data.features))
+    return _train_in(run_dir, config, market.bars, dataset, echo, resume=False,
+                     data_warnings=market.warnings)
 
 
 def resume(run_dir: str | Path, echo: Callable[[str], None] = print) -> TrainOutcome:
@@ -116,16 +135,21 @@ def resume(run_dir: str | Path, echo: Callable[[str], None] = print) -> TrainOut
         if not (path / name).is_file():
             raise RunError(f"--resume {path}: {name} is missing, so the run cannot be resumed; "
                            f"train again")
+    from forecast.data.quality import data_warnings
+
     config = runs.read_config(path)
-    prices = runs.read_prices(path)
-    dataset = dataset_for(config, prices)
-    if scaler_to_dict(dataset.scaler) != runs.read_json(path / "scaler.json"):
+    bars = runs.read_prices(path, config.data.timezone)
+    dataset = dataset_for(config, bars)
+    if (scaler_to_dict(dataset.scaler, config.data.features)
+            != runs.read_json(path / "scaler.json")):
         raise RunError(f"{path / 'scaler.json'}: does not match the run's prices; train again")
-    return _train_in(path, config, prices, dataset, echo, resume=True)
+    warnings = tuple(data_warnings(bars, config.data, source_label(config.data)))
+    return _train_in(path, config, bars, dataset, echo, resume=True, data_warnings=warnings)
 
 
-def _train_in(run_dir: Path, config: Config, prices: pd.Series, dataset: Dataset,
-              echo: Callable[[str], None], resume: bool) -> TrainOutcome:
+def _train_in(run_dir: Path, config: Config, bars: pd.DataFrame, dataset: Dataset,
+              echo: Callable[[str], None], resume: bool, data_warnings: tuple[str, ...] = ()
+              ) -> TrainOutcome:
     from forecast.model.build import build_model  # TensorFlow: only once the data is good
     from forecast.model.train import fit_model, seed_everything
 
@@ -136,11 +160,11 @@ def _train_in(run_dir: Path, config: Config, prices: pd.Series, dataset: Dataset
         echo(f"resuming {run_dir} after epoch {state.epoch} of {config.train.epochs}")
     else:
         state, best_weights = None, None
-        model = build_model(config, n_features=1)
+        model = build_model(config, n_features=len(config.data.features))
     model.summary(print_fn=lambda line, *args, **kwargs: echo(line))
+    first, last = format_timestamps(dataset.test_dates[[0, -1]])
     echo(f"training on {len(dataset.y_train)} windows, validating on {len(dataset.y_val)}, "
-         f"testing on {len(dataset.y_test)} days ({dataset.test_dates[0].date()} → "
-         f"{dataset.test_dates[-1].date()})")
+         f"testing on {bar_words(config, len(dataset.y_test))} ({first} → {last})")
     finished = [state.epoch if state else 0]
     interrupts: list[int] = []
 
@@ -172,16 +196,20 @@ def _train_in(run_dir: Path, config: Config, prices: pd.Series, dataset: Dataset
     atomic.write_json(run_dir / "metrics.json", metrics)
     runs.write_frame(run_dir / "predictions.csv", predictions)
     runs.save_figure(run_dir / "true_vs_predicted.png", plot_true_vs_predicted(
-        predictions, title=f"{config.data.ticker}: true vs predicted close (test days)"))
+        predictions, title=f"{config.data.ticker}: true vs predicted close "
+                           f"({bar_words(config, len(predictions))} of test)"))
     runs.save_figure(run_dir / "loss.png", plot_loss(result.history))
-    write_report(run_dir, f"{config.data.ticker} run {run_dir.name}")
+    write_report(run_dir, f"{config.data.ticker} run {run_dir.name}",
+                 data_warnings=data_warnings)
     runs.clear_checkpoint(run_dir)
     runs.mark_complete(run_dir, {"config_sha256": config_hash(config),
-                                 "data_sha256": data_fingerprint(prices),
-                                 "data_rows": len(prices),
+                                 "data_sha256": data_fingerprint(bars),
+                                 "data_rows": len(bars),
+                                 "data_warnings": list(data_warnings),
                                  "train_seconds": round(train_seconds, 2)})
     return TrainOutcome(run_dir=run_dir, metrics=metrics, predictions=predictions,
-                        history=result.history, dataset=dataset, model=model)
+                        history=result.history, dataset=dataset, model=model, config=config,
+                        data_warnings=data_warnings)
 
 
 def evaluate(run_dir: str | Path) -> dict[str, Any]:
@@ -191,10 +219,10 @@ def evaluate(run_dir: str | Path) -> dict[str, Any]:
     intact, because the same weights see the same windows through the same saved scaler.
     """
     run = runs.load_run(run_dir)
-    if data_fingerprint(run.prices) != run.record.get("data_sha256"):
+    if data_fingerprint(run.bars) != run.record.get("data_sha256"):
         raise RunError(f"{run.path / 'prices.csv'}: differs from the data the run was "
                             f"trained on (fingerprint mismatch); train the run again")
-    dataset = dataset_for(run.config, run.prices, scaler=run.scaler)
+    dataset = dataset_for(run.config, run.bars, scaler=run.scaler)
     predictions = predict_test(run.model, dataset)
     evaluation: dict[str, Any] = {**score(predictions), "n_train": dataset.n_train,
                                   "n_test": len(predictions)}
@@ -202,35 +230,50 @@ def evaluate(run_dir: str | Path) -> dict[str, Any]:
     return evaluation
 
 
-def forecast(run_dir: str | Path, days: int = 30, samples: int = 100,
-             data_path: str | Path | None = None) -> pd.DataFrame:
-    """Forecast the ``days`` trading days after the last close, with MC-dropout bands.
+def forecast(run_dir: str | Path, steps: int = 30, samples: int = 100,
+             data_path: str | Path | None = None, days: int | None = None) -> pd.DataFrame:
+    """Forecast the ``steps`` bars after the last one, with MC-dropout bands.
 
-    Starts from the run's own prices, or from newer prices in ``data_path`` (a CSV with the
-    run's date and price columns). Writes forecast.csv, forecast.png and report.html.
+    Starts from the run's own bars, or from newer ones in ``data_path`` (a CSV with the
+    run's date, price and feature columns). Timestamps follow the series (its interval and
+    calendar). Writes forecast.csv, forecast.png and report.html. ``days``: the old name of
+    ``steps``.
     """
-    from forecast.data.calendar import next_trading_days
+    from forecast.data.calendar import next_timestamps
+    from forecast.data.features import feature_matrix, first_complete_row, recursable
     from forecast.model.future import forecast_future
 
-    if days < 1 or samples < 1:
-        raise UserError(f"--days {days} --samples {samples}: both must be at least 1")
+    steps = days if days is not None else steps
+    if steps < 1 or samples < 1:
+        raise UserError(f"--steps {steps} --samples {samples}: both must be at least 1")
     run = runs.load_run(run_dir)
-    data = run.config.data
-    prices = run.prices
+    config, data = run.config, run.config.data
+    bars = run.bars
+    label = str(run.path / "prices.csv")
     if data_path is not None:
-        prices = load_prices(replace(data, source="csv", path=str(data_path), start=None,
-                                     end=None))
-    needed = data.lookback + (1 if data.target == "log_return" else 0)
-    if len(prices) < needed:
-        raise UserError(f"{data_path}: {len(prices)} rows of prices, the run needs the last "
-                        f"{needed} closes (lookback {data.lookback})")
-    dates = next_trading_days(prices.index[-1], days, data.calendar)
-    result = forecast_future(run.model, run.scaler, prices, data.lookback, data.target, dates,
-                             samples=samples, seed=run.config.train.seed)
+        newer = replace(data, source="csv", path=str(data_path), start=None, end=None)
+        bars, label = load_market(newer).bars, str(data_path)
+    fixed = [name for name in data.features if not recursable(name)]
+    if steps > 1 and fixed:
+        raise UserError(f"--steps {steps}: the model reads {', '.join(fixed)}, which it does "
+                        f"not predict, so it cannot forecast past one bar (each later step "
+                        f"would need their future values); use --steps 1, or train with "
+                        f"features it can recompute (close, log_return, volatility_N, rsi_N, "
+                        f"macd, day_of_week, hour, month)")
+    values = feature_matrix(data.features, bars, data.target)
+    needed = first_complete_row(values, data.features, pd.DatetimeIndex(bars.index), label) + (
+        data.lookback)
+    if len(bars) < needed:
+        raise UserError(f"{label}: {len(bars)} rows of prices, the run needs at least "
+                        f"{needed} (lookback {data.lookback} after the features' warm-up)")
+    dates = next_timestamps(pd.DatetimeIndex(bars.index), steps, data.interval, data.calendar)
+    history = bars if data.features != ("close",) else bars["price"]
+    result = forecast_future(run.model, run.scaler, history, data.lookback, data.target, dates,
+                             samples=samples, seed=config.train.seed, features=data.features)
     runs.write_frame(run.path / "forecast.csv", result.frame)
     runs.save_figure(run.path / "forecast.png", plot_forecast(
-        prices, result.frame, title=f"{data.ticker}: next {days} trading days "
-                                    f"({samples} MC-dropout samples)"))
+        bars["price"], result.frame, title=f"{data.ticker}: next {bar_words(config, steps)} "
+                                           f"({samples} MC-dropout samples)"))
     write_report(run.path, f"{data.ticker} run {run.path.name}")
     return result.frame
 
@@ -244,15 +287,17 @@ def backtest(config: Config, folds: int = 5, samples: int = 0, out: str | Path |
     if folds < 1 or samples < 0:
         raise UserError(f"--folds {folds} --samples {samples}: folds must be >= 1, "
                         f"samples >= 0")
-    prices = load_prices(config.data, refresh=refresh)
+    config, market = load_data(config, refresh=refresh)
     folder = runs.create_run_dir(config.output.runs_dir, f"{config.data.ticker}-backtest",
                                  out=out, overwrite=overwrite)
     runs.write_config(folder, config)
-    result = run_backtest(config, prices, folds=folds, samples=samples, echo=echo)
+    result = run_backtest(config, market.bars, folds=folds, samples=samples, echo=echo)
+    result.summary["data_warnings"] = list(market.warnings)
     runs.write_frame(folder / "backtest.csv", result.table)
     atomic.write_json(folder / "backtest.json", result.summary)
     runs.save_figure(folder / "backtest.png", plot_backtest(result.table))
-    write_report(folder, f"{config.data.ticker} backtest {folder.name}")
+    write_report(folder, f"{config.data.ticker} backtest {folder.name}",
+                 data_warnings=market.warnings)
     return folder, result
 
 
@@ -268,15 +313,17 @@ def compare(config: Config, families: tuple[str, ...], folds: int = 5,
                         f"choose from {','.join(FAMILIES)}")
     if folds < 1:
         raise UserError(f"--folds {folds}: must be >= 1")
-    prices = load_prices(config.data, refresh=refresh)
+    config, market = load_data(config, refresh=refresh)
     folder = runs.create_run_dir(config.output.runs_dir, f"{config.data.ticker}-compare",
                                  out=out, overwrite=overwrite)
     runs.write_config(folder, config)
-    table, summary = run_compare(config, prices, families, folds=folds, echo=echo)
+    table, summary = run_compare(config, market.bars, families, folds=folds, echo=echo)
+    summary["data_warnings"] = list(market.warnings)
     runs.write_frame(folder / "compare.csv", table)
     atomic.write_json(folder / "compare.json", summary)
     runs.save_figure(folder / "compare.png", plot_compare(table))
-    write_report(folder, f"{config.data.ticker} model comparison {folder.name}")
+    write_report(folder, f"{config.data.ticker} model comparison {folder.name}",
+                 data_warnings=market.warnings)
     return folder, table, summary
 
 
@@ -300,20 +347,25 @@ def explain(run_dir: str | Path, date: str | None = None, layer: int = 0) -> Exp
     from forecast.report.plots import plot_gates
 
     run = runs.load_run(run_dir)
-    dataset = dataset_for(run.config, run.prices, scaler=run.scaler)
-    index = run.prices.index
-    window_ends = index[dataset.n_train - 1:-1]  # test window k ends the day before row k
+    dataset = dataset_for(run.config, run.bars, scaler=run.scaler)
+    index = pd.DatetimeIndex(run.prices.index)
+    window_ends = index[dataset.n_train - 1:-1]  # test window k ends the bar before row k
     if date is None:
         position = len(window_ends) - 1
     else:
         try:
             wanted = pd.Timestamp(date)
+            if index.tz is not None:
+                wanted = (wanted.tz_localize(index.tz) if wanted.tz is None
+                          else wanted.tz_convert(index.tz))
         except ValueError:
-            raise UserError(f"--date {date!r}: not a date; use YYYY-MM-DD") from None
+            raise UserError(f"--date {date!r}: not a date; use YYYY-MM-DD (or YYYY-MM-DD "
+                            f"HH:MM for intraday bars)") from None
         matches = np.flatnonzero(window_ends == wanted)
         if not len(matches):
-            raise UserError(f"--date {date}: no test window ends on that day; choose a trading "
-                            f"day from {window_ends[0].date()} to {window_ends[-1].date()}")
+            first, last = format_timestamps(window_ends[[0, -1]])
+            raise UserError(f"--date {date}: no test window ends on that day or time; choose a bar "
+                            f"from {first} to {last}")
         position = int(matches[0])
     trace = run_stack(run.model, dataset.x_test[position:position + 1])  # batch of 1
     if not trace.layers:
@@ -332,10 +384,12 @@ def explain(run_dir: str | Path, date: str | None = None, layer: int = 0) -> Exp
     input_prices = run.prices.to_numpy()[end_row - lookback + 1:end_row + 1]
     steps = {key: value[0] for key, value in chosen.steps.items()}  # (time, units)
     means = pd.DataFrame({"step": np.arange(lookback),
-                          "date": input_dates.strftime("%Y-%m-%d"),
+                          "date": format_timestamps(input_dates),
                           "price": input_prices,
                           **{f"{key}_mean": value.mean(axis=1) for key, value in steps.items()}})
-    day = window_ends[position].strftime("%Y-%m-%d")
+    day = window_ends[position].strftime(
+        "%Y-%m-%d" if window_ends[position] == window_ends[position].normalize()
+        else "%Y-%m-%dT%H%M")
     png, csv = run.path / f"explain_{day}.png", run.path / f"explain_{day}.csv"
     runs.write_frame(csv, means)
     runs.save_figure(png, plot_gates(

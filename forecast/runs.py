@@ -1,9 +1,11 @@
 """The run folder: everything needed to reuse a trained forecaster, written atomically.
 
     config.yaml            the fully resolved config
-    prices.csv             the exact series the run used (so evaluate needs no network)
+    prices.csv             the exact bars the run used: timestamp, price and the source
+                           columns its features read (so evaluate needs no network)
     model.keras            the trained network (Keras 3 format, loaded with safe_mode)
-    scaler.json            the fitted MinMaxScaler's attributes by scikit-learn name
+    scaler.json            the fitted MinMaxScaler's attributes by scikit-learn name, one
+                           entry per feature (feature_names_in_ when there are several)
     history.json           loss per epoch
     metrics.json           model vs naive metrics on the test days
     predictions.csv        date, actual, predicted, naive — one row per test day
@@ -95,22 +97,31 @@ def write_config(run_dir: Path, config: Config) -> None:
     atomic.write_text(run_dir / "config.yaml", text)
 
 
-def write_prices(run_dir: Path, prices: pd.Series) -> None:
-    frame = pd.DataFrame({"date": prices.index.strftime("%Y-%m-%d"),
-                          "price": prices.to_numpy()})
+def write_prices(run_dir: Path, bars: pd.Series | pd.DataFrame) -> None:
+    """The bars as text that reads back exactly: timestamps with their time of day and UTC
+    offset where they have them, floats with 17 significant digits."""
+    from forecast.data.interval import format_timestamps
+
+    bars = bars.to_frame("price") if isinstance(bars, pd.Series) else bars
+    frame = pd.DataFrame({"date": format_timestamps(pd.DatetimeIndex(bars.index)),
+                          **{column: bars[column].to_numpy() for column in bars.columns}})
     with atomic.atomic_path(run_dir / "prices.csv") as temporary:
         frame.to_csv(temporary, index=False, float_format="%.17g")
 
 
-def read_prices(run_dir: Path) -> pd.Series:
-    from forecast.data.sources import clean_prices  # pandas-heavy, only when reading
+def read_prices(run_dir: Path, timezone: str | None = None) -> pd.DataFrame:
+    """The run's bars (``price`` and any source columns), timestamps in ``timezone``."""
+    from forecast.config import SOURCE_FEATURES
+    from forecast.data.sources import clean_bars  # pandas-heavy, only when reading
 
     path = run_dir / "prices.csv"
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     except FileNotFoundError:
         raise RunError(f"{path}: missing; this run folder is incomplete, retrain it") from None
-    return clean_prices(frame, "date", "price", str(path))
+    columns = [column for column in frame.columns if column in SOURCE_FEATURES]
+    bars = clean_bars(frame, "date", "price", str(path), columns, timezone=timezone)
+    return bars[["price", *columns]]
 
 
 def write_frame(path: Path, frame: pd.DataFrame) -> None:
@@ -188,30 +199,54 @@ class Run:
 
     path: Path
     config: Config
-    prices: pd.Series
+    bars: pd.DataFrame  # price and the source columns the features read
     model: Any  # keras.Model
     scaler: Any  # sklearn MinMaxScaler
     record: dict[str, Any]
 
+    @property
+    def prices(self) -> pd.Series:
+        return self.bars["price"]
+
 
 def load_run(run_dir: str | Path) -> Run:
     """Load a complete run folder (model with Keras safe_mode; no pickles, no user YAML)."""
-    from forecast.data.windows import scaler_from_dict  # sklearn only when needed
+    from forecast.data.windows import scaler_features, scaler_from_dict  # sklearn when needed
 
     path, record = check_run_dir(run_dir)
     config = read_config(path)
-    scaler = scaler_from_dict(read_json(path / "scaler.json"), str(path / "scaler.json"))
-    if scaler.n_features_in_ != 1:
-        raise RunError(f"{path / 'scaler.json'}: scaler has {scaler.n_features_in_} features, "
-                       f"this model uses 1 (the close); train the run again")
+    state = read_json(path / "scaler.json")
+    scaler = scaler_from_dict(state, str(path / "scaler.json"))
+    features = config.data.features
+    if scaler_features(state) != features:
+        raise RunError(f"{path / 'scaler.json'}: scaler has features "
+                       f"{', '.join(scaler_features(state))}, config.yaml lists "
+                       f"{', '.join(features)}; the run is inconsistent, train it again")
     model = load_model(path / "model.keras")
-    expected = (None, config.data.lookback, 1)
+    expected = (None, config.data.lookback, len(features))
     if tuple(model.input_shape) != expected:
         raise RunError(f"{path / 'model.keras'}: expects windows {tuple(model.input_shape)} "
-                       f"but config.yaml says lookback {config.data.lookback}; the run is "
-                       f"inconsistent, train it again")
-    return Run(path=path, config=config, prices=read_prices(path), model=model, scaler=scaler,
-               record=record)
+                       f"but config.yaml says lookback {config.data.lookback} with "
+                       f"{len(features)} feature(s); the run is inconsistent, train it again")
+    bars = read_prices(path, config.data.timezone)
+    return Run(path=path, config=resolve_older(config, bars, path), bars=bars, model=model,
+               scaler=scaler, record=record)
+
+
+def resolve_older(config: Config, bars: pd.DataFrame, path: Path) -> Config:
+    """Runs from before bar intervals were recorded say ``auto``: resolve it from their data."""
+    if config.data.interval != "auto" and config.data.calendar != "auto":
+        return config
+    from dataclasses import replace
+
+    from forecast.data.calendar import resolve_calendar
+    from forecast.data.interval import check_interval
+
+    index = pd.DatetimeIndex(bars.index)
+    interval = check_interval(index, config.data.interval, str(path / "prices.csv"))
+    data = replace(config.data, interval=interval,
+                   calendar=resolve_calendar(config.data.calendar, index, interval))
+    return replace(config, data=data)
 
 
 def load_model(path: Path) -> Any:

@@ -82,3 +82,46 @@ def trained(tmp_path_factory):
 
     tmp_path = tmp_path_factory.mktemp("trained")
     return train(tiny_config(tmp_path), out=tmp_path / "run", echo=lambda line: None)
+
+
+# --- series shaped like real market data (bar intervals, sessions, OHLCV) --------------------
+
+def ohlcv_frame(index: pd.DatetimeIndex, seed: int = 0, sigma: float = 0.01) -> pd.DataFrame:
+    """Seeded OHLCV bars on ``index``: a geometric random walk for the close, a high/low
+    around it, a positive volume; columns named like a Yahoo Finance export."""
+    generator = np.random.default_rng(seed)
+    close = 100.0 * np.exp(np.cumsum(generator.normal(0.0002, sigma, len(index))))
+    spread = np.abs(generator.normal(0, sigma, len(index))) * close
+    return pd.DataFrame({"Open": close * (1 + generator.normal(0, sigma / 3, len(index))),
+                         "High": close + spread, "Low": close - spread, "Close": close,
+                         "Volume": generator.integers(1_000, 100_000, len(index))},
+                        index=pd.DatetimeIndex(index, name="Date"))
+
+
+def xnys_hourly_index(sessions: int = 80, start: str = "2024-02-01") -> pd.DatetimeIndex:
+    """Hourly bars of XNYS sessions as yfinance labels them: 9:30, 10:30 … 15:30 New York
+    time (zone-aware; the span crosses the March daylight-saving change)."""
+    from forecast.data.calendar import exchange_calendar
+
+    end = pd.Timestamp(start) + pd.Timedelta(days=2 * sessions + 30)
+    calendar = exchange_calendar("XNYS", pd.Timestamp(start) - pd.Timedelta(days=7), end)
+    days = calendar.sessions_in_range(start, calendar.last_session)[:sessions]
+    stamps = [calendar.session_open(day).tz_convert("America/New_York") + pd.Timedelta(hours=h)
+              for day in days for h in range(7)
+              if calendar.session_open(day) + pd.Timedelta(hours=h) < calendar.session_close(day)]
+    return pd.DatetimeIndex(stamps, name="Date")
+
+
+def fx_hourly_index(hours: int = 900, start: str = "2017-04-03") -> pd.DatetimeIndex:
+    """Hourly bars of a 24/5 FX market: every hour Monday to Friday, naive timestamps."""
+    index = pd.date_range(start, periods=hours * 2, freq="h")
+    return index[index.day_of_week < 5][:hours]
+
+
+def write_bars(path: Path, frame: pd.DataFrame, date_format: str | None = None) -> Path:
+    """Write bars as a CSV with a Date column (time of day / offset as pandas prints them)."""
+    out = frame.reset_index()
+    if date_format:
+        out["Date"] = out["Date"].dt.strftime(date_format)
+    out.to_csv(path, index=False)
+    return path

@@ -5,8 +5,9 @@ Row layout for a series of N closes, lookback L, n_train training rows:
     rows  0 .. n_train-1   training rows (the scaler sees only these)
     rows  n_train .. N-1   test rows (the model never trains on them)
 
-A window predicts row t from rows t-L .. t-1. Training/validation windows predict rows
-L .. n_train-1 (validation = the last of them, in time order); test windows predict every
+Each row holds the input features (data.features; by default the close alone), each scaled
+on its own. A window predicts row t from rows t-L .. t-1. Training/validation windows predict
+rows L .. n_train-1 (validation = the last of them, in time order); test windows predict every
 test row, their first inputs reaching back into the end of the training rows.
 
 What the network models is ``target``: ``price`` (scaled closes in, next close out) or
@@ -17,6 +18,7 @@ log(p_t / p_{t-1}), so row 0 has none and windows start one row later). Either w
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +27,10 @@ import numpy as np
 import pandas as pd
 from sklearn.preprocessing import MinMaxScaler
 
+from forecast.data.features import feature_matrix, first_complete_row, series_values
 from forecast.errors import DataError, RunError
+
+log = logging.getLogger(__name__)
 
 FEATURE_RANGE = (0.0, 1.0)
 
@@ -39,39 +44,52 @@ def target_offset(target: str) -> int:
 
 
 def split_sizes(n_rows: int, test_fraction: float, lookback: int,
-                validation_fraction: float, target: str = "price") -> tuple[int, int, int]:
-    """(n_train_rows, n_validation_windows, n_test_rows) for a series of ``n_rows``."""
+                validation_fraction: float, target: str = "price", offset: int | None = None
+                ) -> tuple[int, int, int]:
+    """(n_train_rows, n_validation_windows, n_test_rows) for a series of ``n_rows``.
+
+    ``offset``: leading rows with no model input (default: the target's own, 0 or 1; more
+    with indicator features).
+    """
+    offset = target_offset(target) if offset is None else offset
     n_test = max(1, int(n_rows * test_fraction))
     n_train = n_rows - n_test
-    n_windows = max(0, n_train - lookback - target_offset(target))
+    n_windows = max(0, n_train - lookback - offset)
     n_validation = math.ceil(n_windows * validation_fraction) if validation_fraction > 0 else 0
     return n_train, n_validation, n_test
 
 
 def required_rows(test_fraction: float, lookback: int, validation_fraction: float,
-                  target: str = "price") -> int:
+                  target: str = "price", offset: int | None = None) -> int:
     """The fewest rows that give one training window, one validation window (when asked
     for) and one test day."""
+    offset = target_offset(target) if offset is None else offset
     n_rows = lookback + 2
     while True:
         n_train, n_validation, _ = split_sizes(n_rows, test_fraction, lookback,
-                                               validation_fraction, target)
-        n_fit = n_train - lookback - target_offset(target) - n_validation
+                                               validation_fraction, offset=offset)
+        n_fit = n_train - lookback - offset - n_validation
         if n_fit >= 1 and (validation_fraction == 0 or n_validation >= 1):
             return n_rows
         n_rows += 1
 
 
-def fit_scaler(train_prices: np.ndarray) -> MinMaxScaler:
-    """Fit MinMaxScaler to training prices only.  # train_prices: (n_train,)"""
+def fit_scaler(train_values: np.ndarray) -> MinMaxScaler:
+    """Fit MinMaxScaler to training rows only, one range per feature.
+
+    train_values: (n_train,) for one feature or (n_train, n_features).
+    """
+    values = np.asarray(train_values, dtype="float64")
     scaler = MinMaxScaler(feature_range=FEATURE_RANGE)
-    scaler.fit(np.asarray(train_prices, dtype="float64").reshape(-1, 1))  # (n_train, 1)
+    scaler.fit(values.reshape(len(values), -1))  # (n_train, n_features)
     return scaler
 
 
-def scaler_to_dict(scaler: MinMaxScaler) -> dict[str, Any]:
-    """The fitted state under scikit-learn's attribute names (JSON, never a pickle)."""
-    return {
+def scaler_to_dict(scaler: MinMaxScaler, features: tuple[str, ...] | None = None
+                   ) -> dict[str, Any]:
+    """The fitted state under scikit-learn's attribute names (JSON, never a pickle); entry i
+    of each array belongs to ``feature_names_in_[i]``."""
+    state: dict[str, Any] = {
         "type": "MinMaxScaler",
         "feature_range": [float(v) for v in scaler.feature_range],
         "data_min_": scaler.data_min_.tolist(),
@@ -82,6 +100,9 @@ def scaler_to_dict(scaler: MinMaxScaler) -> dict[str, Any]:
         "n_samples_seen_": int(scaler.n_samples_seen_),
         "n_features_in_": int(scaler.n_features_in_),
     }
+    if features is not None and tuple(features) != ("close",):  # one close: layout unchanged
+        state["feature_names_in_"] = [str(name) for name in features]
+    return state
 
 
 def scaler_from_dict(state: dict[str, Any], source: str = "scaler.json") -> MinMaxScaler:
@@ -93,6 +114,7 @@ def scaler_from_dict(state: dict[str, Any], source: str = "scaler.json") -> MinM
         arrays["data_range_"] = np.asarray(
             state.get("data_range_", arrays["data_max_"] - arrays["data_min_"]), dtype="float64")
         n_features = int(state.get("n_features_in_", arrays["scale_"].shape[0]))
+        names = [str(name) for name in state.get("feature_names_in_", ["close"])]
     except (KeyError, TypeError, ValueError) as error:
         raise RunError(f"{source}: not a MinMaxScaler state ({type(error).__name__}: {error}); "
                        f"retrain the run") from None
@@ -100,6 +122,9 @@ def scaler_from_dict(state: dict[str, Any], source: str = "scaler.json") -> MinM
         if array.shape != (n_features,) or not np.isfinite(array).all():
             raise RunError(f"{source}: {name} has shape {array.shape}, expected ({n_features},) "
                            f"finite values; the file is damaged, retrain the run")
+    if len(names) != n_features:
+        raise RunError(f"{source}: names {len(names)} features for {n_features} columns; the "
+                       f"file is damaged, retrain the run")
     for name, array in arrays.items():
         setattr(scaler, name, array)
     scaler.n_features_in_ = n_features
@@ -107,34 +132,35 @@ def scaler_from_dict(state: dict[str, Any], source: str = "scaler.json") -> MinM
     return scaler
 
 
-def make_windows(series: np.ndarray, lookback: int, first_target: int, stop: int
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def scaler_features(state: dict[str, Any]) -> tuple[str, ...]:
+    """The feature names a saved scaler state was fitted on (older runs: the close alone)."""
+    return tuple(state.get("feature_names_in_", ("close",)))
+
+
+def make_windows(series: np.ndarray, lookback: int, first_target: int, stop: int,
+                 target_column: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Windows predicting rows first_target .. stop-1, without a Python loop.
 
-    Returns X (n, lookback, 1) where X[k] = series[t-lookback : t] and y (n,) = series[t],
-    for t = first_target + k.
+    series: (N,) or (N, n_features). Returns X (n, lookback, n_features) where
+    X[k] = series[t-lookback : t] and y (n,) = series[t, target_column], for
+    t = first_target + k.
     """
     if first_target < lookback:
         raise ValueError(f"first_target {first_target} < lookback {lookback}")
-    series = np.asarray(series, dtype="float64")  # (N,)
-    all_windows = np.lib.stride_tricks.sliding_window_view(series, lookback)  # (N-L+1, L)
-    inputs = all_windows[first_target - lookback: stop - lookback]  # (n, L)
-    targets = series[first_target:stop]  # (n,) kept in float64 so inverses are exact
-    return inputs.astype("float32")[..., np.newaxis], targets.copy()  # (n, L, 1), (n,)
+    series = np.asarray(series, dtype="float64")
+    series = series.reshape(len(series), -1)  # (N, F)
+    all_windows = np.lib.stride_tricks.sliding_window_view(series, lookback, axis=0)
+    inputs = all_windows[first_target - lookback: stop - lookback]  # (n, F, L)
+    targets = series[first_target:stop, target_column]  # (n,) float64 so inverses are exact
+    return inputs.transpose(0, 2, 1).astype("float32"), targets.copy()  # (n, L, F), (n,)
 
 
 def modelled_values(prices: np.ndarray, target: str) -> np.ndarray:
-    """The series the network sees, aligned with the price rows.  # (N,) -> (N,)
+    """The series the network predicts, aligned with the price rows.  # (N,) -> (N,)
 
     price: the closes; log_return: row t = log(p_t / p_{t-1}), row 0 = NaN (never used).
     """
-    prices = np.asarray(prices, dtype="float64")
-    if target == "price":
-        return prices.copy()
-    values = np.empty_like(prices)
-    values[0] = np.nan
-    values[1:] = np.log(prices[1:] / prices[:-1])
-    return values
+    return series_values(prices, target)
 
 
 def values_to_prices(values: np.ndarray, previous_prices: np.ndarray, target: str
@@ -147,29 +173,36 @@ def values_to_prices(values: np.ndarray, previous_prices: np.ndarray, target: st
 
 
 def scaled_to_prices(scaler: MinMaxScaler, scaled: np.ndarray, previous_prices: np.ndarray,
-                     target: str) -> np.ndarray:
+                     target: str, column: int = 0) -> np.ndarray:
     """Network outputs (scaled) → prices, each rebuilt from its day's previous close.
 
-    scaled, previous_prices: (n,) -> (n,)
+    scaled, previous_prices: (n,) -> (n,); ``column``: the target's column in the scaler.
     """
-    return values_to_prices(inverse_scale(scaler, scaled), previous_prices, target)
+    return values_to_prices(inverse_scale(scaler, scaled, column), previous_prices, target)
 
 
 @dataclass(frozen=True)
 class Dataset:
     """Everything the model and the report need, derived from one price series."""
 
-    prices: pd.Series  # (N,) the clean closes, date index
+    prices: pd.Series  # (N,) the clean closes, timestamp index
     lookback: int
     target: str  # "price" or "log_return"
     n_train: int  # rows 0..n_train-1 are training rows
-    scaler: MinMaxScaler  # fitted on training rows only
-    x_train: np.ndarray  # (n_fit, L, 1)
+    scaler: MinMaxScaler  # fitted on training rows only, one range per feature
+    x_train: np.ndarray  # (n_fit, L, F)
     y_train: np.ndarray  # (n_fit,)
-    x_val: np.ndarray  # (n_val, L, 1)
+    x_val: np.ndarray  # (n_val, L, F)
     y_val: np.ndarray  # (n_val,)
-    x_test: np.ndarray  # (n_test, L, 1)
+    x_test: np.ndarray  # (n_test, L, F)
     y_test: np.ndarray  # (n_test,) scaled modelled values
+    features: tuple[str, ...] = ("close",)
+    first_row: int = 0  # rows before it have no complete input (warm-up)
+
+    @property
+    def target_column(self) -> int:
+        """The forecast series' column among the inputs (and in the scaler)."""
+        return self.features.index("close")
 
     @property
     def test_dates(self) -> pd.DatetimeIndex:
@@ -186,48 +219,78 @@ class Dataset:
 
     def to_prices(self, scaled: np.ndarray) -> np.ndarray:
         """Scaled test-day predictions → prices (rebuilt from the previous close for returns)."""
-        return scaled_to_prices(self.scaler, scaled, self.previous_prices,
-                                self.target)  # (n_test,)
+        return scaled_to_prices(self.scaler, scaled, self.previous_prices, self.target,
+                                self.target_column)  # (n_test,)
 
 
-def prepare_dataset(prices: pd.Series, lookback: int, test_fraction: float,
+def as_bars(data: pd.Series | pd.DataFrame) -> pd.DataFrame:
+    """A price Series as a one-column bars frame; a bars frame as it is."""
+    if isinstance(data, pd.Series):
+        return data.rename("price").to_frame()
+    return data
+
+
+def prepare_dataset(bars: pd.Series | pd.DataFrame, lookback: int, test_fraction: float,
                     validation_fraction: float, scaler: MinMaxScaler | None = None,
                     label: str = "data", target: str = "price",
-                    n_test: int | None = None) -> Dataset:
-    """Split, scale (fitting on training rows unless a fitted scaler is given) and window.
+                    n_test: int | None = None, features: tuple[str, ...] = ("close",)
+                    ) -> Dataset:
+    """Compute the features, split, scale (fitting on training rows unless a fitted scaler
+    is given) and window.
 
-    ``n_test`` fixes the number of test rows (a backtest fold); otherwise it is
-    ``test_fraction`` of the rows.
+    ``bars``: the clean series (a price Series, or a frame with ``price`` and the source
+    columns the features read). ``n_test`` fixes the number of test rows (a backtest fold);
+    otherwise it is ``test_fraction`` of the rows.
     """
-    needed = required_rows(test_fraction, lookback, validation_fraction, target)
+    bars = as_bars(bars)
+    prices = bars["price"]
+    values = feature_matrix(features, bars, target)  # (N, F)
+    first = first_complete_row(values, features, pd.DatetimeIndex(bars.index), label)
+    needed = required_rows(test_fraction, lookback, validation_fraction, offset=first)
     if n_test is not None:
-        needed = max(needed, n_test + lookback + target_offset(target) + 2)
+        needed = max(needed, n_test + lookback + first + 2)
     if len(prices) < needed:
+        warmup = (f" (the first {first} rows are warm-up for the features, without a value)"
+                  if first > target_offset(target) else "")
         raise DataError(
             f"{label}: found {len(prices)} rows of prices, need at least {needed} for "
             f"lookback {lookback} with test_fraction {test_fraction} and validation_fraction "
-            f"{validation_fraction}; use a longer date range or a smaller data.lookback")
+            f"{validation_fraction}{warmup}; use a longer date range or a smaller "
+            f"data.lookback")
+    if first > target_offset(target) and n_test is None:
+        log.info("%s: the first %d rows are warm-up for the features (no value yet); windows "
+                 "start after them", label, first)
     n_train, n_validation, _ = split_sizes(len(prices), test_fraction, lookback,
-                                           validation_fraction, target)
+                                           validation_fraction, offset=first)
     if n_test is not None:
         n_train = len(prices) - n_test
-        windows = n_train - lookback - target_offset(target)
+        windows = n_train - lookback - first
         n_validation = min(math.ceil(windows * validation_fraction), windows - 1)
-    values = modelled_values(prices.to_numpy(), target)  # (N,)
-    first = target_offset(target)
     if scaler is None:
         scaler = fit_scaler(values[first:n_train])
-    scaled = np.full_like(values, np.nan)
-    scaled[first:] = scaler.transform(values[first:].reshape(-1, 1))[:, 0]  # (N,)
-    x_fit, y_fit = make_windows(scaled, lookback, lookback + first, n_train)
+    if scaler.n_features_in_ != len(features):
+        raise RunError(f"{label}: the scaler has {scaler.n_features_in_} features, the config "
+                       f"lists {len(features)}; the run is inconsistent, train it again")
+    scaled = np.full_like(values, np.nan)  # (N, F)
+    scaled[first:] = scaler.transform(values[first:])
+    column = features.index("close")
+    x_fit, y_fit = make_windows(scaled, lookback, lookback + first, n_train, column)
     split = len(y_fit) - n_validation
-    x_test, y_test = make_windows(scaled, lookback, n_train, len(values))
+    x_test, y_test = make_windows(scaled, lookback, n_train, len(values), column)
     return Dataset(prices=prices, lookback=lookback, target=target, n_train=n_train,
                    scaler=scaler, x_train=x_fit[:split], y_train=y_fit[:split],
-                   x_val=x_fit[split:], y_val=y_fit[split:], x_test=x_test, y_test=y_test)
+                   x_val=x_fit[split:], y_val=y_fit[split:], x_test=x_test, y_test=y_test,
+                   features=tuple(features), first_row=first)
 
 
-def inverse_scale(scaler: MinMaxScaler, scaled: np.ndarray) -> np.ndarray:
-    """Scaled values back to the modelled units.  # scaled: (n,) -> (n,)"""
-    scaled = np.asarray(scaled, dtype="float64").reshape(-1, 1)  # (n, 1)
-    return scaler.inverse_transform(scaled)[:, 0]
+def inverse_scale(scaler: MinMaxScaler, scaled: np.ndarray, column: int = 0) -> np.ndarray:
+    """Scaled values of one feature back to its units (scikit-learn's inverse_transform
+    arithmetic, for one column).  # scaled: (n,) -> (n,)"""
+    scaled = np.asarray(scaled, dtype="float64").reshape(-1)  # (n,)
+    return (scaled - scaler.min_[column]) / scaler.scale_[column]
+
+
+def scale_column(scaler: MinMaxScaler, values: np.ndarray, column: int = 0) -> np.ndarray:
+    """One feature's values to the scaled range (scikit-learn's transform arithmetic).
+    # values: (n,) -> (n,)"""
+    return np.asarray(values, dtype="float64") * scaler.scale_[column] + scaler.min_[column]

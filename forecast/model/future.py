@@ -1,9 +1,14 @@
-"""Forecast past the last date: recursive multi-step prediction with Monte-Carlo dropout.
+"""Forecast past the last bar: recursive multi-step prediction with Monte-Carlo dropout.
 
 Each of S sample paths starts from the same last window; at every step the whole batch
-(S, lookback, 1) goes through the network once with dropout active, and each path's
-prediction becomes its next input. The spread of the paths gives the bands, which widen
-as errors compound along the horizon.
+(S, lookback, n_features) goes through the network once with dropout active, and each
+path's prediction becomes its next input. The spread of the paths gives the bands, which
+widen as errors compound along the horizon.
+
+With input features beside the close, each step recomputes them along every path from its
+own predicted closes (log returns, volatility, RSI, MACD) and from the future timestamps
+(calendar features). Inputs the model does not predict (volume, range, open, …) are known
+for the first step only, so such a model forecasts one bar (``recursable``).
 """
 
 from __future__ import annotations
@@ -13,24 +18,63 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from forecast.data.windows import modelled_values, scaled_to_prices
+from forecast.data.features import feature_matrix, recursable
+from forecast.data.interval import format_timestamps
+from forecast.data.windows import as_bars, modelled_values, scaled_to_prices
 from forecast.model.train import reseed_dropout
 
 QUANTILES = {"median": 0.5, "lo80": 0.1, "hi80": 0.9, "lo95": 0.025, "hi95": 0.975}
+# Rows of history kept for recomputing indicators along the paths: an EMA's weight on
+# anything older is below 1e-30, so the windows match the training features.
+HISTORY_ROWS = 1000
 
 
 @dataclass(frozen=True)
 class FutureForecast:
     frame: pd.DataFrame  # date, median, lo80, hi80, lo95, hi95
-    paths: np.ndarray  # (samples, days) price paths
+    paths: np.ndarray  # (samples, steps) price paths
 
 
-def simulate_paths(model, scaler, prices: np.ndarray, lookback: int, target: str, days: int,
-                   samples: int, dropout: bool = True) -> np.ndarray:
-    """Price paths (samples, days), each step one batched call of the model."""
+def simulate_paths(model, scaler, prices, lookback: int, target: str, days: int,
+                   samples: int, dropout: bool = True, features: tuple[str, ...] = ("close",),
+                   future_index: pd.DatetimeIndex | None = None) -> np.ndarray:
+    """Price paths (samples, days), each step one batched call of the model.
+
+    prices: the history (a price Series or array; with features, the bars frame).
+    future_index: the timestamps of the steps (needed by calendar features).
+    """
+    if tuple(features) == ("close",):
+        return _close_only_paths(model, scaler, np.asarray(prices, dtype="float64"), lookback,
+                                 target, days, samples, dropout)
     import tensorflow as tf
 
-    prices = np.asarray(prices, dtype="float64")  # (N,)
+    if days > 1 and not all(recursable(name) for name in features):
+        raise ValueError("inputs the model does not predict allow one step only")
+    bars = as_bars(prices).iloc[-(lookback + HISTORY_ROWS):]
+    index = pd.DatetimeIndex(bars.index).append(pd.DatetimeIndex(future_index))
+    column = features.index("close")
+    history = bars["price"].to_numpy(dtype="float64")  # (T,)
+    paths = np.empty((len(history) + days, samples))  # (T + days, S) closes per path
+    paths[:len(history)] = history[:, np.newaxis]
+    known = feature_matrix(features, bars, target)[-lookback:]  # (L, F) before step 0
+    window = np.repeat(known[np.newaxis], samples, axis=0)  # (S, L, F)
+    for step in range(days):
+        rows = len(history) + step
+        if step > 0:
+            frame = pd.DataFrame({"price": paths[:rows, 0]}, index=index[:rows])
+            values = feature_matrix(features, frame, target, paths=paths[:rows])  # (n, S, F)
+            window = values[-lookback:].transpose(1, 0, 2)  # (S, L, F)
+        scaled = window * scaler.scale_ + scaler.min_  # scikit-learn's transform, (S, L, F)
+        output = np.asarray(model(tf.constant(scaled.astype("float32")), training=dropout))
+        paths[rows] = scaled_to_prices(scaler, output[:, 0], paths[rows - 1], target, column)
+    return paths[len(history):].T  # (S, days)
+
+
+def _close_only_paths(model, scaler, prices: np.ndarray, lookback: int, target: str,
+                      days: int, samples: int, dropout: bool) -> np.ndarray:
+    """The reference model's paths: each scaled prediction is the next scaled input."""
+    import tensorflow as tf
+
     values = modelled_values(prices, target)[-lookback:]  # (L,)
     scaled = scaler.transform(values.reshape(-1, 1))[:, 0]  # (L,)
     window = np.tile(scaled.astype("float32"), (samples, 1))[..., np.newaxis]  # (S, L, 1)
@@ -45,16 +89,19 @@ def simulate_paths(model, scaler, prices: np.ndarray, lookback: int, target: str
     return paths
 
 
-def forecast_future(model, scaler, prices: pd.Series, lookback: int, target: str,
-                    dates: pd.DatetimeIndex, samples: int = 100, seed: int = 0
-                    ) -> FutureForecast:
-    """Median and 80%/95% bands for each future date, from ``samples`` MC-dropout paths."""
+def forecast_future(model, scaler, prices, lookback: int, target: str,
+                    dates: pd.DatetimeIndex, samples: int = 100, seed: int = 0,
+                    features: tuple[str, ...] = ("close",)) -> FutureForecast:
+    """Median and 80%/95% bands for each future timestamp, from ``samples`` MC-dropout paths.
+
+    prices: the history, a price Series (or, with features, the bars frame)."""
     if len(prices) < lookback + (1 if target == "log_return" else 0):
         raise ValueError("not enough prices for one window")
     reseed_dropout(model, seed)  # the same run and seed give the same bands
-    paths = simulate_paths(model, scaler, prices.to_numpy(), lookback, target, len(dates),
-                           samples)
-    frame = pd.DataFrame({"date": pd.DatetimeIndex(dates).strftime("%Y-%m-%d")})
+    history = prices if tuple(features) != ("close",) else as_bars(prices)["price"].to_numpy()
+    paths = simulate_paths(model, scaler, history, lookback, target, len(dates), samples,
+                           features=tuple(features), future_index=pd.DatetimeIndex(dates))
+    frame = pd.DataFrame({"date": format_timestamps(pd.DatetimeIndex(dates))})
     for column, quantile in QUANTILES.items():
-        frame[column] = np.quantile(paths, quantile, axis=0)  # (days,)
+        frame[column] = np.quantile(paths, quantile, axis=0)  # (steps,)
     return FutureForecast(frame=frame, paths=paths)

@@ -45,8 +45,11 @@ def _recurrent_formula(layer: RecurrentLayerConfig, inputs: int) -> str:
     return f"2 × [{text}]" if layer.bidirectional else text
 
 
-def parameter_table(config: Config, n_features: int = 1) -> list[LayerCount]:
-    """One row per layer with weights, in build_model's order, ending with the Dense(1)."""
+def parameter_table(config: Config, n_features: int | None = None) -> list[LayerCount]:
+    """One row per layer with weights, in build_model's order, ending with the Dense(1).
+
+    n_features: inputs per time step (default: the config's data.features)."""
+    n_features = len(config.data.features) if n_features is None else n_features
     rows: list[LayerCount] = []
     layers = config.model.layers
     has_recurrent = any(isinstance(layer, RecurrentLayerConfig) for layer in layers)

@@ -11,7 +11,7 @@ import pandas as pd
 
 from forecast import atomic
 
-IMAGES = (("true_vs_predicted.png", "True vs predicted (test days)"),
+IMAGES = (("true_vs_predicted.png", "True vs predicted (test set)"),
           ("loss.png", "Loss"), ("forecast.png", "Forecast"),
           ("backtest.png", "Walk-forward backtest"), ("compare.png", "Model comparison"))
 
@@ -21,7 +21,27 @@ def _table(frame: pd.DataFrame) -> str:
                          na_rep="–", border=0, classes="table")
 
 
-def _metrics_section(metrics: dict) -> str:
+def _test_words(folder: Path, count: object) -> str:
+    """'N trading days' / 'N hourly bars' from the folder's resolved config, or 'N bars'."""
+    import yaml
+
+    from forecast.data.interval import unit_words
+
+    try:
+        data = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8"))["data"]
+        return unit_words(data.get("interval", "1d"), data.get("calendar", "XNYS"), int(count))
+    except (OSError, KeyError, TypeError, ValueError, yaml.YAMLError):
+        return f"{count} bars"
+
+
+def _warnings_section(lines: list[str] | tuple[str, ...]) -> str:
+    if not lines:
+        return ""
+    items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
+    return f"<h2>Data checks</h2><ul class='warnings'>{items}</ul>"
+
+
+def _metrics_section(metrics: dict, words: str) -> str:
     frame = pd.DataFrame({
         "": ["RMSE", "MAE", "MAPE %"],
         "model": [metrics["rmse"], metrics["mae"], metrics["mape"]],
@@ -30,16 +50,23 @@ def _metrics_section(metrics: dict) -> str:
     ratio = metrics["rmse_ratio"]
     verdict = "beats" if ratio < 1 else "does not beat"
     return (f"<h2>Test metrics</h2>{_table(frame)}<p>rmse_ratio <b>{ratio:.3f}</b>: the model "
-            f"{verdict} the naive last-value forecast on the same {metrics.get('n_test', '')} "
-            f"days.</p>")
+            f"{verdict} the naive last-value forecast on the same {words}.</p>")
 
 
-def write_report(folder: str | Path, title: str) -> Path:
-    """(Re)write folder/report.html from whatever artifacts the folder holds."""
+def write_report(folder: str | Path, title: str,
+                 data_warnings: list[str] | tuple[str, ...] | None = None) -> Path:
+    """(Re)write folder/report.html from whatever artifacts the folder holds.
+
+    ``data_warnings``: the data checks' lines; by default those recorded in run.json.
+    """
     folder = Path(folder)
     parts = [f"<h1>{html.escape(title)}</h1>"]
+    if data_warnings is None and (folder / "run.json").exists():
+        data_warnings = json.loads((folder / "run.json").read_text()).get("data_warnings")
+    parts.append(_warnings_section(data_warnings or ()))
     if (folder / "metrics.json").exists():
-        parts.append(_metrics_section(json.loads((folder / "metrics.json").read_text())))
+        metrics = json.loads((folder / "metrics.json").read_text())
+        parts.append(_metrics_section(metrics, _test_words(folder, metrics.get("n_test", 0))))
     if (folder / "backtest.csv").exists():
         table = pd.read_csv(folder / "backtest.csv")
         summary = json.loads((folder / "backtest.json").read_text())
@@ -64,7 +91,7 @@ def write_report(folder: str | Path, title: str) -> Path:
     style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
              "img{max-width:100%}.table{border-collapse:collapse}"
              ".table td,.table th{padding:4px 10px;border-bottom:1px solid #ddd;"
-             "text-align:right}pre{background:#f6f6f6;padding:1em;overflow:auto}")
+             "text-align:right}.warnings li{color:#8a4b00}pre{background:#f6f6f6;padding:1em;overflow:auto}")
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
             f"</title><style>{style}</style></head><body>{''.join(parts)}</body></html>\n")
     path = folder / "report.html"

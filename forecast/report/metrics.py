@@ -43,8 +43,11 @@ def forecast_metrics(actual: np.ndarray, predicted: np.ndarray, naive: np.ndarra
 
 def predictions_frame(dates: pd.DatetimeIndex, actual: np.ndarray, predicted: np.ndarray,
                       naive: np.ndarray) -> pd.DataFrame:
-    """One row per test day: date, actual, predicted, naive."""
-    return pd.DataFrame({"date": pd.DatetimeIndex(dates).strftime("%Y-%m-%d"),
+    """One row per test bar: date (with time and zone when the bars have them), actual,
+    predicted, naive."""
+    from forecast.data.interval import format_timestamps
+
+    return pd.DataFrame({"date": format_timestamps(pd.DatetimeIndex(dates)),
                          "actual": np.asarray(actual, dtype="float64"),
                          "predicted": np.asarray(predicted, dtype="float64"),
                          "naive": np.asarray(naive, dtype="float64")})

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from forecast.data.interval import parse_timestamps
 from forecast.data.windows import Dataset
 
 
@@ -17,7 +18,7 @@ def plot_true_vs_predicted(predictions: pd.DataFrame, show_naive: bool = True,
     """Actual and predicted closes over the test dates (the naive line optional)."""
     figure = Figure(figsize=(11, 5), layout="constrained")
     axes = figure.subplots()
-    dates = pd.to_datetime(predictions["date"])
+    dates = parse_timestamps(predictions["date"])
     axes.plot(dates, predictions["actual"], color="black", linewidth=1.2, label="actual")
     axes.plot(dates, predictions["predicted"], color="tab:blue", linewidth=1.2,
               label="model")
@@ -55,9 +56,9 @@ def plot_price_history(dataset: Dataset) -> Figure:
     axes = figure.subplots()
     prices = dataset.prices
     axes.plot(prices.index[:dataset.n_train], prices.iloc[:dataset.n_train],
-              color="tab:blue", label=f"training ({dataset.n_train} days)")
+              color="tab:blue", label=f"training ({dataset.n_train} bars)")
     axes.plot(prices.index[dataset.n_train:], prices.iloc[dataset.n_train:],
-              color="tab:red", label=f"test ({len(prices) - dataset.n_train} days)")
+              color="tab:red", label=f"test ({len(prices) - dataset.n_train} bars)")
     axes.set_xlabel("date")
     axes.set_ylabel("price")
     axes.set_title("Close price history")
@@ -89,7 +90,7 @@ def plot_forecast(history: pd.Series, forecast: pd.DataFrame, history_days: int 
     recent = history.iloc[-history_days:]
     axes.plot(recent.index, recent.to_numpy(), color="black", linewidth=1.2,
               label="history")
-    dates = pd.to_datetime(forecast["date"])
+    dates = parse_timestamps(forecast["date"], pd.DatetimeIndex(history.index).tz)
     # Join the fan to the last close so the chart reads as one line.
     joined = pd.DatetimeIndex([recent.index[-1], *dates])
     last = float(recent.iloc[-1])
@@ -139,7 +140,7 @@ def plot_compare(table: pd.DataFrame) -> Figure:
         axes.annotate(f"U={value:.2f}", (index, table["rmse"].iloc[index]), ha="center",
                       va="bottom", fontsize=8)
     axes.set_ylabel("RMSE over all folds")
-    axes.set_title("Model families vs baselines (same folds, same days)")
+    axes.set_title("Model families vs baselines (same folds, same test bars)")
     axes.grid(alpha=0.3, axis="y")
     return figure
 

@@ -38,8 +38,15 @@ _gradient_registered = False  # TensorFlow takes one gradient registration per o
 
 
 def compiler_flags() -> list[str]:
-    """The optimisation flags, then any from ``$FORECAST_NATIVE_FLAGS`` (later flags win)."""
-    return [*_OPTIMISE, *shlex.split(os.environ.get("FORECAST_NATIVE_FLAGS", ""))]
+    """The optimisation flags, then any from ``$FORECAST_NATIVE_FLAGS`` (later flags win).
+
+    On CPUs with AVX512-FP16 (Sapphire Rapids and later), ``-march=native`` makes the Eigen
+    headers bundled with TensorFlow 2.21 take their FP16 packet path, which g++ 12 cannot
+    compile; the ops compute in float32 and never use it, so it is switched off there.
+    """
+    half_precision = ["-mno-avx512fp16"] if "avx512_fp16" in _cpu_fingerprint().split() else []
+    return [*_OPTIMISE, *half_precision,
+            *shlex.split(os.environ.get("FORECAST_NATIVE_FLAGS", ""))]
 
 
 def cache_dir() -> Path:
