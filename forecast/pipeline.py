@@ -267,8 +267,7 @@ def forecast(run_dir: str | Path, steps: int = 30, samples: int = 100,
         raise UserError(f"{label}: {len(bars)} rows of prices, the run needs at least "
                         f"{needed} (lookback {data.lookback} after the features' warm-up)")
     dates = next_timestamps(pd.DatetimeIndex(bars.index), steps, data.interval, data.calendar)
-    history = bars if data.features != ("close",) else bars["price"]
-    result = forecast_future(run.model, run.scaler, history, data.lookback, data.target, dates,
+    result = forecast_future(run.model, run.scaler, bars, data.lookback, data.target, dates,
                              samples=samples, seed=config.train.seed, features=data.features)
     runs.write_frame(run.path / "forecast.csv", result.frame)
     runs.save_figure(run.path / "forecast.png", plot_forecast(
@@ -364,8 +363,8 @@ def explain(run_dir: str | Path, date: str | None = None, layer: int = 0) -> Exp
         matches = np.flatnonzero(window_ends == wanted)
         if not len(matches):
             first, last = format_timestamps(window_ends[[0, -1]])
-            raise UserError(f"--date {date}: no test window ends on that day or time; choose a bar "
-                            f"from {first} to {last}")
+            raise UserError(f"--date {date}: no test window ends on that day or time; choose "
+                            f"a bar from {first} to {last}")
         position = int(matches[0])
     trace = run_stack(run.model, dataset.x_test[position:position + 1])  # batch of 1
     if not trace.layers:

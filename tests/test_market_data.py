@@ -394,3 +394,13 @@ def test_yahoo_intraday_without_dates_asks_for_what_it_serves(tmp_path, monkeypa
     load_market(DataConfig(source="yahoo", ticker="AAPL", interval="60m",
                            cache_dir=str(tmp_path / "cache")))
     assert calls[0][1]["period"] == "730d" and calls[0][1]["interval"] == "60m"
+
+
+def test_a_non_numeric_feature_value_is_refused_naming_it(tmp_path):
+    frame = ohlcv_frame(pd.bdate_range("2024-01-01", periods=100)).astype({"Volume": object})
+    frame.iloc[7, frame.columns.get_loc("Volume")] = "lots"
+    path = write_bars(tmp_path / "bad.csv", frame)
+    with pytest.raises(DataError, match=r"column 'Volume' are not numbers, first 'lots' \(row "
+                                        r"9\); fix them, or remove the features"):
+        load_market(csv_config(path, features=("close", "volume")))
+    assert len(load_market(csv_config(path)).bars) == 100  # not read without the feature

@@ -140,9 +140,10 @@ def _find_column(frame: pd.DataFrame, name: str) -> str | None:
     return matches[0] if matches else None
 
 
-def _numbers(raw: pd.Series, column: str, label: str, strict: bool) -> pd.Series:
+def _numbers(raw: pd.Series, column: str, label: str, strict: bool, price: bool = False
+             ) -> pd.Series:
     """A column of text or numbers → float64, missing markers → NaN. ``strict``: any other
-    non-number is refused, naming the first and its row."""
+    non-number is refused, naming the first and its row (``price``: the forecast column)."""
     if not (raw.dtype == object or pd.api.types.is_string_dtype(raw)):
         return pd.to_numeric(raw, errors="coerce").astype("float64")
     text = raw.astype(str).str.strip()
@@ -151,9 +152,10 @@ def _numbers(raw: pd.Series, column: str, label: str, strict: bool) -> pd.Series
     bad = values.isna() & ~missing
     if strict and bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
+        fix = ("fix them or point data.price_column at a numeric column" if price else
+               "fix them, or remove the features that read this column")
         raise DataError(f"{label}: {int(bad.sum())} value(s) in column {column!r} are not "
-                        f"numbers, first {raw.iloc[row]!r} (row {row + 2}); fix them or point "
-                        f"data.price_column at a numeric column")
+                        f"numbers, first {raw.iloc[row]!r} (row {row + 2}); {fix}")
     return values.astype("float64")
 
 
@@ -197,7 +199,7 @@ def clean_bars(frame: pd.DataFrame, date_column: str, price_column: str, label: 
                         f"{found['date']!r} (row {row + 2}) as a date; use YYYY-MM-DD dates "
                         f"or YYYY-MM-DD HH:MM[:SS][+HH:MM] timestamps")
 
-    prices = _numbers(frame[found["price"]], found["price"], label, strict=True)
+    prices = _numbers(frame[found["price"]], found["price"], label, strict=True, price=True)
     bars = pd.DataFrame({"price": prices.to_numpy(dtype="float64")},
                         index=pd.DatetimeIndex(dates.array, name="date").as_unit("ns"))
     for name in SOURCE_FEATURES:

@@ -91,7 +91,8 @@ def write_report(folder: str | Path, title: str,
     style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
              "img{max-width:100%}.table{border-collapse:collapse}"
              ".table td,.table th{padding:4px 10px;border-bottom:1px solid #ddd;"
-             "text-align:right}.warnings li{color:#8a4b00}pre{background:#f6f6f6;padding:1em;overflow:auto}")
+             "text-align:right}.warnings li{color:#8a4b00}"
+             "pre{background:#f6f6f6;padding:1em;overflow:auto}")
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
             f"</title><style>{style}</style></head><body>{''.join(parts)}</body></html>\n")
     path = folder / "report.html"

@@ -9,8 +9,27 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from matplotlib.ticker import FuncFormatter, MaxNLocator
+
 from forecast.data.interval import parse_timestamps
 from forecast.data.windows import Dataset
+
+
+def time_axis(axes, stamps: pd.DatetimeIndex) -> np.ndarray | pd.DatetimeIndex:
+    """x positions for bars: their dates for daily and longer bars; for intraday bars, the
+    bar number, labelled with its timestamp, so nights and weekends leave no empty stretch."""
+    stamps = pd.DatetimeIndex(stamps)
+    if (stamps == stamps.normalize()).all():
+        return stamps
+    labels = [stamp.strftime("%Y-%m-%d\n%H:%M") for stamp in stamps]
+
+    def label(position: float, _: object) -> str:
+        index = int(round(position))
+        return labels[index] if 0 <= index < len(labels) and abs(position - index) < 1e-6 else ""
+
+    axes.xaxis.set_major_locator(MaxNLocator(nbins=8, integer=True))
+    axes.xaxis.set_major_formatter(FuncFormatter(label))
+    return np.arange(len(stamps))
 
 
 def plot_true_vs_predicted(predictions: pd.DataFrame, show_naive: bool = True,
@@ -18,7 +37,7 @@ def plot_true_vs_predicted(predictions: pd.DataFrame, show_naive: bool = True,
     """Actual and predicted closes over the test dates (the naive line optional)."""
     figure = Figure(figsize=(11, 5), layout="constrained")
     axes = figure.subplots()
-    dates = parse_timestamps(predictions["date"])
+    dates = time_axis(axes, pd.DatetimeIndex(parse_timestamps(predictions["date"])))
     axes.plot(dates, predictions["actual"], color="black", linewidth=1.2, label="actual")
     axes.plot(dates, predictions["predicted"], color="tab:blue", linewidth=1.2,
               label="model")
@@ -88,11 +107,12 @@ def plot_forecast(history: pd.Series, forecast: pd.DataFrame, history_days: int 
     figure = Figure(figsize=(11, 5), layout="constrained")
     axes = figure.subplots()
     recent = history.iloc[-history_days:]
-    axes.plot(recent.index, recent.to_numpy(), color="black", linewidth=1.2,
-              label="history")
     dates = parse_timestamps(forecast["date"], pd.DatetimeIndex(history.index).tz)
+    positions = time_axis(axes, pd.DatetimeIndex([*recent.index, *dates]))
+    axes.plot(positions[:len(recent)], recent.to_numpy(), color="black", linewidth=1.2,
+              label="history")
     # Join the fan to the last close so the chart reads as one line.
-    joined = pd.DatetimeIndex([recent.index[-1], *dates])
+    joined = positions[len(recent) - 1:]
     last = float(recent.iloc[-1])
     def band(column: str) -> np.ndarray:
         return np.concatenate([[last], forecast[column].to_numpy()])
