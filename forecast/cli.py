@@ -92,6 +92,30 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--models", default="lstm,gru,simple_rnn,mlp",
                          help="comma-separated families (lstm,gru,simple_rnn,mlp)")
     compare.add_argument("--folds", type=int, default=5, help="expanding-window folds (5)")
+
+    batch = commands.add_parser(
+        "batch", help="train many tickers (on this machine's cores or a Ray cluster) and "
+                      "rank them in a leaderboard with Benjamini-Hochberg q-values")
+    batch.add_argument("--tickers", default=None, help="comma-separated tickers, e.g. MSFT,AAPL")
+    batch.add_argument("--tickers-file", type=Path, default=None,
+                       help="file with one ticker per line (# comments)")
+    batch.add_argument("--config", type=Path, default=None,
+                       help="YAML config (default: configs/default.yaml)")
+    batch.add_argument("--set", dest="overrides", action="append", default=[],
+                       metavar="KEY=VALUE", help="override a config key (repeatable)")
+    batch.add_argument("--forecast", type=int, default=0, metavar="N",
+                       help="also forecast N bars for each ticker (0: no)")
+    batch.add_argument("--backtest", type=int, default=0, metavar="K",
+                       help="also backtest K walk-forward folds for each ticker (0: no)")
+    batch.add_argument("--out", type=Path, default=None,
+                       help="batch folder (default: output.runs_dir/TIME-batch)")
+    batch.add_argument("--address", default=None,
+                       help="Ray cluster to join: auto, HOST:PORT or ray://HOST:10001 "
+                            "(default: a local Ray instance on this machine's cores)")
+    batch.add_argument("--cpus-per-task", type=int, default=1,
+                       help="CPUs per ticker task; TensorFlow's threads follow (1)")
+    batch.add_argument("--resume", action="store_true",
+                       help="continue the batch in --out, skipping tickers already complete")
     return parser
 
 
@@ -189,6 +213,27 @@ def command_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_batch(args: argparse.Namespace) -> int:
+    from forecast.batch import read_tickers, run_batch
+
+    tickers = read_tickers(args.tickers, args.tickers_file)
+    config = _load(args)
+    if args.resume and args.out is None:
+        raise UserError("--resume needs --out DIR, the batch folder to continue")
+    result = run_batch(config, tickers, out=args.out, forecast_steps=args.forecast,
+                       backtest_folds=args.backtest, cpus_per_task=args.cpus_per_task,
+                       address=args.address, resume=args.resume)
+    columns = ["ticker", "status", "rmse_ratio", "directional_accuracy", "direction_p_value",
+               "q_value"]
+    print(result.leaderboard[columns].to_string(
+        index=False, na_rep="-", float_format=lambda value: f"{value:.4f}"))
+    for _, row in result.leaderboard[result.leaderboard["status"] == "error"].iterrows():
+        print(f"{row['ticker']}: {row['message']}")
+    print(f"folder: {result.folder}")
+    print(result.verdict)
+    return 0
+
+
 def command_evaluate(args: argparse.Namespace) -> int:
     from forecast.pipeline import evaluate
     from forecast.report.metrics import METRIC_KEYS, format_metrics_table
@@ -212,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {"train": command_train, "evaluate": command_evaluate,
                 "forecast": command_forecast, "backtest": command_backtest,
                 "explain": command_explain, "summary": command_summary,
-                "compare": command_compare}
+                "compare": command_compare, "batch": command_batch}
     try:
         return handlers[args.command](args)
     except UserError as error:

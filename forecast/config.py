@@ -130,6 +130,7 @@ class DataConfig:
     timezone: str | None = None  # intraday only; null keeps the data's own zone
     features: tuple[str, ...] = ("close",)
     on_suspect_split: Literal["warn", "error"] = "warn"
+    ticker_column: str = "Ticker"  # long-format CSVs: the column naming each row's ticker
 
     def validate(self, path: str) -> None:
         _check(bool(re.fullmatch(r"[A-Za-z0-9_/-]+", self.calendar)), f"{path}.calendar",

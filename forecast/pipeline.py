@@ -109,9 +109,14 @@ def score(predictions: pd.DataFrame) -> dict[str, float]:
 
 
 def train(config: Config, out: str | Path | None = None, refresh: bool = False,
-          overwrite: bool = False, echo: Callable[[str], None] = print) -> TrainOutcome:
-    """Load data, train the configured model, score it against naive, write a run folder."""
-    config, market = load_data(config, refresh=refresh)
+          overwrite: bool = False, echo: Callable[[str], None] = print,
+          market: MarketData | None = None) -> TrainOutcome:
+    """Load data, train the configured model, score it against naive, write a run folder.
+
+    ``market``: data already loaded (with ``load_data``) instead of the configured source.
+    """
+    if market is None:
+        config, market = load_data(config, refresh=refresh)
     dataset = dataset_for(config, market.bars)
     run_dir = runs.create_run_dir(config.output.runs_dir, config.data.ticker, out=out,
                                   overwrite=overwrite)
@@ -279,14 +284,19 @@ def forecast(run_dir: str | Path, steps: int = 30, samples: int = 100,
 
 def backtest(config: Config, folds: int = 5, samples: int = 0, out: str | Path | None = None,
              refresh: bool = False, overwrite: bool = False,
-             echo: Callable[[str], None] = print) -> tuple[Path, Any]:
-    """Walk-forward backtest into a new folder: backtest.csv/.json/.png and report.html."""
+             echo: Callable[[str], None] = print, market: MarketData | None = None
+             ) -> tuple[Path, Any]:
+    """Walk-forward backtest into a new folder: backtest.csv/.json/.png and report.html.
+
+    ``market``: data already loaded (with ``load_data``) instead of the configured source.
+    """
     from forecast.backtest import backtest as run_backtest
 
     if folds < 1 or samples < 0:
         raise UserError(f"--folds {folds} --samples {samples}: folds must be >= 1, "
                         f"samples >= 0")
-    config, market = load_data(config, refresh=refresh)
+    if market is None:
+        config, market = load_data(config, refresh=refresh)
     folder = runs.create_run_dir(config.output.runs_dir, f"{config.data.ticker}-backtest",
                                  out=out, overwrite=overwrite)
     runs.write_config(folder, config)

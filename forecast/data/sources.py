@@ -67,9 +67,11 @@ def load_market(data: DataConfig, refresh: bool = False) -> MarketData:
 
     label = source_label(data)
     if data.source == "sample":
-        frame = _read_csv(sample_path())
+        frame = read_csv(sample_path())
     elif data.source == "csv":
-        frame = _read_csv(Path(data.path or ""))
+        path = ticker_file(data)
+        label = str(path)
+        frame = ticker_rows(read_csv(path), data, label)
     else:
         frame = load_yahoo(data, refresh=refresh)
     needed = source_columns(data.features)
@@ -97,6 +99,35 @@ def load_prices(data: DataConfig, refresh: bool = False) -> pd.Series:
     return load_market(data, refresh=refresh).prices
 
 
+def ticker_file(data: DataConfig) -> Path:
+    """The CSV to read: ``data.path``, or ``TICKER.csv`` when it is a folder of such files."""
+    path = Path(data.path or "")
+    if not path.is_dir():
+        return path
+    wanted = f"{data.ticker}.csv".lower()
+    matches = sorted(item for item in path.iterdir() if item.name.lower() == wanted)
+    if not matches:
+        found = sorted(item.stem for item in path.glob("*.csv"))[:12]
+        raise DataError(f"{path}: no file {data.ticker}.csv for ticker {data.ticker} (files "
+                        f"found: {', '.join(found) or 'none'}); add it or check the ticker")
+    return matches[0]
+
+
+def ticker_rows(frame: pd.DataFrame, data: DataConfig, label: str) -> pd.DataFrame:
+    """A long-format frame (a ticker column beside the dates and prices) → data.ticker's rows;
+    a frame without that column as it is."""
+    column = _find_column(frame, data.ticker_column)
+    if column is None:
+        return frame
+    names = frame[column].astype(str).str.strip()
+    rows = frame[names.str.upper() == data.ticker.strip().upper()]
+    if rows.empty:
+        found = sorted(set(names))[:12]
+        raise DataError(f"{label}: no rows for ticker {data.ticker} in column {column!r} "
+                        f"(tickers found: {', '.join(found) or 'none'}); check data.ticker")
+    return rows.reset_index(drop=True)
+
+
 def restrict_dates(bars: pd.DataFrame | pd.Series, start: str | None, end: str | None,
                    label: str) -> pd.DataFrame | pd.Series:
     """Keep rows with start <= timestamp < end (end exclusive, as yfinance treats it)."""
@@ -111,11 +142,10 @@ def restrict_dates(bars: pd.DataFrame | pd.Series, start: str | None, end: str |
     return bars
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def read_csv(path: Path) -> pd.DataFrame:
+    """A CSV as text columns, or a DataError naming the file."""
     if not path.exists():
         raise DataError(f"{path}: file not found; set data.path to an existing CSV file")
-    if path.is_dir():
-        raise DataError(f"{path}: is a folder; set data.path to a CSV file")
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
     except pd.errors.EmptyDataError:

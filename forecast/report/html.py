@@ -11,6 +11,11 @@ import pandas as pd
 
 from forecast import atomic
 
+STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
+         "img{max-width:100%}.table{border-collapse:collapse}"
+         ".table td,.table th{padding:4px 10px;border-bottom:1px solid #ddd;"
+         "text-align:right}.warnings li{color:#8a4b00}"
+         "pre{background:#f6f6f6;padding:1em;overflow:auto}")
 IMAGES = (("true_vs_predicted.png", "True vs predicted (test set)"),
           ("loss.png", "Loss"), ("forecast.png", "Forecast"),
           ("backtest.png", "Walk-forward backtest"), ("compare.png", "Model comparison"))
@@ -88,13 +93,37 @@ def write_report(folder: str | Path, title: str,
     if (folder / "config.yaml").exists():
         parts.append(f"<h2>Config</h2><pre>{html.escape((folder / 'config.yaml').read_text())}"
                      f"</pre>")
-    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
-             "img{max-width:100%}.table{border-collapse:collapse}"
-             ".table td,.table th{padding:4px 10px;border-bottom:1px solid #ddd;"
-             "text-align:right}.warnings li{color:#8a4b00}"
-             "pre{background:#f6f6f6;padding:1em;overflow:auto}")
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
-            f"</title><style>{style}</style></head><body>{''.join(parts)}</body></html>\n")
+            f"</title><style>{STYLE}</style></head><body>{''.join(parts)}</body></html>\n")
+    path = folder / "report.html"
+    atomic.write_text(path, page)
+    return path
+
+
+def write_batch_report(folder: str | Path, table: pd.DataFrame, verdict: str) -> Path:
+    """DIR/report.html for a batch: the verdict, batch.png, the leaderboard with a link to
+    each ticker's own report."""
+    folder = Path(folder)
+    linked = table.copy()
+    linked["report"] = [
+        f"<a href='{html.escape(str(run))}/report.html'>report</a>"
+        if isinstance(run, str) and (folder / run / "report.html").exists() else "–"
+        for run in table["run_folder"]]
+    linked["message"] = [html.escape(str(text)) if isinstance(text, str) else text
+                         for text in table["message"]]
+    parts = [f"<h1>Batch {html.escape(folder.name)}</h1><p><b>{html.escape(verdict)}</b></p>",
+             "<p>q_value: Benjamini–Hochberg over the tickers that ran, from each ticker's "
+             "one-sided binomial p-value of directional accuracy; rmse_ratio &lt; 1 beats the "
+             "naive forecast on the same test bars.</p>"]
+    if (folder / "batch.png").exists():
+        data = base64.b64encode((folder / "batch.png").read_bytes()).decode("ascii")
+        parts.append(f"<img alt='rmse_ratio per ticker' src='data:image/png;base64,{data}'>")
+    parts.append(linked.drop(columns=["run_folder"]).to_html(
+        index=False, float_format=lambda value: f"{value:.4g}", na_rep="–", border=0,
+        classes="table", escape=False))
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>Batch "
+            f"{html.escape(folder.name)}</title><style>{STYLE}</style></head><body>"
+            f"{''.join(parts)}</body></html>\n")
     path = folder / "report.html"
     atomic.write_text(path, page)
     return path

@@ -212,3 +212,26 @@ def plot_gates(input_dates: pd.DatetimeIndex, input_prices: np.ndarray,
         if row == len(panels):
             axes.set_xlabel("step in the window (0 = oldest close)")
     return figure
+
+
+def plot_batch(table: pd.DataFrame, significance: float = 0.05) -> Figure:
+    """rmse_ratio per ticker that ran, sorted, a line at 1.0 (the naive forecast); tickers
+    whose directional accuracy stays significant after Benjamini–Hochberg are marked."""
+    ran = table[table["status"] == "ok"].sort_values("rmse_ratio", kind="stable")
+    figure = Figure(figsize=(9, 1.5 + 0.28 * max(len(ran), 1)), layout="constrained")
+    axes = figure.subplots()
+    ratios = ran["rmse_ratio"].astype("float64").to_numpy()
+    significant = (ran["q_value"].astype("float64") < significance).to_numpy()
+    colours = ["tab:green" if ratio < 1 else "tab:gray" for ratio in ratios]
+    positions = np.arange(len(ran))
+    axes.barh(positions, ratios, color=colours)
+    axes.set_yticks(positions, [f"{ticker} *" if mark else str(ticker)
+                                for ticker, mark in zip(ran["ticker"], significant)])
+    axes.invert_yaxis()
+    axes.axvline(1.0, color="black", linewidth=1, linestyle="--", label="naive (1.0)")
+    axes.set_xlabel("rmse_ratio (model RMSE / naive RMSE on the same test bars)")
+    axes.set_title(f"{len(ran)} tickers; * = directional accuracy significant after "
+                   f"Benjamini–Hochberg at {significance:.0%}")
+    axes.grid(alpha=0.3, axis="x")
+    axes.legend(loc="lower right")
+    return figure

@@ -1,0 +1,355 @@
+"""Many tickers at once: one ordinary run folder per ticker, and a leaderboard that survives
+multiple testing.
+
+``run_batch`` schedules ``run_ticker`` over the tickers with the engine (Ray: local cores or a
+cluster); each task calls the same pipeline functions as ``train``, ``forecast`` and
+``backtest`` in a scratch folder of its worker and returns the folder's files, which the
+driver writes atomically under ``DIR/runs/TICKER/`` (and ``DIR/backtests/TICKER/``): no
+shared filesystem is needed. A ticker whose data is bad becomes an ``error`` row with its
+one-line message. The leaderboard is built from the written folders alone, so a resumed
+batch and an undisturbed one give byte-identical files.
+
+With many tickers some beat the naive forecast by chance: each ticker's directional
+accuracy gets a one-sided binomial p-value, and the p-values of the tickers that ran get
+Benjamini–Hochberg q-values (the false discovery rate at which each would be significant).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from forecast import atomic, runs
+from forecast.config import Config, config_from_dict, config_to_dict
+from forecast.errors import UserError
+
+LEADERBOARD_COLUMNS = (
+    "ticker", "status", "message", "n_test", "rmse", "naive_rmse", "rmse_ratio", "mase",
+    "theil_u", "directional_accuracy", "direction_p_value", "q_value", "last_close",
+    "forecast_date", "forecast_median", "forecast_lo95", "forecast_hi95", "backtest_theil_u",
+    "run_folder")
+SIGNIFICANCE = 0.05
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    folder: Path
+    leaderboard: pd.DataFrame  # LEADERBOARD_COLUMNS, ok rows by rmse_ratio, then errors
+    verdict: str
+    ran: list[str]  # tickers run now (the others were complete already: --resume)
+    placement: dict[str, dict[str, Any]]  # ticker -> node_id, worker_pid, seconds
+
+
+def read_tickers(tickers: str | None = None, tickers_file: str | Path | None = None
+                 ) -> list[str]:
+    """Tickers from ``--tickers A,B,C`` or a file (one per line or comma-separated; # starts
+    a comment), upper-cased, in order, without repeats."""
+    if bool(tickers) == bool(tickers_file):
+        raise UserError("batch: give the tickers with either --tickers A,B,C or "
+                        "--tickers-file FILE")
+    text = tickers or ""
+    if tickers_file:
+        try:
+            text = Path(tickers_file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise UserError(f"--tickers-file {tickers_file}: cannot read it "
+                            f"({getattr(error, 'strerror', None) or error}); pass a text file "
+                            f"with one ticker per line") from None
+    names: list[str] = []
+    for line in text.splitlines() or [text]:
+        for name in line.split("#")[0].replace(",", " ").split():
+            name = name.strip().upper()
+            if name and name not in names:
+                names.append(name)
+    if not names:
+        raise UserError(f"{'--tickers-file ' + str(tickers_file) if tickers_file else '--tickers'}"
+                        f": no tickers found; list at least one, e.g. MSFT,AAPL")
+    for name in names:
+        if not re.fullmatch(r"[A-Z0-9._^=-]+", name):
+            raise UserError(f"ticker {name!r}: not a ticker symbol; use letters, digits and "
+                            f". - ^ = only")
+    return names
+
+
+def ticker_folder(name: str) -> str:
+    """The run folder's name for a ticker (file-name safe, never escaping DIR/runs)."""
+    return runs.safe_name(name)
+
+
+# --- in the worker --------------------------------------------------------------------------
+
+def ticker_csv(config: Config, ticker: str) -> tuple[str, str] | None:
+    """For a csv source, (the ticker's rows as CSV text, the file they came from), read on
+    the driver so that workers need no shared filesystem; None for other sources."""
+    if config.data.source != "csv":
+        return None
+    from forecast.data.sources import read_csv, ticker_file, ticker_rows
+
+    data = replace(config.data, ticker=ticker)
+    path = ticker_file(data)
+    frame = ticker_rows(read_csv(path), data, str(path))
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False)
+    return buffer.getvalue(), str(path)
+
+
+def run_ticker(values: dict[str, Any], ticker: str, csv: tuple[str, str] | None, steps: int,
+               folds: int) -> dict[str, Any]:
+    """Train (then forecast ``steps`` bars, then backtest ``folds`` folds) one ticker in a
+    scratch folder with the single-run pipeline functions; return its files.
+
+    Returns {"ticker", "status": "ok"|"error", "message", "files": {relative path: bytes}}.
+    csv: the ticker's rows as CSV text and the file they came from (``ticker_csv``).
+    """
+    from forecast import pipeline  # pandas/matplotlib; TensorFlow only once training starts
+
+    scratch = Path(tempfile.mkdtemp(prefix=f"forecast-batch-{ticker_folder(ticker)}-"))
+    local = scratch / f"{ticker_folder(ticker)}.csv"
+    try:
+        config = config_from_dict({**values, "data": {**values["data"], "ticker": ticker},
+                                   "output": {**values["output"], "runs_dir": str(scratch)}})
+        if csv is not None:  # the driver's rows, read here from a local copy
+            local.write_text(csv[0], encoding="utf-8")
+            resolved, market = pipeline.load_data(replace(
+                config, data=replace(config.data, path=str(local))))
+            config = replace(resolved, data=replace(resolved.data, path=config.data.path))
+        else:
+            config, market = pipeline.load_data(config)
+        quiet = replace(config, train=replace(config.train, progress="none"))
+        run = scratch / "run"
+        pipeline.train(quiet, out=run, echo=lambda line: None, market=market)
+        if steps:
+            pipeline.forecast(run, steps=steps)
+        if folds:
+            pipeline.backtest(quiet, folds=folds, out=scratch / "backtest",
+                              echo=lambda line: None, market=market)
+        files = {str(path.relative_to(scratch)): path.read_bytes()
+                 for path in sorted(scratch.rglob("*")) if path.is_file()
+                 and path.parent != scratch}
+        return {"ticker": ticker, "status": "ok", "message": "", "files": files}
+    except UserError as error:  # named by the driver's file, not the worker's copy
+        message = str(error).replace(str(local), csv[1]) if csv else str(error)
+        return {"ticker": ticker, "status": "error", "message": message, "files": {}}
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+# --- on the driver --------------------------------------------------------------------------
+
+def write_files(folder: Path, ticker: str, files: dict[str, bytes]) -> None:
+    """A task's files into DIR/runs/TICKER and DIR/backtests/TICKER, run.json last."""
+    name = ticker_folder(ticker)
+    targets = {"run": folder / "runs" / name, "backtest": folder / "backtests" / name}
+    for target in targets.values():
+        if target.exists():
+            shutil.rmtree(target)
+    ordered = sorted(files, key=lambda path: path.endswith(runs.MARKER))
+    for relative in ordered:
+        top, _, rest = relative.partition("/")
+        path = targets[top] / rest
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic.write_bytes(path, files[relative])
+
+
+def ticker_row(folder: Path, ticker: str, error: str | None = None) -> dict[str, Any]:
+    """One leaderboard row, from the ticker's written folders alone (so a resumed batch and
+    an undisturbed one agree byte for byte)."""
+    from forecast.report.metrics import binomial_p_value, directional_accuracy, mase
+
+    name = ticker_folder(ticker)
+    row: dict[str, Any] = {column: None for column in LEADERBOARD_COLUMNS}
+    row.update(ticker=ticker, status="error", message=error or "")
+    run = folder / "runs" / name
+    if error is not None or not (run / runs.MARKER).exists():
+        row["message"] = row["message"] or "no complete run folder"
+        return row
+    metrics = runs.read_json(run / "metrics.json")
+    predictions = pd.read_csv(run / "predictions.csv")
+    prices = pd.read_csv(run / "prices.csv")["price"].to_numpy()
+    actual, predicted = predictions["actual"].to_numpy(), predictions["predicted"].to_numpy()
+    share, hits, days = directional_accuracy(actual, predicted, predictions["naive"].to_numpy())
+    row.update(status="ok", n_test=metrics["n_test"], rmse=metrics["rmse"],
+               naive_rmse=metrics["naive_rmse"], rmse_ratio=metrics["rmse_ratio"],
+               mase=mase(actual, predicted, prices[:metrics["n_train"]]),
+               theil_u=metrics["rmse_ratio"], directional_accuracy=share,
+               direction_p_value=binomial_p_value(hits, days), last_close=float(prices[-1]),
+               run_folder=f"runs/{name}")
+    if (run / "forecast.csv").exists():
+        last = pd.read_csv(run / "forecast.csv").iloc[-1]
+        row.update(forecast_date=str(last["date"]), forecast_median=float(last["median"]),
+                   forecast_lo95=float(last["lo95"]), forecast_hi95=float(last["hi95"]))
+    backtest = folder / "backtests" / name / "backtest.json"
+    if backtest.exists():
+        row["backtest_theil_u"] = runs.read_json(backtest)["overall"]["model"]["theil_u"]
+    return row
+
+
+def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
+    """Benjamini–Hochberg q-values (scipy's false_discovery_control), NaN kept as NaN."""
+    from scipy.stats import false_discovery_control
+
+    p_values = np.asarray(p_values, dtype="float64")
+    q_values = np.full_like(p_values, np.nan)
+    finite = np.isfinite(p_values)
+    if finite.any():
+        q_values[finite] = false_discovery_control(p_values[finite], method="bh")
+    return q_values
+
+
+def leaderboard(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Rows with q-values over the tickers that ran; ok rows by rmse_ratio, then errors."""
+    table = pd.DataFrame(rows, columns=list(LEADERBOARD_COLUMNS))
+    ok = table["status"] == "ok"
+    table.loc[ok, "q_value"] = benjamini_hochberg(
+        table.loc[ok, "direction_p_value"].astype("float64").to_numpy())
+    table["_order"] = np.where(ok, table["rmse_ratio"].astype("float64"), np.inf)
+    table = table.sort_values(["_order", "ticker"], kind="stable").drop(columns="_order")
+    return table.reset_index(drop=True)
+
+
+def verdict(table: pd.DataFrame) -> str:
+    """The last line, in words."""
+    ok = table[table["status"] == "ok"]
+    beat = int((ok["rmse_ratio"].astype("float64") < 1).sum())
+    raw = int((ok["direction_p_value"].astype("float64") < SIGNIFICANCE).sum())
+    kept = int((ok["q_value"].astype("float64") < SIGNIFICANCE).sum())
+    errors = len(table) - len(ok)
+    failed = f" ({errors} failed: see the error rows)" if errors else ""
+    return (f"{beat} of {len(ok)} tickers beat naive on RMSE{failed}; {raw} had directional "
+            f"accuracy significant at 5 % alone, {kept} remain significant after "
+            f"Benjamini–Hochberg at 5 %.")
+
+
+def run_batch(config: Config, tickers: list[str], out: str | Path | None = None,
+              forecast_steps: int = 0,
+              backtest_folds: int = 0, cpus_per_task: int = 1, address: str | None = None,
+              resume: bool = False, echo: Callable[[str], None] = print) -> BatchResult:
+    """Run every ticker (on Ray), write the folders, the leaderboard, batch.png, report.html."""
+    from forecast import engine
+    from forecast.report.html import write_batch_report
+    from forecast.report.plots import plot_batch
+
+    if forecast_steps < 0 or backtest_folds < 0 or cpus_per_task < 1:
+        raise UserError(f"--forecast {forecast_steps} --backtest {backtest_folds} "
+                        f"--cpus-per-task {cpus_per_task}: forecast and backtest must be >= 0 "
+                        f"(0: skip), cpus-per-task >= 1")
+    if address:
+        engine.check_address(address)  # before any folder is made
+    if resume:
+        folder = Path(out) if out is not None else Path()
+        if out is None or not (folder / "config.yaml").is_file():
+            raise UserError(f"--resume: {folder} is not a batch folder; run the batch "
+                            f"without --resume first")
+        started = runs.read_yaml_mapping(folder / "config.yaml")
+        if {**started, "output": None} != {**config_to_dict(config), "output": None}:
+            raise UserError(f"--resume {folder}: the config differs from the one the batch "
+                            f"started with ({folder / 'config.yaml'}); resume with that config "
+                            f"or start a new batch")
+    else:
+        folder = runs.create_run_dir(config.output.runs_dir, "batch", out=out)
+        runs.write_config(folder, config)
+    complete = {ticker for ticker in tickers
+                if (folder / "runs" / ticker_folder(ticker) / runs.MARKER).exists()}
+    todo = [ticker for ticker in tickers if ticker not in complete or not resume]
+    if resume and complete:
+        echo(f"resuming: {len(complete)} of {len(tickers)} tickers are complete; running "
+             f"{len(todo)}")
+    values = config_to_dict(config)
+    errors: dict[str, str] = {}
+    arguments = []
+    for ticker in todo:
+        try:
+            arguments.append((values, ticker, ticker_csv(config, ticker), forecast_steps,
+                              backtest_folds))
+        except UserError as error:  # the driver cannot read this ticker's rows
+            errors[ticker] = str(error)
+    queued = [arguments_[1] for arguments_ in arguments]
+    progress = Progress(len(todo), echo)
+    for ticker in errors:
+        progress.finished(ticker, "error")
+    placement: dict[str, dict[str, Any]] = {}
+
+    def on_result(outcome: engine.TaskOutcome) -> None:
+        ticker = queued[outcome.index]
+        result = outcome.value
+        if result is None:  # the task itself was lost (worker or node died beyond retries)
+            errors[ticker] = f"the task failed: {outcome.error}"
+        elif result["status"] == "error":
+            errors[ticker] = result["message"]
+        else:
+            write_files(folder, ticker, result["files"])
+        placement[ticker] = {"node_id": outcome.node_id, "worker_pid": outcome.worker_pid,
+                             "seconds": round(outcome.seconds, 2),
+                             "worker_peak_mb": outcome.worker_peak_mb and round(
+                                 outcome.worker_peak_mb)}
+        progress.finished(ticker, "error" if ticker in errors else "ok")
+
+    if arguments:
+        with engine.connected(address):
+            engine.run_tasks(run_ticker, arguments, cpus_per_task, on_result)
+    progress.close()
+    table = leaderboard([ticker_row(folder, ticker, errors.get(ticker)) for ticker in tickers])
+    line = verdict(table)
+    runs.write_frame(folder / "leaderboard.csv", table)
+    atomic.write_json(folder / "leaderboard.json",
+                      {"tickers": len(tickers), "verdict": line,
+                       "rows": [_plain(row) for row in table.to_dict(orient="records")]})
+    atomic.write_json(folder / "batch.json", {"ran": queued, "placement": placement,
+                                              "cpus_per_task": cpus_per_task,
+                                              "address": address})
+    runs.save_figure(folder / "batch.png", plot_batch(table, SIGNIFICANCE))
+    write_batch_report(folder, table, line)
+    return BatchResult(folder=folder, leaderboard=table, verdict=line, ran=queued,
+                       placement=placement)
+
+
+def _plain(row: dict[str, Any]) -> dict[str, Any]:
+    """JSON-ready: numpy scalars to Python, NaN to None."""
+    plain = {}
+    for key, value in row.items():
+        if isinstance(value, np.generic):
+            value = value.item()
+        if isinstance(value, float) and not np.isfinite(value):
+            value = None
+        plain[key] = value
+    return plain
+
+
+class Progress:
+    """A bar with counts and ETA on a terminal, a line per finished ticker in a log, quiet
+    under CI."""
+
+    def __init__(self, total: int, echo: Callable[[str], None]) -> None:
+        self.total, self.done, self.echo = total, 0, echo
+        self.started = time.perf_counter()
+        self.mode = ("none" if os.environ.get("CI") or total == 0 else
+                     "bar" if sys.stdout.isatty() else "line")
+
+    def finished(self, ticker: str, status: str) -> None:
+        self.done += 1
+        elapsed = time.perf_counter() - self.started
+        remaining = elapsed / self.done * (self.total - self.done)
+        if self.mode == "line":
+            self.echo(f"[{self.done}/{self.total}] {ticker}: {status} "
+                      f"({elapsed:.0f} s, about {remaining:.0f} s left)")
+        elif self.mode == "bar":
+            filled = int(30 * self.done / self.total)
+            sys.stdout.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {self.done}/"
+                             f"{self.total} ETA {remaining:4.0f} s  {ticker}: {status:<5}")
+            sys.stdout.flush()
+
+    def close(self) -> None:
+        if self.mode == "bar":
+            sys.stdout.write("\n")

@@ -1,0 +1,245 @@
+"""batch: many tickers on Ray, one ordinary run folder each, a leaderboard with
+Benjamini–Hochberg q-values. One simulated two-node Ray cluster (1 CPU per node) serves the
+whole session; tiny models."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecast import pipeline
+from forecast.batch import benjamini_hochberg, read_tickers, run_batch
+from forecast.config import Config
+from forecast.errors import UserError
+from tests.conftest import ROOT, ohlcv_frame, tiny_config
+
+TICKERS = ["AAA", "BBB", "BAD"]
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """Two simulated nodes with one CPU each, joined once for every batch test."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    from forecast.engine import PACKAGE_DIR
+
+    cluster = Cluster(initialize_head=True,
+                      head_node_args={"num_cpus": 1, "include_dashboard": False})
+    cluster.add_node(num_cpus=1)
+    ray.init(address=cluster.address, log_to_driver=False,
+             runtime_env={"py_modules": [str(PACKAGE_DIR)]})
+    yield cluster
+    ray.shutdown()
+    cluster.shutdown()
+
+
+@pytest.fixture(scope="session")
+def long_csv(tmp_path_factory) -> Path:
+    """A long-format file (Date,Ticker,OHLCV) of three tickers; BAD has too few rows."""
+    frames = []
+    for seed, ticker in enumerate(TICKERS):
+        frame = ohlcv_frame(pd.bdate_range("2022-01-03", periods=160 if ticker != "BAD" else 8),
+                            seed=seed).reset_index()
+        frame.insert(1, "Ticker", ticker)
+        frames.append(frame)
+    path = tmp_path_factory.mktemp("long") / "prices.csv"
+    pd.concat(frames).to_csv(path, index=False)
+    return path
+
+
+def batch_config(tmp_path, path):
+    return tiny_config(tmp_path, "data.source=csv", f"data.path={path}", "data.start=null")
+
+
+@pytest.fixture(scope="session")
+def first_batch(ray_cluster, long_csv, tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("batch")
+    return run_batch(batch_config(tmp_path, long_csv), TICKERS, out=tmp_path / "out",
+                     forecast_steps=3, echo=lambda line: None)
+
+
+def test_a_broken_ticker_is_an_error_row_and_the_others_are_ordinary_runs(first_batch):
+    table, folder = first_batch.leaderboard, first_batch.folder
+    assert list(table["ticker"].iloc[-1:]) == ["BAD"]
+    bad = table.set_index("ticker").loc["BAD"]
+    assert bad["status"] == "error" and "found 8 rows of prices, need at least" in bad["message"]
+    assert str(folder) not in bad["message"] and "forecast-batch" not in bad["message"]
+    for ticker in ("AAA", "BBB"):
+        row = table.set_index("ticker").loc[ticker]
+        assert row["status"] == "ok" and row["run_folder"] == f"runs/{ticker}"
+        run = folder / "runs" / ticker
+        assert (run / "run.json").exists() and (run / "forecast.csv").exists()
+        # An ordinary run folder: evaluate reproduces its metrics exactly.
+        evaluation = pipeline.evaluate(run)
+        assert evaluation["rmse_ratio"] == row["rmse_ratio"]
+        assert row["forecast_lo95"] <= row["forecast_median"] <= row["forecast_hi95"]
+    assert not (folder / "runs" / "BAD").exists()
+    for name in ("leaderboard.csv", "leaderboard.json", "batch.png", "report.html"):
+        assert (folder / name).exists()
+    report = (folder / "report.html").read_text()
+    assert "runs/AAA/report.html" in report and first_batch.verdict in report
+    beat = int((table["rmse_ratio"].astype(float) < 1).sum())
+    assert first_batch.verdict.startswith(f"{beat} of 2 tickers beat naive on RMSE (1 failed: "
+                                          f"see the error rows); ")
+
+
+def test_tasks_ran_on_both_nodes_and_workers_were_reused(first_batch, ray_cluster):
+    placement = first_batch.placement
+    assert set(placement) == set(TICKERS)
+    assert len({where["node_id"] for where in placement.values()}) == 2
+    # Three tasks on two one-CPU nodes: at most two worker processes (TensorFlow imported
+    # once per worker, not per ticker).
+    assert len({where["worker_pid"] for where in placement.values()}) <= 2
+
+
+def test_q_values_equal_a_hand_computation():
+    # p sorted: 0.01, 0.03, 0.04, 0.20 (m = 4): p·m/rank = 0.04, 0.06, 0.0533, 0.2, then the
+    # running minimum from the top.
+    q = benjamini_hochberg(np.array([0.04, 0.01, np.nan, 0.20, 0.03]))
+    np.testing.assert_allclose(q[[1, 4, 0, 3]], [0.04, 0.16 / 3, 0.16 / 3, 0.20])
+    assert np.isnan(q[2])
+
+
+def test_resume_reruns_nothing_complete_and_gives_the_same_leaderboard(first_batch, long_csv,
+                                                                       tmp_path):
+    folder = first_batch.folder
+    before = (folder / "leaderboard.csv").read_bytes()
+    again = run_batch(batch_config(tmp_path, long_csv), TICKERS, out=folder, forecast_steps=3,
+                      resume=True, echo=lambda line: None)
+    assert again.ran == ["BAD"]  # only the ticker without a complete run folder
+    assert (folder / "leaderboard.csv").read_bytes() == before
+    (folder / "runs" / "BBB" / "run.json").unlink()  # as if killed before BBB finished
+    again = run_batch(batch_config(tmp_path, long_csv), TICKERS, out=folder, forecast_steps=3,
+                      resume=True, echo=lambda line: None)
+    assert sorted(again.ran) == ["BAD", "BBB"]
+    assert (folder / "leaderboard.csv").read_bytes() == before
+
+
+def _task_pids() -> list[int]:
+    """Ray workers running a task right now (their process title is ray::_task)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                title = (entry / "cmdline").read_bytes().split(b"\0")[0]
+            except OSError:
+                continue
+            if title.startswith(b"ray::_task"):
+                found.append(int(entry.name))
+    return found
+
+
+def test_a_worker_killed_mid_task_is_retried(first_batch, long_csv, tmp_path):
+    killed: list[int] = []
+
+    def kill_first_worker() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not killed:
+            pids = _task_pids()
+            if pids:
+                time.sleep(1.0)  # mid-task: data loaded, TensorFlow starting or training
+                os.kill(pids[0], signal.SIGKILL)
+                killed.append(pids[0])
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=kill_first_worker, daemon=True)
+    watcher.start()
+    result = run_batch(batch_config(tmp_path, long_csv), TICKERS, out=tmp_path / "out",
+                       forecast_steps=3, echo=lambda line: None)
+    watcher.join(timeout=5)
+    assert killed, "no worker was running a task to kill"
+    assert ((result.folder / "leaderboard.csv").read_bytes()
+            == (first_batch.folder / "leaderboard.csv").read_bytes())
+
+
+def test_single_runs_read_the_long_format_and_folders_of_files(long_csv, tmp_path):
+    from forecast.data.sources import load_market
+
+    data = batch_config(tmp_path, long_csv).data
+    assert len(load_market(replace(data, ticker="bbb")).bars) == 160
+    folder = tmp_path / "files"
+    folder.mkdir()
+    ohlcv_frame(pd.bdate_range("2022-01-03", periods=50)).to_csv(folder / "XYZ.csv")
+    files = replace(data, path=str(folder), ticker="XYZ")
+    assert len(load_market(files).bars) == 50
+    with pytest.raises(UserError, match=r"no file NOPE.csv for ticker NOPE \(files found: XYZ\)"):
+        load_market(replace(files, ticker="NOPE"))
+    with pytest.raises(UserError, match=r"no rows for ticker ZZZ in column 'Ticker' \(tickers "
+                                        r"found: AAA, BAD, BBB\)"):
+        load_market(replace(data, ticker="ZZZ"))
+
+
+def test_tickers_are_read_from_a_list_or_a_file(tmp_path):
+    assert read_tickers("msft, aapl,MSFT") == ["MSFT", "AAPL"]
+    path = tmp_path / "tickers.txt"
+    path.write_text("# watch list\nMSFT\nBRK.B  # class B\n\n^GSPC\n")
+    assert read_tickers(tickers_file=path) == ["MSFT", "BRK.B", "^GSPC"]
+    with pytest.raises(UserError, match="either --tickers"):
+        read_tickers()
+    with pytest.raises(UserError, match="not a ticker symbol"):
+        read_tickers("MS/FT")
+    with pytest.raises(UserError, match="cannot read it"):
+        read_tickers(tickers_file=tmp_path / "absent.txt")
+
+
+def test_ray_is_imported_by_batch_only():
+    code = ("import sys, forecast.cli, forecast.pipeline, forecast.batch, forecast.backtest; "
+            "forecast.cli.build_parser(); print('ray' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=ROOT, check=True)
+    assert result.stdout.strip() == "False"
+    imports = [path for path in (ROOT / "forecast").rglob("*.py")
+               if "import ray" in path.read_text() or "from ray" in path.read_text()]
+    assert imports == [ROOT / "forecast" / "engine.py"]
+
+
+@pytest.mark.slow
+def test_batch_command_end_to_end(tmp_path, long_csv):
+    """The CLI on a fresh local Ray instance (its own process), then a clear error line."""
+    command = [sys.executable, "main.py", "batch", "--tickers", "AAA,BAD", "--config",
+               str(ROOT / "configs/quick.yaml"), "--set", "data.source=csv", "--set",
+               f"data.path={long_csv}", "--set", "data.start=null", "--set", "train.epochs=1",
+               "--set", "data.lookback=10", "--out", str(tmp_path / "out")]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT,
+                            env={**os.environ, "CI": "true"}, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.strip().splitlines()
+    assert lines[-1].startswith(("0 of 1 tickers beat naive", "1 of 1 tickers beat naive"))
+    assert any(line.startswith("BAD: ") for line in lines)
+    result = subprocess.run([sys.executable, "main.py", "batch", "--tickers", "",
+                             "--out", str(tmp_path / "x")], capture_output=True, text=True,
+                            cwd=ROOT)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+
+
+def test_the_sample_source_holds_msft_only(ray_cluster, tmp_path):
+    result = run_batch(tiny_config(tmp_path), ["AAPL"], out=tmp_path / "out",
+                       echo=lambda line: None)
+    [row] = result.leaderboard.to_dict(orient="records")
+    assert row["status"] == "error" and "holds MSFT only" in row["message"]
+    assert result.verdict.startswith("0 of 0 tickers beat naive on RMSE (1 failed")
+    assert (result.folder / "batch.png").exists() and (result.folder / "report.html").exists()
+
+
+def test_resume_refuses_another_config(first_batch, long_csv, tmp_path):
+    with pytest.raises(UserError, match="the config differs from the one the batch started"):
+        run_batch(Config(), TICKERS,
+                  out=first_batch.folder, resume=True, echo=lambda line: None)
+
+
+def test_an_address_where_no_cluster_answers_is_refused_at_once(tmp_path):
+    started = time.monotonic()
+    with pytest.raises(UserError, match=r"--address 127.0.0.1:1: no Ray cluster answers"):
+        run_batch(tiny_config(tmp_path), ["MSFT"], out=tmp_path / "out", address="127.0.0.1:1")
+    assert time.monotonic() - started < 10 and not (tmp_path / "out").exists()
