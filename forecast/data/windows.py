@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from sklearn.preprocessing import MinMaxScaler
 
-from forecast.data.features import feature_matrix, first_complete_row, series_values
+from forecast.data.features import feature_matrix, first_complete_row
 from forecast.errors import DataError, RunError
 
 log = logging.getLogger(__name__)
@@ -153,14 +153,6 @@ def make_windows(series: np.ndarray, lookback: int, first_target: int, stop: int
     inputs = all_windows[first_target - lookback: stop - lookback]  # (n, F, L)
     targets = series[first_target:stop, target_column]  # (n,) float64 so inverses are exact
     return inputs.transpose(0, 2, 1).astype("float32"), targets.copy()  # (n, L, F), (n,)
-
-
-def modelled_values(prices: np.ndarray, target: str) -> np.ndarray:
-    """The series the network predicts, aligned with the price rows.  # (N,) -> (N,)
-
-    price: the closes; log_return: row t = log(p_t / p_{t-1}), row 0 = NaN (never used).
-    """
-    return series_values(prices, target)
 
 
 def values_to_prices(values: np.ndarray, previous_prices: np.ndarray, target: str

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from forecast.data.features import feature_matrix, recursable
+from forecast.data.features import feature_matrix, recursable, series_values
 from forecast.data.interval import format_timestamps
-from forecast.data.windows import as_bars, modelled_values, scaled_to_prices
+from forecast.data.windows import as_bars, scaled_to_prices
 from forecast.model.train import reseed_dropout
 
 QUANTILES = {"median": 0.5, "lo80": 0.1, "hi80": 0.9, "lo95": 0.025, "hi95": 0.975}
@@ -75,7 +75,7 @@ def _close_only_paths(model, scaler, prices: np.ndarray, lookback: int, target: 
     """The reference model's paths: each scaled prediction is the next scaled input."""
     import tensorflow as tf
 
-    values = modelled_values(prices, target)[-lookback:]  # (L,)
+    values = series_values(prices, target)[-lookback:]  # (L,)
     scaled = scaler.transform(values.reshape(-1, 1))[:, 0]  # (L,)
     window = np.tile(scaled.astype("float32"), (samples, 1))[..., np.newaxis]  # (S, L, 1)
     previous = np.full(samples, prices[-1])  # (S,) last known close of each path
