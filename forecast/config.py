@@ -67,16 +67,15 @@ INTERVALS = ("auto", "1m", "2m", "5m", "15m", "30m", "60m", "90m", "1h", "1d", "
 SOURCE_FEATURES = ("open", "high", "low", "close", "adj_close", "volume")
 DERIVED_FEATURES = ("log_return", "log_volume", "range", "macd", "day_of_week", "hour",
                     "month")
-WINDOWED_FEATURES = ("volatility", "rsi")
 FEATURE_NAMES = (*SOURCE_FEATURES, *DERIVED_FEATURES, "volatility_20", "rsi_14")
-_WINDOWED = re.compile(r"(volatility|rsi)_(\d+)")
+WINDOWED_FEATURE = re.compile(r"(volatility|rsi)_(\d+)")  # volatility_N, rsi_N
 
 
 def _check_feature(name: Any, path: str) -> None:
     """A feature is a known name or volatility_N / rsi_N with N >= 2."""
     if not isinstance(name, str):
         raise ConfigError(f"{path}: {name!r} is not a feature name")
-    match = _WINDOWED.fullmatch(name)
+    match = WINDOWED_FEATURE.fullmatch(name)
     if match:
         _check(int(match.group(2)) >= 2, path, name, f"{match.group(1)}_N needs a window N >= 2")
         return

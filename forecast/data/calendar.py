@@ -18,11 +18,10 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from forecast.data.interval import INTRADAY_STEPS, bar_step, is_intraday
+from forecast.data.interval import bar_step, is_intraday
 from forecast.errors import DataError
 
 BUSINESS = "business"
-AROUND_THE_CLOCK = ("24/7", "24/5")
 NEW_YORK = "America/New_York"
 _XNYS_HOURS = (9 * 60 + 30, 16 * 60)  # regular session, minutes after midnight New York time
 
@@ -146,7 +145,3 @@ def _next_intraday(last: pd.Timestamp, steps: int, interval: str, calendar: str,
     result = pd.DatetimeIndex(found[:steps]).tz_convert(zone)
     return pd.DatetimeIndex(result if tz is not None else result.tz_localize(None), name="date")
 
-
-__all__ = ["AROUND_THE_CLOCK", "BUSINESS", "INTRADAY_STEPS", "exchange_calendar",
-           "next_timestamps", "next_trading_days", "period_offset", "resolve_calendar",
-           "sessions_between"]

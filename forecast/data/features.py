@@ -21,11 +21,10 @@ have no value and are not used as model inputs.
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pandas as pd
 
+from forecast.config import WINDOWED_FEATURE
 from forecast.data.interval import is_intraday
 from forecast.errors import DataError
 
@@ -33,7 +32,6 @@ CALENDAR_FEATURES = ("day_of_week", "hour", "month")
 # Features that are functions of the forecast series alone: a forecast can recompute them
 # from its own predicted closes, so it can recurse on them.
 SERIES_FEATURES = ("close", "log_return", "macd")
-_WINDOWED = re.compile(r"(volatility|rsi)_(\d+)")
 _COLUMNS_USED = {"open": ("open",), "high": ("high",), "low": ("low",), "close": (),
                  "adj_close": ("adj_close",), "volume": ("volume",),
                  "log_volume": ("volume",), "range": ("high", "low")}
@@ -51,7 +49,8 @@ def source_columns(features: tuple[str, ...]) -> list[str]:
 
 def recursable(name: str) -> bool:
     """Whether a forecast can supply this input for a future bar it has not seen."""
-    return name in SERIES_FEATURES or name in CALENDAR_FEATURES or bool(_WINDOWED.fullmatch(name))
+    return (name in SERIES_FEATURES or name in CALENDAR_FEATURES
+            or bool(WINDOWED_FEATURE.fullmatch(name)))
 
 
 def series_values(prices: np.ndarray, target: str) -> np.ndarray:
@@ -78,7 +77,7 @@ def _series_feature(name: str, prices: pd.DataFrame, target: str) -> pd.DataFram
         fast = prices.ewm(span=12, adjust=False, min_periods=12).mean()
         slow = prices.ewm(span=26, adjust=False, min_periods=26).mean()
         return fast - slow
-    kind, window = _WINDOWED.fullmatch(name).groups()
+    kind, window = WINDOWED_FEATURE.fullmatch(name).groups()
     window = int(window)
     if kind == "volatility":
         returns = pd.DataFrame(series_values(prices.to_numpy(), "log_return"),

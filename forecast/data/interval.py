@@ -19,7 +19,6 @@ MINUTE = pd.Timedelta(minutes=1)
 DAY = pd.Timedelta(days=1)
 INTRADAY_STEPS = {"1m": 1, "2m": 2, "5m": 5, "15m": 15, "30m": 30, "60m": 60, "90m": 90,
                   "1h": 60}  # minutes per bar
-PERIOD_INTERVALS = ("1wk", "1mo", "3mo")
 _OFFSET_TEXT = re.compile(r"(Z|[+-]\d\d:?\d\d)\s*$")  # a UTC offset ending a timestamp
 _HAS_OFFSET = re.compile(r"(?:Z|[+-]\d\d:?\d\d)\s*$")
 
