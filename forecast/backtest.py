@@ -211,7 +211,7 @@ def backtest(config: Config, prices: pd.Series | pd.DataFrame, folds: int = 5,
     summary = {"folds": folds, "samples": samples, "target": config.data.target,
                "model": methods_label,
                "folds_model_beat_naive": int((model_folds["theil_u"] < 1).sum()),
-               "overall": {method: _plain(overall.loc[method].to_dict()) for method in methods},
+               "overall": {method: plain(overall.loc[method].to_dict()) for method in methods},
                "beat_naive": bool(overall.loc["model", "theil_u"] < 1)}
     return BacktestResult(table=table, outcomes=outcomes, summary=summary)
 
@@ -254,19 +254,19 @@ def compare(config: Config, prices: pd.Series | pd.DataFrame, families: tuple[st
                           methods_label=family)
         results[family] = result
         overall = result.table[result.table["fold"] == "all"].set_index("method")
-        rows.append({"method": family, **_plain(overall.loc["model"].to_dict())})
+        rows.append({"method": family, **plain(overall.loc["model"].to_dict())})
     baseline_table = next(iter(results.values())).table
     overall = baseline_table[baseline_table["fold"] == "all"].set_index("method")
     for baseline in BASELINES:
-        rows.append({"method": baseline, **_plain(overall.loc[baseline].to_dict())})
+        rows.append({"method": baseline, **plain(overall.loc[baseline].to_dict())})
     table = pd.DataFrame(rows).drop(columns=["fold"], errors="ignore")
     best = table.loc[table["rmse"].idxmin(), "method"]
     summary = {"folds": folds, "families": list(families), "best_by_rmse": best,
-               "rows": [_plain(row) for row in table.to_dict(orient="records")]}
+               "rows": [plain(row) for row in table.to_dict(orient="records")]}
     return table, summary
 
 
-def _plain(values: dict[str, Any]) -> dict[str, Any]:
+def plain(values: dict[str, Any]) -> dict[str, Any]:
     """JSON-ready values: numpy scalars to Python, NaN to None."""
     plain = {}
     for key, value in values.items():

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from forecast import atomic, runs
+from forecast.backtest import method_metrics, plain
 from forecast.config import Config, config_from_dict, config_to_dict
 from forecast.errors import UserError
 
@@ -166,8 +167,6 @@ def write_files(folder: Path, ticker: str, files: dict[str, bytes]) -> None:
 def ticker_row(folder: Path, ticker: str, error: str | None = None) -> dict[str, Any]:
     """One leaderboard row, from the ticker's written folders alone (so a resumed batch and
     an undisturbed one agree byte for byte)."""
-    from forecast.report.metrics import binomial_p_value, directional_accuracy, mase
-
     name = ticker_folder(ticker)
     row: dict[str, Any] = {column: None for column in LEADERBOARD_COLUMNS}
     row.update(ticker=ticker, status="error", message=error or "")
@@ -178,13 +177,14 @@ def ticker_row(folder: Path, ticker: str, error: str | None = None) -> dict[str,
     metrics = runs.read_json(run / "metrics.json")
     predictions = pd.read_csv(run / "predictions.csv")
     prices = pd.read_csv(run / "prices.csv")["price"].to_numpy()
-    actual, predicted = predictions["actual"].to_numpy(), predictions["predicted"].to_numpy()
-    share, hits, days = directional_accuracy(actual, predicted, predictions["naive"].to_numpy())
+    scores = method_metrics(predictions["actual"].to_numpy(),
+                            predictions["predicted"].to_numpy(),
+                            predictions["naive"].to_numpy(), prices[:metrics["n_train"]])
     row.update(status="ok", n_test=metrics["n_test"], rmse=metrics["rmse"],
                naive_rmse=metrics["naive_rmse"], rmse_ratio=metrics["rmse_ratio"],
-               mase=mase(actual, predicted, prices[:metrics["n_train"]]),
-               theil_u=metrics["rmse_ratio"], directional_accuracy=share,
-               direction_p_value=binomial_p_value(hits, days), last_close=float(prices[-1]),
+               mase=scores["mase"], theil_u=metrics["rmse_ratio"],
+               directional_accuracy=scores["directional_accuracy"],
+               direction_p_value=scores["direction_p_value"], last_close=float(prices[-1]),
                run_folder=f"runs/{name}")
     if (run / "forecast.csv").exists():
         last = pd.read_csv(run / "forecast.csv").iloc[-1]
@@ -252,7 +252,7 @@ def run_batch(config: Config, tickers: list[str], out: str | Path | None = None,
         if out is None or not (folder / "config.yaml").is_file():
             raise UserError(f"--resume: {folder} is not a batch folder; run the batch "
                             f"without --resume first")
-        started = runs.read_yaml_mapping(folder / "config.yaml")
+        started = config_to_dict(runs.read_config(folder))
         if {**started, "output": None} != {**config_to_dict(config), "output": None}:
             raise UserError(f"--resume {folder}: the config differs from the one the batch "
                             f"started with ({folder / 'config.yaml'}); resume with that config "
@@ -305,7 +305,7 @@ def run_batch(config: Config, tickers: list[str], out: str | Path | None = None,
     runs.write_frame(folder / "leaderboard.csv", table)
     atomic.write_json(folder / "leaderboard.json",
                       {"tickers": len(tickers), "verdict": line,
-                       "rows": [_plain(row) for row in table.to_dict(orient="records")]})
+                       "rows": [plain(row) for row in table.to_dict(orient="records")]})
     atomic.write_json(folder / "batch.json", {"ran": queued, "placement": placement,
                                               "cpus_per_task": cpus_per_task,
                                               "address": address})
@@ -313,18 +313,6 @@ def run_batch(config: Config, tickers: list[str], out: str | Path | None = None,
     write_batch_report(folder, table, line)
     return BatchResult(folder=folder, leaderboard=table, verdict=line, ran=queued,
                        placement=placement)
-
-
-def _plain(row: dict[str, Any]) -> dict[str, Any]:
-    """JSON-ready: numpy scalars to Python, NaN to None."""
-    plain = {}
-    for key, value in row.items():
-        if isinstance(value, np.generic):
-            value = value.item()
-        if isinstance(value, float) and not np.isfinite(value):
-            value = None
-        plain[key] = value
-    return plain
 
 
 class Progress:

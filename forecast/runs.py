@@ -176,14 +176,6 @@ def check_run_dir(run_dir: str | Path) -> tuple[Path, dict[str, Any]]:
     return path, record
 
 
-def read_yaml_mapping(path: Path) -> dict[str, Any]:
-    """A YAML file this tool wrote, as plain data (``yaml.safe_load``)."""
-    try:
-        return read_yaml(path)
-    except ConfigError as error:
-        raise RunError(f"{error}; the folder is damaged") from None
-
-
 def read_config(run_dir: Path) -> Config:
     try:
         return config_from_dict(read_yaml(run_dir / "config.yaml"))

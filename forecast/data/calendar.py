@@ -73,6 +73,12 @@ def sessions_between(calendar: str, first: pd.Timestamp, last: pd.Timestamp
     return pd.DatetimeIndex(sessions.tz_localize(None) if sessions.tz else sessions)
 
 
+def session_calendar(calendar: str, interval: str) -> str:
+    """The calendar whose sessions bars of ``interval`` follow: ``business`` has no hours,
+    so intraday bars on it follow ``24/5`` (around the clock on weekdays)."""
+    return "24/5" if calendar == BUSINESS and is_intraday(interval) else calendar
+
+
 def next_trading_days(last_date: pd.Timestamp, days: int, calendar: str = "XNYS"
                       ) -> pd.DatetimeIndex:
     """The ``days`` sessions after ``last_date`` on ``calendar`` (``business``: Mon–Fri)."""
@@ -119,7 +125,7 @@ def _next_intraday(last: pd.Timestamp, steps: int, interval: str, calendar: str,
                    tz) -> pd.DatetimeIndex:
     """Bars at session open + phase + k × step inside each session, after ``last``."""
     step = bar_step(interval)
-    name = "24/5" if calendar == BUSINESS else calendar
+    name = session_calendar(calendar, interval)
     start = last.normalize().tz_localize(None) if last.tz is not None else last.normalize()
     per_session = max(1, int(pd.Timedelta(hours=6.5) // step))  # the shortest usual session
     days = int(np.ceil(steps / per_session * 7 / 5)) + 10

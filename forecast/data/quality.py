@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from forecast.config import DataConfig
-from forecast.data.calendar import (BUSINESS, CalendarRangeError, exchange_calendar,
-                                    sessions_between)
+from forecast.data.calendar import (CalendarRangeError, exchange_calendar,
+                                    session_calendar, sessions_between)
 from forecast.data.interval import (describe_gap, irregular_gaps, is_intraday, stamp_text,
                                     wall_clock)
 from forecast.errors import DataError
@@ -90,8 +90,7 @@ def session_warnings(index: pd.DatetimeIndex, data: DataConfig, label: str) -> l
     """Calendar sessions without a row (and daily rows on closed days)."""
     if data.interval not in ("1d",) and not is_intraday(data.interval):
         return []
-    calendar = BUSINESS if data.calendar == BUSINESS and data.interval == "1d" else (
-        "24/5" if data.calendar == BUSINESS else data.calendar)
+    calendar = session_calendar(data.calendar, data.interval)
     try:
         if data.interval == "1d":
             sessions = sessions_between(calendar, index[0], index[-1])
