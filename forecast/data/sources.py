@@ -364,7 +364,6 @@ def cache_file(data: DataConfig, today: dt.date | None = None) -> Path:
 
 
 def _download(data: DataConfig) -> pd.DataFrame:
-    check_yahoo_range(data)
     import yfinance  # imported here: it is slow and only this source needs it
 
     interval = yahoo_interval(data)
