@@ -25,8 +25,10 @@ from forecast.data.windows import Dataset, as_bars, prepare_dataset, scaler_to_d
 from forecast.errors import UserError
 from forecast.report.metrics import (band_coverage, best_lag, binomial_p_value,
                                      directional_accuracy, mae, mape, mase, rmse, theil_u)
+from forecast.uncertainty import SCORED_HORIZONS
 
 BASELINES = ("naive", "drift", "moving_average")
+BAND_METHODS = ("conformal", "mc_dropout", "random_walk")
 FAMILIES = ("lstm", "gru", "simple_rnn", "mlp")
 
 
@@ -115,13 +117,24 @@ class FoldOutcome:
     predictions: pd.DataFrame  # date, actual, previous, model, naive, drift, moving_average, …
     scaler: dict[str, Any]
     training_prices: np.ndarray
+    epochs_run: int = 0
+    bands: pd.DataFrame | None = None  # band_frame(): one row per horizon × target bar
 
 
-def run_fold(config: Config, prices: pd.Series | pd.DataFrame, fold: Fold, samples: int = 0
-             ) -> FoldOutcome:
+def run_fold(config: Config, prices: pd.Series | pd.DataFrame, fold: Fold, samples: int = 0,
+             on_epoch: Callable[[dict[str, float], pd.DataFrame, bool], None] | None = None,
+             horizons: tuple[int, ...] = ()) -> FoldOutcome:
     """Refit scaler and model on the fold's training rows; predict its test bars.
 
-    prices: the price Series, or the bars frame (price and the columns features read)."""
+    prices: the price Series, or the bars frame (price and the columns features read).
+    on_epoch: called after every epoch with ({"epochs": epochs finished, "loss", and
+    "val_loss" with validation windows}, the fold's predictions frame with that epoch's
+    weights, whether it is the last epoch); a sweep reports from it. On
+    the last epoch the weights are those training ends with (the best validation epoch's
+    when early stopping restores them).
+    horizons: score bands at these horizons too (``band_frame``), calibrated on the fold's
+    own validation block before its cutoff.
+    """
     from forecast.model.build import build_model
     from forecast.model.train import fit_model, seed_everything
 
@@ -130,22 +143,107 @@ def run_fold(config: Config, prices: pd.Series | pd.DataFrame, fold: Fold, sampl
                               config.train.validation_fraction, target=config.data.target,
                               n_test=fold.stop - fold.cutoff,
                               label=f"fold {fold.index + 1}", features=config.data.features)
+    values = visible["price"].to_numpy()
+
+    def predictions(model: Any) -> pd.DataFrame:
+        scaled = model.predict(dataset.x_test, batch_size=1024, verbose=0)[:, 0]  # (n_test,)
+        return pd.DataFrame({"date": format_timestamps(dataset.test_dates),
+                             "actual": dataset.test_prices,
+                             "previous": dataset.previous_prices,
+                             "model": dataset.to_prices(scaled),
+                             **baseline_predictions(values, fold.cutoff, fold.stop,
+                                                    config.data.lookback)})
+
+    def epoch_end(state: Any, model: Any, best_weights: list | None) -> None:
+        last = state.stopped_early or state.epoch >= config.train.epochs
+        if last and best_weights is not None:  # what fit_model restores right after
+            model.set_weights(best_weights)
+        logs = {"epochs": state.epoch,
+                **{name: values[-1] for name, values in state.history.items()}}
+        on_epoch(logs, predictions(model), last)
+
     seed_everything(config.train.seed)
     model = build_model(config, n_features=len(config.data.features))
-    fit_model(model, dataset, config.train)
-    scaled = model.predict(dataset.x_test, batch_size=1024, verbose=0)[:, 0]  # (n_test,)
-    values = visible["price"].to_numpy()
-    frame = pd.DataFrame({"date": format_timestamps(dataset.test_dates),
-                          "actual": dataset.test_prices, "previous": dataset.previous_prices,
-                          "model": dataset.to_prices(scaled),
-                          **baseline_predictions(values, fold.cutoff, fold.stop,
-                                                 config.data.lookback)})
+    result = fit_model(model, dataset, config.train,
+                       on_epoch_end=epoch_end if on_epoch is not None else None)
+    frame = predictions(model)
     if samples > 0:
         for name, band in mc_dropout_bands(model, dataset, samples,
                                                 config.train.seed).items():
             frame[name] = band
+    bands = (band_frame(config, model, dataset, visible, fold, horizons,
+                        frame if samples > 0 else None)
+             if horizons and config.forecast.intervals != "none" else None)
     return FoldOutcome(fold=fold, predictions=frame, scaler=scaler_to_dict(dataset.scaler),
-                       training_prices=values[:fold.cutoff])
+                       training_prices=values[:fold.cutoff], epochs_run=result.epochs_run,
+                       bands=bands)
+
+
+def band_frame(config: Config, model: Any, dataset: Dataset, visible: pd.DataFrame, fold: Fold,
+               horizons: tuple[int, ...], mc_frame: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The fold's bands on its test bars: for each horizon h, every forecast made from an
+    origin inside the test block h bars ahead, with the conformal band around it, the random
+    walk's band around the origin's close, and (h = 1, with samples) the MC-dropout band.
+
+    Calibrated on the fold's validation block (rows before its cutoff alone); horizons
+    whose residuals are too few for a 95 % band are left out. With ``forecast.adaptive`` the
+    conformal and random-walk bands follow adaptive conformal inference over the fold's
+    origins. None when the block is too small for the 95 % band even one bar ahead.
+    """
+    from forecast.uncertainty import (LEVELS, adaptive_bands, bands, calibration_from_residuals,
+                                      calibration_residuals, minimum_residuals,
+                                      recursive_forecasts)
+
+    data = config.data
+    length = fold.stop - fold.cutoff
+    if data.features != ("close",):
+        horizons = (1,)  # other inputs would be recomputed origin by origin; h = 1 needs none
+    horizons = tuple(h for h in horizons if h <= length)
+    steps = max(horizons)
+    training = visible.iloc[:fold.cutoff]  # calibration never reads a test row
+    model_residuals, naive_residuals, origins = calibration_residuals(
+        model, dataset.scaler, training, len(dataset.y_val), steps, data.lookback, data.target,
+        data.features)
+    needed = minimum_residuals(max(LEVELS.values()))
+    horizons = tuple(h for h in horizons if len(model_residuals[h - 1]) >= needed)
+    if not horizons:  # the block is too small for a 95 % band even one bar ahead
+        return None
+    steps = max(horizons)
+    model_residuals, naive_residuals = model_residuals[:steps], naive_residuals[:steps]
+    calibration = calibration_from_residuals(model_residuals, naive_residuals, origins,
+                                             training, f"fold {fold.index + 1}", steps)
+    test_origins = np.arange(fold.cutoff, fold.stop)  # (n,)
+    paths = recursive_forecasts(model, dataset.scaler, visible, test_origins, steps,
+                                data.lookback, data.target, data.features)  # (n, steps)
+    prices = visible["price"].to_numpy(dtype="float64")
+    stamps = format_timestamps(pd.DatetimeIndex(visible.index))
+    parts = []
+    for horizon in horizons:
+        origins = test_origins[:length - horizon + 1]
+        targets = origins + horizon - 1
+        points, close = paths[:len(origins), horizon - 1], prices[origins - 1]
+        part = pd.DataFrame({"fold": fold.index + 1, "horizon": horizon,
+                             "date": [stamps[row] for row in targets],
+                             "actual": prices[targets], "close": close, "conformal": points})
+        widened = bands(points[:, np.newaxis], close, calibration)
+        for name, level in LEVELS.items():
+            part[f"conformal_lo{name}"] = widened[f"lo{name}"][:, 0]
+            part[f"conformal_hi{name}"] = widened[f"hi{name}"][:, 0]
+            part[f"random_walk_lo{name}"] = widened[f"rw_lo{name}"][:, 0]
+            part[f"random_walk_hi{name}"] = widened[f"rw_hi{name}"][:, 0]
+            if config.forecast.adaptive:
+                for method, center, residuals in (
+                        ("conformal", points, model_residuals),
+                        ("random_walk", close, naive_residuals)):
+                    low, high, _ = adaptive_bands(
+                        center, prices[targets], np.abs(residuals[horizon - 1]), level,
+                        config.forecast.adaptive_step, horizon)
+                    part[f"{method}_lo{name}"], part[f"{method}_hi{name}"] = low, high
+            if horizon == 1 and mc_frame is not None:
+                part[f"mc_dropout_lo{name}"] = mc_frame[f"lo{name}"].to_numpy()
+                part[f"mc_dropout_hi{name}"] = mc_frame[f"hi{name}"].to_numpy()
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)
 
 
 def _score(frame: pd.DataFrame, methods: tuple[str, ...], fold: Any,
@@ -186,6 +284,7 @@ class BacktestResult:
     table: pd.DataFrame  # one row per fold × method, then the pooled "all" rows
     outcomes: list[FoldOutcome]
     summary: dict[str, Any]
+    bands: pd.DataFrame | None = None  # band_table(): method × horizon, pooled over folds
 
 
 def backtest(config: Config, prices: pd.Series | pd.DataFrame, folds: int = 5,
@@ -200,7 +299,8 @@ def backtest(config: Config, prices: pd.Series | pd.DataFrame, folds: int = 5,
                                                                         fold.stop - 1]])
         echo(f"fold {fold.index + 1}/{folds}: training on {fold.cutoff} rows, testing "
              f"{first} → {last}")
-        outcomes.append(run_fold(config, prices, fold, samples=samples))
+        outcomes.append(run_fold(config, prices, fold, samples=samples,
+                                 horizons=SCORED_HORIZONS))
     methods = ("model", *BASELINES)
     fold_rows = pd.DataFrame([row for outcome in outcomes
                               for row in score_fold(outcome, methods)])
@@ -213,15 +313,66 @@ def backtest(config: Config, prices: pd.Series | pd.DataFrame, folds: int = 5,
                "folds_model_beat_naive": int((model_folds["theil_u"] < 1).sum()),
                "overall": {method: plain(overall.loc[method].to_dict()) for method in methods},
                "beat_naive": bool(overall.loc["model", "theil_u"] < 1)}
-    return BacktestResult(table=table, outcomes=outcomes, summary=summary)
+    bands = band_table(outcomes)
+    if bands is not None:
+        summary.update(intervals=config.forecast.intervals, adaptive=config.forecast.adaptive,
+                       bands=[plain(row) for row in bands.to_dict(orient="records")])
+    return BacktestResult(table=table, outcomes=outcomes, summary=summary, bands=bands)
+
+
+def band_table(outcomes: list[FoldOutcome]) -> pd.DataFrame | None:
+    """Every band method scored on the same pooled test bars, per horizon (bands.csv)."""
+    from forecast.uncertainty import score_bands
+
+    frames = [outcome.bands for outcome in outcomes if outcome.bands is not None]
+    if not frames:
+        return None
+    pooled = pd.concat(frames, ignore_index=True)
+    rows = []
+    for horizon, part in pooled.groupby("horizon", sort=True):
+        for row in score_bands(part, BAND_METHODS):
+            rows.append({"horizon": int(horizon), **row})
+    return pd.DataFrame(rows)
 
 
 def verdict(summary: dict[str, Any]) -> str:
-    """The plain last line: did the model beat the naive forecast?"""
+    """The plain last line: did the model beat the naive forecast, and its band the random
+    walk's?"""
     u = summary["overall"]["model"]["theil_u"]
-    return (f"The {summary['model']} {'BEAT' if summary['beat_naive'] else 'did NOT beat'} "
+    line = (f"The {summary['model']} {'BEAT' if summary['beat_naive'] else 'did NOT beat'} "
             f"the naive forecast: Theil's U {u:.3f} over all folds "
             f"(better in {summary['folds_model_beat_naive']} of {summary['folds']} folds).")
+    return line + (f" {band_verdict(summary)}" if summary.get("bands") else "")
+
+
+def band_verdict(summary: dict[str, Any]) -> str:
+    """Whether the configured band method beat the random walk's band, horizon by horizon
+    (lower interval score at 80 and 95 %, coverage within tolerance of nominal)."""
+    method = summary.get("intervals", "conformal")
+    rows = [row for row in summary["bands"] if row["method"] == method]
+    walk = {row["horizon"]: row for row in summary["bands"] if row["method"] == "random_walk"}
+    if not rows:
+        return "No model band was scored (mc_dropout needs --samples)."
+    parts = []
+    for row in rows:
+        other = walk[row["horizon"]]
+        parts.append(f"h={row['horizon']}: {'beats' if row['beats_random_walk'] else 'does NOT beat'}"
+                     f" (95 % band covered {row['coverage95']:.1%} vs {other['coverage95']:.1%}, "
+                     f"interval score {row['winkler95']:.3g} vs {other['winkler95']:.3g})")
+    adaptive = " adaptive" if summary.get("adaptive") else ""
+    return f"Its{adaptive} {method} band vs the random walk's: " + "; ".join(parts) + "."
+
+
+def format_band_table(bands: pd.DataFrame) -> str:
+    """The band scores as text: one line per horizon × method."""
+    lines = [f"{'h':>3} {'band':<13}{'n':>6}{'cov80':>8}{'cov95':>8}{'width95/rw':>12}"
+             f"{'score80':>10}{'score95':>10}"]
+    for _, row in bands.iterrows():
+        lines.append(f"{int(row['horizon']):>3} {row['method']:<13}{int(row['n']):>6}"
+                     f"{row['coverage80']:>8.1%}{row['coverage95']:>8.1%}"
+                     f"{row['width95_vs_rw']:>12.3f}{row['winkler80']:>10.4g}"
+                     f"{row['winkler95']:>10.4g}")
+    return "\n".join(lines)
 
 
 def format_backtest_table(table: pd.DataFrame) -> str:

@@ -132,7 +132,10 @@ def run_ticker(values: dict[str, Any], ticker: str, csv: tuple[str, str] | None,
         run = scratch / "run"
         pipeline.train(quiet, out=run, echo=lambda line: None, market=market)
         if steps:
-            pipeline.forecast(run, steps=steps)
+            try:
+                pipeline.forecast(run, steps=steps)
+            except UserError as error:  # the run stands; the row says why it has no forecast
+                atomic.write_json(run / "forecast.json", {"error": str(error)})
         if folds:
             pipeline.backtest(quiet, folds=folds, out=scratch / "backtest",
                               echo=lambda line: None, market=market)
@@ -186,6 +189,9 @@ def ticker_row(folder: Path, ticker: str, error: str | None = None) -> dict[str,
                directional_accuracy=scores["directional_accuracy"],
                direction_p_value=scores["direction_p_value"], last_close=float(prices[-1]),
                run_folder=f"runs/{name}")
+    forecast_record = run / "forecast.json"
+    if forecast_record.exists() and "error" in runs.read_json(forecast_record):
+        row["message"] = f"no forecast: {runs.read_json(forecast_record)['error']}"
     if (run / "forecast.csv").exists():
         last = pd.read_csv(run / "forecast.csv").iloc[-1]
         row.update(forecast_date=str(last["date"]), forecast_median=float(last["median"]),

@@ -11,7 +11,7 @@ import logging
 import sys
 from pathlib import Path
 
-from forecast.errors import TrainingInterrupted, UserError
+from forecast.errors import SweepInterrupted, TrainingInterrupted, UserError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "configs" / "default.yaml"
@@ -116,6 +116,34 @@ def build_parser() -> argparse.ArgumentParser:
                        help="CPUs per ticker task; TensorFlow's threads follow (1)")
     batch.add_argument("--resume", action="store_true",
                        help="continue the batch in --out, skipping tickers already complete")
+
+    sweep = commands.add_parser(
+        "sweep", help="search hyperparameters (Ray Tune, Optuna TPE, ASHA) on validation rows, "
+                      "then retrain the best config and score it once on the test rows")
+    sweep.add_argument("--config", type=Path, default=None,
+                       help="YAML config the space modifies (default: configs/default.yaml)")
+    sweep.add_argument("--set", dest="overrides", action="append", default=[],
+                       metavar="KEY=VALUE", help="override a config key (repeatable)")
+    sweep.add_argument("--space", type=Path, required=True,
+                       help="search space YAML: dotted config keys to distributions "
+                            "(see configs/space.yaml)")
+    sweep.add_argument("--trials", type=int, default=16, help="trials to run (16)")
+    sweep.add_argument("--folds", type=int, default=0,
+                       help="score each trial by the mean MASE of K walk-forward folds inside "
+                            "the training rows (0: one validation block, per epoch)")
+    sweep.add_argument("--out", type=Path, default=None,
+                       help="sweep folder (default: output.runs_dir/TIME-sweep)")
+    sweep.add_argument("--address", default=None,
+                       help="Ray cluster to join: auto, HOST:PORT or ray://HOST:10001 "
+                            "(default: a local Ray instance on this machine's cores)")
+    sweep.add_argument("--cpus-per-trial", type=int, default=1,
+                       help="CPUs per trial; TensorFlow's threads follow (1)")
+    sweep.add_argument("--max-concurrent", type=int, default=None,
+                       help="trials at once (default: as many as the CPUs allow; 1 makes "
+                            "the search order reproducible)")
+    sweep.add_argument("--resume", action="store_true",
+                       help="continue the interrupted sweep in --out without redoing "
+                            "finished trials")
     return parser
 
 
@@ -186,13 +214,16 @@ def command_summary(args: argparse.Namespace) -> int:
 
 def command_backtest(args: argparse.Namespace) -> int:
     config = _load(args)
-    from forecast.backtest import format_backtest_table, verdict
+    from forecast.backtest import format_band_table, format_backtest_table, verdict
     from forecast.pipeline import backtest
 
     folder, result = backtest(config, folds=args.folds, samples=args.samples, out=args.out,
                               refresh=args.refresh, overwrite=args.overwrite)
     print()
     print(format_backtest_table(result.table))
+    if result.bands is not None:
+        print()
+        print(format_band_table(result.bands))
     print(f"folder: {folder}")
     print(verdict(result.summary))
     return 0
@@ -234,6 +265,24 @@ def command_batch(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_sweep(args: argparse.Namespace) -> int:
+    from forecast.sweep import run_sweep
+
+    config = _load(args)
+    if args.resume and args.out is None:
+        raise UserError("--resume needs --out DIR, the sweep folder to continue")
+    result = run_sweep(config, args.space, trials=args.trials, folds=args.folds, out=args.out,
+                       address=args.address, cpus_per_trial=args.cpus_per_trial,
+                       max_concurrent=args.max_concurrent, resume=args.resume)
+    failed = result.trials[result.trials["status"] == "failed"]
+    for _, row in failed.iterrows():
+        print(f"trial {row['trial']} failed: {row['message']}")
+    print(f"folder: {result.folder}")
+    for line in result.lines:
+        print(line)
+    return 0
+
+
 def command_evaluate(args: argparse.Namespace) -> int:
     from forecast.pipeline import evaluate
     from forecast.report.metrics import METRIC_KEYS, format_metrics_table
@@ -257,13 +306,14 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {"train": command_train, "evaluate": command_evaluate,
                 "forecast": command_forecast, "backtest": command_backtest,
                 "explain": command_explain, "summary": command_summary,
-                "compare": command_compare, "batch": command_batch}
+                "compare": command_compare, "batch": command_batch,
+                "sweep": command_sweep}
     try:
         return handlers[args.command](args)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except TrainingInterrupted as interrupted:
+    except (TrainingInterrupted, SweepInterrupted) as interrupted:
         print(f"{interrupted}", file=sys.stderr)
         return 130
     except KeyboardInterrupt:

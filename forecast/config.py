@@ -340,6 +340,21 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class ForecastConfig:
+    """How forecasts get their bands (see forecast/uncertainty.py)."""
+
+    intervals: Literal["conformal", "mc_dropout", "none"] = "conformal"
+    adaptive: bool = False  # backtests: adaptive conformal inference (Gibbs & Candès 2021)
+    adaptive_step: float = 0.005  # ACI's step size gamma
+
+    def validate(self, path: str) -> None:
+        _check(0 < self.adaptive_step < 0.5, f"{path}.adaptive_step", self.adaptive_step,
+               "must be in (0, 0.5); Gibbs & Candès use 0.005")
+        _check(not self.adaptive or self.intervals == "conformal", f"{path}.adaptive",
+               self.adaptive, "adapts conformal bands; set forecast.intervals: conformal")
+
+
+@dataclass(frozen=True)
 class OutputConfig:
     """Where run folders go."""
 
@@ -353,12 +368,14 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    forecast: ForecastConfig = field(default_factory=ForecastConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 
     def validate(self, path: str = "") -> None:
         self.data.validate("data")
         self.model.validate("model")
         self.train.validate("train")
+        self.forecast.validate("forecast")
 
 
 # --- dict <-> dataclass ---------------------------------------------------------------
@@ -523,10 +540,10 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
                           f"and check the file") from None
     if values is None:
         raise ConfigError(f"{path}: config file is empty; expected the sections "
-                          f"data, model, train, output (see configs/default.yaml)")
+                          f"data, model, train, forecast, output (see configs/default.yaml)")
     if not isinstance(values, dict):
         raise ConfigError(f"{path}: expected a mapping with sections data, model, train, "
-                          f"output; got {type(values).__name__}")
+                          f"forecast, output; got {type(values).__name__}")
     return values
 
 
@@ -536,20 +553,29 @@ def apply_override(values: dict[str, Any], assignment: str) -> None:
         raise ConfigError(f"--set {assignment!r}: expected KEY=VALUE, "
                           f"e.g. --set train.epochs=5")
     key, _, raw = assignment.partition("=")
-    parts = [part for part in key.strip().split(".")]
-    if not all(parts):
+    if not all(part for part in key.strip().split(".")):
         raise ConfigError(f"--set {assignment!r}: {key!r} is not a dotted key like train.epochs")
     try:
         value = yaml.safe_load(raw) if raw.strip() else None
     except (yaml.YAMLError, ValueError):
         value = raw
+    set_key(values, key.strip(), value, f"--set {key}")
+
+
+def set_key(values: dict[str, Any], key: str, value: Any, where: str) -> None:
+    """Set the dotted ``key`` (``model.layers.0.units``) of the raw mapping to ``value``.
+
+    An unknown key fails naming the closest valid one; ``where`` starts the message (the
+    flag or file the key came from).
+    """
+    parts = key.split(".")
     node: Any = values
     for depth, part in enumerate(parts):
         last = depth == len(parts) - 1
         here = ".".join(parts[:depth + 1])
         if isinstance(node, list):
             if not part.isdigit() or int(part) >= len(node):
-                raise ConfigError(f"--set {key}: {here} is not a layer index "
+                raise ConfigError(f"{where}: {here} is not a layer index "
                                   f"(0..{len(node) - 1})")
             index = int(part)
             if last:
@@ -560,7 +586,7 @@ def apply_override(values: dict[str, Any], assignment: str) -> None:
             siblings = list(node) if isinstance(node, dict) else []
             close = difflib.get_close_matches(part, siblings, n=1, cutoff=0.5)
             hint = f"; did you mean {'.'.join(parts[:depth] + [close[0]])!r}?" if close else ""
-            raise ConfigError(f"--set {key}: unknown key {here!r}{hint}")
+            raise ConfigError(f"{where}: unknown key {here!r}{hint}")
         if last:
             node[part] = value
             if part == "type":  # a new layer type drops the old type's own options

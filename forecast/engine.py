@@ -143,3 +143,184 @@ def run_tasks(function: Callable[..., Any], arguments: Sequence[tuple], cpus_per
         if on_result is not None:
             on_result(outcome)
     return [outcomes[index] for index in range(len(arguments))]
+
+
+# --- hyperparameter search (Ray Tune + Optuna TPE + ASHA) -----------------------------------
+
+TUNE_FOLDER = "tune"  # the experiment under the sweep folder: trial_NNN/ with TensorBoard logs
+ASHA_REDUCTION = 3  # each ASHA rung keeps the best third of the trials that reached it
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One trial as Ray Tune ended it."""
+
+    number: int  # 1, 2, … in the order the search proposed them
+    params: dict[str, Any]  # the drawn values, as Tune holds them (see Space.decode)
+    last: dict[str, Any]  # the last metrics it reported ({} when it failed before any)
+    error: str | None  # one line when it failed
+
+
+_listener: Callable[[TrialRecord], None] | None = None  # progress of the running search
+
+
+def _trial_number(trial: Any) -> int:
+    return int(str(trial.experiment_tag).split("_")[0])
+
+
+def _trial_folder(trial: Any) -> str:
+    """trial_001, trial_002, …: the trial folders sort in the search's order."""
+    return f"trial_{_trial_number(trial):03d}"
+
+
+def _error_line(error: BaseException | None) -> str | None:
+    """The user-facing line of a trial's error: the UserError's own message, else its type
+    and first line (the full traceback stays in the trial folder's error.txt)."""
+    if error is None:
+        return None
+    cause = getattr(error, "cause", None) or error
+    if isinstance(cause, UserError):
+        return str(cause)
+    text = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {text[0] if text else ''}"[:300]
+
+
+def _tune_trial(params: dict[str, Any], function: Callable[..., None] | None = None,
+                arguments: dict[str, Any] | None = None, cpus: int = 1) -> None:
+    """What runs in a trial's worker: size the threads, then call the sweep's function,
+    which reports through ``tune.report`` (with the node it ran on)."""
+    from ray import tune
+
+    _size_threads(cpus)
+    node = ray.get_runtime_context().get_node_id()[:12]
+    function(params, report=lambda metrics: tune.report({**metrics, "node": node}),
+             **(arguments or {}))
+
+
+def _domain(parameter: Any) -> Any:
+    """A Space parameter as a Ray Tune distribution (choices of lists: their indices)."""
+    from ray import tune
+
+    if parameter.kind == "choice":
+        return tune.choice(list(parameter.values) if parameter.scalar_choices
+                           else list(range(len(parameter.values))))
+    if parameter.kind == "uniform":
+        return tune.uniform(parameter.low, parameter.high)
+    if parameter.kind == "loguniform":
+        return tune.loguniform(parameter.low, parameter.high)
+    sample = tune.lograndint if parameter.log else tune.randint
+    return sample(int(parameter.low), int(parameter.high) + 1)  # Tune's upper end is exclusive
+
+
+def search(function: Callable[..., None], arguments: dict[str, Any], space: Any,
+           storage: Path, trials: int, metric: str, max_t: int, seed: int,
+           cpus_per_trial: int = 1, max_concurrent: int | None = None,
+           start: list[dict[str, Any]] | None = None, resume: bool = False,
+           on_trial: Callable[[TrialRecord], None] | None = None
+           ) -> tuple[list[TrialRecord], bool]:
+    """Minimise ``metric`` over ``space`` with Optuna's TPE and ASHA early stopping.
+
+    Each trial calls ``function(params, report=…, **arguments)`` in a Ray worker with
+    ``cpus_per_trial`` CPUs; ``arguments`` go through Ray's object store once. ``report``
+    takes a metrics dict after every epoch (or fold); ASHA stops trials whose ``metric`` is
+    among the worst at a rung (``training_iteration`` milestones up to ``max_t``). A trial
+    whose function raises is recorded as failed and the search goes on. The experiment lives
+    in ``storage/tune`` (TensorBoard logs per trial); ``resume`` continues an interrupted
+    one there without redoing its finished trials. ``start``: points evaluated first (the
+    config as given). Returns the trials by number and whether the search was interrupted
+    (Ctrl-C) before all ran.
+    """
+    import logging
+    import warnings
+
+    import optuna
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.search.optuna import OptunaSearch
+
+    global _listener
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # no status tables on the terminal
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    trainable = tune.with_resources(
+        tune.with_parameters(_tune_trial, function=function, arguments=arguments,
+                             cpus=cpus_per_trial),
+        {"cpu": cpus_per_trial})
+    path = Path(storage) / TUNE_FOLDER
+    if resume:
+        tuner = tune.Tuner.restore(str(path), trainable=trainable, resume_unfinished=True,
+                                   resume_errored=False, restart_errored=False)
+    else:
+        sampler = optuna.samplers.TPESampler(seed=seed,
+                                             n_startup_trials=min(10, max(2, trials // 3)))
+        searcher = OptunaSearch(sampler=sampler, points_to_evaluate=start or None)
+        scheduler = ASHAScheduler(time_attr="training_iteration", max_t=max_t,
+                                  grace_period=max(1, max_t // 4),
+                                  reduction_factor=ASHA_REDUCTION)
+        tuner = tune.Tuner(
+            trainable, param_space={parameter.key: _domain(parameter)
+                                    for parameter in space.parameters},
+            tune_config=tune.TuneConfig(
+                metric=metric, mode="min", search_alg=searcher, scheduler=scheduler,
+                num_samples=trials, max_concurrent_trials=max_concurrent, reuse_actors=True,
+                trial_name_creator=_trial_folder, trial_dirname_creator=_trial_folder),
+            run_config=tune.RunConfig(name=TUNE_FOLDER, storage_path=str(Path(storage).resolve()),
+                                      verbose=0, callbacks=[_progress_class()()],
+                                      failure_config=tune.FailureConfig(max_failures=0)))
+    quiet = [logging.getLogger(name) for name in ("ray.tune", "ray.train")]
+    levels = [logger.level for logger in quiet]
+    _listener = on_trial
+    try:
+        for logger in quiet:  # a failed trial's traceback goes to its error.txt, not here
+            logger.setLevel(logging.CRITICAL)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            grid = tuner.fit()
+    finally:
+        _listener = None
+        for logger, level in zip(quiet, levels):
+            logger.setLevel(level)
+    records = []
+    for result in grid:
+        number = int(Path(result.path).name.split("_")[1])
+        records.append(TrialRecord(number=number, params=dict(result.config or {}),
+                                   last=dict(result.metrics or {}),
+                                   error=_error_line(result.error)))
+    records.sort(key=lambda record: record.number)
+    interrupted = len(records) < trials or any(
+        record.error is None and not record.last.get("done") for record in records)
+    return records, interrupted
+
+
+def _record(trial: Any, error: str | None = None) -> TrialRecord:
+    return TrialRecord(number=_trial_number(trial), params=dict(trial.config),
+                       last=dict(trial.last_result or {}), error=error)
+
+
+def _progress_class() -> type:
+    """The Tune callback that hands each finished trial to the running search's
+    ``on_trial``. It is pickled with the experiment (tuner.pkl) by reference, as
+    ``forecast.engine._Progress``, so it keeps no state of its own; it is made on first use
+    (importing ray.tune costs batch runs 0.6 s) and found again by ``__getattr__``."""
+    if "_Progress" not in globals():
+        from ray.tune import Callback
+
+        class _Progress(Callback):
+            def on_trial_complete(self, iteration: int, trials: list, trial: Any,
+                                  **info: Any) -> None:
+                if _listener is not None:
+                    _listener(_record(trial))
+
+            def on_trial_error(self, iteration: int, trials: list, trial: Any,
+                               **info: Any) -> None:
+                if _listener is not None:
+                    _listener(_record(trial, error="failed"))
+
+        _Progress.__qualname__ = "_Progress"
+        globals()["_Progress"] = _Progress
+    return globals()["_Progress"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "_Progress":  # unpickling a resumed experiment's callback
+        return _progress_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

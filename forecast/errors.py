@@ -25,3 +25,8 @@ class RunError(UserError):
 
 class TrainingInterrupted(Exception):
     """Ctrl-C during training: the last finished epoch is saved and can be resumed (exit 130)."""
+
+
+class SweepInterrupted(Exception):
+    """Ctrl-C during a sweep: Ray Tune saved its state; ``sweep --resume`` continues it
+    without redoing finished trials (exit 130)."""

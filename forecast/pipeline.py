@@ -237,22 +237,29 @@ def evaluate(run_dir: str | Path) -> dict[str, Any]:
 
 def forecast(run_dir: str | Path, steps: int = 30, samples: int = 100,
              data_path: str | Path | None = None, days: int | None = None) -> pd.DataFrame:
-    """Forecast the ``steps`` bars after the last one, with MC-dropout bands.
+    """Forecast the ``steps`` bars after the last one, with bands as the run's
+    ``forecast.intervals`` says: conformal (the default), MC dropout, or none.
 
-    Starts from the run's own bars, or from newer ones in ``data_path`` (a CSV with the
-    run's date, price and feature columns). Timestamps follow the series (its interval and
-    calendar). Writes forecast.csv, forecast.png and report.html. ``days``: the old name of
-    ``steps``.
+    The conformal point forecast is the model's deterministic path (dropout off), its bands
+    calibrated on the run's validation block (forecast/uncertainty.py); every band comes
+    beside the random walk's band from the same block and rule. Starts from the run's own
+    bars, or from newer ones in ``data_path`` (a CSV with the run's date, price and feature
+    columns). Timestamps follow the series (its interval and calendar). Writes
+    forecast.csv (date, median, lo80, hi80, lo95, hi95, then naive and the random walk's
+    band), forecast.json, calibration.json, forecast.png and report.html. ``days``: the old
+    name of ``steps``.
     """
     from forecast.data.calendar import next_timestamps
     from forecast.data.features import feature_matrix, first_complete_row, recursable
     from forecast.model.future import forecast_future
+    from forecast.uncertainty import bands, fit_calibration, recursive_forecasts
 
     steps = days if days is not None else steps
     if steps < 1 or samples < 1:
         raise UserError(f"--steps {steps} --samples {samples}: both must be at least 1")
     run = runs.load_run(run_dir)
     config, data = run.config, run.config.data
+    method = config.forecast.intervals
     bars = run.bars
     label = str(run.path / "prices.csv")
     if data_path is not None:
@@ -272,14 +279,56 @@ def forecast(run_dir: str | Path, steps: int = 30, samples: int = 100,
         raise UserError(f"{label}: {len(bars)} rows of prices, the run needs at least "
                         f"{needed} (lookback {data.lookback} after the features' warm-up)")
     dates = next_timestamps(pd.DatetimeIndex(bars.index), steps, data.interval, data.calendar)
-    result = forecast_future(run.model, run.scaler, bars, data.lookback, data.target, dates,
-                             samples=samples, seed=config.train.seed, features=data.features)
-    runs.write_frame(run.path / "forecast.csv", result.frame)
+    last_close = float(bars["price"].iloc[-1])
+    if method == "mc_dropout":
+        frame = forecast_future(run.model, run.scaler, bars, data.lookback, data.target, dates,
+                                samples=samples, seed=config.train.seed,
+                                features=data.features).frame
+        points = frame["median"].to_numpy()
+    else:
+        points = recursive_forecasts(run.model, run.scaler, bars, np.array([len(bars)]), steps,
+                                     data.lookback, data.target, data.features,
+                                     future_index=dates)[0]  # (steps,)
+        frame = pd.DataFrame({"date": format_timestamps(dates), "median": points,
+                              **{name: np.nan for name in ("lo80", "hi80", "lo95", "hi95")}})
+    record: dict[str, Any] = {"intervals": method, "steps": steps,
+                              "origin": format_timestamps(pd.DatetimeIndex(bars.index[-1:]))[0],
+                              "last_close": last_close}
+    calibration = None
+    if method != "none":
+        training = dataset_for(config, run.bars, scaler=run.scaler)
+        try:
+            calibration = fit_calibration(
+                run.model, run.scaler, run.bars.iloc[:training.n_train], len(training.y_val),
+                steps, data.lookback, data.target, data.features,
+                label=f"forecast --steps {steps}")
+        except UserError as error:
+            if method == "conformal":
+                raise
+            record["random_walk"] = f"no random-walk band: {error}"  # MC bands need none
+    if calibration is None:
+        (run.path / "calibration.json").unlink(missing_ok=True)  # a previous forecast's
+    else:
+        atomic.write_json(run.path / "calibration.json", calibration.to_dict())
+        widened = bands(points, last_close, calibration)
+        if method == "conformal":
+            for name in ("lo80", "hi80", "lo95", "hi95"):
+                frame[name] = widened[name]
+        frame["naive"] = last_close
+        for name in ("rw_lo80", "rw_hi80", "rw_lo95", "rw_hi95"):
+            frame[name] = widened[name]
+        record.update(calibration="calibration.json", calibration_rows=calibration.residuals,
+                      calibration_block=[calibration.first, calibration.last])
+    if method == "mc_dropout":
+        record["samples"] = samples
+    atomic.write_json(run.path / "forecast.json", record)
+    runs.write_frame(run.path / "forecast.csv", frame)
+    how = {"conformal": "conformal bands", "mc_dropout": f"{samples} MC-dropout samples",
+           "none": "no bands"}[method]
     runs.save_figure(run.path / "forecast.png", plot_forecast(
-        bars["price"], result.frame, title=f"{data.ticker}: next {bar_words(config, steps)} "
-                                           f"({samples} MC-dropout samples)"))
+        bars["price"], frame, title=f"{data.ticker}: next {bar_words(config, steps)} ({how})"))
     write_report(run.path, f"{data.ticker} run {run.path.name}")
-    return result.frame
+    return frame
 
 
 def backtest(config: Config, folds: int = 5, samples: int = 0, out: str | Path | None = None,
@@ -303,6 +352,8 @@ def backtest(config: Config, folds: int = 5, samples: int = 0, out: str | Path |
     result = run_backtest(config, market.bars, folds=folds, samples=samples, echo=echo)
     result.summary["data_warnings"] = list(market.warnings)
     runs.write_frame(folder / "backtest.csv", result.table)
+    if result.bands is not None:
+        runs.write_frame(folder / "bands.csv", result.bands)
     atomic.write_json(folder / "backtest.json", result.summary)
     runs.save_figure(folder / "backtest.png", plot_backtest(result.table))
     write_report(folder, f"{config.data.ticker} backtest {folder.name}",

@@ -70,7 +70,8 @@ def create_run_dir(runs_dir: str | Path, ticker: str, out: str | Path | None = N
         if overwrite:  # remove the previous run's artifacts (only ours), marker first
             (path / MARKER).unlink(missing_ok=True)
             for pattern in (*RUN_FILES, "report.html", "evaluation.json", "forecast.*",
-                            "explain_*", "backtest.*", "compare.*", "training_*"):
+                            "explain_*", "backtest.*", "bands.*", "calibration.json",
+                            "compare.*", "training_*"):
                 for old in path.glob(pattern):
                     if old.is_file():
                         old.unlink()

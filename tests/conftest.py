@@ -125,3 +125,22 @@ def write_bars(path: Path, frame: pd.DataFrame, date_format: str | None = None) 
         out["Date"] = out["Date"].dt.strftime(date_format)
     out.to_csv(path, index=False)
     return path
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """Two simulated nodes with one CPU each, joined once for the whole session (batch and
+    sweep tests)."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    from forecast.engine import PACKAGE_DIR
+
+    cluster = Cluster(initialize_head=True,
+                      head_node_args={"num_cpus": 1, "include_dashboard": False})
+    cluster.add_node(num_cpus=1)
+    ray.init(address=cluster.address, log_to_driver=False,
+             runtime_env={"py_modules": [str(PACKAGE_DIR)]})
+    yield cluster
+    ray.shutdown()
+    cluster.shutdown()

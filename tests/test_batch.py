@@ -27,24 +27,6 @@ TICKERS = ["AAA", "BBB", "BAD"]
 
 
 @pytest.fixture(scope="session")
-def ray_cluster():
-    """Two simulated nodes with one CPU each, joined once for every batch test."""
-    import ray
-    from ray.cluster_utils import Cluster
-
-    from forecast.engine import PACKAGE_DIR
-
-    cluster = Cluster(initialize_head=True,
-                      head_node_args={"num_cpus": 1, "include_dashboard": False})
-    cluster.add_node(num_cpus=1)
-    ray.init(address=cluster.address, log_to_driver=False,
-             runtime_env={"py_modules": [str(PACKAGE_DIR)]})
-    yield cluster
-    ray.shutdown()
-    cluster.shutdown()
-
-
-@pytest.fixture(scope="session")
 def long_csv(tmp_path_factory) -> Path:
     """A long-format file (Date,Ticker,OHLCV) of three tickers; BAD has too few rows."""
     frames = []
@@ -58,8 +40,10 @@ def long_csv(tmp_path_factory) -> Path:
     return path
 
 
-def batch_config(tmp_path, path):
-    return tiny_config(tmp_path, "data.source=csv", f"data.path={path}", "data.start=null")
+def batch_config(tmp_path, path, *overrides):
+    """Enough validation bars (36) for conformal 95 % bands 3 bars ahead."""
+    return tiny_config(tmp_path, "data.source=csv", f"data.path={path}", "data.start=null",
+                       "train.validation_fraction=0.3", *overrides)
 
 
 @pytest.fixture(scope="session")
@@ -193,8 +177,9 @@ def test_tickers_are_read_from_a_list_or_a_file(tmp_path):
         read_tickers(tickers_file=tmp_path / "absent.txt")
 
 
-def test_ray_is_imported_by_batch_only():
-    code = ("import sys, forecast.cli, forecast.pipeline, forecast.batch, forecast.backtest; "
+def test_ray_is_imported_by_the_engine_only():
+    code = ("import sys, forecast.cli, forecast.pipeline, forecast.batch, forecast.backtest, "
+            "forecast.sweep, forecast.space; "
             "forecast.cli.build_parser(); print('ray' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             cwd=ROOT, check=True)
@@ -230,6 +215,18 @@ def test_the_sample_source_holds_msft_only(ray_cluster, tmp_path):
     assert row["status"] == "error" and "holds MSFT only" in row["message"]
     assert result.verdict.startswith("0 of 0 tickers beat naive on RMSE (1 failed")
     assert (result.folder / "batch.png").exists() and (result.folder / "report.html").exists()
+
+
+def test_a_forecast_the_data_cannot_calibrate_leaves_the_run_and_says_why(ray_cluster, long_csv,
+                                                                         tmp_path):
+    """30 bars ahead needs more validation bars than AAA has for a conformal 95 % band: the
+    ticker's run is still ok, its row says why there is no forecast."""
+    result = run_batch(batch_config(tmp_path, long_csv), ["AAA"], out=tmp_path / "out",
+                       forecast_steps=30, echo=lambda line: None)
+    [row] = result.leaderboard.to_dict(orient="records")
+    assert row["status"] == "ok" and pd.isna(row["forecast_median"])
+    assert row["message"].startswith("no forecast: forecast --steps 30: the validation block")
+    assert (result.folder / "runs" / "AAA" / "run.json").exists()
 
 
 def test_resume_refuses_another_config(first_batch, long_csv, tmp_path):

@@ -101,8 +101,14 @@ def test_forecast_command_writes_csv_png_and_report(trained, capsys):
     run_dir = trained.run_dir
     assert main(["forecast", "--run", str(run_dir), "--days", "5", "--samples", "16"]) == 0
     frame = pd.read_csv(run_dir / "forecast.csv")
-    assert list(frame.columns) == ["date", "median", "lo80", "hi80", "lo95", "hi95"]
+    assert list(frame.columns[:6]) == ["date", "median", "lo80", "hi80", "lo95", "hi95"]
+    assert list(frame.columns[6:]) == ["naive", "rw_lo80", "rw_hi80", "rw_lo95", "rw_hi95"]
     assert len(frame) == 5
+    for low, high in (("lo95", "lo80"), ("lo80", "median"), ("median", "hi80"),
+                      ("hi80", "hi95"), ("rw_lo95", "rw_lo80"), ("rw_hi80", "rw_hi95")):
+        assert (frame[low] < frame[high]).all()
+    record = pd.read_json(run_dir / "forecast.json", typ="series")
+    assert record["intervals"] == "conformal" and record["calibration"] == "calibration.json"
     last = trained.dataset.prices.index[-1]
     assert pd.Timestamp(frame["date"].iloc[0]) > last
     assert (pd.to_datetime(frame["date"]).dt.day_of_week < 5).all()

@@ -28,10 +28,11 @@ SERIES = {
                   "60m", "24/5", "hourly bars"),
     "crypto_daily": (pd.date_range("2022-01-01", periods=300, freq="D"),
                      ["data.features=[close, rsi_14]"], "1d", "24/7", "days"),
-    "weekly": (pd.date_range("2018-01-05", periods=200, freq="W-FRI"), [], "1wk", "XNYS",
-               "weeks"),
+    # too few validation bars for a conformal 95 % band 4 bars ahead: MC dropout
+    "weekly": (pd.date_range("2018-01-05", periods=200, freq="W-FRI"),
+               ["forecast.intervals=mc_dropout"], "1wk", "XNYS", "weeks"),
     "monthly": (pd.date_range("2010-01-31", periods=120, freq="ME"),
-                ["data.lookback=6"], "1mo", "24/7", "months"),
+                ["data.lookback=6", "forecast.intervals=mc_dropout"], "1mo", "24/7", "months"),
 }
 
 

@@ -73,19 +73,34 @@ def simulate_paths(model, scaler, prices, lookback: int, target: str, days: int,
 def _close_only_paths(model, scaler, prices: np.ndarray, lookback: int, target: str,
                       days: int, samples: int, dropout: bool) -> np.ndarray:
     """The reference model's paths: each scaled prediction is the next scaled input."""
-    import tensorflow as tf
-
     values = series_values(prices, target)[-lookback:]  # (L,)
     scaled = scaler.transform(values.reshape(-1, 1))[:, 0]  # (L,)
     window = np.tile(scaled.astype("float32"), (samples, 1))[..., np.newaxis]  # (S, L, 1)
     previous = np.full(samples, prices[-1])  # (S,) last known close of each path
-    paths = np.empty((samples, days))  # (S, days)
-    for step in range(days):
-        output = model(tf.constant(window), training=dropout)  # (S, 1)
-        predicted = np.asarray(output)[:, 0]  # (S,) scaled
-        previous = scaled_to_prices(scaler, predicted, previous, target)
+    return recurse_close(model, scaler, window, previous, target, days, dropout)
+
+
+def recurse_close(model, scaler, windows: np.ndarray, previous: np.ndarray, target: str,
+                  steps: int, dropout: bool, column: int = 0, recursive: bool = True
+                  ) -> np.ndarray:
+    """Forecast ``steps`` bars from each scaled window, feeding each prediction back in.
+
+    windows: (n, L, F) scaled inputs (F = 1 when ``recursive``); previous: (n,) each
+    window's last close. One batched call of the model per step. Returns (n, steps) prices.
+    """
+    import tensorflow as tf
+
+    paths = np.empty((len(windows), steps))  # (n, steps)
+    previous = np.asarray(previous, dtype="float64")
+    for step in range(steps):
+        output = model(tf.constant(windows), training=dropout)  # (n, 1)
+        predicted = np.asarray(output)[:, 0]  # (n,) scaled
+        previous = scaled_to_prices(scaler, predicted, previous, target, column)
         paths[:, step] = previous
-        window = np.concatenate([window[:, 1:, :], predicted.reshape(-1, 1, 1)], axis=1)
+        if step + 1 < steps:
+            if not recursive:
+                raise ValueError("inputs beside the close allow one step in a batch")
+            windows = np.concatenate([windows[:, 1:, :], predicted.reshape(-1, 1, 1)], axis=1)
     return paths
 
 

@@ -21,6 +21,17 @@ IMAGES = (("true_vs_predicted.png", "True vs predicted (test set)"),
           ("backtest.png", "Walk-forward backtest"), ("compare.png", "Model comparison"))
 
 
+def _page(title: str, parts: list[str]) -> str:
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
+            f"</title><style>{STYLE}</style></head><body>{''.join(parts)}</body></html>\n")
+
+
+def _image(path: Path, alt: str) -> str:
+    """A PNG embedded in the page, so report.html opens offline on its own."""
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f"<img alt='{html.escape(alt)}' src='data:image/png;base64,{data}'>"
+
+
 def _table(frame: pd.DataFrame) -> str:
     return frame.to_html(index=False, float_format=lambda value: f"{value:.4g}",
                          na_rep="–", border=0, classes="table")
@@ -81,22 +92,25 @@ def write_report(folder: str | Path, title: str,
                      f"{_table(table[table['fold'].astype(str) == 'all'])}"
                      f"<details><summary>per fold</summary>"
                      f"{_table(table[table['fold'].astype(str) != 'all'])}</details>")
+        if (folder / "bands.csv").exists():
+            parts.append("<h2>Bands vs the random walk's band</h2><p>Coverage of the 80 % and "
+                         "95 % bands, mean width relative to the random walk's band and the "
+                         "interval (Winkler) score, lower is better, on the same test bars "
+                         "(pooled over folds); the random walk's band is calibrated on the same "
+                         "block with the same rule.</p>"
+                         f"{_table(pd.read_csv(folder / 'bands.csv'))}")
     if (folder / "compare.csv").exists():
         parts.append(f"<h2>Model comparison</h2>{_table(pd.read_csv(folder / 'compare.csv'))}")
     if (folder / "forecast.csv").exists():
         parts.append(f"<h2>Forecast</h2>{_table(pd.read_csv(folder / 'forecast.csv'))}")
     for name, caption in IMAGES:
         if (folder / name).exists():
-            data = base64.b64encode((folder / name).read_bytes()).decode("ascii")
-            parts.append(f"<h2>{caption}</h2><img alt='{caption}' "
-                         f"src='data:image/png;base64,{data}'>")
+            parts.append(f"<h2>{caption}</h2>{_image(folder / name, caption)}")
     if (folder / "config.yaml").exists():
         parts.append(f"<h2>Config</h2><pre>{html.escape((folder / 'config.yaml').read_text())}"
                      f"</pre>")
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
-            f"</title><style>{STYLE}</style></head><body>{''.join(parts)}</body></html>\n")
     path = folder / "report.html"
-    atomic.write_text(path, page)
+    atomic.write_text(path, _page(title, parts))
     return path
 
 
@@ -116,14 +130,39 @@ def write_batch_report(folder: str | Path, table: pd.DataFrame, verdict: str) ->
              "one-sided binomial p-value of directional accuracy; rmse_ratio &lt; 1 beats the "
              "naive forecast on the same test bars.</p>"]
     if (folder / "batch.png").exists():
-        data = base64.b64encode((folder / "batch.png").read_bytes()).decode("ascii")
-        parts.append(f"<img alt='rmse_ratio per ticker' src='data:image/png;base64,{data}'>")
+        parts.append(_image(folder / "batch.png", "rmse_ratio per ticker"))
     parts.append(linked.drop(columns=["run_folder"]).to_html(
         index=False, float_format=lambda value: f"{value:.4g}", na_rep="–", border=0,
         classes="table", escape=False))
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>Batch "
-            f"{html.escape(folder.name)}</title><style>{STYLE}</style></head><body>"
-            f"{''.join(parts)}</body></html>\n")
     path = folder / "report.html"
-    atomic.write_text(path, page)
+    atomic.write_text(path, _page(f"Batch {folder.name}", parts))
+    return path
+
+
+def write_sweep_report(folder: str | Path, table: pd.DataFrame, summary: dict) -> Path:
+    """DIR/report.html for a sweep: the closing lines, sweep.png, the trials, the best run's
+    test metrics beside naive, a link to best/report.html."""
+    folder = Path(folder)
+    parts = [f"<h1>Sweep {html.escape(folder.name)}</h1>",
+             "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in summary["lines"])
+             + "</ul>",
+             f"<p>Objective: {html.escape(summary['objective'])}; lower is better, and "
+             f"naive_objective is the naive forecast's score on the same rows. Trials never "
+             f"received a test row. {summary['completed']} trials completed, "
+             f"{summary['stopped_early']} were stopped early by ASHA, {summary['failed']} "
+             f"failed.</p>"]
+    if (folder / "best" / "report.html").exists():
+        parts.append("<p><a href='best/report.html'>the best config's run (best/)</a>, "
+                     "retrained on all training rows and scored once on the test rows.</p>")
+    if (folder / "best" / "metrics.json").exists():
+        metrics = json.loads((folder / "best" / "metrics.json").read_text())
+        parts.append(_metrics_section(metrics, _test_words(folder, metrics.get("n_test", 0))))
+    if (folder / "sweep.png").exists():
+        parts.append(_image(folder / "sweep.png", "objective per trial"))
+    parts.append(f"<h2>Trials</h2>{_table(table)}")
+    if (folder / "best.yaml").exists():
+        parts.append(f"<h2>best.yaml</h2><pre>{html.escape((folder / 'best.yaml').read_text())}"
+                     f"</pre>")
+    path = folder / "report.html"
+    atomic.write_text(path, _page(f"Sweep {folder.name}", parts))
     return path

@@ -1,0 +1,233 @@
+"""sweep: hyperparameters searched on Ray Tune (Optuna TPE, ASHA) on the training rows
+alone, the best config retrained and tested once. Tiny models on a seeded 300-row series;
+the session's simulated two-node Ray cluster (conftest.ray_cluster)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from forecast import cli
+from forecast.config import config_to_dict, load_config
+from forecast.errors import ConfigError
+from forecast.space import space_from_dict
+from forecast.sweep import run_sweep, run_trial
+from tests.conftest import ROOT, synthetic_prices, tiny_config
+
+# Lookback 230 is too long for 240 training rows less their 48-row validation block: every
+# trial that draws it fails with the data's own one-line message. Trial 1 is the config as
+# given (lookback 10).
+SPACE = {"model.layers.0.units": {"int": [2, 6], "log": True},
+         "model.learning_rate": {"loguniform": [1.0e-3, 3.0e-2]},
+         "data.lookback": {"choice": [10, 230]}}
+
+
+def write_series(path: Path, prices: pd.Series) -> Path:
+    frame = pd.DataFrame({"Date": prices.index.strftime("%Y-%m-%d"), "Close": prices.values})
+    frame.to_csv(path, index=False)
+    return path
+
+
+def sweep_config(tmp_path: Path, csv: Path):
+    return tiny_config(tmp_path, "data.source=csv", f"data.path={csv}", "data.start=null",
+                       "train.epochs=3", "train.seed=3")
+
+
+def write_space(path: Path, space: dict | None = None) -> Path:
+    path.write_text(yaml.safe_dump(space or SPACE, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="session")
+def series_csv(tmp_path_factory) -> Path:
+    return write_series(tmp_path_factory.mktemp("sweep-data") / "prices.csv",
+                        synthetic_prices(300, seed=11))
+
+
+@pytest.fixture(scope="session")
+def first_sweep(ray_cluster, series_csv, tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("sweep")
+    return run_sweep(sweep_config(tmp_path, series_csv), write_space(tmp_path / "space.yaml"),
+                     trials=4, out=tmp_path / "out", max_concurrent=1, echo=lambda line: None)
+
+
+def test_sweep_writes_its_files_and_records_failed_trials(first_sweep):
+    folder = first_sweep.folder
+    for name in ("trials.csv", "best.yaml", "sweep.png", "report.html", "sweep.json",
+                 "best/run.json", "best/metrics.json", "best/report.html"):
+        assert (folder / name).is_file(), name
+    written = pd.read_csv(folder / "trials.csv")
+    assert list(written["trial"]) == [1, 2, 3, 4]
+    assert set(written["status"]) <= {"completed", "stopped early", "failed"}
+    assert {"objective", "naive_objective", "epochs_run", "status", "message",
+            *SPACE} <= set(written.columns)
+    assert written.loc[0, "data.lookback"] == 10 and written.loc[0, "model.learning_rate"] == 0.01
+    failed = written[written["status"] == "failed"]
+    assert len(failed) >= 1 and (failed["data.lookback"] == 230).all()
+    assert failed["message"].str.contains("need at least").all()
+    assert not failed["message"].str.contains("Traceback|\n").any()
+    ran = written[written["status"] != "failed"]
+    assert ran["objective"].notna().all() and (ran["naive_objective"] > 0).all()
+    assert (written.loc[written["status"] == "completed", "epochs_run"] == 3).all()
+    # Per-trial TensorBoard logs under the sweep folder, nothing in ~/ray_results
+    assert list((folder / "tune" / "trial_001").glob("events.out.tfevents.*"))
+    report = (folder / "report.html").read_text()
+    assert "best/report.html" in report and "rmse_ratio" in report
+    assert first_sweep.lines[-1].startswith("The test rows were used once, after the choice")
+
+
+def test_best_yaml_is_a_complete_config_that_trains(first_sweep, tmp_path):
+    from forecast import pipeline
+
+    folder, best = first_sweep.folder, first_sweep.best
+    values = yaml.safe_load((folder / "best.yaml").read_text())
+    assert set(values) == {"data", "model", "train", "forecast", "output"}
+    config = load_config(folder / "best.yaml", [f"output.runs_dir={tmp_path}"])
+    assert config.data.lookback == best["data.lookback"]
+    assert config.model.layers[0].units == best["model.layers.0.units"]
+    assert best["status"] == "completed"
+    assert best["objective"] == first_sweep.trials["objective"][
+        first_sweep.trials["status"] == "completed"].min()
+    outcome = pipeline.train(config, out=tmp_path / "again", echo=lambda line: None)
+    # The same config and seed as best/: the same test metrics
+    assert outcome.metrics["rmse_ratio"] == first_sweep.metrics["rmse_ratio"]
+    recorded = pd.read_json(folder / "best" / "metrics.json", typ="series")
+    assert recorded["rmse_ratio"] == first_sweep.metrics["rmse_ratio"]
+
+
+def test_no_trial_reads_a_test_row(first_sweep, series_csv, tmp_path):
+    """Change every test price: every trial's parameters and objective stay the same."""
+    prices = synthetic_prices(300, seed=11)
+    n_test = int(len(prices) * 0.2)
+    changed = prices.copy()
+    changed.iloc[-n_test:] = changed.iloc[-n_test:] * 3.0 + 50.0
+    csv = write_series(tmp_path / "changed.csv", changed)
+    again = run_sweep(sweep_config(tmp_path, csv), write_space(tmp_path / "space.yaml"),
+                      trials=4, out=tmp_path / "out", max_concurrent=1, echo=lambda line: None)
+    columns = ["trial", "status", "objective", "naive_objective", "epochs_run", *SPACE]
+    pd.testing.assert_frame_equal(again.trials[columns], first_sweep.trials[columns])
+    assert again.metrics["rmse_ratio"] != first_sweep.metrics["rmse_ratio"]  # test rows differ
+
+
+def test_trials_spread_over_the_cluster_nodes(ray_cluster, series_csv, tmp_path):
+    space = {"model.learning_rate": {"loguniform": [1.0e-3, 3.0e-2]}}
+    result = run_sweep(sweep_config(tmp_path, series_csv),
+                       write_space(tmp_path / "space.yaml", space), trials=2,
+                       out=tmp_path / "out", echo=lambda line: None)
+    nodes = set(result.trials["node"])
+    assert len(nodes) == 2, result.trials
+
+
+def test_the_trial_reports_validation_mase_every_epoch(series_csv, tmp_path):
+    """run_trial without Ray: one report per epoch, the objective computed as MASE of the
+    validation block's predictions, the last report marked finished."""
+    from forecast import pipeline
+
+    config, market = pipeline.load_data(sweep_config(tmp_path, series_csv))
+    training = market.bars.iloc[:240]
+    space = space_from_dict(SPACE, config_to_dict(config))
+    reports: list[dict] = []
+    run_trial({"model.layers.0.units": 3, "model.learning_rate": 0.01, "data.lookback": 10},
+              reports.append, config_to_dict(config), space, training, folds=0)
+    assert [report["epochs"] for report in reports] == [1, 2, 3]
+    assert [report["finished"] for report in reports] == [False, False, True]
+    assert all(np.isfinite(report["objective"]) and report["objective"] > 0
+               for report in reports)
+    assert len({report["naive_objective"] for report in reports}) == 1
+    folded: list[dict] = []
+    run_trial({"model.layers.0.units": 3, "model.learning_rate": 0.01, "data.lookback": 10},
+              folded.append, config_to_dict(config), space, training, folds=2)
+    assert [report["folds_run"] for report in folded] == [1, 2]
+    assert folded[-1]["finished"] and folded[-1]["epochs"] == 6
+
+
+def test_space_errors_name_the_key_the_range_and_the_rule(tmp_path):
+    base = config_to_dict(tiny_config(tmp_path))
+    cases = [
+        ({"model.layers.0.unit": {"int": [2, 8]}}, "unknown key 'model.layers.0.unit'; did "
+                                                   "you mean 'model.layers.0.units'?"),
+        ({"model.layers.1.rate": {"uniform": [0.0, 1.0]}},
+         r"model.layers.1.rate: \{uniform: \[0.0, 1.0\]\} can draw 1.0, which the key does "
+         r"not accept .*must be in \[0, 1\)"),
+        ({"data.lookback": {"int": [0, 20]}}, r"can draw 0.*must be an integer >= 2"),
+        ({"data.lookback": {"uniform": [5, 20]}}, r"can draw 5.0.*is not an integer"),
+        ({"model.optimizer": {"choice": ["adam", "adamm"]}}, r"did you mean 'adam'"),
+        ({"model.learning_rate": {"loguniform": [0.0, 0.1]}}, "low must be > 0"),
+        ({"model.learning_rate": {"logunifrm": [0.1, 0.2]}}, "did you mean 'loguniform'"),
+        ({"model.learning_rate": {"uniform": [0.2, 0.1]}}, "needs low < high"),
+        ({"data.test_fraction": {"uniform": [0.1, 0.3]}}, "cannot be searched"),
+        ({}, "the search space is empty"),
+    ]
+    for space, message in cases:
+        with pytest.raises(ConfigError, match=message):
+            space_from_dict(space, base, "space.yaml")
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("# nothing yet\n")
+    code = cli.main(["sweep", "--config", str(ROOT / "configs/quick.yaml"), "--space",
+                     str(empty), "--out", str(tmp_path / "never")])
+    assert code == 2 and not (tmp_path / "never").exists()
+
+
+def test_choices_of_lists_round_trip(tmp_path):
+    base = config_to_dict(tiny_config(tmp_path))
+    space = space_from_dict({"data.features": {"choice": [["close"], ["close", "log_return"]]},
+                             "data.target": {"choice": ["price", "log_return"]}}, base)
+    drawn = space.encode({"data.features": ["close", "log_return"], "data.target": "price"})
+    assert drawn == {"data.features": 1, "data.target": "price"}
+    assert space.decode(drawn) == {"data.features": ["close", "log_return"],
+                                   "data.target": "price"}
+    assert space.encode({"data.features": ["volume"], "data.target": "price"}) is None
+
+
+def test_shipped_space_validates_against_the_default_and_best_configs():
+    from forecast.space import read_space
+
+    for config in ("default.yaml", "best.yaml"):
+        space = read_space(ROOT / "configs" / "space.yaml",
+                           config_to_dict(load_config(ROOT / "configs" / config)))
+        assert "model.learning_rate" in space.keys
+
+
+@pytest.mark.slow
+def test_an_interrupted_sweep_resumes_without_redoing_finished_trials(series_csv, tmp_path):
+    """Ctrl-C mid-sweep (the CLI on its own local Ray), then --resume: the finished trials'
+    logs are untouched and the sweep ends with every trial."""
+    out = tmp_path / "out"
+    command = [sys.executable, "main.py", "sweep", "--config", str(ROOT / "configs/quick.yaml"),
+               "--set", "data.source=csv", "--set", f"data.path={series_csv}",
+               "--set", "data.start=null", "--set", "data.lookback=10",
+               "--set", "model.layers.0.units=4", "--set", "model.layers.2.units=4",
+               "--set", "train.epochs=3", "--space", str(write_space(tmp_path / "space.yaml")),
+               "--trials", "4", "--max-concurrent", "1", "--out", str(out)]
+    environment = {**os.environ, "CI": "true"}
+    process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    first = out / "tune" / "trial_001" / "progress.csv"
+    while time.monotonic() < deadline and not (out / "tune" / "trial_002").exists():
+        time.sleep(0.2)
+    kept = first.read_bytes()
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr[-3000:]
+    assert "--resume" in stderr.strip().splitlines()[-1]
+    interrupted = pd.read_csv(out / "trials.csv")
+    assert (interrupted["status"] == "not finished").any() or len(interrupted) < 4
+    resumed = subprocess.run([*command, "--resume"], cwd=ROOT, env=environment,
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    table = pd.read_csv(out / "trials.csv")
+    assert list(table["trial"]) == [1, 2, 3, 4]
+    assert set(table["status"]) <= {"completed", "stopped early", "failed"}
+    assert first.read_bytes() == kept  # trial 1 finished before the interrupt: not redone
+    assert (out / "best" / "run.json").is_file()
+    assert resumed.stdout.strip().splitlines()[-1].startswith("The test rows were used once")
