@@ -24,12 +24,14 @@ from forecast.data.interval import format_timestamps
 from forecast.data.windows import Dataset, as_bars, prepare_dataset, scaler_to_dict
 from forecast.errors import UserError
 from forecast.report.metrics import (band_coverage, best_lag, binomial_p_value,
-                                     directional_accuracy, mae, mape, mase, rmse, theil_u)
+                                     directional_accuracy, forecast_metrics, mae, mape, mase,
+                                     rmse, theil_u)
 from forecast.uncertainty import SCORED_HORIZONS
 
 BASELINES = ("naive", "drift", "moving_average")
 BAND_METHODS = ("conformal", "mc_dropout", "random_walk")
-FAMILIES = ("lstm", "gru", "simple_rnn", "mlp")
+FAMILIES = ("lstm", "gru", "simple_rnn", "mlp", "lstm_direct")
+DIRECT_HORIZON = 20  # lstm_direct: one output per scored horizon, 1 … 20
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,11 @@ def method_metrics(actual: np.ndarray, predicted: np.ndarray, previous: np.ndarr
 
 def family_config(config: Config, family: str) -> Config:
     """The config's stack with every recurrent layer turned into ``family`` (same units,
-    same dropout layers); ``mlp`` uses Dense(units, relu) on the flattened window."""
+    same dropout layers); ``mlp`` uses Dense(units, relu) on the flattened window;
+    ``lstm_direct`` is the LSTM stack with a direct multi-step output (model.horizon 20)."""
+    if family == "lstm_direct":
+        direct = family_config(config, "lstm")
+        return replace(direct, model=replace(direct.model, horizon=DIRECT_HORIZON))
     layers = []
     for layer in config.model.layers:
         if isinstance(layer, RecurrentLayerConfig):
@@ -142,7 +148,8 @@ def run_fold(config: Config, prices: pd.Series | pd.DataFrame, fold: Fold, sampl
     dataset = prepare_dataset(visible, config.data.lookback, config.data.test_fraction,
                               config.train.validation_fraction, target=config.data.target,
                               n_test=fold.stop - fold.cutoff,
-                              label=f"fold {fold.index + 1}", features=config.data.features)
+                              label=f"fold {fold.index + 1}", features=config.data.features,
+                              horizon=config.model.horizon)
     values = visible["price"].to_numpy()
 
     def predictions(model: Any) -> pd.DataFrame:
@@ -172,8 +179,7 @@ def run_fold(config: Config, prices: pd.Series | pd.DataFrame, fold: Fold, sampl
                                                 config.train.seed).items():
             frame[name] = band
     bands = (band_frame(config, model, dataset, visible, fold, horizons,
-                        frame if samples > 0 else None)
-             if horizons and config.forecast.intervals != "none" else None)
+                        frame if samples > 0 else None) if horizons else None)
     return FoldOutcome(fold=fold, predictions=frame, scaler=scaler_to_dict(dataset.scaler),
                        training_prices=values[:fold.cutoff], epochs_run=result.epochs_run,
                        bands=bands)
@@ -181,9 +187,11 @@ def run_fold(config: Config, prices: pd.Series | pd.DataFrame, fold: Fold, sampl
 
 def band_frame(config: Config, model: Any, dataset: Dataset, visible: pd.DataFrame, fold: Fold,
                horizons: tuple[int, ...], mc_frame: pd.DataFrame | None) -> pd.DataFrame | None:
-    """The fold's bands on its test bars: for each horizon h, every forecast made from an
-    origin inside the test block h bars ahead, with the conformal band around it, the random
-    walk's band around the origin's close, and (h = 1, with samples) the MC-dropout band.
+    """The fold's bands on its test bars: for each horizon h (those asked for and every head
+    of a direct model), every forecast made from an origin inside the test block h bars
+    ahead (column ``conformal``, the model's deterministic forecast), with the conformal band
+    around it, the random walk's band around the origin's close (``close``, the naive
+    forecast), and (h = 1, with samples) the MC-dropout band.
 
     Calibrated on the fold's validation block (rows before its cutoff alone); horizons
     whose residuals are too few for a 95 % band are left out. With ``forecast.adaptive`` the
@@ -196,8 +204,10 @@ def band_frame(config: Config, model: Any, dataset: Dataset, visible: pd.DataFra
 
     data = config.data
     length = fold.stop - fold.cutoff
-    if data.features != ("close",):
-        horizons = (1,)  # other inputs would be recomputed origin by origin; h = 1 needs none
+    direct = config.model.horizon
+    horizons = tuple(sorted(set(horizons) | set(range(1, direct + 1))))  # every direct head
+    if data.features != ("close",):  # other inputs would be recomputed origin by origin;
+        horizons = tuple(h for h in horizons if h <= direct)  # one call of the model needs none
     horizons = tuple(h for h in horizons if h <= length)
     steps = max(horizons)
     training = visible.iloc[:fold.cutoff]  # calibration never reads a test row
@@ -217,6 +227,7 @@ def band_frame(config: Config, model: Any, dataset: Dataset, visible: pd.DataFra
                                 data.lookback, data.target, data.features)  # (n, steps)
     prices = visible["price"].to_numpy(dtype="float64")
     stamps = format_timestamps(pd.DatetimeIndex(visible.index))
+    widened = bands(paths, prices[test_origins - 1], calibration)  # each (n, steps)
     parts = []
     for horizon in horizons:
         origins = test_origins[:length - horizon + 1]
@@ -225,12 +236,11 @@ def band_frame(config: Config, model: Any, dataset: Dataset, visible: pd.DataFra
         part = pd.DataFrame({"fold": fold.index + 1, "horizon": horizon,
                              "date": [stamps[row] for row in targets],
                              "actual": prices[targets], "close": close, "conformal": points})
-        widened = bands(points[:, np.newaxis], close, calibration)
         for name, level in LEVELS.items():
-            part[f"conformal_lo{name}"] = widened[f"lo{name}"][:, 0]
-            part[f"conformal_hi{name}"] = widened[f"hi{name}"][:, 0]
-            part[f"random_walk_lo{name}"] = widened[f"rw_lo{name}"][:, 0]
-            part[f"random_walk_hi{name}"] = widened[f"rw_hi{name}"][:, 0]
+            for method, prefix in (("conformal", ""), ("random_walk", "rw_")):
+                for side in ("lo", "hi"):
+                    part[f"{method}_{side}{name}"] = widened[f"{prefix}{side}{name}"][
+                        :len(origins), horizon - 1]
             if config.forecast.adaptive:
                 for method, center, residuals in (
                         ("conformal", points, model_residuals),
@@ -285,6 +295,7 @@ class BacktestResult:
     outcomes: list[FoldOutcome]
     summary: dict[str, Any]
     bands: pd.DataFrame | None = None  # band_table(): method × horizon, pooled over folds
+    horizons: pd.DataFrame | None = None  # horizon_table(): point errors per horizon
 
 
 def backtest(config: Config, prices: pd.Series | pd.DataFrame, folds: int = 5,
@@ -313,11 +324,31 @@ def backtest(config: Config, prices: pd.Series | pd.DataFrame, folds: int = 5,
                "folds_model_beat_naive": int((model_folds["theil_u"] < 1).sum()),
                "overall": {method: plain(overall.loc[method].to_dict()) for method in methods},
                "beat_naive": bool(overall.loc["model", "theil_u"] < 1)}
-    bands = band_table(outcomes)
+    bands, horizons = band_table(outcomes), horizon_table(outcomes)
     if bands is not None:
         summary.update(intervals=config.forecast.intervals, adaptive=config.forecast.adaptive,
                        bands=[plain(row) for row in bands.to_dict(orient="records")])
-    return BacktestResult(table=table, outcomes=outcomes, summary=summary, bands=bands)
+    if horizons is not None:
+        summary["horizons"] = [plain(row) for row in horizons.to_dict(orient="records")]
+    return BacktestResult(table=table, outcomes=outcomes, summary=summary, bands=bands,
+                          horizons=horizons)
+
+
+def horizon_table(outcomes: list[FoldOutcome]) -> pd.DataFrame | None:
+    """The model's point forecasts h bars ahead beside the naive forecast (the origin's
+    close) on the same pooled bars, per horizon (horizons.csv)."""
+    frames = [outcome.bands for outcome in outcomes if outcome.bands is not None]
+    if not frames:
+        return None
+    rows = []
+    for horizon, part in pd.concat(frames, ignore_index=True).groupby("horizon", sort=True):
+        actual = part["actual"].to_numpy()
+        metrics = forecast_metrics(actual, part["conformal"].to_numpy(),
+                                   part["close"].to_numpy())
+        rows.append({"horizon": int(horizon), "n": len(part), "rmse": metrics["rmse"],
+                     "naive_rmse": metrics["naive_rmse"], "rmse_ratio": metrics["rmse_ratio"],
+                     "mae": metrics["mae"], "naive_mae": metrics["naive_mae"]})
+    return pd.DataFrame(rows)
 
 
 def band_table(outcomes: list[FoldOutcome]) -> pd.DataFrame | None:
@@ -342,7 +373,8 @@ def verdict(summary: dict[str, Any]) -> str:
     line = (f"The {summary['model']} {'BEAT' if summary['beat_naive'] else 'did NOT beat'} "
             f"the naive forecast: Theil's U {u:.3f} over all folds "
             f"(better in {summary['folds_model_beat_naive']} of {summary['folds']} folds).")
-    return line + (f" {band_verdict(summary)}" if summary.get("bands") else "")
+    scored = summary.get("bands") and summary.get("intervals") != "none"
+    return line + (f" {band_verdict(summary)}" if scored else "")
 
 
 def band_verdict(summary: dict[str, Any]) -> str:
@@ -397,7 +429,8 @@ def format_backtest_table(table: pd.DataFrame) -> str:
 def compare(config: Config, prices: pd.Series | pd.DataFrame, families: tuple[str, ...],
             folds: int = 5,
             echo: Callable[[str], None] = print) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Backtest each model family on the same folds; baselines once (they are shared)."""
+    """Backtest each model family on the same folds; baselines once (they are shared).
+    rmse_ratio_h5 / _h20: each family's forecasts 5 and 20 bars ahead over the naive's."""
     rows, results = [], {}
     for family in families:
         echo(f"== {family} ==")
@@ -405,7 +438,9 @@ def compare(config: Config, prices: pd.Series | pd.DataFrame, families: tuple[st
                           methods_label=family)
         results[family] = result
         overall = result.table[result.table["fold"] == "all"].set_index("method")
-        rows.append({"method": family, **plain(overall.loc["model"].to_dict())})
+        ahead = {f"rmse_ratio_h{row['horizon']}": row["rmse_ratio"]
+                 for row in result.summary.get("horizons", []) if row["horizon"] in (5, 20)}
+        rows.append({"method": family, **plain(overall.loc["model"].to_dict()), **ahead})
     baseline_table = next(iter(results.values())).table
     overall = baseline_table[baseline_table["fold"] == "all"].set_index("method")
     for baseline in BASELINES:

@@ -34,6 +34,25 @@ def _config_options() -> argparse.ArgumentParser:
     return options
 
 
+def _source_options() -> argparse.ArgumentParser:
+    """--config and --set alone (commands that write no single run folder)."""
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument("--config", type=Path, default=None,
+                         help="YAML config (default: configs/default.yaml)")
+    options.add_argument("--set", dest="overrides", action="append", default=[],
+                         metavar="KEY=VALUE", help="override a config key (repeatable)")
+    return options
+
+
+def _ray_options() -> argparse.ArgumentParser:
+    """Where the distributed commands run."""
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument("--address", default=None,
+                         help="Ray cluster to join: auto, HOST:PORT or ray://HOST:10001 "
+                              "(default: a local Ray instance on this machine's cores)")
+    return options
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python main.py",
@@ -73,12 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--layer", type=int, default=0,
                          help="recurrent layer to show, 0 = first (default 0)")
 
-    summary = commands.add_parser(
-        "summary", help="parameter counts per layer with their formulas (no training)")
-    summary.add_argument("--config", type=Path, default=None,
-                         help="YAML config (default: configs/default.yaml)")
-    summary.add_argument("--set", dest="overrides", action="append", default=[],
-                         metavar="KEY=VALUE", help="override a config key (repeatable)")
+    source, ray_options = _source_options(), _ray_options()
+    commands.add_parser(
+        "summary", parents=[source],
+        help="parameter counts per layer with their formulas (no training)")
 
     backtest = commands.add_parser("backtest", parents=[shared],
                                    help="walk-forward backtest against naive, drift and "
@@ -90,40 +107,32 @@ def build_parser() -> argparse.ArgumentParser:
     compare = commands.add_parser("compare", parents=[shared],
                                   help="backtest several model families on the same folds")
     compare.add_argument("--models", default="lstm,gru,simple_rnn,mlp",
-                         help="comma-separated families (lstm,gru,simple_rnn,mlp)")
+                         help="comma-separated families (lstm,gru,simple_rnn,mlp,lstm_direct;"
+                              " lstm_direct: 20 outputs, one per bar ahead)")
     compare.add_argument("--folds", type=int, default=5, help="expanding-window folds (5)")
 
     batch = commands.add_parser(
-        "batch", help="train many tickers (on this machine's cores or a Ray cluster) and "
-                      "rank them in a leaderboard with Benjamini-Hochberg q-values")
+        "batch", parents=[source, ray_options],
+        help="train many tickers (on this machine's cores or a Ray cluster) and rank them in "
+             "a leaderboard with Benjamini-Hochberg q-values")
     batch.add_argument("--tickers", default=None, help="comma-separated tickers, e.g. MSFT,AAPL")
     batch.add_argument("--tickers-file", type=Path, default=None,
                        help="file with one ticker per line (# comments)")
-    batch.add_argument("--config", type=Path, default=None,
-                       help="YAML config (default: configs/default.yaml)")
-    batch.add_argument("--set", dest="overrides", action="append", default=[],
-                       metavar="KEY=VALUE", help="override a config key (repeatable)")
     batch.add_argument("--forecast", type=int, default=0, metavar="N",
                        help="also forecast N bars for each ticker (0: no)")
     batch.add_argument("--backtest", type=int, default=0, metavar="K",
                        help="also backtest K walk-forward folds for each ticker (0: no)")
     batch.add_argument("--out", type=Path, default=None,
                        help="batch folder (default: output.runs_dir/TIME-batch)")
-    batch.add_argument("--address", default=None,
-                       help="Ray cluster to join: auto, HOST:PORT or ray://HOST:10001 "
-                            "(default: a local Ray instance on this machine's cores)")
     batch.add_argument("--cpus-per-task", type=int, default=1,
                        help="CPUs per ticker task; TensorFlow's threads follow (1)")
     batch.add_argument("--resume", action="store_true",
                        help="continue the batch in --out, skipping tickers already complete")
 
     sweep = commands.add_parser(
-        "sweep", help="search hyperparameters (Ray Tune, Optuna TPE, ASHA) on validation rows, "
-                      "then retrain the best config and score it once on the test rows")
-    sweep.add_argument("--config", type=Path, default=None,
-                       help="YAML config the space modifies (default: configs/default.yaml)")
-    sweep.add_argument("--set", dest="overrides", action="append", default=[],
-                       metavar="KEY=VALUE", help="override a config key (repeatable)")
+        "sweep", parents=[source, ray_options],
+        help="search hyperparameters (Ray Tune, Optuna TPE, ASHA) on validation rows, then "
+             "retrain the best config and score it once on the test rows")
     sweep.add_argument("--space", type=Path, required=True,
                        help="search space YAML: dotted config keys to distributions "
                             "(see configs/space.yaml)")
@@ -133,9 +142,6 @@ def build_parser() -> argparse.ArgumentParser:
                             "the training rows (0: one validation block, per epoch)")
     sweep.add_argument("--out", type=Path, default=None,
                        help="sweep folder (default: output.runs_dir/TIME-sweep)")
-    sweep.add_argument("--address", default=None,
-                       help="Ray cluster to join: auto, HOST:PORT or ray://HOST:10001 "
-                            "(default: a local Ray instance on this machine's cores)")
     sweep.add_argument("--cpus-per-trial", type=int, default=1,
                        help="CPUs per trial; TensorFlow's threads follow (1)")
     sweep.add_argument("--max-concurrent", type=int, default=None,
@@ -237,8 +243,10 @@ def command_compare(args: argparse.Namespace) -> int:
     folder, table, summary = compare(config, families, folds=args.folds, out=args.out,
                                      refresh=args.refresh, overwrite=args.overwrite)
     print()
-    columns = ["method", "rmse", "mae", "mape", "mase", "theil_u", "directional_accuracy"]
-    print(table[columns].to_string(index=False, float_format=lambda value: f"{value:.4f}"))
+    columns = ["method", "rmse", "mae", "mape", "mase", "theil_u", "directional_accuracy",
+               *[name for name in ("rmse_ratio_h5", "rmse_ratio_h20") if name in table]]
+    print(table[columns].to_string(index=False, na_rep="-",
+                                   float_format=lambda value: f"{value:.4f}"))
     print(f"folder: {folder}")
     print(f"lowest RMSE: {summary['best_by_rmse']}")
     return 0

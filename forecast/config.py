@@ -284,7 +284,8 @@ def _reference_layers() -> tuple[LayerConfig, ...]:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """The network: a stack of layers, then Dense(1), compiled with a loss and optimizer."""
+    """The network: a stack of layers, then Dense(horizon), compiled with a loss and
+    optimizer."""
 
     layers: tuple[LayerConfig, ...] = field(default_factory=_reference_layers)
     loss: Literal["mean_squared_error", "mean_absolute_error", "huber"] = "mean_squared_error"
@@ -292,9 +293,12 @@ class ModelConfig:
     learning_rate: float | None = None
     fused_lstm: bool = True  # LSTM layers as FusedLSTM (one compiled op per sequence)
     fused_dropout: bool = True  # Dropout layers as FusedDropout (one compiled op, own RNG)
+    horizon: int = 1  # outputs: the next H bars at once (direct multi-step); 1 = one, recursed
 
     def validate(self, path: str) -> None:
         _check(len(self.layers) >= 1, f"{path}.layers", [], "needs at least one layer")
+        _check(1 <= self.horizon <= 250, f"{path}.horizon", self.horizon,
+               "must be an integer in [1, 250] (bars the output layer predicts at once)")
         seen_dense = False
         for index, layer in enumerate(self.layers):
             layer.validate(f"{path}.layers.{index}")

@@ -79,7 +79,8 @@ def dataset_for(config: Config, bars: pd.Series | pd.DataFrame, scaler: Any = No
              else f"data ({config.data.source} {config.data.ticker})")
     return prepare_dataset(bars, config.data.lookback, config.data.test_fraction,
                            config.train.validation_fraction, scaler=scaler, label=label,
-                           target=config.data.target, features=config.data.features)
+                           target=config.data.target, features=config.data.features,
+                           horizon=config.model.horizon)
 
 
 def load_data(config: Config, refresh: bool = False) -> tuple[Config, MarketData]:
@@ -266,12 +267,18 @@ def forecast(run_dir: str | Path, steps: int = 30, samples: int = 100,
         newer = replace(data, source="csv", path=str(data_path), start=None, end=None)
         bars, label = load_market(newer).bars, str(data_path)
     fixed = [name for name in data.features if not recursable(name)]
-    if steps > 1 and fixed:
+    horizon = config.model.horizon
+    if steps > horizon and fixed:
         raise UserError(f"--steps {steps}: the model reads {', '.join(fixed)}, which it does "
-                        f"not predict, so it cannot forecast past one bar (each later step "
-                        f"would need their future values); use --steps 1, or train with "
+                        f"not predict, so it cannot forecast past {horizon} bar(s) (each "
+                        f"later step would need their future values); use --steps {horizon}, "
+                        f"train with model.horizon {steps} (direct multi-step), or with "
                         f"features it can recompute (close, log_return, volatility_N, rsi_N, "
                         f"macd, day_of_week, hour, month)")
+    if steps > horizon > 1 and data.features != ("close",):
+        raise UserError(f"--steps {steps}: a model.horizon {horizon} model with inputs beside "
+                        f"the close forecasts at most {horizon} bars; use --steps {horizon} "
+                        f"or train with a larger model.horizon")
     values = feature_matrix(data.features, bars, data.target)
     needed = first_complete_row(values, data.features, pd.DatetimeIndex(bars.index), label) + (
         data.lookback)
@@ -354,6 +361,8 @@ def backtest(config: Config, folds: int = 5, samples: int = 0, out: str | Path |
     runs.write_frame(folder / "backtest.csv", result.table)
     if result.bands is not None:
         runs.write_frame(folder / "bands.csv", result.bands)
+    if result.horizons is not None:
+        runs.write_frame(folder / "horizons.csv", result.horizons)
     atomic.write_json(folder / "backtest.json", result.summary)
     runs.save_figure(folder / "backtest.png", plot_backtest(result.table))
     write_report(folder, f"{config.data.ticker} backtest {folder.name}",

@@ -70,7 +70,7 @@ def create_run_dir(runs_dir: str | Path, ticker: str, out: str | Path | None = N
         if overwrite:  # remove the previous run's artifacts (only ours), marker first
             (path / MARKER).unlink(missing_ok=True)
             for pattern in (*RUN_FILES, "report.html", "evaluation.json", "forecast.*",
-                            "explain_*", "backtest.*", "bands.*", "calibration.json",
+                            "explain_*", "backtest.*", "bands.*", "horizons.*", "calibration.json",
                             "compare.*", "training_*"):
                 for old in path.glob(pattern):
                     if old.is_file():

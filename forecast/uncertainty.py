@@ -73,7 +73,8 @@ def recursive_forecasts(model: Any, scaler: Any, bars: pd.DataFrame, origins: np
 
     origins = np.asarray(origins, dtype="int64")
     prices = bars["price"].to_numpy(dtype="float64")
-    if tuple(features) == ("close",) or steps == 1:
+    direct = int(model.output_shape[-1])  # model.horizon: steps from one call
+    if tuple(features) == ("close",) or steps <= direct:
         values = feature_matrix(features, bars, target)  # (N, F)
         scaled = values * scaler.scale_ + scaler.min_  # (N, F)
         windows = np.stack([scaled[origin - lookback:origin] for origin in origins])  # (n, L, F)
@@ -81,6 +82,9 @@ def recursive_forecasts(model: Any, scaler: Any, bars: pd.DataFrame, origins: np
                              target, steps, dropout=False,
                              column=features.index("close"),
                              recursive=tuple(features) == ("close",))
+    if direct > 1:  # simulate_paths would take only the first head
+        raise UserError(f"a model.horizon {direct} model with inputs beside the close "
+                        f"forecasts at most {direct} bars; ask for fewer")
     index = pd.DatetimeIndex(bars.index)
     if future_index is not None:
         index = index.append(pd.DatetimeIndex(future_index))

@@ -170,6 +170,12 @@ def test_backtest_scores_every_band_on_the_same_bars_and_never_calibrates_on_tes
     assert np.allclose(walk["width95_vs_rw"], 1.0)
     assert "random walk's" in verdict(result.summary)
     frame = result.outcomes[0].bands
+    half_width = np.log(frame["conformal_hi95"] / frame["conformal"]).groupby(frame["horizon"])
+    walk_width = np.log(frame["random_walk_hi95"] / frame["close"]).groupby(frame["horizon"])
+    # each horizon has its own calibrated width, the same on every bar of that horizon
+    for width in (half_width, walk_width):
+        assert ((width.max() - width.min()) < 1e-9).all()
+    assert walk_width.first()[20] > walk_width.first()[5] > walk_width.first()[1]
     changed = prices.copy()
     cutoff = result.outcomes[0].fold.cutoff
     changed.iloc[cutoff:] = changed.iloc[cutoff:] * 2.0

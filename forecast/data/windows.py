@@ -190,6 +190,7 @@ class Dataset:
     y_test: np.ndarray  # (n_test,) scaled modelled values
     features: tuple[str, ...] = ("close",)
     first_row: int = 0  # rows before it have no complete input (warm-up)
+    horizon: int = 1  # y_train/y_val hold the next H modelled values per window when H > 1
 
     @property
     def target_column(self) -> int:
@@ -225,8 +226,8 @@ def as_bars(data: pd.Series | pd.DataFrame) -> pd.DataFrame:
 def prepare_dataset(bars: pd.Series | pd.DataFrame, lookback: int, test_fraction: float,
                     validation_fraction: float, scaler: MinMaxScaler | None = None,
                     label: str = "data", target: str = "price",
-                    n_test: int | None = None, features: tuple[str, ...] = ("close",)
-                    ) -> Dataset:
+                    n_test: int | None = None, features: tuple[str, ...] = ("close",),
+                    horizon: int = 1) -> Dataset:
     """Compute the features, split, scale (fitting on training rows unless a fitted scaler
     is given) and window.
 
@@ -267,12 +268,20 @@ def prepare_dataset(bars: pd.Series | pd.DataFrame, lookback: int, test_fraction
     scaled[first:] = scaler.transform(values[first:])
     column = features.index("close")
     x_fit, y_fit = make_windows(scaled, lookback, lookback + first, n_train, column)
+    if horizon > 1:  # targets t .. t+H-1 must all be training rows: the last H-1 windows go
+        kept = len(y_fit) - horizon + 1
+        if kept - n_validation < 1:
+            raise DataError(f"{label}: {len(y_fit)} training windows leave none to fit "
+                            f"with model.horizon {horizon} and {n_validation} validation "
+                            f"windows; use a longer series or a smaller model.horizon")
+        y_fit = np.lib.stride_tricks.sliding_window_view(y_fit, horizon)[:kept].copy()  # (n, H)
+        x_fit = x_fit[:kept]
     split = len(y_fit) - n_validation
     x_test, y_test = make_windows(scaled, lookback, n_train, len(values), column)
     return Dataset(prices=prices, lookback=lookback, target=target, n_train=n_train,
                    scaler=scaler, x_train=x_fit[:split], y_train=y_fit[:split],
                    x_val=x_fit[split:], y_val=y_fit[split:], x_test=x_test, y_test=y_test,
-                   features=tuple(features), first_row=first)
+                   features=tuple(features), first_row=first, horizon=horizon)
 
 
 def inverse_scale(scaler: MinMaxScaler, scaled: np.ndarray, column: int = 0) -> np.ndarray:

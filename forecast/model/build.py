@@ -25,7 +25,8 @@ _OPTIMIZERS = {"rmsprop": keras.optimizers.RMSprop, "adam": keras.optimizers.Ada
 
 
 def build_model(cfg: Config, n_features: int = 1) -> keras.Model:
-    """A compiled model taking windows (batch, lookback, n_features) to (batch, 1).
+    """A compiled model taking windows (batch, lookback, n_features) to (batch, H), the next
+    ``model.horizon`` modelled values (H = 1 by default).
 
     Every recurrent layer but the last returns sequences; with no recurrent layer the
     window is flattened (an MLP on the last ``lookback`` values).
@@ -56,7 +57,7 @@ def build_model(cfg: Config, n_features: int = 1) -> keras.Model:
         elif isinstance(layer, DenseLayerConfig):
             hidden = keras.layers.Dense(layer.units, activation=layer.activation,
                                         name=name)(hidden)
-    outputs = keras.layers.Dense(1, name="next_close")(hidden)  # (batch, 1)
+    outputs = keras.layers.Dense(cfg.model.horizon, name="next_close")(hidden)  # (batch, H)
     model = keras.Model(inputs, outputs, name="forecaster")
     optimizer_class = _OPTIMIZERS[cfg.model.optimizer]
     optimizer = (optimizer_class() if cfg.model.learning_rate is None

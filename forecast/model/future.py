@@ -48,6 +48,16 @@ def simulate_paths(model, scaler, prices, lookback: int, target: str, days: int,
                                  target, days, samples, dropout)
     import tensorflow as tf
 
+    outputs = int(model.output_shape[-1])
+    if days > 1 and outputs > 1:  # direct heads: every step from the known window at once
+        if days > outputs:
+            raise ValueError("a direct model with inputs beside the close forecasts at most "
+                             "model.horizon steps")
+        known = feature_matrix(features, as_bars(prices), target)[-lookback:]  # (L, F)
+        window = np.repeat((known * scaler.scale_ + scaler.min_)[np.newaxis], samples, axis=0)
+        previous = np.full(samples, float(as_bars(prices)["price"].iloc[-1]))
+        return recurse_close(model, scaler, window.astype("float32"), previous, target, days,
+                             dropout, column=features.index("close"), recursive=False)
     if days > 1 and not all(recursable(name) for name in features):
         raise ValueError("inputs the model does not predict allow one step only")
     bars = as_bars(prices).iloc[-(lookback + HISTORY_ROWS):]
@@ -83,24 +93,30 @@ def _close_only_paths(model, scaler, prices: np.ndarray, lookback: int, target: 
 def recurse_close(model, scaler, windows: np.ndarray, previous: np.ndarray, target: str,
                   steps: int, dropout: bool, column: int = 0, recursive: bool = True
                   ) -> np.ndarray:
-    """Forecast ``steps`` bars from each scaled window, feeding each prediction back in.
+    """Forecast ``steps`` bars from each scaled window, feeding the predictions back in.
 
     windows: (n, L, F) scaled inputs (F = 1 when ``recursive``); previous: (n,) each
-    window's last close. One batched call of the model per step. Returns (n, steps) prices.
+    window's last close. One batched call of the model per H steps (H = the model's
+    outputs: 1, or model.horizon for a direct model). Returns (n, steps) prices.
     """
     import tensorflow as tf
 
     paths = np.empty((len(windows), steps))  # (n, steps)
     previous = np.asarray(previous, dtype="float64")
-    for step in range(steps):
-        output = model(tf.constant(windows), training=dropout)  # (n, 1)
-        predicted = np.asarray(output)[:, 0]  # (n,) scaled
-        previous = scaled_to_prices(scaler, predicted, previous, target, column)
-        paths[:, step] = previous
-        if step + 1 < steps:
+    step = 0
+    while step < steps:
+        output = np.asarray(model(tf.constant(windows), training=dropout))  # (n, H)
+        used = min(output.shape[1], steps - step)  # a direct model gives H steps per call
+        for offset in range(used):
+            previous = scaled_to_prices(scaler, output[:, offset], previous, target, column)
+            paths[:, step + offset] = previous
+        step += used
+        if step < steps:
             if not recursive:
-                raise ValueError("inputs beside the close allow one step in a batch")
-            windows = np.concatenate([windows[:, 1:, :], predicted.reshape(-1, 1, 1)], axis=1)
+                raise ValueError("inputs beside the close allow one call (H steps) only")
+            lookback = windows.shape[1]
+            windows = np.concatenate([windows, output[:, :used, np.newaxis]],
+                                     axis=1)[:, -lookback:]  # (n, L, 1)
     return paths
 
 

@@ -46,7 +46,8 @@ def _recurrent_formula(layer: RecurrentLayerConfig, inputs: int) -> str:
 
 
 def parameter_table(config: Config, n_features: int | None = None) -> list[LayerCount]:
-    """One row per layer with weights, in build_model's order, ending with the Dense(1).
+    """One row per layer with weights, in build_model's order, ending with the Dense(H)
+    output (H = model.horizon).
 
     n_features: inputs per time step (default: the config's data.features)."""
     n_features = len(config.data.features) if n_features is None else n_features
@@ -69,7 +70,9 @@ def parameter_table(config: Config, n_features: int | None = None) -> list[Layer
                                    f"{width} × {layer.units} + {layer.units}",
                                    width * layer.units + layer.units))
             width = layer.units
-    rows.append(LayerCount("next_close", "Dense(1) output", f"{width} × 1 + 1", width + 1))
+    outputs = config.model.horizon
+    rows.append(LayerCount("next_close", f"Dense({outputs}) output",
+                           f"{width} × {outputs} + {outputs}", width * outputs + outputs))
     return rows
 
 

@@ -1,0 +1,114 @@
+"""Direct multi-step forecasts (model.horizon H): windows with H targets, a Dense(H) head,
+forecasts that take H steps per call and recurse beyond, backtests scored per horizon, and
+lstm_direct in compare."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecast import pipeline
+from forecast.data.windows import fit_scaler, prepare_dataset
+from forecast.errors import UserError
+from forecast.model.future import recurse_close
+from forecast.runs import read_json
+from tests.conftest import ohlcv_frame, synthetic_prices, tiny_config, write_bars
+
+
+def test_windows_hold_the_next_h_targets_and_test_windows_stay_one_step():
+    prices = synthetic_prices(200)
+    one = prepare_dataset(prices, 10, 0.2, 0.1)
+    three = prepare_dataset(prices, 10, 0.2, 0.1, horizon=3)
+    fit = np.concatenate([one.y_train, one.y_val])  # (n,) one-step targets in time order
+    assert three.y_train.shape[1] == 3 and three.y_val.shape == (len(one.y_val), 3)
+    assert len(three.y_train) == len(one.y_train) - 2  # the last 2 windows lack 3 targets
+    np.testing.assert_array_equal(three.y_train[:, 0], fit[:len(three.y_train)])
+    np.testing.assert_array_equal(three.y_train[5], fit[5:8])
+    np.testing.assert_array_equal(three.x_train, one.x_train[:len(three.y_train)])
+    assert three.y_val[-1, -1] == fit[-1]  # the last target is the last training row
+    np.testing.assert_array_equal(three.y_test, one.y_test)
+    np.testing.assert_array_equal(three.x_test, one.x_test)
+
+
+def direct_model(lookback: int, horizon: int, step: float):
+    """A hand-built direct model: the next H values = last input + step·(1 … H)."""
+    import keras
+
+    inputs = keras.Input(shape=(lookback, 1))
+    dense = keras.layers.Dense(horizon)
+    outputs = dense(keras.layers.Flatten()(inputs))
+    model = keras.Model(inputs, outputs)
+    kernel = np.zeros((lookback, horizon), dtype="float32")
+    kernel[-1, :] = 1.0
+    dense.set_weights([kernel, (step * np.arange(1, horizon + 1)).astype("float32")])
+    return model
+
+
+def test_a_direct_model_takes_h_steps_per_call_and_recurses_beyond():
+    scaler = fit_scaler(np.array([0.0, 10.0]))  # 1 price unit = 0.1 scaled
+    windows = (np.arange(4, dtype="float32") * 0.1 + 0.3)[np.newaxis, :, np.newaxis]
+    paths = recurse_close(direct_model(4, 3, 0.1), scaler, windows, np.array([6.0]), "price",
+                          7, dropout=False)
+    # 6 → 7 8 9 from one call; the next call starts from 9: 10 11 12; then 13
+    np.testing.assert_allclose(paths[0], [7, 8, 9, 10, 11, 12, 13], rtol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def direct_run(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("direct")
+    config = tiny_config(tmp_path, "model.horizon=3", "train.epochs=2",
+                         "train.validation_fraction=0.2")
+    outcome = pipeline.train(config, out=tmp_path / "run", echo=lambda line: None)
+    return tmp_path, config, outcome
+
+
+def test_train_save_load_and_forecast_with_a_direct_head(direct_run):
+    tmp_path, _, outcome = direct_run
+    run = tmp_path / "run"
+    assert outcome.model.output_shape == (None, 3)
+    evaluation = pipeline.evaluate(run)  # the saved Dense(3) model reloads exactly
+    stored = read_json(run / "metrics.json")
+    assert all(evaluation[key] == stored[key] for key in ("rmse", "mae", "rmse_ratio"))
+    two = pipeline.forecast(run, steps=2)
+    seven = pipeline.forecast(run, steps=7)
+    np.testing.assert_allclose(seven["median"].to_numpy()[:2], two["median"].to_numpy())
+    assert np.isfinite(seven[["median", "lo95", "hi95", "rw_lo95"]].to_numpy()).all()
+    assert (seven["lo95"] < seven["median"]).all() and (seven["median"] < seven["hi95"]).all()
+
+
+def test_backtests_score_every_head_and_compare_puts_lstm_direct_beside_lstm(direct_run):
+    tmp_path, config, _ = direct_run
+    from forecast.backtest import backtest, compare
+
+    prices = synthetic_prices(700, seed=3)
+    result = backtest(config, prices, folds=1, echo=lambda line: None)
+    assert list(result.horizons["horizon"]) == [1, 2, 3, 5, 20]
+    assert (result.horizons["rmse_ratio"] > 0).all()
+    table, _ = compare(tiny_config(tmp_path, "train.epochs=1",
+                                   "train.validation_fraction=0.2"), prices,
+                       ("lstm", "lstm_direct"), folds=1, echo=lambda line: None)
+    rows = table.set_index("method")
+    assert {"rmse_ratio_h5", "rmse_ratio_h20"} <= set(table.columns)
+    assert np.isfinite(rows.loc[["lstm", "lstm_direct"], "rmse_ratio_h20"]).all()
+
+
+def test_a_direct_head_forecasts_inputs_it_does_not_predict_up_to_h_bars(tmp_path):
+    path = write_bars(tmp_path / "bars.csv", ohlcv_frame(pd.bdate_range("2020-01-01",
+                                                                         periods=400)))
+    config = tiny_config(tmp_path, "data.source=csv", f"data.path={path}", "data.start=null",
+                         "data.features=[close, log_volume]", "model.horizon=3",
+                         "train.validation_fraction=0.2")
+    pipeline.train(config, out=tmp_path / "run", echo=lambda line: None)
+    frame = pipeline.forecast(tmp_path / "run", steps=3)
+    assert len(frame) == 3 and np.isfinite(frame[["median", "lo95", "hi95"]]).all().all()
+    with pytest.raises(UserError, match=r"--steps 4: the model reads log_volume.*past 3 "):
+        pipeline.forecast(tmp_path / "run", steps=4)
+
+
+def test_parameter_counts_follow_the_head(tmp_path):
+    from forecast.model.params import parameter_table
+
+    config = tiny_config(tmp_path, "model.horizon=5")
+    last = parameter_table(config)[-1]
+    assert last.description == "Dense(5) output" and last.count == 4 * 5 + 5
