@@ -29,6 +29,11 @@ def test_windows_hold_the_next_h_targets_and_test_windows_stay_one_step():
     assert three.y_val[-1, -1] == fit[-1]  # the last target is the last training row
     np.testing.assert_array_equal(three.y_test, one.y_test)
     np.testing.assert_array_equal(three.x_test, one.x_test)
+    same = prepare_dataset(prices, 10, 0.2, 0.1, horizon=1)  # H = 1: today's layout exactly
+    for name in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test"):
+        assert getattr(same, name).shape == getattr(one, name).shape
+        np.testing.assert_array_equal(getattr(same, name), getattr(one, name))
+    assert one.y_train.ndim == 1
 
 
 def direct_model(lookback: int, horizon: int, step: float):
