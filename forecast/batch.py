@@ -258,11 +258,7 @@ def run_batch(config: Config, tickers: list[str], out: str | Path | None = None,
         if out is None or not (folder / "config.yaml").is_file():
             raise UserError(f"--resume: {folder} is not a batch folder; run the batch "
                             f"without --resume first")
-        started = config_to_dict(runs.read_config(folder))
-        if {**started, "output": None} != {**config_to_dict(config), "output": None}:
-            raise UserError(f"--resume {folder}: the config differs from the one the batch "
-                            f"started with ({folder / 'config.yaml'}); resume with that config "
-                            f"or start a new batch")
+        runs.check_same_config(folder, config, "batch")
     else:
         folder = runs.create_run_dir(config.output.runs_dir, "batch", out=out)
         runs.write_config(folder, config)

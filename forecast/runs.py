@@ -184,6 +184,16 @@ def read_config(run_dir: Path) -> Config:
         raise RunError(f"{run_dir / 'config.yaml'}: {error}") from None
 
 
+def check_same_config(folder: Path, config: Config, what: str) -> None:
+    """--resume of a batch or sweep: refuse a config other than the one ``folder`` started
+    with (its output section aside: a resumed folder is where it is)."""
+    started = config_to_dict(read_config(folder))
+    if {**started, "output": None} != {**config_to_dict(config), "output": None}:
+        raise UserError(f"--resume {folder}: the config differs from the one the {what} "
+                        f"started with ({folder / 'config.yaml'}); resume with that config "
+                        f"or start a new {what}")
+
+
 def read_json(path: Path) -> dict[str, Any]:
     try:
         value = json.loads(path.read_text(encoding="utf-8"))

@@ -149,11 +149,7 @@ def _check_resume(folder: Path, config: Config, space: Space, folds: int) -> dic
         raise UserError(f"--resume: {folder} is not a sweep folder; run the sweep without "
                         f"--resume first")
     state = runs.read_json(state_path)
-    started = runs.read_config(folder)
-    if {**config_to_dict(started), "output": None} != {**config_to_dict(config),
-                                                        "output": None}:
-        raise UserError(f"--resume {folder}: the config differs from the one the sweep "
-                        f"started with ({folder / 'config.yaml'}); resume with that config")
+    runs.check_same_config(folder, config, "sweep")
     if (folder / "space.yaml").read_text(encoding="utf-8") != space_text(space):
         raise UserError(f"--resume {folder}: the search space differs from the one the sweep "
                         f"started with ({folder / 'space.yaml'}); resume with that space")

@@ -68,17 +68,14 @@ def recursive_forecasts(model: Any, scaler: Any, bars: pd.DataFrame, origins: np
     Returns (n, steps) prices. ``future_index``: timestamps after the last bar, for an origin
     at len(bars) with calendar features.
     """
-    from forecast.data.features import feature_matrix
-    from forecast.model.future import recurse_close, simulate_paths
+    from forecast.model.future import recurse_close, scaled_windows, simulate_paths
 
     origins = np.asarray(origins, dtype="int64")
     prices = bars["price"].to_numpy(dtype="float64")
     direct = int(model.output_shape[-1])  # model.horizon: steps from one call
     if tuple(features) == ("close",) or steps <= direct:
-        values = feature_matrix(features, bars, target)  # (N, F)
-        scaled = values * scaler.scale_ + scaler.min_  # (N, F)
-        windows = np.stack([scaled[origin - lookback:origin] for origin in origins])  # (n, L, F)
-        return recurse_close(model, scaler, windows.astype("float32"), prices[origins - 1],
+        windows = scaled_windows(scaler, bars, origins, lookback, target, features)
+        return recurse_close(model, scaler, windows, prices[origins - 1],
                              target, steps, dropout=False,
                              column=features.index("close"),
                              recursive=tuple(features) == ("close",))
@@ -117,16 +114,6 @@ class Calibration:
                 "levels": {name: level for name, level in LEVELS.items()},
                 "model": self.model, "random_walk": self.random_walk,
                 "block": {"first": self.first, "last": self.last}}
-
-    @classmethod
-    def from_dict(cls, state: dict[str, Any]) -> "Calibration":
-        return cls(horizons=int(state["horizons"]), residuals=int(state["residuals"]),
-                   counts=[int(count) for count in state["counts"]],
-                   model={name: [float(value) for value in values]
-                          for name, values in state["model"].items()},
-                   random_walk={name: [float(value) for value in values]
-                                for name, values in state["random_walk"].items()},
-                   first=state["block"]["first"], last=state["block"]["last"])
 
 
 def calibration_residuals(model: Any, scaler: Any, training: pd.DataFrame, n_block: int,

@@ -53,11 +53,12 @@ def simulate_paths(model, scaler, prices, lookback: int, target: str, days: int,
         if days > outputs:
             raise ValueError("a direct model with inputs beside the close forecasts at most "
                              "model.horizon steps")
-        known = feature_matrix(features, as_bars(prices), target)[-lookback:]  # (L, F)
-        window = np.repeat((known * scaler.scale_ + scaler.min_)[np.newaxis], samples, axis=0)
-        previous = np.full(samples, float(as_bars(prices)["price"].iloc[-1]))
-        return recurse_close(model, scaler, window.astype("float32"), previous, target, days,
-                             dropout, column=features.index("close"), recursive=False)
+        bars = as_bars(prices)
+        window = np.repeat(scaled_windows(scaler, bars, [len(bars)], lookback, target, features),
+                           samples, axis=0)  # (S, L, F)
+        previous = np.full(samples, float(bars["price"].iloc[-1]))
+        return recurse_close(model, scaler, window, previous, target, days, dropout,
+                             column=features.index("close"), recursive=False)
     if days > 1 and not all(recursable(name) for name in features):
         raise ValueError("inputs the model does not predict allow one step only")
     bars = as_bars(prices).iloc[-(lookback + HISTORY_ROWS):]
@@ -88,6 +89,14 @@ def _close_only_paths(model, scaler, prices: np.ndarray, lookback: int, target: 
     window = np.tile(scaled.astype("float32"), (samples, 1))[..., np.newaxis]  # (S, L, 1)
     previous = np.full(samples, prices[-1])  # (S,) last known close of each path
     return recurse_close(model, scaler, window, previous, target, days, dropout)
+
+
+def scaled_windows(scaler, bars: pd.DataFrame, origins, lookback: int, target: str,
+                   features: tuple[str, ...]) -> np.ndarray:
+    """The scaled input windows of the ``lookback`` rows before each origin, as the model
+    reads them (scikit-learn's transform arithmetic). Returns (n, L, F) float32."""
+    scaled = feature_matrix(features, bars, target) * scaler.scale_ + scaler.min_  # (N, F)
+    return np.stack([scaled[origin - lookback:origin] for origin in origins]).astype("float32")
 
 
 def recurse_close(model, scaler, windows: np.ndarray, previous: np.ndarray, target: str,
