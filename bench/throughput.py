@@ -35,7 +35,8 @@ LOOKBACK = 60
 
 def windows() -> tuple[np.ndarray, np.ndarray]:
     from forecast.config import DataConfig
-    from forecast.data import load_prices, prepare_dataset
+    from forecast.data.sources import load_prices
+    from forecast.data.windows import prepare_dataset
 
     dataset = prepare_dataset(load_prices(DataConfig()), LOOKBACK, 0.2, 0.0)
     return dataset.x_train, dataset.y_train.astype("float32")  # (n, 60, 1), (n,)

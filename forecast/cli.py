@@ -1,4 +1,4 @@
-"""Command-line glue: parse arguments, load the config, call a pipeline function, print.
+"""Command-line glue: parse arguments, load the config, call a command function, print.
 
 Nothing here imports TensorFlow at module level, so ``--help`` and config errors are instant.
 User errors print one line on stderr and exit 2; unexpected failures exit 1.
@@ -162,23 +162,23 @@ def _load(args: argparse.Namespace):
 
 
 def command_train(args: argparse.Namespace) -> int:
-    from forecast.report.metrics import format_metrics_table
+    from forecast.evaluation.metrics import format_metrics_table
 
     if args.resume is not None:
         if args.config is not None or args.overrides or args.out is not None:
             raise UserError("--resume DIR continues a run with its own config.yaml; "
                             "drop --config, --set and --out")
-        from forecast.pipeline import resume
+        from forecast.commands.train import resume
 
         outcome = resume(args.resume)
     else:
         config = _load(args)
-        from forecast.pipeline import train
+        from forecast.commands.train import train
 
         outcome = train(config, out=args.out, refresh=args.refresh, overwrite=args.overwrite)
     print()
     print(format_metrics_table(outcome.metrics))
-    from forecast.pipeline import bar_words
+    from forecast.commands.common import bar_words
 
     print(f"epochs run: {outcome.metrics['epochs_run']}, test set: "
           f"{bar_words(outcome.config, outcome.metrics['n_test'])}")
@@ -187,7 +187,7 @@ def command_train(args: argparse.Namespace) -> int:
 
 
 def command_forecast(args: argparse.Namespace) -> int:
-    from forecast.pipeline import forecast
+    from forecast.commands.forecast import forecast
 
     frame = forecast(args.run, steps=args.steps, samples=args.samples, data_path=args.data)
     print(frame.to_string(index=False, float_format=lambda value: f"{value:.2f}"))
@@ -197,7 +197,7 @@ def command_forecast(args: argparse.Namespace) -> int:
 
 
 def command_explain(args: argparse.Namespace) -> int:
-    from forecast.pipeline import explain
+    from forecast.commands.explain import explain
 
     result = explain(args.run, date=args.date, layer=args.layer)
     from forecast.data.interval import stamp_text
@@ -220,8 +220,9 @@ def command_summary(args: argparse.Namespace) -> int:
 
 def command_backtest(args: argparse.Namespace) -> int:
     config = _load(args)
-    from forecast.backtest import format_band_table, format_backtest_table, verdict
-    from forecast.pipeline import backtest
+    from forecast.commands.backtest import backtest
+    from forecast.evaluation.backtest import (backtest_verdict, format_band_table,
+                                              format_backtest_table)
 
     folder, result = backtest(config, folds=args.folds, samples=args.samples, out=args.out,
                               refresh=args.refresh, overwrite=args.overwrite)
@@ -231,13 +232,13 @@ def command_backtest(args: argparse.Namespace) -> int:
         print()
         print(format_band_table(result.bands))
     print(f"folder: {folder}")
-    print(verdict(result.summary))
+    print(backtest_verdict(result.summary))
     return 0
 
 
 def command_compare(args: argparse.Namespace) -> int:
     config = _load(args)
-    from forecast.pipeline import compare
+    from forecast.commands.compare import compare
 
     families = tuple(name.strip() for name in args.models.split(",") if name.strip())
     folder, table, summary = compare(config, families, folds=args.folds, out=args.out,
@@ -253,7 +254,7 @@ def command_compare(args: argparse.Namespace) -> int:
 
 
 def command_batch(args: argparse.Namespace) -> int:
-    from forecast.batch import read_tickers, run_batch
+    from forecast.scaleout.batch import read_tickers, run_batch
 
     tickers = read_tickers(args.tickers, args.tickers_file)
     config = _load(args)
@@ -274,7 +275,7 @@ def command_batch(args: argparse.Namespace) -> int:
 
 
 def command_sweep(args: argparse.Namespace) -> int:
-    from forecast.sweep import run_sweep
+    from forecast.scaleout.sweep import run_sweep
 
     config = _load(args)
     if args.resume and args.out is None:
@@ -292,9 +293,9 @@ def command_sweep(args: argparse.Namespace) -> int:
 
 
 def command_evaluate(args: argparse.Namespace) -> int:
-    from forecast.pipeline import evaluate
-    from forecast.report.metrics import METRIC_KEYS, format_metrics_table
-    from forecast.runs import read_json
+    from forecast.commands.evaluate import evaluate
+    from forecast.evaluation.metrics import METRIC_KEYS, format_metrics_table
+    from forecast.store.runs import read_json
 
     evaluation = evaluate(args.run)
     stored = read_json(args.run / "metrics.json")

@@ -345,7 +345,7 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class ForecastConfig:
-    """How forecasts get their bands (see forecast/uncertainty.py)."""
+    """How forecasts get their bands (see forecast/forecasting/conformal.py)."""
 
     intervals: Literal["conformal", "mc_dropout", "none"] = "conformal"
     adaptive: bool = False  # backtests: adaptive conformal inference (Gibbs & Candès 2021)

@@ -78,7 +78,7 @@ def empty_yfinance_frame(ticker: str = "NOPE") -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory):
     """One tiny model trained on the quick config (sample data), shared by many tests."""
-    from forecast.pipeline import train
+    from forecast.commands.train import train
 
     tmp_path = tmp_path_factory.mktemp("trained")
     return train(tiny_config(tmp_path), out=tmp_path / "run", echo=lambda line: None)
@@ -134,7 +134,7 @@ def ray_cluster():
     import ray
     from ray.cluster_utils import Cluster
 
-    from forecast.engine import PACKAGE_DIR
+    from forecast.scaleout.engine import PACKAGE_DIR
 
     cluster = Cluster(initialize_head=True,
                       head_node_args={"num_cpus": 1, "include_dashboard": False})

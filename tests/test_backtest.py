@@ -8,8 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast.backtest import (backtest, baseline_predictions, family_config, make_folds,
-                               verdict)
+from forecast.evaluation.backtest import backtest_verdict as verdict
+from forecast.evaluation.backtest import baseline_predictions, make_folds
+from forecast.evaluation.backtest import walk_forward as backtest
+from forecast.evaluation.compare import family_config
 from forecast.cli import main
 from forecast.model import build_model
 from tests.conftest import QUICK, synthetic_prices, tiny_config

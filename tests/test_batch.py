@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast import pipeline
-from forecast.batch import benjamini_hochberg, read_tickers, run_batch
+import forecast as api
+from forecast.scaleout.batch import benjamini_hochberg, read_tickers, run_batch
 from forecast.config import Config
 from forecast.errors import UserError
 from tests.conftest import ROOT, ohlcv_frame, tiny_config
@@ -65,7 +65,7 @@ def test_a_broken_ticker_is_an_error_row_and_the_others_are_ordinary_runs(first_
         run = folder / "runs" / ticker
         assert (run / "run.json").exists() and (run / "forecast.csv").exists()
         # An ordinary run folder: evaluate reproduces its metrics exactly.
-        evaluation = pipeline.evaluate(run)
+        evaluation = api.evaluate(run)
         assert evaluation["rmse_ratio"] == row["rmse_ratio"]
         assert row["forecast_lo95"] <= row["forecast_median"] <= row["forecast_hi95"]
     assert not (folder / "runs" / "BAD").exists()
@@ -178,15 +178,15 @@ def test_tickers_are_read_from_a_list_or_a_file(tmp_path):
 
 
 def test_ray_is_imported_by_the_engine_only():
-    code = ("import sys, forecast.cli, forecast.pipeline, forecast.batch, forecast.backtest, "
-            "forecast.sweep, forecast.space; "
+    code = ("import sys, forecast.cli, forecast.commands.train, forecast.scaleout.batch, "
+            "forecast.evaluation.backtest, forecast.scaleout.sweep, forecast.scaleout.space; "
             "forecast.cli.build_parser(); print('ray' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             cwd=ROOT, check=True)
     assert result.stdout.strip() == "False"
     imports = [path for path in (ROOT / "forecast").rglob("*.py")
                if "import ray" in path.read_text() or "from ray" in path.read_text()]
-    assert imports == [ROOT / "forecast" / "engine.py"]
+    assert imports == [ROOT / "forecast" / "scaleout" / "engine.py"]
 
 
 @pytest.mark.slow

@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast import pipeline
+import forecast as api
 from forecast.data.windows import fit_scaler, prepare_dataset
 from forecast.errors import UserError
-from forecast.model.future import recurse_close
-from forecast.runs import read_json
+from forecast.forecasting.paths import recurse_close
+from forecast.store.runs import read_json
 from tests.conftest import ohlcv_frame, synthetic_prices, tiny_config, write_bars
 
 
@@ -64,7 +64,7 @@ def direct_run(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("direct")
     config = tiny_config(tmp_path, "model.horizon=3", "train.epochs=2",
                          "train.validation_fraction=0.2")
-    outcome = pipeline.train(config, out=tmp_path / "run", echo=lambda line: None)
+    outcome = api.train(config, out=tmp_path / "run", echo=lambda line: None)
     return tmp_path, config, outcome
 
 
@@ -72,11 +72,11 @@ def test_train_save_load_and_forecast_with_a_direct_head(direct_run):
     tmp_path, _, outcome = direct_run
     run = tmp_path / "run"
     assert outcome.model.output_shape == (None, 3)
-    evaluation = pipeline.evaluate(run)  # the saved Dense(3) model reloads exactly
+    evaluation = api.evaluate(run)  # the saved Dense(3) model reloads exactly
     stored = read_json(run / "metrics.json")
     assert all(evaluation[key] == stored[key] for key in ("rmse", "mae", "rmse_ratio"))
-    two = pipeline.forecast(run, steps=2)
-    seven = pipeline.forecast(run, steps=7)
+    two = api.forecast(run, steps=2)
+    seven = api.forecast(run, steps=7)
     np.testing.assert_allclose(seven["median"].to_numpy()[:2], two["median"].to_numpy())
     assert np.isfinite(seven[["median", "lo95", "hi95", "rw_lo95"]].to_numpy()).all()
     assert (seven["lo95"] < seven["median"]).all() and (seven["median"] < seven["hi95"]).all()
@@ -84,7 +84,8 @@ def test_train_save_load_and_forecast_with_a_direct_head(direct_run):
 
 def test_backtests_score_every_head_and_compare_puts_lstm_direct_beside_lstm(direct_run):
     tmp_path, config, _ = direct_run
-    from forecast.backtest import backtest, compare
+    from forecast.evaluation.backtest import walk_forward as backtest
+    from forecast.evaluation.compare import compare_families as compare
 
     prices = synthetic_prices(700, seed=3)
     result = backtest(config, prices, folds=1, echo=lambda line: None)
@@ -104,11 +105,11 @@ def test_a_direct_head_forecasts_inputs_it_does_not_predict_up_to_h_bars(tmp_pat
     config = tiny_config(tmp_path, "data.source=csv", f"data.path={path}", "data.start=null",
                          "data.features=[close, log_volume]", "model.horizon=3",
                          "train.validation_fraction=0.2")
-    pipeline.train(config, out=tmp_path / "run", echo=lambda line: None)
-    frame = pipeline.forecast(tmp_path / "run", steps=3)
+    api.train(config, out=tmp_path / "run", echo=lambda line: None)
+    frame = api.forecast(tmp_path / "run", steps=3)
     assert len(frame) == 3 and np.isfinite(frame[["median", "lo95", "hi95"]]).all().all()
     with pytest.raises(UserError, match=r"--steps 4: the model reads log_volume.*past 3 "):
-        pipeline.forecast(tmp_path / "run", steps=4)
+        api.forecast(tmp_path / "run", steps=4)
 
 
 def test_parameter_counts_follow_the_head(tmp_path):

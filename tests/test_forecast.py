@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from forecast.cli import main
 from forecast.data.calendar import next_trading_days
 from forecast.data.windows import fit_scaler, prepare_dataset
-from forecast.model.future import forecast_future, simulate_paths
+from forecast.forecasting.paths import forecast_future, simulate_paths
 from tests.conftest import synthetic_prices
 
 LOOKBACK = 5

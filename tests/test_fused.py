@@ -104,7 +104,7 @@ def test_falls_back_where_the_fused_kernel_does_not_apply():
 
 
 def test_saved_and_loaded_as_a_normal_model(tmp_path):
-    from forecast.runs import load_model
+    from forecast.store.runs import load_model
 
     inputs = keras.Input((30, 2))
     outputs = keras.layers.Dense(1)(FusedLSTM(5)(inputs))

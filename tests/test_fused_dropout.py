@@ -112,7 +112,7 @@ def test_falls_back_to_stock_dropout_where_the_op_does_not_apply(monkeypatch):
 def test_config_switch_and_save_load(tmp_path):
     from forecast.config import load_config
     from forecast.model import build_model
-    from forecast.runs import load_model
+    from forecast.store.runs import load_model
 
     overrides = ["data.lookback=6", "model.layers.0.units=3", "model.layers.2.units=3"]
     stock = build_model(load_config(None, [*overrides, "model.fused_dropout=false"]))

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from forecast import pipeline
+import forecast as api
 from forecast.errors import UserError
-from forecast.runs import read_json
+from forecast.store.runs import read_json
 from tests.conftest import (ROOT, fx_hourly_index, ohlcv_frame, tiny_config, write_bars,
                             xnys_hourly_index)
 
@@ -46,20 +46,20 @@ def series_config(tmp_path, name: str, *overrides: str):
 @pytest.mark.parametrize("name", list(SERIES))
 def test_train_evaluate_forecast_follow_the_series(tmp_path, name):
     index, _, interval, calendar, word = SERIES[name]
-    outcome = pipeline.train(series_config(tmp_path, name), out=tmp_path / "run",
+    outcome = api.train(series_config(tmp_path, name), out=tmp_path / "run",
                              echo=lambda line: None)
     run = tmp_path / "run"
     config = yaml.safe_load((run / "config.yaml").read_text())["data"]
     assert (config["interval"], config["calendar"]) == (interval, calendar)
     # Every timestamp survives the run folder: evaluate reproduces metrics.json exactly.
-    evaluation = pipeline.evaluate(run)
+    evaluation = api.evaluate(run)
     stored = read_json(run / "metrics.json")
     assert all(evaluation[key] == stored[key] for key in ("rmse", "mae", "mape", "rmse_ratio"))
     predictions = pd.read_csv(run / "predictions.csv")
     assert list(predictions["date"]) == list(pd.Series(outcome.predictions["date"]))
     if interval == "60m":
         assert ":30:00" in predictions["date"].iloc[0] or ":00:00" in predictions["date"].iloc[0]
-    frame = pipeline.forecast(run, steps=4, samples=5)
+    frame = api.forecast(run, steps=4, samples=5)
     assert list(frame.columns[:6]) == ["date", "median", "lo80", "hi80", "lo95", "hi95"]
     assert np.isfinite(frame[["median", "lo95", "hi95"]].to_numpy()).all()
     future = pd.DatetimeIndex(pd.to_datetime(frame["date"], utc=interval == "60m"))
@@ -78,9 +78,9 @@ def test_train_evaluate_forecast_follow_the_series(tmp_path, name):
     report = (run / "report.html").read_text()
     assert word in report
     assert "days" not in report.replace("trading days", "") or word == "days"
-    explanation = pipeline.explain(run)
+    explanation = api.explain(run)
     assert explanation.steps["cell"].shape == (10 if name != "monthly" else 6, 4)
-    folder, result = pipeline.backtest(series_config(tmp_path, name), folds=1,
+    folder, result = api.backtest(series_config(tmp_path, name), folds=1,
                                        out=tmp_path / "bt", echo=lambda line: None)
     table = pd.read_csv(folder / "backtest.csv")
     row = table[(table["fold"].astype(str) == "1") & (table["method"] == "model")].iloc[0]
@@ -90,9 +90,9 @@ def test_train_evaluate_forecast_follow_the_series(tmp_path, name):
 
 
 def test_xnys_hourly_forecast_starts_at_the_next_session_open(tmp_path):
-    pipeline.train(series_config(tmp_path, "xnys_hourly"), out=tmp_path / "run",
+    api.train(series_config(tmp_path, "xnys_hourly"), out=tmp_path / "run",
                    echo=lambda line: None)
-    frame = pipeline.forecast(tmp_path / "run", steps=9, samples=3)
+    frame = api.forecast(tmp_path / "run", steps=9, samples=3)
     stamps = pd.to_datetime(frame["date"], utc=True).dt.tz_convert("America/New_York")
     last = SERIES["xnys_hourly"][0][-1]  # 15:30 on the last session
     assert last.strftime("%H:%M") == "15:30"
@@ -106,23 +106,23 @@ def test_xnys_hourly_forecast_starts_at_the_next_session_open(tmp_path):
 def test_backtest_compare_explain_and_summary_with_several_features(tmp_path, capsys):
     overrides = ("data.features=[close, log_return, log_volume, range]",)
     config = series_config(tmp_path, "fx_hourly", *overrides)
-    folder, result = pipeline.backtest(config, folds=2, samples=4, out=tmp_path / "bt",
+    folder, result = api.backtest(config, folds=2, samples=4, out=tmp_path / "bt",
                                        echo=lambda line: None)
     table = pd.read_csv(folder / "backtest.csv")
     assert set(table["method"]) == {"model", "naive", "drift", "moving_average"}
     assert table["start"].str.contains(":00:00").all()
     assert "coverage95" in table.columns and "60m" in (folder / "config.yaml").read_text()
-    folder, table, summary = pipeline.compare(config, ("lstm", "mlp"), folds=1,
+    folder, table, summary = api.compare(config, ("lstm", "mlp"), folds=1,
                                               out=tmp_path / "cmp", echo=lambda line: None)
     assert {"lstm", "mlp", "naive"} <= set(table["method"])
-    pipeline.train(config, out=tmp_path / "run", echo=lambda line: None)
-    explanation = pipeline.explain(tmp_path / "run")
+    api.train(config, out=tmp_path / "run", echo=lambda line: None)
+    explanation = api.explain(tmp_path / "run")
     assert explanation.png.exists() and "T" in explanation.png.stem  # intraday: time in name
     assert explanation.steps["forget_gate"].shape[0] == 10
     # The model reads volume and range, which it does not predict: one bar at most.
     with pytest.raises(UserError, match=r"--steps 5: the model reads log_volume, range"):
-        pipeline.forecast(tmp_path / "run", steps=5, samples=3)
-    assert len(pipeline.forecast(tmp_path / "run", steps=1, samples=3)) == 1
+        api.forecast(tmp_path / "run", steps=5, samples=3)
+    assert len(api.forecast(tmp_path / "run", steps=1, samples=3)) == 1
     state = read_json(tmp_path / "run" / "scaler.json")
     assert state["feature_names_in_"] == ["close", "log_return", "log_volume", "range"]
     from forecast.cli import main
@@ -140,8 +140,8 @@ def test_a_run_from_before_intervals_loads_as_daily(trained, tmp_path):
         config["data"].pop(key)
     config["data"]["calendar"] = "XNYS"
     (run / "config.yaml").write_text(yaml.safe_dump(config))
-    assert pipeline.evaluate(run)["rmse"] == trained.metrics["rmse"]
-    assert len(pipeline.forecast(run, steps=2, samples=2)) == 2
+    assert api.evaluate(run)["rmse"] == trained.metrics["rmse"]
+    assert len(api.forecast(run, steps=2, samples=2)) == 2
 
 
 def test_data_warnings_reach_run_json_and_the_report(tmp_path):
@@ -151,12 +151,12 @@ def test_data_warnings_reach_run_json_and_the_report(tmp_path):
     frame["Adj Close"] = ohlcv_frame(index, seed=9, sigma=0.004)["Close"]
     path = write_bars(tmp_path / "split.csv", frame)
     config = tiny_config(tmp_path, "data.source=csv", f"data.path={path}", "data.start=null")
-    pipeline.train(config, out=tmp_path / "run", echo=lambda line: None)
+    api.train(config, out=tmp_path / "run", echo=lambda line: None)
     record = read_json(tmp_path / "run" / "run.json")
     [split] = [line for line in record["data_warnings"] if "split-like" in line]
     assert "near 1/3" in split and "data.price_column: Adj Close" in split
     assert "Data checks" in (tmp_path / "run" / "report.html").read_text()
-    pipeline.forecast(tmp_path / "run", steps=2, samples=2)  # rewrites the report
+    api.forecast(tmp_path / "run", steps=2, samples=2)  # rewrites the report
     assert "split-like" in (tmp_path / "run" / "report.html").read_text()
 
 

@@ -19,7 +19,7 @@ from forecast.data.quality import data_warnings
 from forecast.data.sources import load_market
 from forecast.data.windows import prepare_dataset, scaler_to_dict
 from forecast.errors import ConfigError, DataError
-from forecast.runs import read_prices, write_prices
+from forecast.store.runs import read_prices, write_prices
 from tests.conftest import (QUICK, fx_hourly_index, ohlcv_frame, write_bars,
                             xnys_hourly_index)
 

@@ -73,7 +73,7 @@ def test_mlp_without_recurrent_layers_flattens_the_window():
 def test_fit_model_trains_exactly_like_keras_fit_on_the_same_batches(tmp_path, prices, capsys):
     """fit_model's own epoch loop must be ``model.fit`` minus its overhead: same weights,
     same loss and val_loss, for a shuffled order, a short last batch and validation."""
-    from forecast.data import prepare_dataset
+    from forecast.data.windows import prepare_dataset
     from forecast.model.train import (epoch_seed, fit_model, reseed_dropout,
                                       seed_everything)
 
@@ -109,7 +109,7 @@ def test_fit_model_trains_exactly_like_keras_fit_on_the_same_batches(tmp_path, p
 
 
 def test_fit_model_progress_bar_shows_steps_and_none_is_silent(tmp_path, prices, capsys):
-    from forecast.data import prepare_dataset
+    from forecast.data.windows import prepare_dataset
     from forecast.model.train import fit_model
 
     dataset = prepare_dataset(prices, 10, 0.2, 0.0)

@@ -10,11 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast import runs
+from forecast.store import runs
 from forecast.errors import RunError, TrainingInterrupted, UserError
-from forecast.pipeline import evaluate, train
-from forecast.report.metrics import METRIC_KEYS, rmse
-from forecast.runs import RUN_FILES, load_run
+from forecast.commands.evaluate import evaluate
+from forecast.commands.train import train
+from forecast.evaluation.metrics import METRIC_KEYS, rmse
+from forecast.store.runs import RUN_FILES, load_run
 from tests.conftest import synthetic_prices, tiny_config
 
 
@@ -101,7 +102,7 @@ def test_out_folder_with_a_run_is_refused_unless_overwrite(trained, tmp_path):
 
 
 def test_default_run_folders_never_collide(tmp_path):
-    from forecast.runs import create_run_dir
+    from forecast.store.runs import create_run_dir
     import datetime as dt
 
     moment = dt.datetime(2026, 1, 2, 3, 4, 5)
@@ -118,7 +119,7 @@ def test_overwrite_clears_the_previous_runs_artifacts(trained, tmp_path):
     shutil.copytree(trained.run_dir, folder)
     (folder / "forecast.csv").write_text("date,median\n")
     (folder / "notes.txt").write_text("mine")
-    from forecast.runs import create_run_dir
+    from forecast.store.runs import create_run_dir
 
     create_run_dir(tmp_path, "X", out=folder, overwrite=True)
     assert sorted(path.name for path in folder.iterdir()) == ["notes.txt"]

@@ -79,7 +79,7 @@ def test_lstm_equations_by_hand_for_one_unit():
 
 
 def test_reference_matches_a_trained_run_on_real_windows(trained):
-    from forecast.runs import load_run
+    from forecast.store.runs import load_run
 
     run = load_run(trained.run_dir)
     trace = reference_matches(run.model, trained.dataset.x_test[-8:])

@@ -117,7 +117,7 @@ def test_unsorted_dates_are_sorted_not_refused():
 
 @pytest.mark.parametrize("scale", [1e12, 1e-6])
 def test_huge_and_tiny_prices_train_without_nan(tmp_path, scale):
-    from forecast.pipeline import train
+    from forecast.commands.train import train
     from tests.conftest import tiny_config
 
     prices = synthetic_prices(200, seed=2) / 100.0 * scale
@@ -219,7 +219,7 @@ def test_no_pickles_in_artifacts(trained):
 
 
 def test_ticker_cannot_write_outside_the_runs_folder(tmp_path):
-    from forecast.runs import create_run_dir
+    from forecast.store.runs import create_run_dir
 
     for ticker in ("../../etc", "a/b", "..\\x", "/abs"):
         folder = create_run_dir(tmp_path / "runs", ticker)

@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from forecast.report import (forecast_metrics, format_metrics_table, plot_loss,
-                             plot_true_vs_predicted, predictions_frame)
+from forecast.evaluation.metrics import (forecast_metrics, format_metrics_table,
+                                         predictions_frame)
+from forecast.report.plots import plot_loss, plot_true_vs_predicted
 
 
 def test_metrics_by_hand():
@@ -45,7 +46,7 @@ def test_figures_are_returned():
 
 
 def test_backtest_metrics_by_hand():
-    from forecast.report.metrics import (band_coverage, best_lag, binomial_p_value,
+    from forecast.evaluation.metrics import (band_coverage, binomial_p_value,
                                          directional_accuracy, mase, theil_u)
 
     training = np.array([10.0, 11.0, 13.0, 12.0])  # in-sample naive MAE = (1+2+1)/3 = 4/3
@@ -67,7 +68,7 @@ def test_backtest_metrics_by_hand():
 
 
 def test_lag_diagnostic_finds_a_copy_of_yesterday():
-    from forecast.report.metrics import best_lag
+    from forecast.evaluation.metrics import best_lag
 
     actual = 100 + np.cumsum(np.random.default_rng(5).normal(0, 1, 300))
     shifted = np.concatenate([[actual[0]], actual[:-1]])  # predicted = yesterday's actual

@@ -19,8 +19,8 @@ import yaml
 from forecast import cli
 from forecast.config import config_to_dict, load_config
 from forecast.errors import ConfigError
-from forecast.space import space_from_dict
-from forecast.sweep import run_sweep, run_trial
+from forecast.scaleout.space import space_from_dict
+from forecast.scaleout.sweep import run_sweep, run_trial
 from tests.conftest import ROOT, synthetic_prices, tiny_config
 
 # Lookback 230 is too long for 240 training rows less their 48-row validation block: every
@@ -86,7 +86,7 @@ def test_sweep_writes_its_files_and_records_failed_trials(first_sweep):
 
 
 def test_best_yaml_is_a_complete_config_that_trains(first_sweep, tmp_path):
-    from forecast import pipeline
+    import forecast as api
 
     folder, best = first_sweep.folder, first_sweep.best
     values = yaml.safe_load((folder / "best.yaml").read_text())
@@ -97,7 +97,7 @@ def test_best_yaml_is_a_complete_config_that_trains(first_sweep, tmp_path):
     assert best["status"] == "completed"
     assert best["objective"] == first_sweep.trials["objective"][
         first_sweep.trials["status"] == "completed"].min()
-    outcome = pipeline.train(config, out=tmp_path / "again", echo=lambda line: None)
+    outcome = api.train(config, out=tmp_path / "again", echo=lambda line: None)
     # The same config and seed as best/: the same test metrics
     assert outcome.metrics["rmse_ratio"] == first_sweep.metrics["rmse_ratio"]
     recorded = pd.read_json(folder / "best" / "metrics.json", typ="series")
@@ -130,9 +130,9 @@ def test_trials_spread_over_the_cluster_nodes(ray_cluster, series_csv, tmp_path)
 def test_the_trial_reports_validation_mase_every_epoch(series_csv, tmp_path):
     """run_trial without Ray: one report per epoch, the objective computed as MASE of the
     validation block's predictions, the last report marked finished."""
-    from forecast import pipeline
+    import forecast as api
 
-    config, market = pipeline.load_data(sweep_config(tmp_path, series_csv))
+    config, market = api.load_data(sweep_config(tmp_path, series_csv))
     training = market.bars.iloc[:240]
     space = space_from_dict(SPACE, config_to_dict(config))
     reports: list[dict] = []
@@ -189,7 +189,7 @@ def test_choices_of_lists_round_trip(tmp_path):
 
 
 def test_shipped_space_validates_against_the_default_and_best_configs():
-    from forecast.space import read_space
+    from forecast.scaleout.space import read_space
 
     for config in ("default.yaml", "best.yaml"):
         space = read_space(ROOT / "configs" / "space.yaml",

@@ -11,9 +11,10 @@ import pytest
 
 from forecast.data.windows import fit_scaler
 from forecast.errors import UserError
-from forecast.uncertainty import (LEVELS, adaptive_bands, bands, conformal_quantile,
-                                  fit_calibration, minimum_residuals, recursive_forecasts,
-                                  score_bands, winkler)
+from forecast.evaluation.bands import score_bands, winkler
+from forecast.forecasting.conformal import (LEVELS, adaptive_bands, bands, conformal_quantile,
+                                            fit_calibration, minimum_residuals)
+from forecast.forecasting.paths import recursive_forecasts
 from tests.conftest import tiny_config
 from tests.test_forecast import LOOKBACK, last_value_model
 
@@ -153,7 +154,8 @@ def test_adaptive_conformal_updates_by_hand():
 def test_backtest_scores_every_band_on_the_same_bars_and_never_calibrates_on_test(tmp_path):
     """bands.csv: conformal, MC dropout (h=1) and the random walk at h = 1, 5; the band
     half-widths come from rows before each fold's cutoff only."""
-    from forecast.backtest import backtest, verdict
+    from forecast.evaluation.backtest import backtest_verdict as verdict
+    from forecast.evaluation.backtest import walk_forward as backtest
     from tests.conftest import synthetic_prices
 
     config = tiny_config(tmp_path, "train.epochs=1", "train.validation_fraction=0.2")

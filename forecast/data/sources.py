@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecast.atomic import atomic_path
+from forecast.store.atomic import atomic_path
 from forecast.config import DataConfig, SOURCE_FEATURES
 from forecast.data.calendar import resolve_calendar
 from forecast.data.features import check_features, source_columns

@@ -6,7 +6,7 @@ Default: the reference stack LSTM(50, return_sequences=True) â†’ Dropout(0.2) â†
 
 from __future__ import annotations
 
-from forecast.backend import import_tensorflow_quietly
+from forecast.model.backend import import_tensorflow_quietly
 
 import_tensorflow_quietly()
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import os
 
-from forecast.backend import import_tensorflow_quietly
+from forecast.model.backend import import_tensorflow_quietly
 
 import_tensorflow_quietly()
 

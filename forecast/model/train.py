@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from forecast.backend import import_tensorflow_quietly
+from forecast.model.backend import import_tensorflow_quietly
 
 import_tensorflow_quietly()
 

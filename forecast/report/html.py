@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from forecast import atomic
+from forecast.store import atomic
 
 STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
          "img{max-width:100%}.table{border-collapse:collapse}"
@@ -86,9 +86,9 @@ def write_report(folder: str | Path, title: str,
     if (folder / "backtest.csv").exists():
         table = pd.read_csv(folder / "backtest.csv")
         summary = json.loads((folder / "backtest.json").read_text())
-        from forecast.backtest import verdict
+        from forecast.evaluation.backtest import backtest_verdict
 
-        parts.append(f"<h2>Backtest</h2><p><b>{html.escape(verdict(summary))}</b></p>"
+        parts.append(f"<h2>Backtest</h2><p><b>{html.escape(backtest_verdict(summary))}</b></p>"
                      f"{_table(table[table['fold'].astype(str) == 'all'])}"
                      f"<details><summary>per fold</summary>"
                      f"{_table(table[table['fold'].astype(str) != 'all'])}</details>")

@@ -250,7 +250,7 @@ def plot_sweep(table: pd.DataFrame, space, objective: str, objective_name: str) 
     """Top: each trial's objective in the order the search ran them, the best-so-far line
     over finished trials, and the naive forecast's score on the same rows. Below: each
     searched parameter against the objective (failed trials marked at the bottom)."""
-    from forecast.space import value_text
+    from forecast.scaleout.space import value_text
 
     parameters = list(space.parameters)
     columns = min(3, max(1, len(parameters)))

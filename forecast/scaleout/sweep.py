@@ -18,7 +18,7 @@ model log returns are compared on the same footing; each trial also reports the 
 forecast's MASE on the same rows. The first trial is the config as given, when its values
 lie inside the space, so the search must beat where it started.
 
-The best trial's config is written as ``best.yaml`` and retrained with ``pipeline.train``
+The best trial's config is written as ``best.yaml`` and retrained with ``commands.train.train``
 on all training rows into ``best/``, an ordinary run folder scored once on the test rows
 beside naive. The minimum of many noisy validation scores flatters the winner; the test
 score of ``best/`` is the number to quote.
@@ -37,14 +37,14 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from forecast import atomic, runs
+from forecast.store import atomic, runs
 from forecast.config import Config, config_to_dict
 from forecast.errors import SweepInterrupted, UserError
-from forecast.space import (Space, base_value, configure, read_space, space_text,
+from forecast.scaleout.space import (Space, base_value, configure, read_space, space_text,
                             value_text)
 
 OBJECTIVE = "objective"  # the metric trials report and the search minimises
-TUNE_FOLDER = "tune"  # Ray Tune's experiment in the sweep folder (engine.TUNE_FOLDER)
+TUNE_FOLDER = "tune"  # Ray Tune's experiment: trial_NNN/ with TensorBoard logs
 STATUSES = ("completed", "stopped early", "failed", "not finished")
 
 
@@ -66,8 +66,8 @@ def run_trial(drawn: dict[str, Any], report: Callable[[dict[str, Any]], None],
 
     Raises UserError for a config the data cannot serve (the trial is recorded as failed).
     """
-    from forecast.backtest import make_folds, run_fold
-    from forecast.report.metrics import mase
+    from forecast.evaluation.backtest import make_folds, run_fold
+    from forecast.evaluation.metrics import mase
 
     config = configure(values, space.decode(drawn))
     config = replace(config, train=replace(config.train, progress="none"))
@@ -165,7 +165,9 @@ def run_sweep(config: Config, space_path: str | Path, trials: int = 16, folds: i
               resume: bool = False, echo: Callable[[str], None] = print) -> SweepResult:
     """Search the space on the training rows, write trials.csv, best.yaml, best/ (retrained
     and tested once), sweep.png and report.html into a sweep folder."""
-    from forecast import engine, pipeline
+    from forecast.commands.common import bar_words, load_data
+    from forecast.commands.train import train
+    from forecast.scaleout import engine
     from forecast.data.sources import data_fingerprint
     from forecast.data.windows import split_sizes
     from forecast.report.html import write_sweep_report
@@ -178,7 +180,7 @@ def run_sweep(config: Config, space_path: str | Path, trials: int = 16, folds: i
     space = read_space(space_path, config_to_dict(config))  # before any data or Ray
     if address:
         engine.check_address(address)
-    config, market = pipeline.load_data(config)
+    config, market = load_data(config)
     n_train = split_sizes(len(market.bars), config.data.test_fraction, config.data.lookback,
                           config.train.validation_fraction)[0]
     training = market.bars.iloc[:n_train]  # what trials receive: never a test row
@@ -219,7 +221,7 @@ def run_sweep(config: Config, space_path: str | Path, trials: int = 16, folds: i
     with engine.connected(address):
         records, interrupted = engine.search(
             run_trial, {"values": values, "space": space, "bars": training, "folds": folds},
-            space, folder, trials=trials, metric=OBJECTIVE, max_t=max_t,
+            space, folder / TUNE_FOLDER, trials=trials, metric=OBJECTIVE, max_t=max_t,
             seed=config.train.seed, cpus_per_trial=cpus_per_trial,
             max_concurrent=max_concurrent, start=[start] if start else None, resume=resume,
             on_trial=on_trial)
@@ -243,11 +245,11 @@ def run_sweep(config: Config, space_path: str | Path, trials: int = 16, folds: i
     write_best_yaml(folder / "best.yaml", best_config, best, folder, folds)
     echo(f"retraining trial {int(best['trial'])}'s config on all {n_train} training rows, "
          f"then scoring it once on the test rows")
-    outcome = pipeline.train(best_config, out=folder / "best", overwrite=True,
+    outcome = train(best_config, out=folder / "best", overwrite=True,
                              echo=lambda line: None, market=market)
     metrics = outcome.metrics
     summary = summarise(table, best, best_values, metrics, folds, seconds, space,
-                        config_words=pipeline.bar_words(config, metrics["n_test"]),
+                        config_words=bar_words(config, metrics["n_test"]),
                         given_trial=state["given_trial"])
     atomic.write_json(folder / "sweep.json", summary)
     runs.save_figure(folder / "sweep.png", plot_sweep(table, space, OBJECTIVE,

@@ -14,7 +14,7 @@ or an impossible range fails at once, naming the key, the range and the rule. Ke
 decide which rows are test rows, or where the data comes from, cannot be searched: a sweep
 compares configs on the same rows.
 
-This module imports neither Ray nor TensorFlow; ``forecast.engine`` turns a ``Space`` into
+This module imports neither Ray nor TensorFlow; ``forecast.scaleout.engine`` turns a ``Space`` into
 Ray Tune's distributions.
 """
 

@@ -29,7 +29,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from forecast import atomic
+from forecast.store import atomic
 from forecast.config import Config, config_from_dict, config_to_dict, read_yaml
 from forecast.errors import ConfigError, RunError, UserError
 

@@ -21,11 +21,10 @@ point forecast by the finite-sample quantile of those residuals.
   the same block's h-bar log returns (the naive forecast's residuals), so the two bands
   differ only by their point forecasts. It is the band to beat.
 
-Backtests score every band method on the same test days: coverage, mean width relative to
-the random walk's band, and the interval (Winkler) score, at horizons 1, 5 and 20 where the
-fold allows. With ``forecast.adaptive`` each level's α follows adaptive conformal inference
+With ``forecast.adaptive`` each level's α follows adaptive conformal inference
 (Gibbs & Candès 2021): after each observed outcome α ← α + γ(α_nominal − miss), for the
-model's band and the random walk's alike.
+model's band and the random walk's alike. Backtests score the bands
+(``forecast.evaluation.bands``).
 """
 
 from __future__ import annotations
@@ -57,42 +56,6 @@ def conformal_quantile(scores: np.ndarray, level: float) -> float:
 def minimum_residuals(level: float) -> int:
     """The fewest residuals for which the rule gives a finite band at ``level``."""
     return math.ceil(level / (1 - level) - 1e-9)
-
-
-def recursive_forecasts(model: Any, scaler: Any, bars: pd.DataFrame, origins: np.ndarray,
-                        steps: int, lookback: int, target: str, features: tuple[str, ...],
-                        future_index: pd.DatetimeIndex | None = None) -> np.ndarray:
-    """Deterministic (dropout off) forecasts of ``steps`` bars from each origin.
-
-    origins: (n,) first forecast rows; each forecast reads rows before its origin only.
-    Returns (n, steps) prices. ``future_index``: timestamps after the last bar, for an origin
-    at len(bars) with calendar features.
-    """
-    from forecast.model.future import recurse_close, scaled_windows, simulate_paths
-
-    origins = np.asarray(origins, dtype="int64")
-    prices = bars["price"].to_numpy(dtype="float64")
-    direct = int(model.output_shape[-1])  # model.horizon: steps from one call
-    if tuple(features) == ("close",) or steps <= direct:
-        windows = scaled_windows(scaler, bars, origins, lookback, target, features)
-        return recurse_close(model, scaler, windows, prices[origins - 1],
-                             target, steps, dropout=False,
-                             column=features.index("close"),
-                             recursive=tuple(features) == ("close",))
-    if direct > 1:  # simulate_paths would take only the first head
-        raise UserError(f"a model.horizon {direct} model with inputs beside the close "
-                        f"forecasts at most {direct} bars; ask for fewer")
-    index = pd.DatetimeIndex(bars.index)
-    if future_index is not None:
-        index = index.append(pd.DatetimeIndex(future_index))
-    paths = np.full((len(origins), steps), np.nan)  # (n, steps); NaN past the known stamps
-    for row, origin in enumerate(origins):
-        ahead = min(steps, len(index) - origin)  # calendar features need each step's stamp
-        paths[row, :ahead] = simulate_paths(model, scaler, bars.iloc[:origin], lookback, target,
-                                            ahead, samples=1, dropout=False,
-                                            features=tuple(features),
-                                            future_index=index[origin:origin + ahead])[0]
-    return paths
 
 
 @dataclass(frozen=True)
@@ -128,6 +91,8 @@ def calibration_residuals(model: Any, scaler: Any, training: pd.DataFrame, n_blo
     first = n_rows - n_block
     if tuple(features) != ("close",):
         first = max(first, n_rows - MAX_ORIGINS_WITH_FEATURES)
+    from forecast.forecasting.paths import recursive_forecasts
+
     origins = np.arange(first, n_rows)  # (n,)
     paths = recursive_forecasts(model, scaler, training, origins, steps, lookback, target,
                                 features)  # (n, steps)
@@ -197,50 +162,6 @@ def bands(points: np.ndarray, last_close: np.ndarray, calibration: Calibration
         result[f"rw_lo{name}"] = close / walk * np.ones_like(points)
         result[f"rw_hi{name}"] = close * walk * np.ones_like(points)
     return result
-
-
-# --- scoring --------------------------------------------------------------------------------
-
-def winkler(actual: np.ndarray, low: np.ndarray, high: np.ndarray, level: float) -> float:
-    """The mean interval (Winkler) score: width, plus 2/α times each miss's distance."""
-    actual, low, high = (np.asarray(values, dtype="float64") for values in (actual, low, high))
-    alpha = 1 - level
-    score = (high - low) + (2 / alpha) * (np.maximum(low - actual, 0)
-                                          + np.maximum(actual - high, 0))
-    return float(np.mean(score))
-
-
-def coverage_tolerance(level: float, n: int) -> float:
-    """How far coverage may sit from nominal and still count as calibrated: 3 points, or
-    two binomial standard errors on few days."""
-    return max(0.03, 2 * math.sqrt(level * (1 - level) / max(n, 1)))
-
-
-def score_bands(frame: pd.DataFrame, methods: tuple[str, ...]) -> list[dict[str, Any]]:
-    """One row per method × level on the days of ``frame`` (columns actual and
-    METHOD_lo80 … METHOD_hi95): coverage, mean width relative to the random walk's, the
-    interval score, and whether it beats the random walk's band."""
-    rows = []
-    actual = frame["actual"].to_numpy()
-    for method in methods:
-        if f"{method}_lo80" not in frame or frame[f"{method}_lo80"].isna().any():
-            continue  # not scored at this horizon (MC dropout: one bar ahead only)
-        row: dict[str, Any] = {"method": method, "n": len(frame)}
-        for name, level in LEVELS.items():
-            low, high = frame[f"{method}_lo{name}"], frame[f"{method}_hi{name}"]
-            walk = (frame[f"random_walk_hi{name}"] - frame[f"random_walk_lo{name}"]).mean()
-            row[f"coverage{name}"] = float(np.mean((actual >= low) & (actual <= high)))
-            row[f"width{name}_vs_rw"] = float((high - low).mean() / walk) if walk > 0 \
-                else math.nan
-            row[f"winkler{name}"] = winkler(actual, low, high, level)
-        rows.append(row)
-    walk_row = next((row for row in rows if row["method"] == "random_walk"), None)
-    for row in rows:
-        row["beats_random_walk"] = None if walk_row is None or row is walk_row else bool(
-            all(row[f"winkler{name}"] < walk_row[f"winkler{name}"]
-                and abs(row[f"coverage{name}"] - level) <= coverage_tolerance(level, row["n"])
-                for name, level in LEVELS.items()))
-    return rows
 
 
 def adaptive_bands(points: np.ndarray, actual: np.ndarray, scores: np.ndarray, level: float,

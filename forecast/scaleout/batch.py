@@ -2,7 +2,7 @@
 multiple testing.
 
 ``run_batch`` schedules ``run_ticker`` over the tickers with the engine (Ray: local cores or a
-cluster); each task calls the same pipeline functions as ``train``, ``forecast`` and
+cluster); each task calls the same command functions as ``train``, ``forecast`` and
 ``backtest`` in a scratch folder of its worker and returns the folder's files, which the
 driver writes atomically under ``DIR/runs/TICKER/`` (and ``DIR/backtests/TICKER/``): no
 shared filesystem is needed. A ticker whose data is bad becomes an ``error`` row with its
@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forecast import atomic, runs
-from forecast.backtest import method_metrics, plain
+from forecast.store import atomic, runs
+from forecast.evaluation.backtest import method_metrics, plain
 from forecast.config import Config, config_from_dict, config_to_dict
 from forecast.errors import UserError
 
@@ -109,12 +109,16 @@ def ticker_csv(config: Config, ticker: str) -> tuple[str, str] | None:
 def run_ticker(values: dict[str, Any], ticker: str, csv: tuple[str, str] | None, steps: int,
                folds: int) -> dict[str, Any]:
     """Train (then forecast ``steps`` bars, then backtest ``folds`` folds) one ticker in a
-    scratch folder with the single-run pipeline functions; return its files.
+    scratch folder with the single-run command functions; return its files.
 
     Returns {"ticker", "status": "ok"|"error", "message", "files": {relative path: bytes}}.
     csv: the ticker's rows as CSV text and the file they came from (``ticker_csv``).
     """
-    from forecast import pipeline  # pandas/matplotlib; TensorFlow only once training starts
+    # pandas/matplotlib; TensorFlow only once training starts
+    from forecast.commands.backtest import backtest
+    from forecast.commands.common import load_data
+    from forecast.commands.forecast import forecast
+    from forecast.commands.train import train
 
     scratch = Path(tempfile.mkdtemp(prefix=f"forecast-batch-{ticker_folder(ticker)}-"))
     local = scratch / f"{ticker_folder(ticker)}.csv"
@@ -123,21 +127,21 @@ def run_ticker(values: dict[str, Any], ticker: str, csv: tuple[str, str] | None,
                                    "output": {**values["output"], "runs_dir": str(scratch)}})
         if csv is not None:  # the driver's rows, read here from a local copy
             local.write_text(csv[0], encoding="utf-8")
-            resolved, market = pipeline.load_data(replace(
+            resolved, market = load_data(replace(
                 config, data=replace(config.data, path=str(local))))
             config = replace(resolved, data=replace(resolved.data, path=config.data.path))
         else:
-            config, market = pipeline.load_data(config)
+            config, market = load_data(config)
         quiet = replace(config, train=replace(config.train, progress="none"))
         run = scratch / "run"
-        pipeline.train(quiet, out=run, echo=lambda line: None, market=market)
+        train(quiet, out=run, echo=lambda line: None, market=market)
         if steps:
             try:
-                pipeline.forecast(run, steps=steps)
+                forecast(run, steps=steps)
             except UserError as error:  # the run stands; the row says why it has no forecast
                 atomic.write_json(run / "forecast.json", {"error": str(error)})
         if folds:
-            pipeline.backtest(quiet, folds=folds, out=scratch / "backtest",
+            backtest(quiet, folds=folds, out=scratch / "backtest",
                               echo=lambda line: None, market=market)
         files = {str(path.relative_to(scratch)): path.read_bytes()
                  for path in sorted(scratch.rglob("*")) if path.is_file()
@@ -225,7 +229,7 @@ def leaderboard(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
-def verdict(table: pd.DataFrame) -> str:
+def batch_verdict(table: pd.DataFrame) -> str:
     """The last line, in words."""
     ok = table[table["status"] == "ok"]
     beat = int((ok["rmse_ratio"].astype("float64") < 1).sum())
@@ -243,7 +247,7 @@ def run_batch(config: Config, tickers: list[str], out: str | Path | None = None,
               backtest_folds: int = 0, cpus_per_task: int = 1, address: str | None = None,
               resume: bool = False, echo: Callable[[str], None] = print) -> BatchResult:
     """Run every ticker (on Ray), write the folders, the leaderboard, batch.png, report.html."""
-    from forecast import engine
+    from forecast.scaleout import engine
     from forecast.report.html import write_batch_report
     from forecast.report.plots import plot_batch
 
@@ -303,7 +307,7 @@ def run_batch(config: Config, tickers: list[str], out: str | Path | None = None,
             engine.run_tasks(run_ticker, arguments, cpus_per_task, on_result)
     progress.close()
     table = leaderboard([ticker_row(folder, ticker, errors.get(ticker)) for ticker in tickers])
-    line = verdict(table)
+    line = batch_verdict(table)
     runs.write_frame(folder / "leaderboard.csv", table)
     atomic.write_json(folder / "leaderboard.json",
                       {"tickers": len(tickers), "verdict": line,

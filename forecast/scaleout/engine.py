@@ -24,7 +24,10 @@ import ray
 
 from forecast.errors import UserError
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parent.parent  # the forecast package, shipped to workers
+# Where this module lived before forecast/ was regrouped: sweep folders made then pickled
+# their progress callback as forecast.engine._Progress (tune/tuner.pkl).
+FORMER_MODULE = "forecast.engine"
 MAX_RETRIES = 3
 
 
@@ -147,7 +150,6 @@ def run_tasks(function: Callable[..., Any], arguments: Sequence[tuple], cpus_per
 
 # --- hyperparameter search (Ray Tune + Optuna TPE + ASHA) -----------------------------------
 
-TUNE_FOLDER = "tune"  # the experiment under the sweep folder: trial_NNN/ with TensorBoard logs
 ASHA_REDUCTION = 3  # each ASHA rung keeps the best third of the trials that reached it
 
 
@@ -213,7 +215,7 @@ def _domain(parameter: Any) -> Any:
 
 
 def search(function: Callable[..., None], arguments: dict[str, Any], space: Any,
-           storage: Path, trials: int, metric: str, max_t: int, seed: int,
+           experiment: Path, trials: int, metric: str, max_t: int, seed: int,
            cpus_per_trial: int = 1, max_concurrent: int | None = None,
            start: list[dict[str, Any]] | None = None, resume: bool = False,
            on_trial: Callable[[TrialRecord], None] | None = None
@@ -225,7 +227,7 @@ def search(function: Callable[..., None], arguments: dict[str, Any], space: Any,
     takes a metrics dict after every epoch (or fold); ASHA stops trials whose ``metric`` is
     among the worst at a rung (``training_iteration`` milestones up to ``max_t``). A trial
     whose function raises is recorded as failed and the search goes on. The experiment lives
-    in ``storage/tune`` (TensorBoard logs per trial); ``resume`` continues an interrupted
+    in the folder ``experiment`` (TensorBoard logs per trial); ``resume`` continues an interrupted
     one there without redoing its finished trials. ``start``: points evaluated first (the
     config as given). Returns the trials by number and whether the search was interrupted
     (Ctrl-C) before all ran.
@@ -245,8 +247,9 @@ def search(function: Callable[..., None], arguments: dict[str, Any], space: Any,
         tune.with_parameters(_tune_trial, function=function, arguments=arguments,
                              cpus=cpus_per_trial),
         {"cpu": cpus_per_trial})
-    path = Path(storage) / TUNE_FOLDER
+    path = Path(experiment)
     if resume:
+        sys.modules.setdefault(FORMER_MODULE, sys.modules[__name__])  # older sweep folders
         tuner = tune.Tuner.restore(str(path), trainable=trainable, resume_unfinished=True,
                                    resume_errored=False, restart_errored=False)
     else:
@@ -263,7 +266,7 @@ def search(function: Callable[..., None], arguments: dict[str, Any], space: Any,
                 metric=metric, mode="min", search_alg=searcher, scheduler=scheduler,
                 num_samples=trials, max_concurrent_trials=max_concurrent, reuse_actors=True,
                 trial_name_creator=_trial_folder, trial_dirname_creator=_trial_folder),
-            run_config=tune.RunConfig(name=TUNE_FOLDER, storage_path=str(Path(storage).resolve()),
+            run_config=tune.RunConfig(name=path.name, storage_path=str(path.parent.resolve()),
                                       verbose=0, callbacks=[_progress_class()()],
                                       failure_config=tune.FailureConfig(max_failures=0)))
     quiet = [logging.getLogger(name) for name in ("ray.tune", "ray.train")]
@@ -299,7 +302,7 @@ def _record(trial: Any, error: str | None = None) -> TrialRecord:
 def _progress_class() -> type:
     """The Tune callback that hands each finished trial to the running search's
     ``on_trial``. It is pickled with the experiment (tuner.pkl) by reference, as
-    ``forecast.engine._Progress``, so it keeps no state of its own; it is made on first use
+    ``forecast.scaleout.engine._Progress``, so it keeps no state of its own; it is made on first use
     (importing ray.tune costs batch runs 0.6 s) and found again by ``__getattr__``."""
     if "_Progress" not in globals():
         from ray.tune import Callback

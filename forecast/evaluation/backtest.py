@@ -1,4 +1,4 @@
-"""Walk-forward backtest and model-family comparison against honest baselines.
+"""Walk-forward backtest against honest baselines.
 
 K expanding-window folds over the end of the series. In fold k the training rows are every
 row before its cut-off; the scaler is fitted again on exactly those rows, the model is
@@ -13,25 +13,23 @@ from a window ending the day before. Baselines are scored on the very same days:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from forecast.config import Config, DenseLayerConfig, RecurrentLayerConfig
+from forecast.config import Config
 from forecast.data.interval import format_timestamps
 from forecast.data.windows import Dataset, as_bars, prepare_dataset, scaler_to_dict
 from forecast.errors import UserError
-from forecast.report.metrics import (band_coverage, best_lag, binomial_p_value,
+from forecast.evaluation.metrics import (band_coverage, best_lag, binomial_p_value,
                                      directional_accuracy, forecast_metrics, mae, mape, mase,
                                      rmse, theil_u)
-from forecast.uncertainty import SCORED_HORIZONS
+from forecast.forecasting.conformal import SCORED_HORIZONS
 
 BASELINES = ("naive", "drift", "moving_average")
 BAND_METHODS = ("conformal", "mc_dropout", "random_walk")
-FAMILIES = ("lstm", "gru", "simple_rnn", "mlp", "lstm_direct")
-DIRECT_HORIZON = 20  # lstm_direct: one output per scored horizon, 1 … 20
 
 
 @dataclass(frozen=True)
@@ -74,35 +72,13 @@ def method_metrics(actual: np.ndarray, predicted: np.ndarray, previous: np.ndarr
             "best_lag": best_lag(actual, predicted)}
 
 
-def family_config(config: Config, family: str) -> Config:
-    """The config's stack with every recurrent layer turned into ``family`` (same units,
-    same dropout layers); ``mlp`` uses Dense(units, relu) on the flattened window;
-    ``lstm_direct`` is the LSTM stack with a direct multi-step output (model.horizon 20)."""
-    if family == "lstm_direct":
-        direct = family_config(config, "lstm")
-        return replace(direct, model=replace(direct.model, horizon=DIRECT_HORIZON))
-    layers = []
-    for layer in config.model.layers:
-        if isinstance(layer, RecurrentLayerConfig):
-            if family == "mlp":
-                layer = DenseLayerConfig(type="dense", units=layer.units, activation="relu")
-            else:
-                layer = replace(layer, type=family, unit_forget_bias=None, reset_after=None,
-                                recurrent_activation=(None if family == "simple_rnn" else
-                                                      layer.recurrent_activation))
-        layers.append(layer)
-    family_model = replace(config.model, layers=tuple(layers))
-    family_model.validate("model")
-    return replace(config, model=family_model)
-
-
 def mc_dropout_bands(model: Any, dataset: Dataset, samples: int, seed: int = 0
                      ) -> dict[str, np.ndarray]:
     """80%/95% one-step bands per test day: all days × samples in one batched call."""
     import tensorflow as tf
 
     from forecast.data.windows import scaled_to_prices
-    from forecast.model.future import QUANTILES
+    from forecast.forecasting.paths import QUANTILES
     from forecast.model.train import reseed_dropout
 
     reseed_dropout(model, seed)
@@ -198,9 +174,10 @@ def band_frame(config: Config, model: Any, dataset: Dataset, visible: pd.DataFra
     conformal and random-walk bands follow adaptive conformal inference over the fold's
     origins. None when the block is too small for the 95 % band even one bar ahead.
     """
-    from forecast.uncertainty import (LEVELS, adaptive_bands, bands, calibration_from_residuals,
-                                      calibration_residuals, minimum_residuals,
-                                      recursive_forecasts)
+    from forecast.forecasting.conformal import (LEVELS, adaptive_bands, bands,
+                                                calibration_from_residuals,
+                                                calibration_residuals, minimum_residuals)
+    from forecast.forecasting.paths import recursive_forecasts
 
     data = config.data
     length = fold.stop - fold.cutoff
@@ -298,7 +275,7 @@ class BacktestResult:
     horizons: pd.DataFrame | None = None  # horizon_table(): point errors per horizon
 
 
-def backtest(config: Config, prices: pd.Series | pd.DataFrame, folds: int = 5,
+def walk_forward(config: Config, prices: pd.Series | pd.DataFrame, folds: int = 5,
              samples: int = 0,
              echo: Callable[[str], None] = print, methods_label: str = "model"
              ) -> BacktestResult:
@@ -353,7 +330,7 @@ def horizon_table(outcomes: list[FoldOutcome]) -> pd.DataFrame | None:
 
 def band_table(outcomes: list[FoldOutcome]) -> pd.DataFrame | None:
     """Every band method scored on the same pooled test bars, per horizon (bands.csv)."""
-    from forecast.uncertainty import score_bands
+    from forecast.evaluation.bands import score_bands
 
     frames = [outcome.bands for outcome in outcomes if outcome.bands is not None]
     if not frames:
@@ -366,7 +343,7 @@ def band_table(outcomes: list[FoldOutcome]) -> pd.DataFrame | None:
     return pd.DataFrame(rows)
 
 
-def verdict(summary: dict[str, Any]) -> str:
+def backtest_verdict(summary: dict[str, Any]) -> str:
     """The plain last line: did the model beat the naive forecast, and its band the random
     walk's?"""
     u = summary["overall"]["model"]["theil_u"]
@@ -424,32 +401,6 @@ def format_backtest_table(table: pd.DataFrame) -> str:
             lines.append(f"{'':<16}80% band holds {row['coverage80']:.1%} of test bars, "
                          f"95% band {row['coverage95']:.1%}")
     return "\n".join(lines)
-
-
-def compare(config: Config, prices: pd.Series | pd.DataFrame, families: tuple[str, ...],
-            folds: int = 5,
-            echo: Callable[[str], None] = print) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Backtest each model family on the same folds; baselines once (they are shared).
-    rmse_ratio_h5 / _h20: each family's forecasts 5 and 20 bars ahead over the naive's."""
-    rows, results = [], {}
-    for family in families:
-        echo(f"== {family} ==")
-        result = backtest(family_config(config, family), prices, folds=folds, echo=echo,
-                          methods_label=family)
-        results[family] = result
-        overall = result.table[result.table["fold"] == "all"].set_index("method")
-        ahead = {f"rmse_ratio_h{row['horizon']}": row["rmse_ratio"]
-                 for row in result.summary.get("horizons", []) if row["horizon"] in (5, 20)}
-        rows.append({"method": family, **plain(overall.loc["model"].to_dict()), **ahead})
-    baseline_table = next(iter(results.values())).table
-    overall = baseline_table[baseline_table["fold"] == "all"].set_index("method")
-    for baseline in BASELINES:
-        rows.append({"method": baseline, **plain(overall.loc[baseline].to_dict())})
-    table = pd.DataFrame(rows).drop(columns=["fold"], errors="ignore")
-    best = table.loc[table["rmse"].idxmin(), "method"]
-    summary = {"folds": folds, "families": list(families), "best_by_rmse": best,
-               "rows": [plain(row) for row in table.to_dict(orient="records")]}
-    return table, summary
 
 
 def plain(values: dict[str, Any]) -> dict[str, Any]:

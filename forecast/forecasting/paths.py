@@ -14,6 +14,7 @@ for the first step only, so such a model forecasts one bar (``recursable``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,7 @@ import pandas as pd
 from forecast.data.features import feature_matrix, recursable, series_values
 from forecast.data.interval import format_timestamps
 from forecast.data.windows import as_bars, scaled_to_prices
+from forecast.errors import UserError
 from forecast.model.train import reseed_dropout
 
 QUANTILES = {"median": 0.5, "lo80": 0.1, "hi80": 0.9, "lo95": 0.025, "hi95": 0.975}
@@ -145,3 +147,37 @@ def forecast_future(model, scaler, prices, lookback: int, target: str,
     for column, quantile in QUANTILES.items():
         frame[column] = np.quantile(paths, quantile, axis=0)  # (steps,)
     return FutureForecast(frame=frame, paths=paths)
+
+
+def recursive_forecasts(model: Any, scaler: Any, bars: pd.DataFrame, origins: np.ndarray,
+                        steps: int, lookback: int, target: str, features: tuple[str, ...],
+                        future_index: pd.DatetimeIndex | None = None) -> np.ndarray:
+    """Deterministic (dropout off) forecasts of ``steps`` bars from each origin.
+
+    origins: (n,) first forecast rows; each forecast reads rows before its origin only.
+    Returns (n, steps) prices. ``future_index``: timestamps after the last bar, for an origin
+    at len(bars) with calendar features.
+    """
+    origins = np.asarray(origins, dtype="int64")
+    prices = bars["price"].to_numpy(dtype="float64")
+    direct = int(model.output_shape[-1])  # model.horizon: steps from one call
+    if tuple(features) == ("close",) or steps <= direct:
+        windows = scaled_windows(scaler, bars, origins, lookback, target, features)
+        return recurse_close(model, scaler, windows, prices[origins - 1],
+                             target, steps, dropout=False,
+                             column=features.index("close"),
+                             recursive=tuple(features) == ("close",))
+    if direct > 1:  # simulate_paths would take only the first head
+        raise UserError(f"a model.horizon {direct} model with inputs beside the close "
+                        f"forecasts at most {direct} bars; ask for fewer")
+    index = pd.DatetimeIndex(bars.index)
+    if future_index is not None:
+        index = index.append(pd.DatetimeIndex(future_index))
+    paths = np.full((len(origins), steps), np.nan)  # (n, steps); NaN past the known stamps
+    for row, origin in enumerate(origins):
+        ahead = min(steps, len(index) - origin)  # calendar features need each step's stamp
+        paths[row, :ahead] = simulate_paths(model, scaler, bars.iloc[:origin], lookback, target,
+                                            ahead, samples=1, dropout=False,
+                                            features=tuple(features),
+                                            future_index=index[origin:origin + ahead])[0]
+    return paths

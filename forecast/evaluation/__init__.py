@@ -1,0 +1,2 @@
+"""Evaluation: metrics beside the naive forecast, walk-forward backtests, model comparison,
+band scores."""

@@ -1,0 +1,64 @@
+"""Model-family comparison: the configured stack as LSTM, GRU, SimpleRNN, an MLP and a direct
+multi-step LSTM, each backtested on the same folds beside the same baselines."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import pandas as pd
+
+from forecast.config import Config, DenseLayerConfig, RecurrentLayerConfig
+from forecast.evaluation.backtest import BASELINES, plain, walk_forward
+
+FAMILIES = ("lstm", "gru", "simple_rnn", "mlp", "lstm_direct")
+DIRECT_HORIZON = 20  # lstm_direct: one output per scored horizon, 1 … 20
+
+
+def family_config(config: Config, family: str) -> Config:
+    """The config's stack with every recurrent layer turned into ``family`` (same units,
+    same dropout layers); ``mlp`` uses Dense(units, relu) on the flattened window;
+    ``lstm_direct`` is the LSTM stack with a direct multi-step output (model.horizon 20)."""
+    if family == "lstm_direct":
+        direct = family_config(config, "lstm")
+        return replace(direct, model=replace(direct.model, horizon=DIRECT_HORIZON))
+    layers = []
+    for layer in config.model.layers:
+        if isinstance(layer, RecurrentLayerConfig):
+            if family == "mlp":
+                layer = DenseLayerConfig(type="dense", units=layer.units, activation="relu")
+            else:
+                layer = replace(layer, type=family, unit_forget_bias=None, reset_after=None,
+                                recurrent_activation=(None if family == "simple_rnn" else
+                                                      layer.recurrent_activation))
+        layers.append(layer)
+    family_model = replace(config.model, layers=tuple(layers))
+    family_model.validate("model")
+    return replace(config, model=family_model)
+
+
+def compare_families(config: Config, prices: pd.Series | pd.DataFrame, families: tuple[str, ...],
+            folds: int = 5,
+            echo: Callable[[str], None] = print) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Backtest each model family on the same folds; baselines once (they are shared).
+    rmse_ratio_h5 / _h20: each family's forecasts 5 and 20 bars ahead over the naive's."""
+    rows, results = [], {}
+    for family in families:
+        echo(f"== {family} ==")
+        result = walk_forward(family_config(config, family), prices, folds=folds, echo=echo,
+                          methods_label=family)
+        results[family] = result
+        overall = result.table[result.table["fold"] == "all"].set_index("method")
+        ahead = {f"rmse_ratio_h{row['horizon']}": row["rmse_ratio"]
+                 for row in result.summary.get("horizons", []) if row["horizon"] in (5, 20)}
+        rows.append({"method": family, **plain(overall.loc["model"].to_dict()), **ahead})
+    baseline_table = next(iter(results.values())).table
+    overall = baseline_table[baseline_table["fold"] == "all"].set_index("method")
+    for baseline in BASELINES:
+        rows.append({"method": baseline, **plain(overall.loc[baseline].to_dict())})
+    table = pd.DataFrame(rows).drop(columns=["fold"], errors="ignore")
+    best = table.loc[table["rmse"].idxmin(), "method"]
+    summary = {"folds": folds, "families": list(families), "best_by_rmse": best,
+               "rows": [plain(row) for row in table.to_dict(orient="records")]}
+    return table, summary

@@ -1,0 +1,1 @@
+"""Forecasting past the last bar: recursive and direct sample paths, conformal calibration."""

@@ -1,0 +1,2 @@
+"""Scale-out on Ray: many tickers (``batch``) and hyperparameter sweeps (``sweep``).
+``engine`` is the only module that imports Ray."""

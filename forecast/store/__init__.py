@@ -1,0 +1,1 @@
+"""Storage: run folders (what a trained forecaster needs to be used again) and atomic writes."""
