@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -77,11 +78,20 @@ def empty_yfinance_frame(ticker: str = "NOPE") -> pd.DataFrame:
 
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory):
-    """One tiny model trained on the quick config (sample data), shared by many tests."""
+    """One tiny model trained on the quick config (sample data), shared by many tests: read
+    it, never write into it (``run_copy`` is the copy to write into)."""
     from forecast.commands.train import train
 
     tmp_path = tmp_path_factory.mktemp("trained")
     return train(tiny_config(tmp_path), out=tmp_path / "run", echo=lambda line: None)
+
+
+@pytest.fixture
+def run_copy(trained, tmp_path) -> Path:
+    """A private copy of the shared trained run folder, for a test that writes into it."""
+    target = tmp_path / "run"
+    shutil.copytree(trained.run_dir, target)
+    return target
 
 
 # --- series shaped like real market data (bar intervals, sessions, OHLCV) --------------------

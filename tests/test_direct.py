@@ -11,7 +11,7 @@ import pytest
 import forecast as api
 from forecast.data.windows import fit_scaler, prepare_dataset
 from forecast.errors import UserError
-from forecast.forecasting.paths import recurse_close
+from forecast.forecasting.forecaster import Forecaster, KerasNetwork
 from forecast.store.runs import read_json
 from tests.conftest import ohlcv_frame, synthetic_prices, tiny_config, write_bars
 
@@ -52,11 +52,11 @@ def direct_model(lookback: int, horizon: int, step: float):
 
 def test_a_direct_model_takes_h_steps_per_call_and_recurses_beyond():
     scaler = fit_scaler(np.array([0.0, 10.0]))  # 1 price unit = 0.1 scaled
-    windows = (np.arange(4, dtype="float32") * 0.1 + 0.3)[np.newaxis, :, np.newaxis]
-    paths = recurse_close(direct_model(4, 3, 0.1), scaler, windows, np.array([6.0]), "price",
-                          7, dropout=False)
+    forecaster = Forecaster(KerasNetwork(direct_model(4, 3, 0.1)), scaler, 4, "price")
+    assert forecaster.horizon == 3 and forecaster.max_steps is None
+    paths = forecaster.paths(pd.Series([3.0, 4.0, 5.0, 6.0]), [4], 7)
     # 6 → 7 8 9 from one call; the next call starts from 9: 10 11 12; then 13
-    np.testing.assert_allclose(paths[0], [7, 8, 9, 10, 11, 12, 13], rtol=1e-5)
+    np.testing.assert_allclose(paths[0, 0], [7, 8, 9, 10, 11, 12, 13], rtol=1e-5)
 
 
 @pytest.fixture(scope="module")

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 
+import forecast as api
 from forecast.cli import main
 from forecast.data.calendar import next_trading_days
 from forecast.data.windows import fit_scaler, prepare_dataset
-from forecast.forecasting.paths import forecast_future, simulate_paths
-from tests.conftest import synthetic_prices
+from forecast.forecasting.forecaster import Forecaster, KerasNetwork
+from tests.conftest import ROOT, synthetic_prices
 
 LOOKBACK = 5
 
@@ -38,40 +43,48 @@ def last_value_model(step: float, noise: float = 0.0):
     return model
 
 
+def forecaster_of(model, scaler, lookback: int = LOOKBACK, target: str = "price"
+                  ) -> Forecaster:
+    """A hand-built Keras model as a forecaster (close-only inputs)."""
+    return Forecaster(KerasNetwork(model), scaler, lookback, target)
+
+
 def test_recursive_forecast_feeds_each_prediction_back():
     scaler = fit_scaler(np.array([0.0, 10.0]))  # 1 price unit = 0.1 scaled
-    prices = np.array([3.0, 4.0, 5.0, 6.0, 7.0])
-    paths = simulate_paths(last_value_model(step=0.1), scaler, prices, LOOKBACK, "price",
-                           days=4, samples=3)
-    np.testing.assert_allclose(paths, np.tile([8.0, 9.0, 10.0, 11.0], (3, 1)), rtol=1e-5)
+    prices = pd.Series([3.0, 4.0, 5.0, 6.0, 7.0])
+    paths = forecaster_of(last_value_model(step=0.1), scaler).paths(prices, [5], 4, samples=3)
+    assert paths.shape == (1, 3, 4)  # (origins, samples, steps)
+    np.testing.assert_allclose(paths[0], np.tile([8.0, 9.0, 10.0, 11.0], (3, 1)), rtol=1e-5)
+    longer = pd.Series([3.0, 4.0, 5.0, 6.0, 7.0, 8.0])  # two origins: each reads its past only
+    both = forecaster_of(last_value_model(step=0.1), scaler).paths(longer, [5, 6], 2)
+    np.testing.assert_allclose(both[:, 0], [[8.0, 9.0], [9.0, 10.0]], rtol=1e-5)
 
 
 def test_no_dropout_gives_zero_width_bands():
     scaler = fit_scaler(np.array([0.0, 10.0]))
     prices = pd.Series(np.linspace(3, 7, 8), index=pd.bdate_range("2024-01-01", periods=8))
-    dates = next_trading_days(prices.index[-1], 6, "business")
-    result = forecast_future(last_value_model(0.1), scaler, prices, LOOKBACK, "price", dates,
-                             samples=20)
-    assert (result.frame["hi95"] - result.frame["lo95"]).abs().max() < 1e-9
+    bands = forecaster_of(last_value_model(0.1), scaler).sample_quantiles(
+        prices, [8], 6, samples=20, seed=0)
+    assert np.abs(bands["hi95"] - bands["lo95"]).max() < 1e-9
 
 
 def test_mc_dropout_samples_differ_and_bands_are_ordered_and_widen():
     scaler = fit_scaler(np.array([0.0, 10.0]))
     prices = pd.Series(np.full(8, 5.0), index=pd.bdate_range("2024-01-01", periods=8))
-    dates = next_trading_days(prices.index[-1], 20, "business")
-    result = forecast_future(last_value_model(0.0, noise=0.05), scaler, prices, LOOKBACK,
-                             "price", dates, samples=400, seed=1)
-    assert len(np.unique(result.paths[:, -1])) > 5  # the samples differ
-    frame = result.frame
+    forecaster = forecaster_of(last_value_model(0.0, noise=0.05), scaler)
+    forecaster.network.reseed(1)
+    paths = forecaster.paths(prices, [8], 20, samples=400, dropout=True)[0]  # (S, steps)
+    assert len(np.unique(paths[:, -1])) > 5  # the samples differ
+    bands = forecaster.sample_quantiles(prices, [8], 20, samples=400, seed=1)
     for low, high in (("lo95", "lo80"), ("lo80", "median"), ("median", "hi80"),
                       ("hi80", "hi95")):
-        assert (frame[low] <= frame[high] + 1e-12).all()
-    width = (frame["hi95"] - frame["lo95"]).to_numpy()
+        assert (bands[low] <= bands[high] + 1e-12).all()
+    width = (bands["hi95"] - bands["lo95"])[0]
     assert width[-1] > 2 * width[0]
     assert width[-1] > width[9]
-    again = forecast_future(last_value_model(0.0, noise=0.05), scaler, prices, LOOKBACK,
-                            "price", dates, samples=400, seed=1)
-    pd.testing.assert_frame_equal(again.frame, frame)  # same seed, same bands
+    again = forecaster.sample_quantiles(prices, [8], 20, samples=400, seed=1)
+    for name, values in bands.items():  # same seed, same bands
+        np.testing.assert_array_equal(again[name], values)
 
 
 def test_trading_days_skip_weekends_and_holidays():
@@ -96,35 +109,125 @@ def test_log_return_target_rebuilds_prices_exactly_from_true_returns():
         expected, rtol=1e-5)
 
 
-def test_forecast_command_writes_csv_png_and_report(trained, capsys):
-    run_dir = trained.run_dir
-    assert main(["forecast", "--run", str(run_dir), "--days", "5", "--samples", "16"]) == 0
-    frame = pd.read_csv(run_dir / "forecast.csv")
+def test_forecast_command_writes_csv_png_and_report(trained, run_copy, capsys):
+    assert main(["forecast", "--run", str(run_copy), "--days", "5", "--samples", "16"]) == 0
+    frame = pd.read_csv(run_copy / "forecast.csv")
     assert list(frame.columns[:6]) == ["date", "median", "lo80", "hi80", "lo95", "hi95"]
     assert list(frame.columns[6:]) == ["naive", "rw_lo80", "rw_hi80", "rw_lo95", "rw_hi95"]
     assert len(frame) == 5
     for low, high in (("lo95", "lo80"), ("lo80", "median"), ("median", "hi80"),
                       ("hi80", "hi95"), ("rw_lo95", "rw_lo80"), ("rw_hi80", "rw_hi95")):
         assert (frame[low] < frame[high]).all()
-    record = pd.read_json(run_dir / "forecast.json", typ="series")
+    record = pd.read_json(run_copy / "forecast.json", typ="series")
     assert record["intervals"] == "conformal" and record["calibration"] == "calibration.json"
     last = trained.dataset.prices.index[-1]
     assert pd.Timestamp(frame["date"].iloc[0]) > last
     assert (pd.to_datetime(frame["date"]).dt.day_of_week < 5).all()
-    assert (run_dir / "forecast.png").read_bytes()[:4] == b"\x89PNG"
-    assert "Forecast" in (run_dir / "report.html").read_text()
+    assert (run_copy / "forecast.png").read_bytes()[:4] == b"\x89PNG"
+    assert "Forecast" in (run_copy / "report.html").read_text()
 
 
-def test_forecast_from_newer_data_and_bad_arguments(trained, tmp_path, capsys):
+def test_forecast_from_newer_data_and_bad_arguments(trained, run_copy, tmp_path, capsys):
     newer = trained.dataset.prices.iloc[:-30]
     path = tmp_path / "newer.csv"
     pd.DataFrame({"Date": newer.index.strftime("%Y-%m-%d"), "Close": newer.to_numpy()}).to_csv(
         path, index=False)
-    assert main(["forecast", "--run", str(trained.run_dir), "--days", "2", "--samples", "4",
+    assert main(["forecast", "--run", str(run_copy), "--days", "2", "--samples", "4",
                  "--data", str(path)]) == 0
-    frame = pd.read_csv(trained.run_dir / "forecast.csv")
+    frame = pd.read_csv(run_copy / "forecast.csv")
     assert pd.Timestamp(frame["date"].iloc[0]) > newer.index[-1]
     assert pd.Timestamp(frame["date"].iloc[0]) < trained.dataset.prices.index[-1]
     capsys.readouterr()
-    assert main(["forecast", "--run", str(trained.run_dir), "--days", "0"]) == 2
+    assert main(["forecast", "--run", str(run_copy), "--days", "0"]) == 2
     assert "must be at least 1" in capsys.readouterr().err
+
+
+# --- forecasts without TensorFlow, calibrated once, from portable model files ---------------
+
+def test_the_stored_calibration_is_what_a_fresh_one_gives(trained):
+    """Training stored the calibration of horizons 1 … 30; calibrating the run again from
+    its folder alone gives the same numbers."""
+    from forecast.commands.common import dataset_for
+    from forecast.forecasting.conformal import fit_calibration
+    from forecast.store.runs import load_run
+
+    run = load_run(trained.run_dir)
+    stored = run.calibration()
+    assert stored.horizons == 30
+    dataset = dataset_for(run.config, run.bars, scaler=run.scaler)
+    assert (stored.training_rows, stored.block_rows) == (dataset.n_train, len(dataset.y_val))
+    fresh = fit_calibration(run.forecaster(), run.bars.iloc[:dataset.n_train],
+                            len(dataset.y_val), 30)
+    assert fresh.to_dict() == stored.to_dict()
+    for name, values in fresh.arrays().items():
+        np.testing.assert_array_equal(values, stored.arrays()[name])
+
+
+def test_a_longer_forecast_extends_the_stored_calibration(run_copy):
+    from forecast.store.runs import load_run
+
+    frame = api.forecast(run_copy, steps=40)
+    assert len(frame) == 40 and load_run(run_copy).calibration().horizons == 40
+    assert np.isfinite(frame["hi80"]).all()
+
+
+def test_forecast_never_imports_tensorflow_or_scikit_learn(run_copy):
+    """A conformal forecast runs on the NumPy network in a fresh process."""
+    code = ("import sys; from forecast.cli import main; "
+            f"code = main(['forecast', '--run', {str(run_copy)!r}, '--steps', '30']); "
+            "print(code, sorted(name for name in ('tensorflow', 'keras', 'sklearn', 'scipy') "
+            "if name in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=ROOT, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "0 []", result.stderr
+    frame = pd.read_csv(run_copy / "forecast.csv")
+    assert len(frame) == 30 and np.isfinite(frame["lo95"]).all()
+
+
+def test_numpy_points_equal_keras_points_on_the_run(trained):
+    """The forecast's deterministic path from the NumPy network equals the Keras model's
+    within 1e-5 relative (both recursing 30 bars from the last one)."""
+    from forecast.forecasting.forecaster import Forecaster, KerasNetwork
+    from forecast.store.runs import load_run
+
+    run = load_run(trained.run_dir)
+    keras_run = Forecaster.from_config(run.config, KerasNetwork(run.keras_model()), run.scaler)
+    origins = [len(run.bars) - 40, len(run.bars)]
+    np.testing.assert_allclose(run.forecaster().paths(run.bars, origins, 30),
+                               keras_run.paths(run.bars, origins, 30), rtol=1e-5)
+
+
+def test_model_keras_loads_in_plain_keras_and_predicts_the_same(trained, tmp_path):
+    """No forecast import, no compiler: the saved file holds stock Keras layers."""
+    from forecast.store.runs import load_run
+
+    windows = trained.dataset.x_test[-5:]
+    np.save(tmp_path / "windows.npy", windows)
+    code = ("import sys, numpy as np, keras; "
+            f"model = keras.models.load_model({str(trained.run_dir / 'model.keras')!r}); "
+            f"np.save({str(tmp_path / 'out.npy')!r}, model.predict(np.load("
+            f"{str(tmp_path / 'windows.npy')!r}), verbose=0)); "
+            "print(sorted({type(layer).__name__ for layer in model.layers}), "
+            "any(name.startswith('forecast') for name in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=tmp_path, check=True,
+                            env={**os.environ, "PYTHONPATH": "", "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert result.stdout.strip().splitlines()[-1] == (
+        "['Dense', 'Dropout', 'InputLayer', 'LSTM'] False"), result.stderr[-2000:]
+    expected = load_run(trained.run_dir).network().predict(windows)
+    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), expected, rtol=1e-5)
+
+
+def test_a_run_folder_from_before_this_change_still_forecasts(trained, run_copy):
+    """Older runs: model.keras named the fused classes, and no calibration was stored."""
+    trained.model.save(run_copy / "model.keras")  # the fused layer classes, as before
+    for name in ("calibration.json", "calibration.npz"):
+        (run_copy / name).unlink()
+    import zipfile
+
+    with zipfile.ZipFile(run_copy / "model.keras") as archive:
+        assert b"FusedLSTM" in archive.read("config.json")
+    frame = api.forecast(run_copy, steps=5)
+    assert np.isfinite(frame[["median", "lo95", "hi95"]].to_numpy()).all()
+    assert (run_copy / "calibration.npz").is_file()  # calibrated afresh, stored for next time
+    assert api.evaluate(run_copy)["rmse"] == trained.metrics["rmse"]

@@ -17,7 +17,7 @@ from forecast.data.interval import (format_timestamps, infer_interval, parse_tim
                                     unit_words)
 from forecast.data.quality import data_warnings
 from forecast.data.sources import load_market
-from forecast.data.windows import prepare_dataset, scaler_to_dict
+from forecast.data.windows import prepare_dataset
 from forecast.errors import ConfigError, DataError
 from forecast.store.runs import read_prices, write_prices
 from tests.conftest import (QUICK, fx_hourly_index, ohlcv_frame, write_bars,
@@ -201,12 +201,12 @@ def test_several_features_are_scaled_on_training_rows_only_and_windowed(tmp_path
     dataset = prepare_dataset(bars, 12, 0.2, 0.1, features=features)
     assert dataset.x_train.shape[1:] == (12, 3) and dataset.x_test.shape == (60, 12, 3)
     assert dataset.first_row == 10 and dataset.target_column == 1
-    state = scaler_to_dict(dataset.scaler, features)
+    state = dataset.scaler.to_dict(features)
     assert state["feature_names_in_"] == list(features)
     changed = bars.copy()
     changed.iloc[dataset.n_train:] *= 3.0  # every test price and volume
     again = prepare_dataset(changed, 12, 0.2, 0.1, features=features)
-    assert scaler_to_dict(again.scaler, features) == state
+    assert again.scaler.to_dict(features) == state
     train_volume = bars["volume"].iloc[10:dataset.n_train]
     assert state["data_max_"][0] == train_volume.max()
     # The targets are the scaled close, and they invert exactly to the test prices.

@@ -68,7 +68,7 @@ def test_evaluate_reproduces_metrics_from_the_folder_alone(trained):
     written = json.loads((trained.run_dir / "evaluation.json").read_text())
     assert written == evaluation
     run = load_run(trained.run_dir)
-    assert run.model.input_shape == (None, run.config.data.lookback, 1)
+    assert run.keras_model().input_shape == (None, run.config.data.lookback, 1)
 
 
 def test_evaluate_refuses_incomplete_or_missing_runs(trained, tmp_path):

@@ -1,4 +1,5 @@
-"""The NumPy reference cell reproduces Keras's outputs, layer type by layer type."""
+"""The NumPy network reproduces Keras's outputs, from a model in memory and from its saved
+file alone, on every architecture the config builds."""
 
 from __future__ import annotations
 
@@ -7,58 +8,86 @@ import pytest
 
 from forecast.config import load_config
 from forecast.model import build_model
-from forecast.model.reference import run_stack
+from forecast.model.reference import Network, lstm_steps
 
 
-def reference_matches(model, windows) -> StackTrace:  # noqa: F821
-    expected = model.predict(windows, verbose=0)  # (batch, 1)
-    trace = run_stack(model, windows)
-    np.testing.assert_allclose(trace.output, expected, rtol=1e-5, atol=1e-6)
-    return trace
-
-
-def random_windows(lookback: int, batch: int = 6, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).uniform(-0.2, 1.2, (batch, lookback, 1)).astype(
+def random_windows(lookback: int, batch: int = 6, features: int = 1, seed: int = 0
+                   ) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(-0.2, 1.2, (batch, lookback, features)).astype(
         "float32")
 
 
-@pytest.mark.parametrize("overrides", [
-    [],  # the reference LSTM stack
-    ["model.layers.0.type=gru", "model.layers.2.type=gru"],
-    ["model.layers.0.type=gru", "model.layers.2.type=gru", "model.layers.0.reset_after=false"],
-    ["model.layers.0.type=simple_rnn", "model.layers.2.type=simple_rnn"],
-    ["model.layers.0.type=lstm", "model.layers.2.type=gru"],
-    ["model.layers.0.recurrent_activation=hard_sigmoid", "model.layers.2.activation=relu",
-     "model.layers.2.use_bias=false"],
-    ["model.layers.0.type=simple_rnn", "model.layers.0.activation=relu",
-     "model.layers.2.type=gru", "model.layers.2.recurrent_activation=hard_sigmoid",
-     "model.layers.2.activation=softsign"],
-    ["model.layers.0.bidirectional=true", "model.layers.2.bidirectional=true"],
-    ["model.layers.2.go_backwards=true"],
-], ids=["lstm", "gru", "gru-reset-before", "simple_rnn", "lstm-gru", "lstm-activations",
-        "rnn-gru-activations", "bidirectional", "go-backwards"])
-def test_reference_matches_keras_on_random_inputs(overrides):
-    config = load_config(None, ["data.lookback=12", "model.layers.0.units=7",
-                                "model.layers.2.units=5", "train.seed=3", *overrides])
-    import keras
-
-    keras.utils.set_random_seed(3)
-    model = build_model(config)
-    # bias initialisers are zeros: give every weight random values so biases matter too
+def randomised(model):
+    """Every weight random (bias initialisers are zeros: give biases values that matter)."""
     generator = np.random.default_rng(1)
     model.set_weights([generator.normal(0, 0.4, w.shape).astype("float32")
                        for w in model.get_weights()])
-    trace = reference_matches(model, random_windows(12))
-    first = trace.layers[0]
-    assert first.steps["hidden"].shape == (6, 12, 7)
-    if first.kind == "lstm":
-        for gate in ("input_gate", "forget_gate", "output_gate"):
-            assert 0 <= first.steps[gate].min() and first.steps[gate].max() <= 1
+    return model
+
+
+ARCHITECTURES = {
+    "lstm": [],  # the reference stack (fused LSTM and dropout layers)
+    "stock-lstm": ["model.fused_lstm=false", "model.fused_dropout=false"],
+    "gru": ["model.layers.0.type=gru", "model.layers.2.type=gru"],
+    "gru-reset-before": ["model.layers.0.type=gru", "model.layers.2.type=gru",
+                         "model.layers.0.reset_after=false"],
+    "simple_rnn": ["model.layers.0.type=simple_rnn", "model.layers.2.type=simple_rnn"],
+    "lstm-gru": ["model.layers.0.type=lstm", "model.layers.2.type=gru"],
+    "lstm-activations": ["model.layers.0.recurrent_activation=hard_sigmoid",
+                         "model.layers.2.activation=relu", "model.layers.2.use_bias=false"],
+    "rnn-gru-activations": ["model.layers.0.type=simple_rnn", "model.layers.0.activation=relu",
+                            "model.layers.2.type=gru",
+                            "model.layers.2.recurrent_activation=hard_sigmoid",
+                            "model.layers.2.activation=softsign"],
+    "bidirectional": ["model.layers.0.bidirectional=true", "model.layers.2.bidirectional=true"],
+    "bidirectional-gru": ["model.layers.0.bidirectional=true", "model.layers.2.type=gru",
+                          "model.layers.2.bidirectional=true"],
+    "go-backwards": ["model.layers.2.go_backwards=true"],
+    "horizon-3": ["model.horizon=3"],
+    "dense-head": ["model.layers=[{type: lstm, units: 7}, {type: dropout, rate: 0.1}, "
+                   "{type: dense, units: 5, activation: elu}]"],
+    "mlp": ["model.layers=[{type: dense, units: 6, activation: relu}, "
+            "{type: dropout, rate: 0.1}, {type: dense, units: 4, activation: selu}]"],
+}
+
+
+@pytest.mark.parametrize("overrides", ARCHITECTURES.values(), ids=ARCHITECTURES.keys())
+def test_numpy_network_matches_keras_from_memory_and_from_its_file(overrides, tmp_path):
+    import keras
+
+    config = load_config(None, ["data.lookback=12", "model.layers.0.units=7",
+                                "model.layers.2.units=5", "train.seed=3",
+                                "data.features=[close, log_return]", *overrides])
+    keras.utils.set_random_seed(3)
+    model = randomised(build_model(config, n_features=2))
+    windows = random_windows(12, features=2)
+    expected = model.predict(windows, verbose=0)  # (batch, H)
+    model.save(tmp_path / "model.keras")
+    for network in (Network.from_keras(model), Network.from_file(tmp_path / "model.keras")):
+        assert (network.lookback, network.features) == (12, 2)
+        assert network.outputs == config.model.horizon
+        np.testing.assert_allclose(network.predict(windows), expected, rtol=1e-5, atol=1e-6)
+        trace = network.trace(windows)
+        np.testing.assert_array_equal(trace.output, network.predict(windows))
+    if config.model.recurrent_layers:
+        first = trace.layers[0]
+        assert first.steps["hidden"].shape == (6, 12, 7)
+        if first.kind == "lstm":
+            for gate in ("input_gate", "forget_gate", "output_gate"):
+                assert 0 <= first.steps[gate].min() and first.steps[gate].max() <= 1
+
+
+def test_float64_network_is_the_equations_reference(tmp_path):
+    config = load_config(None, ["data.lookback=12", "model.layers.0.units=7",
+                                "model.layers.2.units=5"])
+    model = randomised(build_model(config))
+    windows = random_windows(12, batch=40)
+    exact = Network.from_keras(model, dtype="float64").predict(windows)
+    assert exact.dtype == np.float64
+    np.testing.assert_allclose(Network.from_keras(model).predict(windows), exact, rtol=1e-5)
 
 
 def test_lstm_equations_by_hand_for_one_unit():
-    from forecast.model.reference import lstm_steps
-
     x = np.array([[[1.0], [0.5]]])  # (1, 2, 1)
     kernel = np.array([[0.1, 0.2, 0.3, 0.4]])  # i, f, c, o
     recurrent = np.array([[0.5, 0.6, 0.7, 0.8]])
@@ -76,11 +105,15 @@ def test_lstm_equations_by_hand_for_one_unit():
     assert steps["forget_gate"][0, 0, 0] == pytest.approx(f1)
     assert steps["cell"][0, 1, 0] == pytest.approx(c2)
     assert steps["hidden"][0, 1, 0] == pytest.approx(o2 * np.tanh(c2))
+    assert set(lstm_steps(x, kernel, recurrent, bias, record=False)) == {"hidden"}
 
 
-def test_reference_matches_a_trained_run_on_real_windows(trained):
+def test_numpy_network_matches_a_trained_run_on_its_test_windows(trained):
     from forecast.store.runs import load_run
 
     run = load_run(trained.run_dir)
-    trace = reference_matches(run.model, trained.dataset.x_test[-8:])
-    assert [layer.kind for layer in trace.layers] == ["lstm", "lstm"]
+    windows = trained.dataset.x_test
+    expected = run.keras_model().predict(windows, verbose=0)
+    network = Network.from_file(trained.run_dir / "model.keras")
+    np.testing.assert_allclose(network.predict(windows), expected, rtol=1e-5, atol=1e-6)
+    assert [layer.kind for layer in network.trace(windows[-2:]).layers] == ["lstm", "lstm"]

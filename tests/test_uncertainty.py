@@ -10,13 +10,11 @@ import pandas as pd
 import pytest
 
 from forecast.data.windows import fit_scaler
-from forecast.errors import UserError
 from forecast.evaluation.bands import score_bands, winkler
 from forecast.forecasting.conformal import (LEVELS, adaptive_bands, bands, conformal_quantile,
                                             fit_calibration, minimum_residuals)
-from forecast.forecasting.paths import recursive_forecasts
 from tests.conftest import tiny_config
-from tests.test_forecast import LOOKBACK, last_value_model
+from tests.test_forecast import forecaster_of, last_value_model
 
 
 def binomial_tolerance(level: float, n: int, sigmas: float = 4.0) -> float:
@@ -56,15 +54,14 @@ def test_a_last_value_model_gets_the_random_walks_band_and_the_promised_coverage
     walk's; on i.i.d. returns both cover about as promised at h = 1 and h = 5."""
     bars = random_walk_bars(3000, seed=1)
     scaler = fit_scaler(np.array([0.0, 1000.0]))
-    model = last_value_model(step=0.0)
+    forecaster = forecaster_of(last_value_model(step=0.0), scaler)
     n_train, block = 1500, 400
-    calibration = fit_calibration(model, scaler, bars.iloc[:n_train], block, 5, LOOKBACK,
-                                  "price", ("close",))
+    calibration = fit_calibration(forecaster, bars.iloc[:n_train], block, 5)
     for name in LEVELS:
-        np.testing.assert_allclose(calibration.model[name], calibration.random_walk[name],
-                                   rtol=1e-5)
+        np.testing.assert_allclose(calibration.widths("model", name),
+                                   calibration.widths("random_walk", name), rtol=1e-5)
     origins = np.arange(n_train, len(bars) - 5)
-    paths = recursive_forecasts(model, scaler, bars, origins, 5, LOOKBACK, "price", ("close",))
+    paths = forecaster.paths(bars, origins, 5)[:, 0]
     close = bars["price"].to_numpy()[origins - 1]
     np.testing.assert_allclose(paths, np.repeat(close[:, None], 5, axis=1), rtol=1e-5)
     widened = bands(paths, close, calibration)
@@ -84,10 +81,10 @@ def test_the_random_walk_band_has_its_closed_form_on_constant_log_returns():
     prices = 50.0 * np.exp(rate * np.arange(400))
     bars = pd.DataFrame({"price": prices}, index=pd.bdate_range("2015-01-01", periods=400))
     scaler = fit_scaler(np.array([0.0, 200.0]))
-    calibration = fit_calibration(last_value_model(0.01), scaler, bars.iloc[:300], 100, 10,
-                                  LOOKBACK, "price", ("close",))
+    calibration = fit_calibration(forecaster_of(last_value_model(0.01), scaler),
+                                  bars.iloc[:300], 100, 10)
     for name in LEVELS:
-        np.testing.assert_allclose(calibration.random_walk[name],
+        np.testing.assert_allclose(calibration.widths("random_walk", name),
                                    rate * np.arange(1, 11), rtol=1e-9)
     widened = bands(np.full(10, 80.0), 75.0, calibration)
     np.testing.assert_allclose(widened["rw_hi95"], 75.0 * np.exp(rate * np.arange(1, 11)))
@@ -95,22 +92,34 @@ def test_the_random_walk_band_has_its_closed_form_on_constant_log_returns():
 
 
 def test_calibration_reads_no_row_after_the_block():
-    """Change every row after the training rows: calibration.json stays byte-identical
-    (it is handed the training rows alone), and a too-small block is refused."""
+    """Change every row after the training rows: the calibration stays byte-identical (it
+    is handed the training rows alone)."""
     bars = random_walk_bars(600, seed=2)
-    scaler = fit_scaler(np.array([0.0, 500.0]))
-    model = last_value_model(0.0)
-    first = fit_calibration(model, scaler, bars.iloc[:400], 120, 3, LOOKBACK, "price",
-                            ("close",))
+    forecaster = forecaster_of(last_value_model(0.0), fit_scaler(np.array([0.0, 500.0])))
+    first = fit_calibration(forecaster, bars.iloc[:400], 120, 3)
     changed = bars.copy()
     changed.iloc[400:, 0] = changed.iloc[400:, 0] * 5 + 7
-    second = fit_calibration(model, scaler, changed.iloc[:400], 120, 3, LOOKBACK, "price",
-                             ("close",))
+    second = fit_calibration(forecaster, changed.iloc[:400], 120, 3)
     assert first.to_dict() == second.to_dict()
-    with pytest.raises(UserError, match="needs at least 19"):
-        fit_calibration(model, scaler, bars.iloc[:400], 20, 3, LOOKBACK, "price", ("close",))
-    with pytest.raises(UserError, match="validation_fraction > 0"):
-        fit_calibration(model, scaler, bars.iloc[:400], 0, 3, LOOKBACK, "price", ("close",))
+    for name, values in first.arrays().items():
+        np.testing.assert_array_equal(values, second.arrays()[name])
+
+
+def test_a_small_block_keeps_the_levels_it_can_calibrate():
+    """80 % needs 4 residuals, 95 % needs 19: a 20-row block gives 18 forecasts 3 bars ahead,
+    so the 95 % band stops at h = 2 and the 80 % band goes on; no block, no band."""
+    bars = random_walk_bars(600, seed=2)
+    forecaster = forecaster_of(last_value_model(0.0), fit_scaler(np.array([0.0, 500.0])))
+    small = fit_calibration(forecaster, bars.iloc[:400], 20, 3)
+    assert small.counts == [20, 19, 18]
+    assert np.isfinite(small.widths("model", "80")).all()
+    assert list(np.isfinite(small.widths("model", "95"))) == [True, True, False]
+    assert small.missing(3) == {"95": 3} and small.missing(2) == {}
+    widened = bands(np.full(3, 100.0), 100.0, small)
+    assert np.isnan(widened["hi95"][2]) and np.isnan(widened["rw_lo95"][2])
+    assert np.isfinite(widened["hi80"]).all()
+    none = fit_calibration(forecaster, bars.iloc[:400], 0, 3)
+    assert none.counts == [0, 0, 0] and none.missing(3) == {"80": 1, "95": 1}
 
 
 def test_winkler_and_band_scores_by_hand():

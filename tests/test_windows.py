@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast.data.windows import (inverse_scale, make_windows, prepare_dataset,
-                                   required_rows, scaler_from_dict, scaler_to_dict, split_sizes)
+from forecast.data.scaling import MinMaxScaling
+from forecast.data.windows import make_windows, prepare_dataset, required_rows, split_sizes
 from forecast.errors import DataError, RunError
 from tests.conftest import synthetic_prices
 
@@ -48,7 +48,7 @@ def test_scaler_never_sees_test_rows(prices):
     changed = prices.copy()
     changed.iloc[dataset.n_train:] *= 50.0  # the future goes wild
     changed_dataset = prepare_dataset(changed, 10, 0.2, 0.1)
-    assert scaler_to_dict(changed_dataset.scaler) == scaler_to_dict(dataset.scaler)
+    assert changed_dataset.scaler.to_dict() == dataset.scaler.to_dict()
     np.testing.assert_array_equal(changed_dataset.x_train, dataset.x_train)
     np.testing.assert_array_equal(changed_dataset.y_val, dataset.y_val)
     assert dataset.scaler.data_max_[0] == prices.iloc[:dataset.n_train].max()
@@ -56,24 +56,42 @@ def test_scaler_never_sees_test_rows(prices):
 
 def test_inverse_scaling_round_trips(prices):
     dataset = prepare_dataset(prices, 10, 0.2, 0.1)
-    np.testing.assert_allclose(inverse_scale(dataset.scaler, dataset.y_test),
+    np.testing.assert_allclose(dataset.scaler.inverse_column(dataset.y_test),
                                dataset.test_prices, rtol=1e-6)
 
 
 def test_scaler_json_round_trip_is_exact(prices):
     scaler = prepare_dataset(prices, 10, 0.2, 0.1).scaler
-    state = json.loads(json.dumps(scaler_to_dict(scaler)))
+    state = json.loads(json.dumps(scaler.to_dict()))
     assert set(state) >= {"data_min_", "data_max_", "scale_", "min_", "feature_range"}
-    rebuilt = scaler_from_dict(state)
+    rebuilt = MinMaxScaling.from_dict(state)
     values = prices.to_numpy().reshape(-1, 1)
     np.testing.assert_array_equal(rebuilt.transform(values), scaler.transform(values))
 
 
+def test_the_numpy_scaler_is_scikit_learns_to_the_bit():
+    """MinMaxScaling keeps scikit-learn's MinMaxScaler arithmetic and attribute names (so old
+    scaler.json files and new ones mean the same), without importing scikit-learn."""
+    from sklearn.preprocessing import MinMaxScaler
+
+    generator = np.random.default_rng(5)
+    training = np.column_stack([generator.lognormal(3, 1, 300), generator.normal(0, 1e-3, 300),
+                                np.full(300, 7.0)])  # a price, a return, a constant column
+    later = training * generator.uniform(0.5, 2.0, training.shape)
+    ours = MinMaxScaling().fit(training)
+    theirs = MinMaxScaler(feature_range=(0.0, 1.0)).fit(training)
+    for name in ("data_min_", "data_max_", "data_range_", "scale_", "min_"):
+        np.testing.assert_array_equal(getattr(ours, name), getattr(theirs, name))
+    np.testing.assert_array_equal(ours.transform(later), theirs.transform(later))
+    np.testing.assert_array_equal(ours.inverse_transform(later), theirs.inverse_transform(later))
+    assert ours.n_samples_seen_ == theirs.n_samples_seen_ == 300
+
+
 def test_scaler_json_with_wrong_shapes_is_refused(prices):
-    state = scaler_to_dict(prepare_dataset(prices, 10, 0.2, 0.1).scaler)
+    state = prepare_dataset(prices, 10, 0.2, 0.1).scaler.to_dict()
     state["scale_"] = [1.0, 2.0]
     with pytest.raises(RunError, match=r"scale_ has shape \(2,\), expected \(1,\)"):
-        scaler_from_dict(state)
+        MinMaxScaling.from_dict(state)
 
 
 def test_constant_series_does_not_divide_by_zero():

@@ -1,5 +1,6 @@
 """What every command shares: load the configured data, build a dataset the config's way,
-predict the test windows beside the naive forecast, and name counts in the data's own unit."""
+predict the test windows beside the naive forecast, calibrate a run's bands, and name counts
+in the data's own unit."""
 
 from __future__ import annotations
 
@@ -12,9 +13,12 @@ from forecast.config import Config
 from forecast.data.interval import unit_words
 from forecast.data.sources import MarketData, load_market
 from forecast.data.windows import Dataset, prepare_dataset
+from forecast.evaluation.backtest import predict_test_prices
 from forecast.evaluation.metrics import forecast_metrics, predictions_frame
 
-PREDICT_BATCH = 1024
+# Horizons calibrated when a run is trained: forecasts up to this far read calibration.json.
+CALIBRATED_HORIZONS = 30
+
 
 def dataset_for(config: Config, bars: pd.Series | pd.DataFrame, scaler: Any = None
                 ) -> Dataset:
@@ -42,13 +46,40 @@ def bar_words(config: Config, count: int) -> str:
 
 def predict_test(model: Any, dataset: Dataset) -> pd.DataFrame:
     """Predict every test day from its window and line it up with actual and naive."""
-    scaled = model.predict(dataset.x_test, batch_size=PREDICT_BATCH, verbose=0)[:, 0]  # (n,)
-    predicted = dataset.to_prices(scaled)  # (n_test,) prices
-    return predictions_frame(dataset.test_dates, dataset.test_prices, predicted,
-                             dataset.previous_prices)
+    return predictions_frame(dataset.test_dates, dataset.test_prices,
+                             predict_test_prices(model, dataset), dataset.previous_prices)
 
 
 def score(predictions: pd.DataFrame) -> dict[str, float]:
     return forecast_metrics(predictions["actual"].to_numpy(),
                             predictions["predicted"].to_numpy(),
                             predictions["naive"].to_numpy())
+
+
+def calibration_steps(forecaster: Any, steps: int = CALIBRATED_HORIZONS) -> int:
+    """Horizons to calibrate: ``steps``, at least the model's own H, at most what it can
+    forecast."""
+    wanted = max(steps, forecaster.horizon)
+    limit = forecaster.max_steps
+    return wanted if limit is None else min(wanted, limit)
+
+
+def calibrate_run(run: Any, forecaster: Any, steps: int) -> Any:
+    """The run's calibration for horizons 1 … ``steps``: the stored one where it reaches that
+    far, else calibrated again on the run's own training rows (the NumPy network, as the
+    stored one was) and stored in its place."""
+    from forecast.forecasting.conformal import fit_calibration
+    from forecast.store import runs
+
+    stored = run.calibration()
+    if stored is not None and stored.horizons >= steps:
+        return stored
+    if stored is not None:
+        n_train, n_block = stored.training_rows, stored.block_rows
+    else:  # a run from before calibration was stored when training
+        dataset = dataset_for(run.config, run.bars, scaler=run.scaler)
+        n_train, n_block = dataset.n_train, len(dataset.y_val)
+    calibration = fit_calibration(forecaster, run.bars.iloc[:n_train], n_block,
+                                  calibration_steps(forecaster, steps))
+    runs.write_calibration(run.path, calibration)
+    return calibration

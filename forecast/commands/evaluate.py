@@ -21,7 +21,7 @@ def evaluate(run_dir: str | Path) -> dict[str, Any]:
         raise RunError(f"{run.path / 'prices.csv'}: differs from the data the run was "
                             f"trained on (fingerprint mismatch); train the run again")
     dataset = dataset_for(run.config, run.bars, scaler=run.scaler)
-    predictions = predict_test(run.model, dataset)
+    predictions = predict_test(run.keras_model(), dataset)  # Keras: metrics.json to the bit
     evaluation: dict[str, Any] = {**score(predictions), "n_train": dataset.n_train,
                                   "n_test": len(predictions)}
     atomic.write_json(run.path / "evaluation.json", evaluation)

@@ -1,4 +1,4 @@
-"""explain: one test window through the NumPy reference cell, its gates plotted."""
+"""explain: one test window through the NumPy network, its gates plotted."""
 
 from __future__ import annotations
 
@@ -26,10 +26,10 @@ class Explanation:
 
 
 def explain(run_dir: str | Path, date: str | None = None, layer: int = 0) -> Explanation:
-    """Run the test window ending at ``date`` through the NumPy reference cell and plot the
-    chosen recurrent layer's gates; writes explain_<date>.png and .csv in the run folder."""
+    """Run the test window ending at ``date`` through the run's NumPy network (read from
+    model.keras; no TensorFlow) and plot the chosen recurrent layer's gates; writes
+    explain_<date>.png and .csv in the run folder."""
     from forecast.data.windows import scaled_to_prices
-    from forecast.model.reference import run_stack
     from forecast.report.plots import plot_gates
 
     run = runs.load_run(run_dir)
@@ -53,7 +53,7 @@ def explain(run_dir: str | Path, date: str | None = None, layer: int = 0) -> Exp
             raise UserError(f"--date {date}: no test window ends on that day or time; choose "
                             f"a bar from {first} to {last}")
         position = int(matches[0])
-    trace = run_stack(run.model, dataset.x_test[position:position + 1])  # batch of 1
+    trace = run.network().trace(dataset.x_test[position:position + 1])  # batch of 1
     if not trace.layers:
         raise UserError(f"--run {run.path}: the model has no recurrent layer to explain")
     if not 0 <= layer < len(trace.layers):
@@ -62,7 +62,7 @@ def explain(run_dir: str | Path, date: str | None = None, layer: int = 0) -> Exp
     chosen = trace.layers[layer]
     previous = dataset.previous_prices[position]
     predicted = float(scaled_to_prices(run.scaler, trace.output[:, 0], np.array([previous]),
-                                       dataset.target)[0])
+                                       dataset.target, dataset.target_column)[0])
     actual = float(dataset.test_prices[position])
     lookback = run.config.data.lookback
     end_row = dataset.n_train - 1 + position

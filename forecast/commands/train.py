@@ -15,12 +15,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forecast.commands.common import bar_words, dataset_for, load_data, predict_test, score
+from forecast.commands.common import (bar_words, calibration_steps, dataset_for, load_data,
+                                      predict_test, score)
 from forecast.config import Config, config_hash
 from forecast.data.interval import format_timestamps
 from forecast.data.sources import MarketData, data_fingerprint, source_label
-from forecast.data.windows import Dataset, scaler_to_dict
+from forecast.data.windows import Dataset
 from forecast.errors import RunError, TrainingInterrupted
+from forecast.forecasting.conformal import fit_calibration
+from forecast.forecasting.forecaster import Forecaster
+from forecast.model.reference import Network
 from forecast.report.html import write_report
 from forecast.report.plots import plot_loss, plot_true_vs_predicted
 from forecast.store import atomic, runs
@@ -78,7 +82,7 @@ def train(config: Config, out: str | Path | None = None, refresh: bool = False,
     runs.write_config(run_dir, config)
     runs.write_prices(run_dir, market.bars)
     atomic.write_json(run_dir / "scaler.json",
-                      scaler_to_dict(dataset.scaler, config.data.features))
+                      dataset.scaler.to_dict(config.data.features))
     return _train_in(run_dir, config, market.bars, dataset, echo, resume=False,
                      data_warnings=market.warnings)
 
@@ -100,7 +104,7 @@ def resume(run_dir: str | Path, echo: Callable[[str], None] = print) -> TrainOut
     config = runs.read_config(path)
     bars = runs.read_prices(path, config.data.timezone)
     dataset = dataset_for(config, bars)
-    if (scaler_to_dict(dataset.scaler, config.data.features)
+    if (dataset.scaler.to_dict(config.data.features)
             != runs.read_json(path / "scaler.json")):
         raise RunError(f"{path / 'scaler.json'}: does not match the run's prices; train again")
     warnings = tuple(data_warnings(bars, config.data, source_label(config.data)))
@@ -144,8 +148,10 @@ def _train_in(run_dir: Path, config: Config, bars: pd.DataFrame, dataset: Datase
             f"interrupted after epoch {finished[0]} of {config.train.epochs}; the training "
             f"state is saved; resume with: python main.py train --resume {run_dir}") from None
     train_seconds = time.perf_counter() - started  # this session's training (not a resume's)
+    from forecast.model.build import portable_copy
+
     with atomic.atomic_path(run_dir / "model.keras") as temporary:
-        model.save(temporary)
+        portable_copy(model, config).save(temporary)  # stock Keras layers: any Keras loads it
     atomic.write_json(run_dir / "history.json", result.history)
 
     predictions = predict_test(model, dataset)
@@ -155,6 +161,10 @@ def _train_in(run_dir: Path, config: Config, bars: pd.DataFrame, dataset: Datase
         echo("warning: the model produced non-finite predictions (training diverged)")
     atomic.write_json(run_dir / "metrics.json", metrics)
     runs.write_frame(run_dir / "predictions.csv", predictions)
+    forecaster = Forecaster.from_config(config, Network.from_keras(model), dataset.scaler)
+    runs.write_calibration(run_dir, fit_calibration(
+        forecaster, bars.iloc[:dataset.n_train], len(dataset.y_val),
+        calibration_steps(forecaster)))
     runs.save_figure(run_dir / "true_vs_predicted.png", plot_true_vs_predicted(
         predictions, title=f"{config.data.ticker}: true vs predicted close "
                            f"({bar_words(config, len(predictions))} of test)"))

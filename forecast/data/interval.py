@@ -143,6 +143,11 @@ def unit_words(interval: str, calendar: str, count: int) -> str:
             calendar, "trading day")
     else:
         noun = {"5d": "5-day bar", "1wk": "week", "1mo": "month", "3mo": "quarter"}[interval]
+    return count_words(count, noun)
+
+
+def count_words(count: int, noun: str) -> str:
+    """'1 bar', '3 bars', '1 forecast': a count with its noun in the right number."""
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 

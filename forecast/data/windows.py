@@ -21,22 +21,15 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.preprocessing import MinMaxScaler
 
 from forecast.data.features import feature_matrix, first_complete_row
+from forecast.data.scaling import FEATURE_RANGE, MinMaxScaling
 from forecast.errors import DataError, RunError
 
 log = logging.getLogger(__name__)
-
-FEATURE_RANGE = (0.0, 1.0)
-
-
-TARGETS = ("price", "log_return")
-
 
 def target_offset(target: str) -> int:
     """Rows at the start with no modelled value (a log return needs a previous close)."""
@@ -74,67 +67,12 @@ def required_rows(test_fraction: float, lookback: int, validation_fraction: floa
         n_rows += 1
 
 
-def fit_scaler(train_values: np.ndarray) -> MinMaxScaler:
-    """Fit MinMaxScaler to training rows only, one range per feature.
+def fit_scaler(train_values: np.ndarray) -> MinMaxScaling:
+    """Fit the scaler to training rows only, one range per feature.
 
     train_values: (n_train,) for one feature or (n_train, n_features).
     """
-    values = np.asarray(train_values, dtype="float64")
-    scaler = MinMaxScaler(feature_range=FEATURE_RANGE)
-    scaler.fit(values.reshape(len(values), -1))  # (n_train, n_features)
-    return scaler
-
-
-def scaler_to_dict(scaler: MinMaxScaler, features: tuple[str, ...] | None = None
-                   ) -> dict[str, Any]:
-    """The fitted state under scikit-learn's attribute names (JSON, never a pickle); entry i
-    of each array belongs to ``feature_names_in_[i]``."""
-    state: dict[str, Any] = {
-        "type": "MinMaxScaler",
-        "feature_range": [float(v) for v in scaler.feature_range],
-        "data_min_": scaler.data_min_.tolist(),
-        "data_max_": scaler.data_max_.tolist(),
-        "data_range_": scaler.data_range_.tolist(),
-        "scale_": scaler.scale_.tolist(),
-        "min_": scaler.min_.tolist(),
-        "n_samples_seen_": int(scaler.n_samples_seen_),
-        "n_features_in_": int(scaler.n_features_in_),
-    }
-    if features is not None and tuple(features) != ("close",):  # one close: layout unchanged
-        state["feature_names_in_"] = [str(name) for name in features]
-    return state
-
-
-def scaler_from_dict(state: dict[str, Any], source: str = "scaler.json") -> MinMaxScaler:
-    """Rebuild a fitted MinMaxScaler from ``scaler_to_dict`` output, checking its shapes."""
-    try:
-        scaler = MinMaxScaler(feature_range=tuple(float(v) for v in state["feature_range"]))
-        arrays = {name: np.asarray(state[name], dtype="float64")
-                  for name in ("data_min_", "data_max_", "scale_", "min_")}
-        arrays["data_range_"] = np.asarray(
-            state.get("data_range_", arrays["data_max_"] - arrays["data_min_"]), dtype="float64")
-        n_features = int(state.get("n_features_in_", arrays["scale_"].shape[0]))
-        names = [str(name) for name in state.get("feature_names_in_", ["close"])]
-    except (KeyError, TypeError, ValueError) as error:
-        raise RunError(f"{source}: not a MinMaxScaler state ({type(error).__name__}: {error}); "
-                       f"retrain the run") from None
-    for name, array in arrays.items():
-        if array.shape != (n_features,) or not np.isfinite(array).all():
-            raise RunError(f"{source}: {name} has shape {array.shape}, expected ({n_features},) "
-                           f"finite values; the file is damaged, retrain the run")
-    if len(names) != n_features:
-        raise RunError(f"{source}: names {len(names)} features for {n_features} columns; the "
-                       f"file is damaged, retrain the run")
-    for name, array in arrays.items():
-        setattr(scaler, name, array)
-    scaler.n_features_in_ = n_features
-    scaler.n_samples_seen_ = int(state.get("n_samples_seen_", 0))
-    return scaler
-
-
-def scaler_features(state: dict[str, Any]) -> tuple[str, ...]:
-    """The feature names a saved scaler state was fitted on (older runs: the close alone)."""
-    return tuple(state.get("feature_names_in_", ("close",)))
+    return MinMaxScaling(feature_range=FEATURE_RANGE).fit(train_values)
 
 
 def make_windows(series: np.ndarray, lookback: int, first_target: int, stop: int,
@@ -164,13 +102,13 @@ def values_to_prices(values: np.ndarray, previous_prices: np.ndarray, target: st
     return np.asarray(previous_prices, dtype="float64") * np.exp(values)
 
 
-def scaled_to_prices(scaler: MinMaxScaler, scaled: np.ndarray, previous_prices: np.ndarray,
+def scaled_to_prices(scaler: MinMaxScaling, scaled: np.ndarray, previous_prices: np.ndarray,
                      target: str, column: int = 0) -> np.ndarray:
     """Network outputs (scaled) → prices, each rebuilt from its day's previous close.
 
     scaled, previous_prices: (n,) -> (n,); ``column``: the target's column in the scaler.
     """
-    return values_to_prices(inverse_scale(scaler, scaled, column), previous_prices, target)
+    return values_to_prices(scaler.inverse_column(scaled, column), previous_prices, target)
 
 
 @dataclass(frozen=True)
@@ -181,7 +119,7 @@ class Dataset:
     lookback: int
     target: str  # "price" or "log_return"
     n_train: int  # rows 0..n_train-1 are training rows
-    scaler: MinMaxScaler  # fitted on training rows only, one range per feature
+    scaler: MinMaxScaling  # fitted on training rows only, one range per feature
     x_train: np.ndarray  # (n_fit, L, F)
     y_train: np.ndarray  # (n_fit,)
     x_val: np.ndarray  # (n_val, L, F)
@@ -224,7 +162,7 @@ def as_bars(data: pd.Series | pd.DataFrame) -> pd.DataFrame:
 
 
 def prepare_dataset(bars: pd.Series | pd.DataFrame, lookback: int, test_fraction: float,
-                    validation_fraction: float, scaler: MinMaxScaler | None = None,
+                    validation_fraction: float, scaler: MinMaxScaling | None = None,
                     label: str = "data", target: str = "price",
                     n_test: int | None = None, features: tuple[str, ...] = ("close",),
                     horizon: int = 1) -> Dataset:
@@ -282,16 +220,3 @@ def prepare_dataset(bars: pd.Series | pd.DataFrame, lookback: int, test_fraction
                    scaler=scaler, x_train=x_fit[:split], y_train=y_fit[:split],
                    x_val=x_fit[split:], y_val=y_fit[split:], x_test=x_test, y_test=y_test,
                    features=tuple(features), first_row=first, horizon=horizon)
-
-
-def inverse_scale(scaler: MinMaxScaler, scaled: np.ndarray, column: int = 0) -> np.ndarray:
-    """Scaled values of one feature back to its units (scikit-learn's inverse_transform
-    arithmetic, for one column).  # scaled: (n,) -> (n,)"""
-    scaled = np.asarray(scaled, dtype="float64").reshape(-1)  # (n,)
-    return (scaled - scaler.min_[column]) / scaler.scale_[column]
-
-
-def scale_column(scaler: MinMaxScaler, values: np.ndarray, column: int = 0) -> np.ndarray:
-    """One feature's values to the scaled range (scikit-learn's transform arithmetic).
-    # values: (n,) -> (n,)"""
-    return np.asarray(values, dtype="float64") * scaler.scale_[column] + scaler.min_[column]

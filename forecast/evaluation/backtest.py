@@ -21,14 +21,17 @@ import pandas as pd
 
 from forecast.config import Config
 from forecast.data.interval import format_timestamps
-from forecast.data.windows import Dataset, as_bars, prepare_dataset, scaler_to_dict
+from forecast.data.windows import Dataset, as_bars, prepare_dataset
 from forecast.errors import UserError
 from forecast.evaluation.metrics import (band_coverage, best_lag, binomial_p_value,
                                      directional_accuracy, forecast_metrics, mae, mape, mase,
                                      rmse, theil_u)
 from forecast.forecasting.conformal import SCORED_HORIZONS
+from forecast.forecasting.forecaster import Forecaster, KerasNetwork
+from forecast.model.reference import Network
 
 BASELINES = ("naive", "drift", "moving_average")
+PREDICT_BATCH = 1024
 BAND_METHODS = ("conformal", "mc_dropout", "random_walk")
 
 
@@ -72,25 +75,10 @@ def method_metrics(actual: np.ndarray, predicted: np.ndarray, previous: np.ndarr
             "best_lag": best_lag(actual, predicted)}
 
 
-def mc_dropout_bands(model: Any, dataset: Dataset, samples: int, seed: int = 0
-                     ) -> dict[str, np.ndarray]:
-    """80%/95% one-step bands per test day: all days × samples in one batched call."""
-    import tensorflow as tf
-
-    from forecast.data.windows import scaled_to_prices
-    from forecast.forecasting.paths import QUANTILES
-    from forecast.model.train import reseed_dropout
-
-    reseed_dropout(model, seed)
-    n_test = len(dataset.y_test)
-    batch = np.repeat(dataset.x_test, samples, axis=0)  # (n_test*S, L, F)
-    scaled = np.asarray(model(tf.constant(batch), training=True))[:, 0]  # (n_test*S,)
-    previous = np.repeat(dataset.previous_prices, samples)  # (n_test*S,)
-    prices = scaled_to_prices(dataset.scaler, scaled, previous, dataset.target,
-                              dataset.target_column)
-    prices = prices.reshape(n_test, samples)  # (n_test, S)
-    return {name: np.quantile(prices, q, axis=1) for name, q in QUANTILES.items()
-            if name != "median"}
+def predict_test_prices(model: Any, dataset: Dataset) -> np.ndarray:
+    """The Keras model's one-step predictions of every test bar, in prices.  (n_test,)"""
+    scaled = model.predict(dataset.x_test, batch_size=PREDICT_BATCH, verbose=0)[:, 0]  # (n,)
+    return dataset.to_prices(scaled)
 
 
 @dataclass(frozen=True)
@@ -129,11 +117,10 @@ def run_fold(config: Config, prices: pd.Series | pd.DataFrame, fold: Fold, sampl
     values = visible["price"].to_numpy()
 
     def predictions(model: Any) -> pd.DataFrame:
-        scaled = model.predict(dataset.x_test, batch_size=1024, verbose=0)[:, 0]  # (n_test,)
         return pd.DataFrame({"date": format_timestamps(dataset.test_dates),
                              "actual": dataset.test_prices,
                              "previous": dataset.previous_prices,
-                             "model": dataset.to_prices(scaled),
+                             "model": predict_test_prices(model, dataset),
                              **baseline_predictions(values, fold.cutoff, fold.stop,
                                                     config.data.lookback)})
 
@@ -150,26 +137,31 @@ def run_fold(config: Config, prices: pd.Series | pd.DataFrame, fold: Fold, sampl
     result = fit_model(model, dataset, config.train,
                        on_epoch_end=epoch_end if on_epoch is not None else None)
     frame = predictions(model)
-    if samples > 0:
-        for name, band in mc_dropout_bands(model, dataset, samples,
-                                                config.train.seed).items():
-            frame[name] = band
-    bands = (band_frame(config, model, dataset, visible, fold, horizons,
+    if samples > 0:  # one-step Monte-Carlo dropout bands of every test bar
+        sampler = Forecaster.from_config(config, KerasNetwork(model), dataset.scaler)
+        quantiles = sampler.sample_quantiles(visible, np.arange(fold.cutoff, fold.stop), 1,
+                                             samples, config.train.seed)
+        for name in ("lo80", "hi80", "lo95", "hi95"):
+            frame[name] = quantiles[name][:, 0]
+    forecaster = Forecaster.from_config(config, Network.from_keras(model), dataset.scaler)
+    bands = (band_frame(config, forecaster, len(dataset.y_val), visible, fold, horizons,
                         frame if samples > 0 else None) if horizons else None)
-    return FoldOutcome(fold=fold, predictions=frame, scaler=scaler_to_dict(dataset.scaler),
+    return FoldOutcome(fold=fold, predictions=frame, scaler=dataset.scaler.to_dict(),
                        training_prices=values[:fold.cutoff], epochs_run=result.epochs_run,
                        bands=bands)
 
 
-def band_frame(config: Config, model: Any, dataset: Dataset, visible: pd.DataFrame, fold: Fold,
-               horizons: tuple[int, ...], mc_frame: pd.DataFrame | None) -> pd.DataFrame | None:
+def band_frame(config: Config, forecaster: Forecaster, n_block: int, visible: pd.DataFrame,
+               fold: Fold, horizons: tuple[int, ...], mc_frame: pd.DataFrame | None
+               ) -> pd.DataFrame | None:
     """The fold's bands on its test bars: for each horizon h (those asked for and every head
     of a direct model), every forecast made from an origin inside the test block h bars
     ahead (column ``conformal``, the model's deterministic forecast), with the conformal band
     around it, the random walk's band around the origin's close (``close``, the naive
     forecast), and (h = 1, with samples) the MC-dropout band.
 
-    Calibrated on the fold's validation block (rows before its cutoff alone); horizons
+    Calibrated on the fold's validation block (its last ``n_block`` rows before the cutoff,
+    which calibration alone reads); horizons
     whose residuals are too few for a 95 % band are left out. With ``forecast.adaptive`` the
     conformal and random-walk bands follow adaptive conformal inference over the fold's
     origins. None when the block is too small for the 95 % band even one bar ahead.
@@ -177,20 +169,16 @@ def band_frame(config: Config, model: Any, dataset: Dataset, visible: pd.DataFra
     from forecast.forecasting.conformal import (LEVELS, adaptive_bands, bands,
                                                 calibration_from_residuals,
                                                 calibration_residuals, minimum_residuals)
-    from forecast.forecasting.paths import recursive_forecasts
 
-    data = config.data
     length = fold.stop - fold.cutoff
-    direct = config.model.horizon
+    direct = forecaster.horizon
     horizons = tuple(sorted(set(horizons) | set(range(1, direct + 1))))  # every direct head
-    if data.features != ("close",):  # other inputs would be recomputed origin by origin;
-        horizons = tuple(h for h in horizons if h <= direct)  # one call of the model needs none
-    horizons = tuple(h for h in horizons if h <= length)
+    batched = forecaster.batched_steps  # further ahead, features recomputed origin by origin
+    horizons = tuple(h for h in horizons if h <= length and (batched is None or h <= batched))
     steps = max(horizons)
     training = visible.iloc[:fold.cutoff]  # calibration never reads a test row
     model_residuals, naive_residuals, origins = calibration_residuals(
-        model, dataset.scaler, training, len(dataset.y_val), steps, data.lookback, data.target,
-        data.features)
+        forecaster, training, n_block, steps)
     needed = minimum_residuals(max(LEVELS.values()))
     horizons = tuple(h for h in horizons if len(model_residuals[h - 1]) >= needed)
     if not horizons:  # the block is too small for a 95 % band even one bar ahead
@@ -198,10 +186,9 @@ def band_frame(config: Config, model: Any, dataset: Dataset, visible: pd.DataFra
     steps = max(horizons)
     model_residuals, naive_residuals = model_residuals[:steps], naive_residuals[:steps]
     calibration = calibration_from_residuals(model_residuals, naive_residuals, origins,
-                                             training, f"fold {fold.index + 1}", steps)
+                                             training)
     test_origins = np.arange(fold.cutoff, fold.stop)  # (n,)
-    paths = recursive_forecasts(model, dataset.scaler, visible, test_origins, steps,
-                                data.lookback, data.target, data.features)  # (n, steps)
+    paths = forecaster.paths(visible, test_origins, steps)[:, 0]  # (n, steps)
     prices = visible["price"].to_numpy(dtype="float64")
     stamps = format_timestamps(pd.DatetimeIndex(visible.index))
     widened = bands(paths, prices[test_origins - 1], calibration)  # each (n, steps)

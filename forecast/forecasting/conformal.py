@@ -36,7 +36,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forecast.errors import UserError
 
 LEVELS = {"80": 0.80, "95": 0.95}  # band name -> nominal coverage
 SCORED_HORIZONS = (1, 5, 20)
@@ -54,33 +53,100 @@ def conformal_quantile(scores: np.ndarray, level: float) -> float:
 
 
 def minimum_residuals(level: float) -> int:
-    """The fewest residuals for which the rule gives a finite band at ``level``."""
+    """The fewest residuals for which the rule gives a finite band at ``level``: 4 for 80 %,
+    19 for 95 %."""
     return math.ceil(level / (1 - level) - 1e-9)
 
 
 @dataclass(frozen=True)
 class Calibration:
-    """The fitted state of the conformal and random-walk bands (calibration.json)."""
+    """The fitted state of the conformal and random-walk bands: per horizon h = 1 … H, the
+    absolute log residuals of the model's and of the naive forecast's h-bar forecasts on the
+    calibration block (calibration.npz), and the half-widths the quantile rule takes from them
+    (calibration.json). A level with too few residuals at a horizon has no band there (NaN).
+    """
 
-    horizons: int
-    residuals: int  # origins in the block (residuals at horizon 1)
-    counts: list[int]  # residuals per horizon
-    model: dict[str, list[float]]  # level -> log half-width per horizon
-    random_walk: dict[str, list[float]]  # level -> log half-width per horizon
+    model_scores: tuple[np.ndarray, ...]  # per horizon: |log(actual / forecast)|, (n_h,)
+    naive_scores: tuple[np.ndarray, ...]  # per horizon: |log(actual / last close)|, (n_h,)
     first: str  # the block's first and last rows, as timestamps
     last: str
+    training_rows: int  # the rows calibration read (the run's training rows)
+    block_rows: int  # the validation block: the last rows of those
+
+    @property
+    def horizons(self) -> int:
+        return len(self.model_scores)
+
+    @property
+    def counts(self) -> list[int]:
+        """Residuals per horizon (an origin has none past the block's end)."""
+        return [len(scores) for scores in self.model_scores]
+
+    @property
+    def residuals(self) -> int:
+        """Origins in the block (residuals at horizon 1)."""
+        return self.counts[0] if self.model_scores else 0
+
+    def widths(self, method: str, name: str) -> np.ndarray:
+        """Log half-widths per horizon of ``method`` (model, random_walk) at level ``name``
+        (80, 95); NaN where the horizon has too few residuals for the level.  (H,)"""
+        level = LEVELS[name]
+        scores = self.model_scores if method == "model" else self.naive_scores
+        return np.array([conformal_quantile(values, level)
+                         if len(values) >= minimum_residuals(level) else math.nan
+                         for values in scores])
+
+    def missing(self, steps: int) -> dict[str, int]:
+        """Levels without a band somewhere in 1 … ``steps``: name -> the first horizon that
+        has too few residuals for it."""
+        found = {}
+        for name in LEVELS:
+            gaps = np.flatnonzero(np.isnan(self.widths("model", name)[:steps]))
+            if len(gaps):
+                found[name] = int(gaps[0]) + 1
+        return found
 
     def to_dict(self) -> dict[str, Any]:
+        """calibration.json: the rule, the block, the counts and the fitted half-widths."""
+        def listed(values: np.ndarray) -> list[float | None]:
+            return [None if math.isnan(value) else float(value) for value in values]
+
         return {"type": "SplitConformal", "residual": "log(actual / forecast)",
                 "rule": "ceil((n+1)*level)-th smallest |residual|",
                 "horizons": self.horizons, "residuals": self.residuals, "counts": self.counts,
                 "levels": {name: level for name, level in LEVELS.items()},
-                "model": self.model, "random_walk": self.random_walk,
-                "block": {"first": self.first, "last": self.last}}
+                "model": {name: listed(self.widths("model", name)) for name in LEVELS},
+                "random_walk": {name: listed(self.widths("random_walk", name))
+                                for name in LEVELS},
+                "block": {"first": self.first, "last": self.last,
+                          "training_rows": self.training_rows, "rows": self.block_rows},
+                "scores": "calibration.npz"}
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """calibration.npz: the residuals, one row per horizon (NaN past each one's count)."""
+        def padded(scores: tuple[np.ndarray, ...]) -> np.ndarray:
+            table = np.full((len(scores), max(self.counts, default=0)), np.nan)  # (H, n)
+            for row, values in enumerate(scores):
+                table[row, :len(values)] = values
+            return table
+
+        return {"model_scores": padded(self.model_scores),
+                "naive_scores": padded(self.naive_scores)}
+
+    @classmethod
+    def from_parts(cls, record: dict[str, Any], arrays: dict[str, np.ndarray]) -> Calibration:
+        """The inverse of ``to_dict`` and ``arrays``."""
+        def rows(table: np.ndarray) -> tuple[np.ndarray, ...]:
+            return tuple(row[:count] for row, count in zip(table, record["counts"]))
+
+        block = record["block"]
+        return cls(model_scores=rows(arrays["model_scores"]),
+                   naive_scores=rows(arrays["naive_scores"]), first=block["first"],
+                   last=block["last"], training_rows=int(block["training_rows"]),
+                   block_rows=int(block["rows"]))
 
 
-def calibration_residuals(model: Any, scaler: Any, training: pd.DataFrame, n_block: int,
-                          steps: int, lookback: int, target: str, features: tuple[str, ...]
+def calibration_residuals(forecaster: Any, training: pd.DataFrame, n_block: int, steps: int
                           ) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
     """Per horizon, the model's and the naive forecast's log residuals on the block.
 
@@ -89,13 +155,10 @@ def calibration_residuals(model: Any, scaler: Any, training: pd.DataFrame, n_blo
     """
     n_rows = len(training)
     first = n_rows - n_block
-    if tuple(features) != ("close",):
+    if not forecaster.close_only:
         first = max(first, n_rows - MAX_ORIGINS_WITH_FEATURES)
-    from forecast.forecasting.paths import recursive_forecasts
-
     origins = np.arange(first, n_rows)  # (n,)
-    paths = recursive_forecasts(model, scaler, training, origins, steps, lookback, target,
-                                features)  # (n, steps)
+    paths = forecaster.paths(training, origins, steps)[:, 0]  # (n, steps)
     log_prices = np.log(training["price"].to_numpy(dtype="float64"))  # (N,)
     model_residuals, naive_residuals = [], []
     for horizon in range(1, steps + 1):
@@ -106,45 +169,35 @@ def calibration_residuals(model: Any, scaler: Any, training: pd.DataFrame, n_blo
     return model_residuals, naive_residuals, origins
 
 
-def fit_calibration(model: Any, scaler: Any, training: pd.DataFrame, n_block: int,
-                    steps: int, lookback: int, target: str, features: tuple[str, ...],
-                    label: str = "the run") -> Calibration:
-    """Fit the conformal and random-walk half-widths for horizons 1 … ``steps``."""
+def fit_calibration(forecaster: Any, training: pd.DataFrame, n_block: int, steps: int
+                    ) -> Calibration:
+    """Calibrate the conformal and random-walk bands for horizons 1 … ``steps`` on the last
+    ``n_block`` rows of ``training`` (the validation block; none: no band at any level)."""
     if n_block < 1:
-        raise UserError(f"{label}: conformal bands are calibrated on the validation block, "
-                        f"and there is none; set train.validation_fraction > 0 or "
-                        f"forecast.intervals: mc_dropout")
+        empty = tuple(np.empty(0) for _ in range(steps))
+        return Calibration(empty, empty, "", "", len(training), 0)
     model_residuals, naive_residuals, origins = calibration_residuals(
-        model, scaler, training, n_block, steps, lookback, target, features)
-    return calibration_from_residuals(model_residuals, naive_residuals, origins, training,
-                                      label, steps)
+        forecaster, training, n_block, steps)
+    return calibration_from_residuals(model_residuals, naive_residuals, origins, training)
 
 
 def calibration_from_residuals(model_residuals: list[np.ndarray],
                                naive_residuals: list[np.ndarray], origins: np.ndarray,
-                               training: pd.DataFrame, label: str, steps: int) -> Calibration:
-    """The quantile rule applied to each horizon's residuals (see the module docstring)."""
+                               training: pd.DataFrame) -> Calibration:
+    """The calibration state of these residuals (the quantile rule is applied on use)."""
     from forecast.data.interval import format_timestamps
 
-    counts = [len(residuals) for residuals in model_residuals]
-    needed = minimum_residuals(max(LEVELS.values()))
-    if counts[-1] < needed:
-        raise UserError(f"{label}: the validation block has {counts[-1]} forecasts "
-                        f"{steps} bars ahead, and a conformal 95 % band needs at least "
-                        f"{needed}; forecast fewer steps, raise train.validation_fraction, or "
-                        f"set forecast.intervals: mc_dropout (uncalibrated)")
-    widths = {name: [conformal_quantile(np.abs(residuals), level)
-                     for residuals in model_residuals] for name, level in LEVELS.items()}
-    walk = {name: [conformal_quantile(np.abs(residuals), level)
-                   for residuals in naive_residuals] for name, level in LEVELS.items()}
     stamps = format_timestamps(pd.DatetimeIndex(training.index)[[origins[0], len(training) - 1]])
-    return Calibration(horizons=steps, residuals=len(origins), counts=counts, model=widths,
-                       random_walk=walk, first=stamps[0], last=stamps[1])
+    return Calibration(model_scores=tuple(np.abs(values) for values in model_residuals),
+                       naive_scores=tuple(np.abs(values) for values in naive_residuals),
+                       first=stamps[0], last=stamps[1], training_rows=len(training),
+                       block_rows=len(training) - int(origins[0]))
 
 
 def bands(points: np.ndarray, last_close: np.ndarray, calibration: Calibration
           ) -> dict[str, np.ndarray]:
-    """Model and random-walk bands around each forecast path.
+    """Model and random-walk bands around each forecast path (NaN at horizons where a level
+    has too few residuals).
 
     points: (n, H) or (H,) forecast prices; last_close: (n,) or scalar, each path's origin
     close. Returns lo80 … hi95 and rw_lo80 … rw_hi95, each shaped like ``points``.
@@ -155,8 +208,8 @@ def bands(points: np.ndarray, last_close: np.ndarray, calibration: Calibration
         else float(last_close)
     result = {}
     for name in LEVELS:
-        model = np.exp(np.asarray(calibration.model[name][:steps]))  # (H,)
-        walk = np.exp(np.asarray(calibration.random_walk[name][:steps]))  # (H,)
+        model = np.exp(calibration.widths("model", name)[:steps])  # (H,)
+        walk = np.exp(calibration.widths("random_walk", name)[:steps])  # (H,)
         result[f"lo{name}"] = points / model
         result[f"hi{name}"] = points * model
         result[f"rw_lo{name}"] = close / walk * np.ones_like(points)

@@ -1,10 +1,18 @@
-"""Build (and compile) the Keras network that the YAML describes.
+"""Build (and compile) the Keras network that the YAML describes, and convert it between the
+layers it trains with and the stock layers its saved file holds.
 
 Default: the reference stack LSTM(50, return_sequences=True) → Dropout(0.2) → LSTM(100)
 → Dropout(0.2) → Dense(1), loss mean_squared_error, optimizer rmsprop.
+
+The fused layers (``model.fused``) are a training-time implementation with exactly the stock
+layers' weights: a run's model.keras is written with ``keras.layers.LSTM`` and ``Dropout``
+(``portable_copy``), so plain Keras loads it without this package or a compiler, and
+``trained_layers`` puts the fused layers back where the config trained with them.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from forecast.model.backend import import_tensorflow_quietly
 
@@ -64,3 +72,40 @@ def build_model(cfg: Config, n_features: int = 1) -> keras.Model:
                  else optimizer_class(learning_rate=cfg.model.learning_rate))
     model.compile(loss=cfg.model.loss, optimizer=optimizer)
     return model
+
+
+def _with_layers(model: keras.Model, config: Config, fused: bool) -> keras.Model:
+    """A twin of ``model`` built with (or without) the fused layers, holding its weights and,
+    when it has been trained, its optimizer state."""
+    twin_config = replace(config, model=replace(config.model,
+                                                fused_lstm=fused and config.model.fused_lstm,
+                                                fused_dropout=fused and config.model.fused_dropout))
+    twin = build_model(twin_config, n_features=int(model.input_shape[-1]))
+    twin.set_weights(model.get_weights())
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None and optimizer.built:
+        twin.optimizer.build(twin.trainable_variables)
+        for source, target in zip(optimizer.variables, twin.optimizer.variables):
+            target.assign(source)
+    return twin
+
+
+def portable_copy(model: keras.Model, config: Config) -> keras.Model:
+    """The trained model with stock Keras layers in place of the fused ones (same weights,
+    same optimizer state): what model.keras holds, loadable by any Keras."""
+    if not (config.model.fused_lstm or config.model.fused_dropout):
+        return model
+    return _with_layers(model, config, fused=False)
+
+
+def trained_layers(model: keras.Model, config: Config) -> keras.Model:
+    """A loaded model with the layers the config trains with (the fused ones where it says
+    so): its predictions are the ones training scored, to the bit."""
+    fused_classes = (FusedLSTM, FusedDropout)
+    wants_fused = config.model.fused_lstm or config.model.fused_dropout
+    has_fused = any(isinstance(layer, fused_classes)
+                    or isinstance(getattr(layer, "forward_layer", None), fused_classes)
+                    for layer in model.layers)
+    if not wants_fused or has_fused:
+        return model
+    return _with_layers(model, config, fused=True)

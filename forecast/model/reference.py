@@ -1,15 +1,25 @@
-"""A readable NumPy re-implementation of a trained Keras recurrent stack, step by step.
+"""The network's forward pass in NumPy, with the textbook equations: one implementation, two
+fronts.
 
-It exists so people can see the LSTM equations at work on their own model:
+- ``Network.from_file(run/"model.keras")`` reads the saved network with the standard library
+  and h5py alone (a ``.keras`` file is a zip of ``config.json`` and ``model.weights.h5``): no
+  TensorFlow, no Keras. Forecasts, their calibration and ``explain`` run on it.
+- ``Network.from_keras(model)`` takes the weights of a Keras model in memory (backtests,
+  tests, notebooks).
+
+``predict`` runs a batch of windows to the outputs; ``trace`` also keeps every step of every
+recurrent layer (gates, candidate, cell, hidden) so people can see the equations at work on
+their own model:
 
     i_t = σ(x_t W_xi + h_{t-1} W_hi + b_i)      f_t = σ(x_t W_xf + h_{t-1} W_hf + b_f)
     o_t = σ(x_t W_xo + h_{t-1} W_ho + b_o)      c̃_t = tanh(x_t W_xc + h_{t-1} W_hc + b_c)
     c_t = f_t ⊙ c_{t-1} + i_t ⊙ c̃_t             h_t = o_t ⊙ tanh(c_t)
 
-(σ is the layer's ``recurrent_activation``, tanh its ``activation``.) Dropout is inactive,
-as at prediction time. The outputs match ``model.predict`` to float32 round-off.
+(σ is the layer's ``recurrent_activation``, tanh its ``activation``.) Dropout is the
+identity, as at prediction time. Outputs match ``model.predict`` within 1e-5 relative
+(tests/test_reference.py, every architecture the config builds).
 
-Keras weight layout (what ``layer.get_weights()`` returns):
+Keras weight layout (what ``layer.get_weights()`` returns, and the file stores):
 - LSTM: kernel (inputs, 4·units), recurrent_kernel (units, 4·units), bias (4·units,);
   the four column blocks are the gates in the order i, f, c (candidate), o.
 - GRU: kernel (inputs, 3·units), recurrent_kernel (units, 3·units); blocks in the order
@@ -18,13 +28,18 @@ Keras weight layout (what ``layer.get_weights()`` returns):
   gate multiplies the recurrent candidate term after the matrix product; with
   ``reset_after=False`` the bias is (3·units,) and r multiplies h_{t-1} before it.
 - SimpleRNN: kernel (inputs, units), recurrent_kernel (units, units), bias (units,).
-- Bidirectional: the forward layer's weights, then the backward layer's; outputs are
-  concatenated [forward, backward], the backward sequence flipped back into time order.
+- Bidirectional: a forward and a backward layer; outputs are concatenated [forward,
+  backward], the backward sequence flipped back into time order.
 """
 
 from __future__ import annotations
 
+import io
+import json
+import re
+import zipfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,7 +47,7 @@ import numpy as np
 # NumPy versions of the Keras 3 activations a recurrent or dense layer may use.
 ACTIVATION_FUNCTIONS = {
     "tanh": np.tanh,
-    "sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)),
+    "sigmoid": lambda x: 0.5 * (1.0 + np.tanh(0.5 * x)),  # = 1/(1+e^-x), without overflow
     "hard_sigmoid": lambda x: np.clip((x + 3.0) / 6.0, 0.0, 1.0),  # Keras 3: relu6(x+3)/6
     "relu": lambda x: np.maximum(x, 0.0),
     "relu6": lambda x: np.clip(x, 0.0, 6.0),
@@ -43,21 +58,160 @@ ACTIVATION_FUNCTIONS = {
     "softplus": lambda x: np.logaddexp(0.0, x),
     "softsign": lambda x: x / (1.0 + np.abs(x)),
     "exponential": np.exp,
-    "silu": lambda x: x / (1.0 + np.exp(-x)),
-    "swish": lambda x: x / (1.0 + np.exp(-x)),
+    "silu": lambda x: x * 0.5 * (1.0 + np.tanh(0.5 * x)),
+    "swish": lambda x: x * 0.5 * (1.0 + np.tanh(0.5 * x)),
 }
+RECURRENT_KINDS = {"LSTM": "lstm", "FusedLSTM": "lstm", "GRU": "gru", "SimpleRNN": "simple_rnn"}
+DROPOUT_CLASSES = ("Dropout", "FusedDropout")  # FusedDropout: run folders made before 2026-12
+LSTM_STATES = ("input_gate", "forget_gate", "output_gate", "candidate", "cell", "hidden")
+GRU_STATES = ("update_gate", "reset_gate", "candidate", "hidden")
 
 
-def activation(name: str):
+def activation(name: Any):
+    """The NumPy function of a Keras activation name (a config string, or a Keras function)."""
+    name = getattr(name, "__name__", name)
     try:
         return ACTIVATION_FUNCTIONS[name]
     except KeyError:
-        raise ValueError(f"the NumPy reference has no activation {name!r}; it knows "
+        raise ValueError(f"the NumPy network has no activation {name!r}; it knows "
                          f"{', '.join(ACTIVATION_FUNCTIONS)}") from None
 
 
-def _activation_name(function: Any) -> str:
-    return getattr(function, "__name__", str(function))
+# --- the cells --------------------------------------------------------------------------------
+
+def lstm_steps(x: np.ndarray, kernel: np.ndarray, recurrent_kernel: np.ndarray,
+               bias: np.ndarray | None, act: str = "tanh", recurrent_act: str = "sigmoid",
+               record: bool = True) -> dict[str, np.ndarray]:
+    """Run an LSTM over x (batch, T, inputs); every step's i, f, o, candidate, c and h
+    (``record``), or h alone.  Each (batch, T, units)."""
+    batch, steps, _ = x.shape
+    units = recurrent_kernel.shape[0]
+    g, sigma = activation(act), activation(recurrent_act)
+    projected = x @ kernel + (bias if bias is not None else 0)  # (batch, T, 4u): x W + b
+    h = np.zeros((batch, units), dtype=x.dtype)
+    c = np.zeros((batch, units), dtype=x.dtype)
+    out = {name: np.empty((batch, steps, units), dtype=x.dtype)
+           for name in (LSTM_STATES if record else ("hidden",))}
+    for t in range(steps):
+        gates = projected[:, t] + h @ recurrent_kernel  # (batch, 4u) in the order i, f, c, o
+        i = sigma(gates[:, :units])
+        f = sigma(gates[:, units:2 * units])
+        candidate = g(gates[:, 2 * units:3 * units])
+        o = sigma(gates[:, 3 * units:])
+        c = f * c + i * candidate
+        h = o * g(c)
+        out["hidden"][:, t] = h
+        if record:
+            for name, value in (("input_gate", i), ("forget_gate", f), ("output_gate", o),
+                                ("candidate", candidate), ("cell", c)):
+                out[name][:, t] = value
+    return out
+
+
+def gru_steps(x: np.ndarray, kernel: np.ndarray, recurrent_kernel: np.ndarray,
+              bias: np.ndarray | None, act: str = "tanh", recurrent_act: str = "sigmoid",
+              reset_after: bool = True, record: bool = True) -> dict[str, np.ndarray]:
+    """Run a GRU over x; every step's update gate z, reset gate r, candidate and h
+    (``record``), or h alone.  Each (batch, T, units)."""
+    batch, steps, _ = x.shape
+    units = recurrent_kernel.shape[0]
+    g, sigma = activation(act), activation(recurrent_act)
+    if bias is None:
+        input_bias = recurrent_bias = np.zeros(3 * units, dtype=x.dtype)
+    elif reset_after:
+        input_bias, recurrent_bias = bias[0], bias[1]
+    else:
+        input_bias, recurrent_bias = bias, np.zeros(3 * units, dtype=x.dtype)
+    z_block, r_block, h_block = (slice(k * units, (k + 1) * units) for k in range(3))
+    projected = x @ kernel + input_bias  # (batch, T, 3u)
+    h = np.zeros((batch, units), dtype=x.dtype)
+    out = {name: np.empty((batch, steps, units), dtype=x.dtype)
+           for name in (GRU_STATES if record else ("hidden",))}
+    for t in range(steps):
+        x_part = projected[:, t]  # (batch, 3u)
+        if reset_after:
+            h_part = h @ recurrent_kernel + recurrent_bias
+            z = sigma(x_part[:, z_block] + h_part[:, z_block])
+            r = sigma(x_part[:, r_block] + h_part[:, r_block])
+            candidate = g(x_part[:, h_block] + r * h_part[:, h_block])
+        else:
+            h_part = h @ recurrent_kernel[:, :2 * units]
+            z = sigma(x_part[:, z_block] + h_part[:, z_block])
+            r = sigma(x_part[:, r_block] + h_part[:, r_block])
+            candidate = g(x_part[:, h_block] + (r * h) @ recurrent_kernel[:, h_block])
+        h = z * h + (1.0 - z) * candidate
+        out["hidden"][:, t] = h
+        if record:
+            for name, value in (("update_gate", z), ("reset_gate", r), ("candidate", candidate)):
+                out[name][:, t] = value
+    return out
+
+
+def simple_rnn_steps(x: np.ndarray, kernel: np.ndarray, recurrent_kernel: np.ndarray,
+                     bias: np.ndarray | None, act: str = "tanh", record: bool = True
+                     ) -> dict[str, np.ndarray]:
+    """Run a SimpleRNN over x: h_t = act(x_t W + h_{t-1} U + b).  (batch, T, units)"""
+    batch, steps, _ = x.shape
+    units = recurrent_kernel.shape[0]
+    g = activation(act)
+    projected = x @ kernel + (bias if bias is not None else 0)  # (batch, T, u)
+    h = np.zeros((batch, units), dtype=x.dtype)
+    hidden = np.empty((batch, steps, units), dtype=x.dtype)
+    for t in range(steps):
+        h = g(projected[:, t] + h @ recurrent_kernel)
+        hidden[:, t] = h
+    return {"hidden": hidden}
+
+
+# --- the layers ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Recurrent:
+    """One recurrent layer (LSTM, GRU or SimpleRNN) with its weights."""
+
+    name: str
+    kind: str  # "lstm", "gru" or "simple_rnn"
+    kernel: np.ndarray
+    recurrent_kernel: np.ndarray
+    bias: np.ndarray | None
+    activation: str = "tanh"
+    recurrent_activation: str = "sigmoid"
+    reset_after: bool = True
+    go_backwards: bool = False
+    return_sequences: bool = False
+
+    def steps(self, x: np.ndarray, record: bool) -> dict[str, np.ndarray]:
+        """Every step over the window, in the order the layer reads it.  (batch, T, units)"""
+        if self.go_backwards:
+            x = x[:, ::-1, :]  # Keras reads the window from its end; sequences stay reversed
+        arguments = (x, self.kernel, self.recurrent_kernel, self.bias, self.activation)
+        if self.kind == "lstm":
+            return lstm_steps(*arguments, self.recurrent_activation, record=record)
+        if self.kind == "gru":
+            return gru_steps(*arguments, self.recurrent_activation,
+                             reset_after=self.reset_after, record=record)
+        return simple_rnn_steps(*arguments, record=record)
+
+
+@dataclass(frozen=True)
+class Bidirectional:
+    name: str
+    forward: Recurrent
+    backward: Recurrent  # go_backwards: its steps run from the window's end
+    return_sequences: bool = False
+
+
+@dataclass(frozen=True)
+class Dense:
+    name: str
+    kernel: np.ndarray
+    bias: np.ndarray | None
+    activation: str = "linear"
+
+
+@dataclass(frozen=True)
+class Flatten:
+    name: str
 
 
 @dataclass
@@ -72,148 +226,185 @@ class LayerTrace:
 @dataclass
 class StackTrace:
     layers: list[LayerTrace]
-    output: np.ndarray  # (batch, 1): the network's prediction (scaled)
+    output: np.ndarray  # (batch, H): the network's outputs (scaled)
 
 
-def lstm_steps(x: np.ndarray, kernel: np.ndarray, recurrent_kernel: np.ndarray,
-               bias: np.ndarray | None, act: str = "tanh", recurrent_act: str = "sigmoid"
-               ) -> dict[str, np.ndarray]:
-    """Run an LSTM over x (batch, T, inputs); return i, f, o, candidate, c, h per step."""
-    batch, steps, _ = x.shape
-    units = recurrent_kernel.shape[0]
-    g, sigma = activation(act), activation(recurrent_act)
-    W = {gate: kernel[:, k * units:(k + 1) * units] for k, gate in enumerate("ifco")}
-    U = {gate: recurrent_kernel[:, k * units:(k + 1) * units] for k, gate in enumerate("ifco")}
-    b = {gate: (bias[k * units:(k + 1) * units] if bias is not None else 0.0)
-         for k, gate in enumerate("ifco")}
-    h = np.zeros((batch, units))  # (batch, units)
-    c = np.zeros((batch, units))
-    out = {name: np.zeros((batch, steps, units)) for name in
-           ("input_gate", "forget_gate", "output_gate", "candidate", "cell", "hidden")}
-    for t in range(steps):
-        x_t = x[:, t, :]  # (batch, inputs)
-        i = sigma(x_t @ W["i"] + h @ U["i"] + b["i"])
-        f = sigma(x_t @ W["f"] + h @ U["f"] + b["f"])
-        o = sigma(x_t @ W["o"] + h @ U["o"] + b["o"])
-        candidate = g(x_t @ W["c"] + h @ U["c"] + b["c"])
-        c = f * c + i * candidate
-        h = o * g(c)
-        for name, value in (("input_gate", i), ("forget_gate", f), ("output_gate", o),
-                            ("candidate", candidate), ("cell", c), ("hidden", h)):
-            out[name][:, t, :] = value
-    return out
+@dataclass(frozen=True)
+class Network:
+    """A trained forecaster's network as NumPy arrays: windows (batch, lookback, features) →
+    outputs (batch, H)."""
 
+    layers: tuple[Recurrent | Bidirectional | Dense | Flatten, ...]
+    lookback: int
+    features: int
+    dtype: str = "float32"  # Keras's own precision (float64: the equations' reference)
 
-def gru_steps(x: np.ndarray, kernel: np.ndarray, recurrent_kernel: np.ndarray,
-              bias: np.ndarray | None, act: str = "tanh", recurrent_act: str = "sigmoid",
-              reset_after: bool = True) -> dict[str, np.ndarray]:
-    """Run a GRU over x; return update gate z, reset gate r, candidate and h per step."""
-    batch, steps, _ = x.shape
-    units = recurrent_kernel.shape[0]
-    g, sigma = activation(act), activation(recurrent_act)
-    if bias is None:
-        input_bias = recurrent_bias = np.zeros(3 * units)
-    elif reset_after:
-        input_bias, recurrent_bias = bias[0], bias[1]
-    else:
-        input_bias, recurrent_bias = bias, np.zeros(3 * units)
-    blocks = [slice(k * units, (k + 1) * units) for k in range(3)]  # z, r, h
-    h = np.zeros((batch, units))
-    out = {name: np.zeros((batch, steps, units)) for name in
-           ("update_gate", "reset_gate", "candidate", "hidden")}
-    for t in range(steps):
-        x_part = x[:, t, :] @ kernel + input_bias  # (batch, 3·units)
-        if reset_after:
-            h_part = h @ recurrent_kernel + recurrent_bias
-            z = sigma(x_part[:, blocks[0]] + h_part[:, blocks[0]])
-            r = sigma(x_part[:, blocks[1]] + h_part[:, blocks[1]])
-            candidate = g(x_part[:, blocks[2]] + r * h_part[:, blocks[2]])
-        else:
-            z = sigma(x_part[:, blocks[0]] + h @ recurrent_kernel[:, blocks[0]])
-            r = sigma(x_part[:, blocks[1]] + h @ recurrent_kernel[:, blocks[1]])
-            candidate = g(x_part[:, blocks[2]] + (r * h) @ recurrent_kernel[:, blocks[2]])
-        h = z * h + (1.0 - z) * candidate
-        for name, value in (("update_gate", z), ("reset_gate", r), ("candidate", candidate),
-                            ("hidden", h)):
-            out[name][:, t, :] = value
-    return out
+    @property
+    def outputs(self) -> int:
+        """H: the bars one call predicts (``model.horizon``)."""
+        return int(next(layer for layer in reversed(self.layers)
+                        if isinstance(layer, Dense)).kernel.shape[1])
 
+    def predict(self, windows: np.ndarray) -> np.ndarray:
+        """The outputs of a batch of windows.  (batch, L, F) -> (batch, H)"""
+        return self._run(windows, record=False).output
 
-def simple_rnn_steps(x: np.ndarray, kernel: np.ndarray, recurrent_kernel: np.ndarray,
-                     bias: np.ndarray | None, act: str = "tanh") -> dict[str, np.ndarray]:
-    """Run a SimpleRNN over x: h_t = act(x_t W + h_{t-1} U + b)."""
-    batch, steps, _ = x.shape
-    units = recurrent_kernel.shape[0]
-    g = activation(act)
-    h = np.zeros((batch, units))
-    hidden = np.zeros((batch, steps, units))
-    for t in range(steps):
-        h = g(x[:, t, :] @ kernel + h @ recurrent_kernel + (bias if bias is not None else 0.0))
-        hidden[:, t, :] = h
-    return {"hidden": hidden}
+    def trace(self, windows: np.ndarray) -> StackTrace:
+        """The outputs, and every step of every recurrent layer (for ``explain``)."""
+        return self._run(windows, record=True)
 
-
-def _run_recurrent(layer: Any, weights: list[np.ndarray], x: np.ndarray
-                   ) -> tuple[str, dict[str, np.ndarray]]:
-    """One Keras recurrent layer (not wrapped) over x, honouring go_backwards."""
-    import keras
-
-    kind = next(name for name, base in (("LSTM", keras.layers.LSTM), ("GRU", keras.layers.GRU),
-                                        ("SimpleRNN", keras.layers.SimpleRNN), ("", object))
-                if isinstance(layer, base))  # FusedLSTM counts as an LSTM
-    weights = [np.asarray(w, dtype="float64") for w in weights]
-    kernel, recurrent_kernel = weights[0], weights[1]
-    bias = weights[2] if layer.use_bias else None
-    act = _activation_name(layer.activation)
-    if layer.go_backwards:
-        x = x[:, ::-1, :]  # Keras reads the window from its end; sequences stay reversed
-    if kind == "LSTM":
-        return "lstm", lstm_steps(x, kernel, recurrent_kernel, bias, act,
-                                  _activation_name(layer.recurrent_activation))
-    if kind == "GRU":
-        return "gru", gru_steps(x, kernel, recurrent_kernel, bias, act,
-                                _activation_name(layer.recurrent_activation),
-                                reset_after=layer.reset_after)
-    if kind == "SimpleRNN":
-        return "simple_rnn", simple_rnn_steps(x, kernel, recurrent_kernel, bias, act)
-    raise ValueError(f"the NumPy reference does not know layer type {type(layer).__name__}")
-
-
-def run_stack(model: Any, windows: np.ndarray) -> StackTrace:
-    """Run a trained Keras forecaster in NumPy, keeping every recurrent step.
-
-    windows: (batch, lookback, n_features) as fed to ``model.predict``.
-    """
-    import keras
-
-    x = np.asarray(windows, dtype="float64")  # (batch, T, features)
-    traces: list[LayerTrace] = []
-    for layer in model.layers:
-        if isinstance(layer, (keras.layers.InputLayer, keras.layers.Dropout)):
-            continue  # dropout is inactive at prediction time
-        if isinstance(layer, keras.layers.Flatten):
-            x = x.reshape(x.shape[0], -1)
-        elif isinstance(layer, keras.layers.Dense):
-            kernel, *rest = [np.asarray(w, dtype="float64") for w in layer.get_weights()]
-            x = activation(_activation_name(layer.activation))(
-                x @ kernel + (rest[0] if rest else 0.0))
-        elif isinstance(layer, keras.layers.Bidirectional):
-            weights = layer.get_weights()
-            half = len(weights) // 2
-            kind, forward = _run_recurrent(layer.forward_layer, weights[:half], x)
-            _, backward = _run_recurrent(layer.backward_layer, weights[half:], x)
-            traces.append(LayerTrace(layer.name, kind, forward))
-            if layer.return_sequences:
-                # the backward half's steps run from the window's end: flip them back
-                x = np.concatenate([forward["hidden"], backward["hidden"][:, ::-1, :]], axis=-1)
+    def _run(self, windows: np.ndarray, record: bool) -> StackTrace:
+        x = np.asarray(windows, dtype=self.dtype)  # (batch, T, features)
+        traces: list[LayerTrace] = []
+        for layer in self.layers:
+            if isinstance(layer, Flatten):
+                x = x.reshape(x.shape[0], -1)
+            elif isinstance(layer, Dense):
+                x = activation(layer.activation)(
+                    x @ layer.kernel + (layer.bias if layer.bias is not None else 0))
+            elif isinstance(layer, Bidirectional):
+                forward = layer.forward.steps(x, record)
+                backward = layer.backward.steps(x, record)
+                if record:
+                    traces.append(LayerTrace(layer.name, layer.forward.kind, forward))
+                if layer.return_sequences:
+                    # the backward half's steps run from the window's end: flip them back
+                    x = np.concatenate([forward["hidden"], backward["hidden"][:, ::-1]],
+                                       axis=-1)
+                else:
+                    x = np.concatenate([forward["hidden"][:, -1], backward["hidden"][:, -1]],
+                                       axis=-1)
             else:
-                x = np.concatenate([forward["hidden"][:, -1], backward["hidden"][:, -1]],
-                                   axis=-1)
-        elif isinstance(layer, keras.layers.RNN):
-            kind, steps = _run_recurrent(layer, layer.get_weights(), x)
-            traces.append(LayerTrace(layer.name, kind, steps))
-            x = steps["hidden"] if layer.return_sequences else steps["hidden"][:, -1]
+                steps = layer.steps(x, record)
+                if record:
+                    traces.append(LayerTrace(layer.name, layer.kind, steps))
+                x = steps["hidden"] if layer.return_sequences else steps["hidden"][:, -1]
+        return StackTrace(layers=traces, output=x)
+
+    # --- the two fronts -------------------------------------------------------------------
+
+    @classmethod
+    def from_keras(cls, model: Any, dtype: str = "float32") -> Network:
+        """The network of a Keras model in memory (its config and ``get_weights``)."""
+        def weights(layer: Any) -> dict[str, list[np.ndarray]]:
+            if hasattr(layer, "forward_layer"):
+                return {"forward_layer": layer.forward_layer.get_weights(),
+                        "backward_layer": layer.backward_layer.get_weights()}
+            return {"": layer.get_weights()}
+
+        layers = [(type(layer).__name__, layer.get_config(), weights(layer))
+                  for layer in model.layers]
+        return cls._build(layers, tuple(model.input_shape), dtype)
+
+    @classmethod
+    def from_file(cls, path: str | Path, dtype: str = "float32") -> Network:
+        """The network saved in a ``.keras`` file, read without TensorFlow or Keras."""
+        import h5py  # 0.1 s; only where a file is read
+
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))
+            stored = io.BytesIO(archive.read("model.weights.h5"))
+        model_config = config["config"]
+        entries = model_config["layers"]
+        layers = []
+        with h5py.File(stored, "r") as weights_file:
+            groups = weights_file["layers"]
+            for entry, group_name in zip(entries, _weight_group_names(entries)):
+                group = groups[group_name] if group_name in groups else None
+                if entry["class_name"] == "Bidirectional":
+                    found = {side: _stored_weights(group[side]) for side in
+                             ("forward_layer", "backward_layer")}
+                else:
+                    found = {"": _stored_weights(group) if group is not None else []}
+                layers.append((entry["class_name"], entry["config"], found))
+        input_shape = next(entry["config"]["batch_shape"] for entry in entries
+                           if entry["class_name"] == "InputLayer")
+        return cls._build(layers, tuple(input_shape), dtype)
+
+    @classmethod
+    def _build(cls, layers: list[tuple[str, dict, dict[str, list[np.ndarray]]]],
+               input_shape: tuple, dtype: str) -> Network:
+        built: list[Recurrent | Bidirectional | Dense | Flatten] = []
+        for class_name, config, weights in layers:
+            if class_name == "InputLayer" or class_name in DROPOUT_CLASSES:
+                continue  # dropout is inactive at prediction time
+            if class_name == "Flatten":
+                built.append(Flatten(config["name"]))
+            elif class_name == "Dense":
+                kernel, *bias = _arrays(weights[""], dtype)
+                built.append(Dense(config["name"], kernel, bias[0] if bias else None,
+                                   _name(config.get("activation", "linear"))))
+            elif class_name == "Bidirectional":
+                inner = config["layer"]["config"]
+                backward = (config.get("backward_layer") or config["layer"])["config"]
+                built.append(Bidirectional(
+                    config["name"],
+                    _recurrent(config["layer"]["class_name"], inner, weights["forward_layer"],
+                               dtype),
+                    _recurrent(config["layer"]["class_name"], {**backward, "go_backwards": True},
+                               weights["backward_layer"], dtype),
+                    return_sequences=bool(inner.get("return_sequences", False))))
+            elif class_name in RECURRENT_KINDS:
+                built.append(_recurrent(class_name, config, weights[""], dtype))
+            else:
+                raise ValueError(f"the NumPy network does not know layer "
+                                 f"{config.get('name')} ({class_name})")
+        return cls(layers=tuple(built), lookback=int(input_shape[1]),
+                   features=int(input_shape[2]), dtype=dtype)
+
+
+def _name(value: Any) -> str:
+    """An activation's name from a layer config (a string, or a serialized function)."""
+    if isinstance(value, dict):
+        return str(value.get("config", value.get("class_name")))
+    return getattr(value, "__name__", str(value))
+
+
+def _arrays(weights: list[Any], dtype: str) -> list[np.ndarray]:
+    return [np.asarray(weight, dtype=dtype) for weight in weights]
+
+
+def _recurrent(class_name: str, config: dict, weights: list[Any], dtype: str) -> Recurrent:
+    kind = RECURRENT_KINDS[class_name]
+    kernel, recurrent_kernel, *bias = _arrays(weights, dtype)
+    return Recurrent(name=config["name"], kind=kind, kernel=kernel,
+                     recurrent_kernel=recurrent_kernel,
+                     bias=bias[0] if bias and config.get("use_bias", True) else None,
+                     activation=_name(config.get("activation", "tanh")),
+                     recurrent_activation=_name(config.get("recurrent_activation", "sigmoid")),
+                     reset_after=bool(config.get("reset_after", True)),
+                     go_backwards=bool(config.get("go_backwards", False)),
+                     return_sequences=bool(config.get("return_sequences", False)))
+
+
+def _snake_case(name: str) -> str:
+    """Keras's naming.to_snake_case: LSTM → lstm, FusedLSTM → fused_lstm, SimpleRNN →
+    simple_rnn, InputLayer → input_layer."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def _weight_group_names(entries: list[dict]) -> list[str]:
+    """Where Keras 3 stores each layer's weights in model.weights.h5: ``layers/`` + the
+    snake-cased class name, ``_1``, ``_2`` … for repeats, in the model's layer order."""
+    used: dict[str, int] = {}
+    names = []
+    for entry in entries:
+        name = _snake_case(entry["class_name"])
+        if name in used:
+            used[name] += 1
+            name = f"{name}_{used[name]}"
         else:
-            raise ValueError(f"the NumPy reference does not know layer {layer.name} "
-                             f"({type(layer).__name__})")
-    return StackTrace(layers=traces, output=x)
+            used[name] = 0
+        names.append(name)
+    return names
+
+
+def _stored_weights(group: Any) -> list[np.ndarray]:
+    """A layer group's variables in order: ``vars/0``, ``vars/1`` … (recurrent layers keep
+    theirs in ``cell/vars``)."""
+    if "cell" in group:
+        group = group["cell"]
+    variables = group["vars"]
+    return [np.asarray(variables[str(index)]) for index in range(len(variables))]

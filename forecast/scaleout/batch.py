@@ -193,9 +193,13 @@ def ticker_row(folder: Path, ticker: str, error: str | None = None) -> dict[str,
                directional_accuracy=scores["directional_accuracy"],
                direction_p_value=scores["direction_p_value"], last_close=float(prices[-1]),
                run_folder=f"runs/{name}")
-    forecast_record = run / "forecast.json"
-    if forecast_record.exists() and "error" in runs.read_json(forecast_record):
-        row["message"] = f"no forecast: {runs.read_json(forecast_record)['error']}"
+    forecast_record = runs.read_json(run / "forecast.json") if (
+        run / "forecast.json").exists() else {}
+    if "error" in forecast_record:
+        row["message"] = f"no forecast: {forecast_record['error']}"
+    elif forecast_record.get("missing_levels"):
+        row["message"] = "; ".join(f"{name} % band: {text}" for name, text in
+                                   forecast_record["missing_levels"].items())
     if (run / "forecast.csv").exists():
         last = pd.read_csv(run / "forecast.csv").iloc[-1]
         row.update(forecast_date=str(last["date"]), forecast_median=float(last["median"]),

@@ -3,12 +3,14 @@
     config.yaml            the fully resolved config
     prices.csv             the exact bars the run used: timestamp, price and the source
                            columns its features read (so evaluate needs no network)
-    model.keras            the trained network (Keras 3 format, loaded with safe_mode)
+    model.keras            the trained network (Keras 3 format, stock layers; loaded with
+                           safe_mode, or read by the NumPy network without TensorFlow)
     scaler.json            the fitted MinMaxScaler's attributes by scikit-learn name, one
                            entry per feature (feature_names_in_ when there are several)
     history.json           loss per epoch
     metrics.json           model vs naive metrics on the test days
     predictions.csv        date, actual, predicted, naive — one row per test day
+    calibration.json/.npz  the conformal bands' calibration: half-widths by name, residuals
     true_vs_predicted.png, loss.png
     run.json               written last: versions, fingerprints, status "complete"
 
@@ -21,6 +23,7 @@ import datetime as dt
 import json
 import platform
 import re
+import zipfile
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -31,6 +34,7 @@ import yaml
 
 from forecast.store import atomic
 from forecast.config import Config, config_from_dict, config_to_dict, read_yaml
+from forecast.data.scaling import MinMaxScaling, scaler_features
 from forecast.errors import ConfigError, RunError, UserError
 
 RUN_FILES = ("config.yaml", "prices.csv", "model.keras", "scaler.json", "history.json",
@@ -70,7 +74,7 @@ def create_run_dir(runs_dir: str | Path, ticker: str, out: str | Path | None = N
         if overwrite:  # remove the previous run's artifacts (only ours), marker first
             (path / MARKER).unlink(missing_ok=True)
             for pattern in (*RUN_FILES, "report.html", "evaluation.json", "forecast.*",
-                            "explain_*", "backtest.*", "bands.*", "horizons.*", "calibration.json",
+                            "explain_*", "backtest.*", "bands.*", "horizons.*", "calibration.*",
                             "compare.*", "training_*"):
                 for old in path.glob(pattern):
                     if old.is_file():
@@ -206,42 +210,120 @@ def read_json(path: Path) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Run:
-    """A loaded run: config, data, model and fitted scaler, from the folder alone."""
+    """A loaded run folder: config, data and fitted scaler; its network on demand, as the
+    NumPy forward pass (no TensorFlow) or as a Keras model."""
 
     path: Path
     config: Config
     bars: pd.DataFrame  # price and the source columns the features read
-    model: Any  # keras.Model
-    scaler: Any  # sklearn MinMaxScaler
+    scaler: MinMaxScaling  # fitted on the training rows
     record: dict[str, Any]
 
     @property
     def prices(self) -> pd.Series:
         return self.bars["price"]
 
+    def network(self) -> Any:
+        """model.keras as a NumPy network (``forecast.model.reference.Network``)."""
+        from forecast.model.reference import Network
+
+        path = self.path / "model.keras"
+        try:
+            return Network.from_file(path)
+        except ValueError as error:  # a layer the NumPy network does not know (a Lambda…)
+            raise RunError(f"{path}: refused: {error}; only load models trained by "
+                           f"forecast") from None
+        except (OSError, KeyError, TypeError, IndexError, zipfile.BadZipFile) as error:
+            raise RunError(f"{path}: not a readable Keras model file ({type(error).__name__}); "
+                           f"train the run again") from None
+
+    def keras_model(self) -> Any:
+        """model.keras loaded by Keras (TensorFlow), with the layers it was trained with."""
+        return load_model(self.path / "model.keras", self.config)
+
+    def forecaster(self, dropout: bool = False) -> Any:
+        """The run's fitted forecaster: the NumPy network, or with ``dropout`` the Keras model
+        (Monte-Carlo dropout needs TensorFlow)."""
+        from forecast.forecasting.forecaster import Forecaster, KerasNetwork
+
+        network = KerasNetwork(self.keras_model()) if dropout else self.network()
+        return Forecaster.from_config(self.config, network, self.scaler)
+
+    def calibration(self) -> Any:
+        """The calibration computed when the run was trained (or last extended), or None
+        (runs from before calibration.npz)."""
+        return read_calibration(self.path)
+
 
 def load_run(run_dir: str | Path) -> Run:
-    """Load a complete run folder (model with Keras safe_mode; no pickles, no user YAML)."""
-    from forecast.data.windows import scaler_features, scaler_from_dict  # sklearn when needed
-
+    """Load a complete run folder, checking that its files agree (no pickles, no user YAML;
+    the network is read only when asked for)."""
     path, record = check_run_dir(run_dir)
     config = read_config(path)
     state = read_json(path / "scaler.json")
-    scaler = scaler_from_dict(state, str(path / "scaler.json"))
+    scaler = MinMaxScaling.from_dict(state, str(path / "scaler.json"))
     features = config.data.features
     if scaler_features(state) != features:
         raise RunError(f"{path / 'scaler.json'}: scaler has features "
                        f"{', '.join(scaler_features(state))}, config.yaml lists "
                        f"{', '.join(features)}; the run is inconsistent, train it again")
-    model = load_model(path / "model.keras")
+    shape = model_input_shape(path / "model.keras")
     expected = (None, config.data.lookback, len(features))
-    if tuple(model.input_shape) != expected:
-        raise RunError(f"{path / 'model.keras'}: expects windows {tuple(model.input_shape)} "
+    if shape != expected:
+        raise RunError(f"{path / 'model.keras'}: expects windows {shape} "
                        f"but config.yaml says lookback {config.data.lookback} with "
                        f"{len(features)} feature(s); the run is inconsistent, train it again")
     bars = read_prices(path, config.data.timezone)
-    return Run(path=path, config=resolve_older(config, bars, path), bars=bars, model=model,
-               scaler=scaler, record=record)
+    return Run(path=path, config=resolve_older(config, bars, path), bars=bars, scaler=scaler,
+               record=record)
+
+
+def model_input_shape(path: Path) -> tuple:
+    """The window shape a .keras file's network takes, from its config.json alone."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            layers = json.loads(archive.read("config.json"))["config"]["layers"]
+        shape = next(layer["config"]["batch_shape"] for layer in layers
+                     if layer["class_name"] == "InputLayer")
+    except (OSError, KeyError, TypeError, ValueError, StopIteration,
+            zipfile.BadZipFile) as error:
+        raise RunError(f"{path}: not a loadable Keras model ({type(error).__name__}); "
+                       f"train the run again") from None
+    return tuple(shape)
+
+
+# --- calibration ----------------------------------------------------------------------------
+
+def write_calibration(run_dir: Path, calibration: Any) -> None:
+    """calibration.npz (the residuals) first, then calibration.json (which names it)."""
+    import numpy as np
+
+    with atomic.atomic_path(run_dir / "calibration.npz") as temporary:
+        with open(temporary, "wb") as stream:
+            np.savez(stream, **calibration.arrays())
+    atomic.write_json(run_dir / "calibration.json", calibration.to_dict())
+
+
+def read_calibration(run_dir: Path) -> Any:
+    """The run's stored calibration, or None where there is none in this format (runs made
+    before calibration was stored at training, whose forecasts calibrate afresh)."""
+    import numpy as np
+
+    from forecast.forecasting.conformal import Calibration
+
+    record_path, arrays_path = run_dir / "calibration.json", run_dir / "calibration.npz"
+    if not record_path.is_file() or not arrays_path.is_file():
+        return None
+    record = read_json(record_path)
+    if "training_rows" not in record.get("block", {}):
+        return None
+    try:
+        with np.load(arrays_path, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in ("model_scores", "naive_scores")}
+        return Calibration.from_parts(record, arrays)
+    except (OSError, KeyError, TypeError, ValueError) as error:
+        raise RunError(f"{arrays_path}: damaged calibration ({type(error).__name__}); train "
+                       f"the run again") from None
 
 
 def resolve_older(config: Config, bars: pd.DataFrame, path: Path) -> Config:
@@ -260,13 +342,19 @@ def resolve_older(config: Config, bars: pd.DataFrame, path: Path) -> Config:
     return replace(config, data=data)
 
 
-def load_model(path: Path) -> Any:
-    """Load a .keras file with safe_mode=True: code-carrying layers (Lambda) are refused."""
+def load_model(path: Path, config: Config | None = None) -> Any:
+    """Load a .keras file with safe_mode=True: code-carrying layers (Lambda) are refused.
+
+    model.keras holds stock Keras layers (any Keras loads it); with ``config``, the network
+    comes back with the layers it was trained and scored with (the fused ones where the
+    config has them), so that ``evaluate`` reproduces metrics.json to the bit. Files from
+    before 2026-12 name the fused classes themselves; they load too.
+    """
     import forecast.model.fused  # noqa: F401  quiet TensorFlow import; registers FusedLSTM
     import keras
 
     try:
-        return keras.saving.load_model(path, safe_mode=True, compile=False)
+        model = keras.saving.load_model(path, safe_mode=True, compile=False)
     except ValueError as error:
         text = str(error)
         if "safe_mode" in text or "Lambda" in text or "lambda" in text:
@@ -278,6 +366,11 @@ def load_model(path: Path) -> Any:
     except (OSError, KeyError, TypeError) as error:
         raise RunError(f"{path}: not a loadable Keras model ({type(error).__name__}); "
                        f"train the run again") from None
+    if config is None:
+        return model
+    from forecast.model.build import trained_layers
+
+    return trained_layers(model, config)
 
 
 # --- resumable training state ---------------------------------------------------------------
