@@ -42,7 +42,7 @@ RUN_FILES = ("config.yaml", "prices.csv", "model.keras", "scaler.json", "history
 MARKER = "run.json"
 CHECKPOINT = "training_state.json"
 _PACKAGES = ("forecast", "keras", "tensorflow-cpu", "tensorflow", "numpy", "pandas",
-             "scikit-learn", "matplotlib", "yfinance", "PyYAML")
+             "h5py", "scipy", "matplotlib", "yfinance", "PyYAML")
 
 
 def safe_name(text: str) -> str:
