@@ -1,8 +1,7 @@
-"""Entry point: ``python main.py [train|evaluate] …`` (see ``python main.py --help``)."""
+"""Entry point: ``python main.py COMMAND …`` (``python main.py --help`` lists the commands:
+train, evaluate, forecast, backtest, compare, explain, summary, batch, sweep)."""
 
-import sys
-
-from forecast.cli import main
+from forecast.cli import entry_point
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry_point()

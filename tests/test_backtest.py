@@ -12,6 +12,7 @@ from forecast.evaluation.backtest import backtest_verdict as verdict
 from forecast.evaluation.backtest import baseline_predictions, make_folds
 from forecast.evaluation.backtest import walk_forward as backtest
 from forecast.evaluation.compare import family_config
+from forecast.evaluation.significance import verdict_word
 from forecast.cli import main
 from forecast.model import build_model
 from tests.conftest import QUICK, synthetic_prices, tiny_config
@@ -70,17 +71,27 @@ def test_backtest_command_end_to_end(tmp_path, capsys):
                  "--out", str(out)])
     assert code == 0
     printed = capsys.readouterr().out.strip().splitlines()
-    assert "naive forecast" in printed[-1] and ("BEAT" in printed[-1] or "NOT" in printed[-1])
     table = pd.read_csv(out / "backtest.csv")
     assert set(table["method"]) == {"model", "naive", "drift", "moving_average"}
     assert len(table) == 2 * 4 + 4
-    for column in ("rmse", "mae", "mape", "mase", "theil_u", "directional_accuracy",
-                   "direction_p_value", "best_lag", "coverage80", "coverage95"):
+    for column in ("rmse", "mae", "mape", "mase", "rmse_ratio", "dm_p_value", "dm_p_value_abs",
+                   "dm_p_value_drift", "directional_accuracy", "timing_p_value", "up_share",
+                   "market_up_rate", "direction_changes", "best_lag", "coverage80",
+                   "coverage95"):
         assert column in table.columns
+    assert "direction_p_value" not in table.columns  # the binomial test against 50 % is gone
     naive = table[table["method"] == "naive"]
-    assert (naive["theil_u"] == 1.0).all() and (naive["best_lag"] == 1).all()
+    assert (naive["rmse_ratio"] == 1.0).all() and (naive["best_lag"] == 1).all()
+    assert naive["dm_p_value"].isna().all()  # naive against itself: nothing to test
     summary = json.loads((out / "backtest.json").read_text())
     assert printed[-1] == verdict(summary)
+    model = summary["overall"]["model"]
+    word = verdict_word(np.nan if model["dm_p_value"] is None else model["dm_p_value"])
+    assert printed[-1].startswith({"beats": "The model beats the naive forecast",
+                                   "worse than": "The model is worse than the naive forecast",
+                                   "no better than": "The model is no better than the naive "
+                                                     "forecast"}[word])
+    assert f"over {model['n']} bars" in printed[-1] or "no DM test" in printed[-1]
     assert (out / "backtest.png").read_bytes()[:4] == b"\x89PNG"
     page = (out / "report.html").read_text()
     assert "data:image/png;base64," in page and "Backtest" in page

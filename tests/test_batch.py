@@ -4,6 +4,7 @@ whole session; tiny models."""
 
 from __future__ import annotations
 
+import html
 import os
 import signal
 import subprocess
@@ -18,7 +19,8 @@ import pandas as pd
 import pytest
 
 import forecast as api
-from forecast.scaleout.batch import benjamini_hochberg, read_tickers, run_batch
+from forecast.evaluation.significance import benjamini_hochberg
+from forecast.scaleout.batch import read_tickers, run_batch
 from forecast.config import Config
 from forecast.errors import UserError
 from tests.conftest import ROOT, ohlcv_frame, tiny_config
@@ -72,10 +74,40 @@ def test_a_broken_ticker_is_an_error_row_and_the_others_are_ordinary_runs(first_
     for name in ("leaderboard.csv", "leaderboard.json", "batch.png", "report.html"):
         assert (folder / name).exists()
     report = (folder / "report.html").read_text()
-    assert "runs/AAA/report.html" in report and first_batch.verdict in report
-    beat = int((table["rmse_ratio"].astype(float) < 1).sum())
-    assert first_batch.verdict.startswith(f"{beat} of 2 tickers beat naive on RMSE (1 failed: "
-                                          f"see the error rows); ")
+    assert "runs/AAA/report.html" in report and html.escape(first_batch.verdict) in report
+    assert "<td>None</td>" not in report
+    ok = table[table["status"] == "ok"]
+    significant = int((ok["dm_p_value"].astype(float) < 0.05).sum())
+    lower = int((ok["rmse_ratio"].astype(float) < 1).sum())
+    assert first_batch.verdict.startswith(f"{significant} of 2 tickers beat naive "
+                                          f"significantly (DM, squared error) (1 failed: see "
+                                          f"the error rows), ")
+    assert first_batch.verdict.endswith(f"{lower} had rmse_ratio < 1, which alone is not "
+                                        f"evidence.")
+
+
+def test_leaderboard_q_values_are_benjamini_hochberg_of_the_dm_and_timing_p_values(
+        first_batch):
+    """Each ticker's DM p-value is recomputed from its own predictions.csv; the q-values are
+    Benjamini–Hochberg over the tickers that ran, by hand."""
+    from forecast.evaluation.significance import diebold_mariano
+
+    table = first_batch.leaderboard.set_index("ticker")
+    ok = table[table["status"] == "ok"]
+    for ticker, row in ok.iterrows():
+        predictions = pd.read_csv(first_batch.folder / "runs" / ticker / "predictions.csv")
+        p_value = diebold_mariano(predictions["actual"], predictions["predicted"],
+                                  predictions["naive"]).p_value
+        assert row["dm_p_value"] == pytest.approx(p_value)
+    p_values = ok["dm_p_value"].astype(float).to_numpy()
+    low, high = np.sort(p_values)
+    expected = {low: min(low * 2 / 1, high * 2 / 2), high: high * 2 / 2}  # m = 2
+    for p_value, q_value in zip(p_values, ok["dm_q_value"].astype(float)):
+        assert q_value == pytest.approx(min(1.0, expected[p_value]))
+    timing = ok["timing_p_value"].astype(float)
+    np.testing.assert_allclose(ok["timing_q_value"].astype(float),
+                               benjamini_hochberg(timing.to_numpy()), equal_nan=True)
+    assert table.loc["BAD", "dm_q_value"] is None or pd.isna(table.loc["BAD", "dm_q_value"])
 
 
 def test_tasks_ran_on_both_nodes_and_workers_were_reused(first_batch, ray_cluster):
@@ -85,14 +117,6 @@ def test_tasks_ran_on_both_nodes_and_workers_were_reused(first_batch, ray_cluste
     # Three tasks on two one-CPU nodes: at most two worker processes (TensorFlow imported
     # once per worker, not per ticker).
     assert len({where["worker_pid"] for where in placement.values()}) <= 2
-
-
-def test_q_values_equal_a_hand_computation():
-    # p sorted: 0.01, 0.03, 0.04, 0.20 (m = 4): p·m/rank = 0.04, 0.06, 0.0533, 0.2, then the
-    # running minimum from the top.
-    q = benjamini_hochberg(np.array([0.04, 0.01, np.nan, 0.20, 0.03]))
-    np.testing.assert_allclose(q[[1, 4, 0, 3]], [0.04, 0.16 / 3, 0.16 / 3, 0.20])
-    assert np.isnan(q[2])
 
 
 def test_resume_reruns_nothing_complete_and_gives_the_same_leaderboard(first_batch, long_csv,
@@ -213,7 +237,8 @@ def test_the_sample_source_holds_msft_only(ray_cluster, tmp_path):
                        echo=lambda line: None)
     [row] = result.leaderboard.to_dict(orient="records")
     assert row["status"] == "error" and "holds MSFT only" in row["message"]
-    assert result.verdict.startswith("0 of 0 tickers beat naive on RMSE (1 failed")
+    assert result.verdict.startswith("0 of 0 tickers beat naive significantly (DM, squared "
+                                      "error) (1 failed")
     assert (result.folder / "batch.png").exists() and (result.folder / "report.html").exists()
 
 

@@ -231,3 +231,43 @@ def test_a_run_folder_from_before_this_change_still_forecasts(trained, run_copy)
     assert np.isfinite(frame[["median", "lo95", "hi95"]].to_numpy()).all()
     assert (run_copy / "calibration.npz").is_file()  # calibrated afresh, stored for next time
     assert api.evaluate(run_copy)["rmse"] == trained.metrics["rmse"]
+
+
+def test_a_short_series_keeps_the_bands_it_can_calibrate(tmp_path, caplog):
+    """Month-end closes 2012-2024 (156 rows), lookback 12: the validation block gives 12
+    forecasts, enough for an 80 % band (4) and not a 95 % one (19). forecast writes the
+    point forecast and the 80 % bands, leaves the 95 % columns empty and says so in one line
+    with the counts; --intervals chooses another method for the same run."""
+    from tests.conftest import ohlcv_frame, tiny_config, write_bars
+
+    index = pd.date_range("2012-01-31", periods=156, freq="ME")
+    path = write_bars(tmp_path / "monthly.csv", ohlcv_frame(index, seed=4, sigma=0.04))
+    config = tiny_config(tmp_path, "data.source=csv", f"data.path={path}", "data.start=null",
+                         "data.lookback=12", "data.ticker=MONTHLY")
+    api.train(config, out=tmp_path / "run", echo=lambda line: None)
+    for steps in (3, 1):
+        caplog.clear()
+        assert main(["forecast", "--run", str(tmp_path / "run"), "--steps", str(steps)]) == 0
+        frame = pd.read_csv(tmp_path / "run" / "forecast.csv")
+        assert len(frame) == steps and np.isfinite(frame["median"]).all()
+        assert np.isfinite(frame[["lo80", "hi80", "rw_lo80", "rw_hi80"]].to_numpy()).all()
+        assert frame[["lo95", "hi95", "rw_lo95", "rw_hi95"]].isna().all().all()
+        assert [record.message for record in caplog.records if "band" in record.message] == [
+            "the 95 % band is empty from 1 bar ahead: the validation block gives 12 forecasts "
+            "that far ahead and a conformal 95 % band needs 19; the point forecast and the "
+            "other bands are written. For this band: a longer series, a larger "
+            "train.validation_fraction (now 0.1), fewer --steps, or --intervals mc_dropout "
+            "(uncalibrated)"]
+    record = pd.read_json(tmp_path / "run" / "forecast.json", typ="series")
+    assert record["missing_levels"] == {"95": "no band from 1 bar ahead"}
+    assert main(["forecast", "--run", str(tmp_path / "run"), "--steps", "3", "--intervals",
+                 "mc_dropout", "--samples", "8"]) == 0
+    sampled = pd.read_csv(tmp_path / "run" / "forecast.csv")
+    assert np.isfinite(sampled[["lo95", "hi95"]].to_numpy()).all()  # MC bands need no block
+    assert pd.read_json(tmp_path / "run" / "forecast.json", typ="series")["intervals"] == \
+        "mc_dropout"
+    assert main(["forecast", "--run", str(tmp_path / "run"), "--steps", "2", "--intervals",
+                 "none"]) == 0
+    plain = pd.read_csv(tmp_path / "run" / "forecast.csv")
+    assert list(plain.columns) == ["date", "median", "lo80", "hi80", "lo95", "hi95"]
+    assert plain[["lo80", "hi95"]].isna().all().all()

@@ -13,8 +13,6 @@ from forecast.config import Config
 from forecast.data.interval import unit_words
 from forecast.data.sources import MarketData, load_market
 from forecast.data.windows import Dataset, prepare_dataset
-from forecast.evaluation.backtest import predict_test_prices
-from forecast.evaluation.metrics import forecast_metrics, predictions_frame
 
 # Horizons calibrated when a run is trained: forecasts up to this far read calibration.json.
 CALIBRATED_HORIZONS = 30
@@ -46,11 +44,17 @@ def bar_words(config: Config, count: int) -> str:
 
 def predict_test(model: Any, dataset: Dataset) -> pd.DataFrame:
     """Predict every test day from its window and line it up with actual and naive."""
+    from forecast.evaluation.backtest import predict_test_prices
+    from forecast.evaluation.metrics import predictions_frame
+
     return predictions_frame(dataset.test_dates, dataset.test_prices,
                              predict_test_prices(model, dataset), dataset.previous_prices)
 
 
 def score(predictions: pd.DataFrame) -> dict[str, float]:
+    """The test metrics beside naive (metrics.json, evaluation.json)."""
+    from forecast.evaluation.metrics import forecast_metrics
+
     return forecast_metrics(predictions["actual"].to_numpy(),
                             predictions["predicted"].to_numpy(),
                             predictions["naive"].to_numpy())

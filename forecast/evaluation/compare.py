@@ -4,6 +4,7 @@ multi-step LSTM, each backtested on the same folds beside the same baselines."""
 from __future__ import annotations
 
 from collections.abc import Callable
+import math
 from dataclasses import replace
 from typing import Any
 
@@ -11,6 +12,7 @@ import pandas as pd
 
 from forecast.config import Config, DenseLayerConfig, RecurrentLayerConfig
 from forecast.evaluation.backtest import BASELINES, plain, walk_forward
+from forecast.evaluation.significance import verdict_word
 
 FAMILIES = ("lstm", "gru", "simple_rnn", "mlp", "lstm_direct")
 DIRECT_HORIZON = 20  # lstm_direct: one output per scored horizon, 1 … 20
@@ -38,16 +40,18 @@ def family_config(config: Config, family: str) -> Config:
     return replace(config, model=family_model)
 
 
-def compare_families(config: Config, prices: pd.Series | pd.DataFrame, families: tuple[str, ...],
-            folds: int = 5,
-            echo: Callable[[str], None] = print) -> tuple[pd.DataFrame, dict[str, Any]]:
+def compare_families(config: Config, prices: pd.Series | pd.DataFrame,
+                     families: tuple[str, ...], folds: int = 5,
+                     echo: Callable[[str], None] = print
+                     ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Backtest each model family on the same folds; baselines once (they are shared).
+    Each row carries its Diebold–Mariano p-value against naive and its verdict;
     rmse_ratio_h5 / _h20: each family's forecasts 5 and 20 bars ahead over the naive's."""
     rows, results = [], {}
     for family in families:
         echo(f"== {family} ==")
         result = walk_forward(family_config(config, family), prices, folds=folds, echo=echo,
-                          methods_label=family)
+                              methods_label=family)
         results[family] = result
         overall = result.table[result.table["fold"] == "all"].set_index("method")
         ahead = {f"rmse_ratio_h{row['horizon']}": row["rmse_ratio"]
@@ -58,7 +62,19 @@ def compare_families(config: Config, prices: pd.Series | pd.DataFrame, families:
     for baseline in BASELINES:
         rows.append({"method": baseline, **plain(overall.loc[baseline].to_dict())})
     table = pd.DataFrame(rows).drop(columns=["fold"], errors="ignore")
+    table["versus_naive"] = [verdict_word(math.nan if pd.isna(p) else p)
+                             for p in table["dm_p_value"]]
     best = table.loc[table["rmse"].idxmin(), "method"]
+    beating = [str(method) for method, word in zip(table["method"], table["versus_naive"])
+               if word == "beats"]
     summary = {"folds": folds, "families": list(families), "best_by_rmse": best,
+               "beat_naive": beating,
                "rows": [plain(row) for row in table.to_dict(orient="records")]}
     return table, summary
+
+
+def compare_verdict(summary: dict[str, Any]) -> str:
+    """The last line: the lowest RMSE, and which methods beat naive by the DM test."""
+    beating = summary["beat_naive"]
+    return (f"lowest RMSE: {summary['best_by_rmse']}; beats the naive forecast significantly "
+            f"(DM p < 0.05, squared error): {', '.join(beating) if beating else 'none'}")

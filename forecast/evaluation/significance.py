@@ -182,8 +182,6 @@ def verdict_word(p_value: float, level: float = SIGNIFICANCE) -> str:
     return "no better than"
 
 
-def p_text(result: TestResult) -> str:
-    """'DM p 0.012', or why there is no p-value."""
-    if not result.defined:
-        return result.reason
-    return f"p {result.p_value:.2g}" if result.p_value >= 0.001 else "p < 0.001"
+def p_text(p_value: float) -> str:
+    """'p 0.012', 'p < 0.001'."""
+    return f"p {p_value:.2g}" if p_value >= 0.001 else "p < 0.001"

@@ -63,10 +63,11 @@ def _metrics_section(metrics: dict, words: str) -> str:
         "model": [metrics["rmse"], metrics["mae"], metrics["mape"]],
         "naive (previous close)": [metrics["naive_rmse"], metrics["naive_mae"],
                                    metrics["naive_mape"]]})
-    ratio = metrics["rmse_ratio"]
-    verdict = "beats" if ratio < 1 else "does not beat"
-    return (f"<h2>Test metrics</h2>{_table(frame)}<p>rmse_ratio <b>{ratio:.3f}</b>: the model "
-            f"{verdict} the naive last-value forecast on the same {words}.</p>")
+    from forecast.evaluation.metrics import metrics_verdict
+
+    return (f"<h2>Test metrics</h2>{_table(frame)}<p>On the same {words}: "
+            f"<b>{html.escape(metrics_verdict(metrics))}</b> The Diebold–Mariano test (one-sided, "
+            f"squared error) says whether a lower RMSE is more than noise.</p>")
 
 
 def write_report(folder: str | Path, title: str,
@@ -126,9 +127,11 @@ def write_batch_report(folder: str | Path, table: pd.DataFrame, verdict: str) ->
     linked["message"] = [html.escape(str(text)) if isinstance(text, str) else text
                          for text in table["message"]]
     parts = [f"<h1>Batch {html.escape(folder.name)}</h1><p><b>{html.escape(verdict)}</b></p>",
-             "<p>q_value: Benjamini–Hochberg over the tickers that ran, from each ticker's "
-             "one-sided binomial p-value of directional accuracy; rmse_ratio &lt; 1 beats the "
-             "naive forecast on the same test bars.</p>"]
+             "<p>dm_p_value: the one-sided Diebold–Mariano test of each ticker's test "
+             "forecasts against the naive forecast on the same bars (squared error); "
+             "timing_p_value: the Pesaran–Timmermann test of its directional timing, which "
+             "conditions on the market's up-rate; each *_q_value: Benjamini–Hochberg over "
+             "the tickers that ran. rmse_ratio &lt; 1 alone is no evidence.</p>"]
     if (folder / "batch.png").exists():
         parts.append(_image(folder / "batch.png", "rmse_ratio per ticker"))
     parts.append(linked.drop(columns=["run_folder"]).to_html(

@@ -161,9 +161,10 @@ def plot_compare(table: pd.DataFrame) -> Figure:
     colours = ["tab:blue" if method not in ("naive", "drift", "moving_average")
                else "tab:gray" for method in table["method"]]
     axes.bar(table["method"], table["rmse"], color=colours)
-    for index, value in enumerate(table["theil_u"]):
-        axes.annotate(f"U={value:.2f}", (index, table["rmse"].iloc[index]), ha="center",
-                      va="bottom", fontsize=8)
+    for index, (ratio, p_value) in enumerate(zip(table["rmse_ratio"], table["dm_p_value"])):
+        test = "" if pd.isna(p_value) else f"\nDM p {p_value:.2g}"
+        axes.annotate(f"ratio {ratio:.3f}{test}", (index, table["rmse"].iloc[index]),
+                      ha="center", va="bottom", fontsize=8)
     axes.set_ylabel("RMSE over all folds")
     axes.set_title("Model families vs baselines (same folds, same test bars)")
     axes.grid(alpha=0.3, axis="y")
@@ -220,23 +221,25 @@ def plot_gates(input_dates: pd.DatetimeIndex, input_prices: np.ndarray,
 
 
 def plot_batch(table: pd.DataFrame, significance: float = 0.05) -> Figure:
-    """rmse_ratio per ticker that ran, sorted, a line at 1.0 (the naive forecast); tickers
-    whose directional accuracy stays significant after Benjamini–Hochberg are marked."""
+    """rmse_ratio per ticker that ran, sorted, a line at 1.0 (the naive forecast); green
+    where the model beats naive by the Diebold–Mariano test after Benjamini–Hochberg, marked
+    * where its directional timing survives Benjamini–Hochberg."""
     ran = table[table["status"] == "ok"].sort_values("rmse_ratio", kind="stable")
     figure = Figure(figsize=(9, 1.5 + 0.28 * max(len(ran), 1)), layout="constrained")
     axes = figure.subplots()
     ratios = ran["rmse_ratio"].astype("float64").to_numpy()
-    significant = (ran["q_value"].astype("float64") < significance).to_numpy()
-    colours = ["tab:green" if ratio < 1 else "tab:gray" for ratio in ratios]
+    beats = (ran["dm_q_value"].astype("float64") < significance).to_numpy()
+    timing = (ran["timing_q_value"].astype("float64") < significance).to_numpy()
+    colours = ["tab:green" if beat else "tab:gray" for beat in beats]
     positions = np.arange(len(ran))
     axes.barh(positions, ratios, color=colours)
     axes.set_yticks(positions, [f"{ticker} *" if mark else str(ticker)
-                                for ticker, mark in zip(ran["ticker"], significant)])
+                                for ticker, mark in zip(ran["ticker"], timing)])
     axes.invert_yaxis()
     axes.axvline(1.0, color="black", linewidth=1, linestyle="--", label="naive (1.0)")
     axes.set_xlabel("rmse_ratio (model RMSE / naive RMSE on the same test bars)")
-    axes.set_title(f"{len(ran)} tickers; * = directional accuracy significant after "
-                   f"Benjamini–Hochberg at {significance:.0%}")
+    axes.set_title(f"{len(ran)} tickers; green = beats naive (DM, Benjamini–Hochberg at "
+                   f"{significance:.0%}); * = directional timing after Benjamini–Hochberg")
     axes.grid(alpha=0.3, axis="x")
     axes.legend(loc="lower right")
     return figure

@@ -9,9 +9,10 @@ shared filesystem is needed. A ticker whose data is bad becomes an ``error`` row
 one-line message. The leaderboard is built from the written folders alone, so a resumed
 batch and an undisturbed one give byte-identical files.
 
-With many tickers some beat the naive forecast by chance: each ticker's directional
-accuracy gets a one-sided binomial p-value, and the p-values of the tickers that ran get
-Benjamini–Hochberg q-values (the false discovery rate at which each would be significant).
+With many tickers some beat the naive forecast by chance: each ticker's test forecasts get a
+Diebold–Mariano p-value against naive and a Pesaran–Timmermann p-value of directional
+timing, and the p-values of the tickers that ran get Benjamini–Hochberg q-values (the false
+discovery rate at which each would be significant).
 """
 
 from __future__ import annotations
@@ -33,15 +34,16 @@ import pandas as pd
 
 from forecast.store import atomic, runs
 from forecast.evaluation.backtest import method_metrics, plain
+from forecast.evaluation.significance import SIGNIFICANCE, benjamini_hochberg
 from forecast.config import Config, config_from_dict, config_to_dict
 from forecast.errors import UserError
 
 LEADERBOARD_COLUMNS = (
-    "ticker", "status", "message", "n_test", "rmse", "naive_rmse", "rmse_ratio", "mase",
-    "theil_u", "directional_accuracy", "direction_p_value", "q_value", "last_close",
-    "forecast_date", "forecast_median", "forecast_lo95", "forecast_hi95", "backtest_theil_u",
-    "run_folder")
-SIGNIFICANCE = 0.05
+    "ticker", "status", "message", "n_test", "rmse", "naive_rmse", "rmse_ratio", "dm_p_value",
+    "dm_q_value", "mase", "directional_accuracy", "up_share", "market_up_rate",
+    "timing_p_value", "timing_q_value", "last_close", "forecast_date", "forecast_median",
+    "forecast_lo95", "forecast_hi95", "backtest_rmse_ratio", "run_folder")
+TEXT_COLUMNS = {"ticker", "status", "message", "forecast_date", "run_folder"}
 
 
 @dataclass(frozen=True)
@@ -189,9 +191,10 @@ def ticker_row(folder: Path, ticker: str, error: str | None = None) -> dict[str,
                             predictions["naive"].to_numpy(), prices[:metrics["n_train"]])
     row.update(status="ok", n_test=metrics["n_test"], rmse=metrics["rmse"],
                naive_rmse=metrics["naive_rmse"], rmse_ratio=metrics["rmse_ratio"],
-               mase=scores["mase"], theil_u=metrics["rmse_ratio"],
+               dm_p_value=scores["dm_p_value"], mase=scores["mase"],
                directional_accuracy=scores["directional_accuracy"],
-               direction_p_value=scores["direction_p_value"], last_close=float(prices[-1]),
+               up_share=scores["up_share"], market_up_rate=scores["market_up_rate"],
+               timing_p_value=scores["timing_p_value"], last_close=float(prices[-1]),
                run_folder=f"runs/{name}")
     forecast_record = runs.read_json(run / "forecast.json") if (
         run / "forecast.json").exists() else {}
@@ -206,44 +209,41 @@ def ticker_row(folder: Path, ticker: str, error: str | None = None) -> dict[str,
                    forecast_lo95=float(last["lo95"]), forecast_hi95=float(last["hi95"]))
     backtest = folder / "backtests" / name / "backtest.json"
     if backtest.exists():
-        row["backtest_theil_u"] = runs.read_json(backtest)["overall"]["model"]["theil_u"]
+        overall = runs.read_json(backtest)["overall"]["model"]
+        row["backtest_rmse_ratio"] = overall.get("rmse_ratio", overall.get("theil_u"))  # older
     return row
 
 
-def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
-    """Benjamini–Hochberg q-values (scipy's false_discovery_control), NaN kept as NaN."""
-    from scipy.stats import false_discovery_control
-
-    p_values = np.asarray(p_values, dtype="float64")
-    q_values = np.full_like(p_values, np.nan)
-    finite = np.isfinite(p_values)
-    if finite.any():
-        q_values[finite] = false_discovery_control(p_values[finite], method="bh")
-    return q_values
-
-
 def leaderboard(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """Rows with q-values over the tickers that ran; ok rows by rmse_ratio, then errors."""
+    """Rows with Benjamini–Hochberg q-values over the tickers that ran (of the DM and of the
+    timing p-values); ok rows by rmse_ratio, then errors."""
     table = pd.DataFrame(rows, columns=list(LEADERBOARD_COLUMNS))
+    for column in set(LEADERBOARD_COLUMNS) - TEXT_COLUMNS:  # None (an error row) → NaN
+        table[column] = table[column].astype("float64")
     ok = table["status"] == "ok"
-    table.loc[ok, "q_value"] = benjamini_hochberg(
-        table.loc[ok, "direction_p_value"].astype("float64").to_numpy())
+    for test in ("dm", "timing"):
+        table.loc[ok, f"{test}_q_value"] = benjamini_hochberg(
+            table.loc[ok, f"{test}_p_value"].astype("float64").to_numpy())
     table["_order"] = np.where(ok, table["rmse_ratio"].astype("float64"), np.inf)
     table = table.sort_values(["_order", "ticker"], kind="stable").drop(columns="_order")
     return table.reset_index(drop=True)
 
 
 def batch_verdict(table: pd.DataFrame) -> str:
-    """The last line, in words."""
+    """The last line, in words: significance first, the raw count of ratios below 1 last."""
     ok = table[table["status"] == "ok"]
-    beat = int((ok["rmse_ratio"].astype("float64") < 1).sum())
-    raw = int((ok["direction_p_value"].astype("float64") < SIGNIFICANCE).sum())
-    kept = int((ok["q_value"].astype("float64") < SIGNIFICANCE).sum())
+
+    def below(column: str) -> int:
+        return int((ok[column].astype("float64") < SIGNIFICANCE).sum())
+
+    lower = int((ok["rmse_ratio"].astype("float64") < 1).sum())
     errors = len(table) - len(ok)
     failed = f" ({errors} failed: see the error rows)" if errors else ""
-    return (f"{beat} of {len(ok)} tickers beat naive on RMSE{failed}; {raw} had directional "
-            f"accuracy significant at 5 % alone, {kept} remain significant after "
-            f"Benjamini–Hochberg at 5 %.")
+    return (f"{below('dm_p_value')} of {len(ok)} tickers beat naive significantly (DM, "
+            f"squared error){failed}, {below('dm_q_value')} after Benjamini–Hochberg at 5 %; "
+            f"{below('timing_q_value')} show directional timing after Benjamini–Hochberg "
+            f"({below('timing_p_value')} alone); {lower} had rmse_ratio < 1, which alone is "
+            f"not evidence.")
 
 
 def run_batch(config: Config, tickers: list[str], out: str | Path | None = None,

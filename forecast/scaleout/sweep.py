@@ -39,6 +39,7 @@ import yaml
 
 from forecast.store import atomic, runs
 from forecast.config import Config, config_to_dict
+from forecast.evaluation.metrics import point_verdict
 from forecast.errors import SweepInterrupted, UserError
 from forecast.scaleout.space import (Space, base_value, configure, read_space, space_text,
                             value_text)
@@ -283,10 +284,9 @@ def summarise(table: pd.DataFrame, best: pd.Series, best_values: dict[str, Any],
                                               for key, value in best_values.items())),
              f"validation {_objective_name(folds)}: {best[OBJECTIVE]:.4f} (naive "
              f"{best['naive_objective']:.4f})",
-             f"best/ on the test rows: rmse_ratio {ratio:.4f} (model RMSE "
-             f"{metrics['rmse']:.4f}, naive RMSE {metrics['naive_rmse']:.4f}, "
-             f"{config_words}): it {'beats' if ratio < 1 else 'does NOT beat'} the naive "
-             f"forecast",
+             f"best/ on the test rows ({config_words}; model RMSE {metrics['rmse']:.4f}, "
+             f"naive RMSE {metrics['naive_rmse']:.4f}): "
+             + point_verdict(ratio, metrics.get("dm_p_value"), "it", "the naive forecast"),
              f"The test rows were used once, after the choice; no trial saw them. The best of "
              f"{counts['completed'] + counts['stopped early']} validation scores flatters the "
              f"winner, so quote the test score."]
@@ -297,6 +297,7 @@ def summarise(table: pd.DataFrame, best: pd.Series, best_values: dict[str, Any],
             "best_objective": float(best[OBJECTIVE]),
             "best_naive_objective": float(best["naive_objective"]),
             "given_config_trial": given_trial, "given_config_objective": given_score,
-            "test": {key: metrics[key] for key in ("rmse", "naive_rmse", "rmse_ratio", "mae",
-                                                   "naive_mae", "n_test")},
+            "test": {key: metrics.get(key) for key in ("rmse", "naive_rmse", "rmse_ratio",
+                                                       "dm_p_value", "dm_p_value_abs", "mae",
+                                                       "naive_mae", "n_test")},
             "lines": lines}

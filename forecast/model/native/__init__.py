@@ -25,6 +25,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from forecast.data.cache import cache_dir
 from forecast.model.backend import import_tensorflow_quietly
 
 import_tensorflow_quietly()
@@ -47,15 +48,6 @@ def compiler_flags() -> list[str]:
     half_precision = ["-mno-avx512fp16"] if "avx512_fp16" in _cpu_fingerprint().split() else []
     return [*_OPTIMISE, *half_precision,
             *shlex.split(os.environ.get("FORECAST_NATIVE_FLAGS", ""))]
-
-
-def cache_dir() -> Path:
-    """Where compiled kernels are kept (``$FORECAST_CACHE_DIR`` or ``~/.cache/forecast``)."""
-    configured = os.environ.get("FORECAST_CACHE_DIR")
-    if configured:
-        return Path(configured)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "forecast"
 
 
 def _cpu_fingerprint() -> str:

@@ -1,0 +1,34 @@
+"""bench/RESULTS.md is shared by every bench script: each one rewrites its own ``## `` sections
+and leaves the others as they are."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+
+
+def read_sections(path: Path = RESULTS) -> tuple[str, dict[str, str]]:
+    """(the text before the first ``## `` heading, {heading line: the section's text})."""
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
+    parts = re.split(r"(?m)^(?=## )", text)
+    preamble, sections = parts[0], {}
+    for part in parts[1:]:
+        heading = part.splitlines()[0]
+        sections[heading] = part.rstrip("\n") + "\n"
+    return preamble, sections
+
+
+def update_results(sections: dict[str, str], preamble: str | None = None,
+                   path: Path = RESULTS) -> None:
+    """Replace the given sections (a heading line such as ``## Significance (bench/…)`` →
+    its body) where they stand, append new ones at the end, keep every other section."""
+    old_preamble, current = read_sections(path)
+    for heading, body in sections.items():
+        if not heading.startswith("## "):
+            raise ValueError(f"{heading!r}: a section heading starts with '## '")
+        current[heading] = f"{heading}\n\n{body.strip()}\n"
+    text = (preamble if preamble is not None else old_preamble).rstrip("\n") + "\n\n"
+    text += "\n".join(current.values())
+    path.write_text(text, encoding="utf-8")
