@@ -11,7 +11,12 @@ RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 def read_sections(path: Path = RESULTS) -> tuple[str, dict[str, str]]:
     """(the text before the first ``## `` heading, {heading line: the section's text})."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
+    return split_sections(path.read_text(encoding="utf-8") if path.exists()
+                          else "# Benchmark results\n")
+
+
+def split_sections(text: str) -> tuple[str, dict[str, str]]:
+    """A Markdown text as (its preamble, {``## `` heading line: that section's text})."""
     parts = re.split(r"(?m)^(?=## )", text)
     preamble, sections = parts[0], {}
     for part in parts[1:]:
@@ -28,7 +33,10 @@ def update_results(sections: dict[str, str], preamble: str | None = None,
     for heading, body in sections.items():
         if not heading.startswith("## "):
             raise ValueError(f"{heading!r}: a section heading starts with '## '")
-        current[heading] = f"{heading}\n\n{body.strip()}\n"
+        body = body.strip()
+        if body.startswith(heading):  # a whole section, heading included
+            body = body[len(heading):].strip()
+        current[heading] = f"{heading}\n\n{body}\n"
     text = (preamble if preamble is not None else old_preamble).rstrip("\n") + "\n\n"
     text += "\n".join(current.values())
     path.write_text(text, encoding="utf-8")

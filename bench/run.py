@@ -33,7 +33,10 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.results import split_sections, update_results  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 PYTHON = sys.executable
 ENGINES = ("project", "keras", "torch")
 
@@ -235,7 +238,8 @@ def write_results(peak: float, speed: dict, best: dict, reference: dict | None,
     notes = ROOT / "bench" / "NOTES.md"
     if notes.exists():
         lines += ["", notes.read_text().strip()]
-    (ROOT / "bench" / "RESULTS.md").write_text("\n".join(lines) + "\n")
+    preamble, sections = split_sections("\n".join(lines) + "\n")
+    update_results(sections, preamble)  # the other scripts' sections stay as they are
     print("wrote bench/RESULTS.md")
 
 

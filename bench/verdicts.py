@@ -7,10 +7,11 @@ having, and a synthetic one with real structure where it has.
 - SPY, daily total-return index 1993-02-01 → 2018-04-27 (``bench/data/SPY.csv``, built from
   the daily returns in zipline-reloaded 3.2.1's ``zipline/resources/market_data/
   SPY_benchmark.csv``, Apache-2.0), ``configs/best.yaml``;
-- AR(2) log returns (r_t = 0.5 r_{t-1} − 0.3 r_{t-2} + ε, seeded, 3000 bars),
-  ``configs/best.yaml`` with ``regularization_factor`` 0.01 (Keras's default strength: the
-  best config's L2 of 0.3 is tuned to keep a model from chasing noise, and also keeps it
-  from reading the structure here).
+- AR(2) log returns (r_t = 0.5 r_{t-1} − 0.3 r_{t-2} + ε, seeded, 3000 bars; the true
+  conditional mean explains 22 % of the return variance), ``configs/best.yaml`` without its
+  L2 and in batches of 32: the best config's strong L2 is tuned to keep a model at the
+  drift on noise, and keeps it from reading this structure too; with it (and 512-row
+  batches, a few steps per epoch on 3000 bars) the model stays at rmse_ratio 0.99-1.00.
 
 For each: the verdict line of ``train`` (its test rows) and of a walk-forward ``backtest``.
 Writes the "Verdicts" section of bench/RESULTS.md.
@@ -62,11 +63,13 @@ def main() -> None:
         scratch_path = Path(scratch)
         series = {
             "MSFT sample": [],
-            "SPY (zipline-reloaded)": ["data.source=csv", f"data.path={ROOT / 'bench/data/SPY.csv'}",
-                                       "data.ticker=SPY"],
+            "SPY (zipline-reloaded)": ["data.source=csv", "data.ticker=SPY",
+                                       f"data.path={ROOT / 'bench' / 'data' / 'SPY.csv'}"],
             "AR(2) log returns": ["data.source=csv", f"data.path={ar2_csv(scratch_path)}",
-                                  "data.ticker=AR2", "model.layers.0.regularization_factor=0.01",
-                                  "model.layers.2.regularization_factor=0.01"],
+                                  "data.ticker=AR2", "train.batch_size=32",
+                                  *[f"model.layers.{index}.{key}=null" for index in (0, 2)
+                                    for key in ("kernel_regularizer",
+                                                "regularization_factor")]],
         }
         for name, overrides in series.items():
             started = time.perf_counter()

@@ -12,7 +12,9 @@ import datetime as dt
 import difflib
 import hashlib
 import json
+import os
 import re
+import sys
 import types
 import typing
 from dataclasses import dataclass, field
@@ -375,11 +377,21 @@ class Config:
     forecast: ForecastConfig = field(default_factory=ForecastConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 
-    def validate(self, path: str = "") -> None:
+    def validate(self) -> None:
         self.data.validate("data")
         self.model.validate("model")
         self.train.validate("train")
         self.forecast.validate("forecast")
+
+
+def resolve_progress(progress: str) -> str:
+    """``train.progress`` (or a batch's progress) for this process: ``auto`` is a bar on a
+    terminal, a line per step in a log, nothing under CI."""
+    if progress != "auto":
+        return progress
+    if os.environ.get("CI"):
+        return "none"
+    return "bar" if sys.stdout.isatty() else "epoch"
 
 
 # --- dict <-> dataclass ---------------------------------------------------------------

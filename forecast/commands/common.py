@@ -51,13 +51,20 @@ def predict_test(model: Any, dataset: Dataset) -> pd.DataFrame:
                              predict_test_prices(model, dataset), dataset.previous_prices)
 
 
-def score(predictions: pd.DataFrame) -> dict[str, float]:
-    """The test metrics beside naive (metrics.json, evaluation.json)."""
-    from forecast.evaluation.metrics import forecast_metrics
+def score(predictions: pd.DataFrame, dataset: Dataset) -> dict[str, Any]:
+    """The test metrics beside naive (metrics.json, evaluation.json), and the DM p-value
+    against the drift forecast (the last close plus the training rows' average change), so
+    that an edge over naive which is only the drift says so."""
+    from forecast.evaluation.backtest import baseline_predictions
+    from forecast.evaluation.metrics import forecast_metrics, optional
+    from forecast.evaluation.significance import diebold_mariano
 
-    return forecast_metrics(predictions["actual"].to_numpy(),
-                            predictions["predicted"].to_numpy(),
-                            predictions["naive"].to_numpy())
+    actual = predictions["actual"].to_numpy()
+    predicted = predictions["predicted"].to_numpy()
+    prices = dataset.prices.to_numpy()
+    drift = baseline_predictions(prices, dataset.n_train, len(prices), dataset.lookback)["drift"]
+    return {**forecast_metrics(actual, predicted, predictions["naive"].to_numpy()),
+            "dm_p_value_drift": optional(diebold_mariano(actual, predicted, drift).p_value)}
 
 
 def calibration_steps(forecaster: Any, steps: int = CALIBRATED_HORIZONS) -> int:

@@ -22,7 +22,7 @@ def evaluate(run_dir: str | Path) -> dict[str, Any]:
                             f"trained on (fingerprint mismatch); train the run again")
     dataset = dataset_for(run.config, run.bars, scaler=run.scaler)
     predictions = predict_test(run.keras_model(), dataset)  # Keras: metrics.json to the bit
-    evaluation: dict[str, Any] = {**score(predictions), "n_train": dataset.n_train,
+    evaluation: dict[str, Any] = {**score(predictions, dataset), "n_train": dataset.n_train,
                                   "n_test": len(predictions)}
     atomic.write_json(run.path / "evaluation.json", evaluation)
     return evaluation

@@ -36,8 +36,8 @@ class Forecast:
 
 
 def forecast(run_dir: str | Path, steps: int = 30, samples: int = 100,
-             data_path: str | Path | None = None, days: int | None = None,
-             intervals: str | None = None) -> pd.DataFrame:
+             data_path: str | Path | None = None, intervals: str | None = None
+             ) -> pd.DataFrame:
     """Forecast the ``steps`` bars after the last one and write forecast.csv, forecast.json,
     forecast.png and report.html into the run folder; returns the frame.
 
@@ -46,10 +46,8 @@ def forecast(run_dir: str | Path, steps: int = 30, samples: int = 100,
     block and rule. A level the calibration block is too small for is left empty and said
     on stderr; the point forecast is always written. Starts from the run's own bars, or from
     newer ones in ``data_path`` (a CSV with the run's date, price and feature columns).
-    Timestamps follow the series (its interval and calendar). ``days``: the old name of
-    ``steps``.
+    Timestamps follow the series (its interval and calendar).
     """
-    steps = days if days is not None else steps
     if steps < 1 or samples < 1:
         raise UserError(f"--steps {steps} --samples {samples}: both must be at least 1")
     run = runs.load_run(run_dir)

@@ -155,7 +155,7 @@ def _train_in(run_dir: Path, config: Config, bars: pd.DataFrame, dataset: Datase
     atomic.write_json(run_dir / "history.json", result.history)
 
     predictions = predict_test(model, dataset)
-    metrics: dict[str, Any] = {**score(predictions), "n_train": dataset.n_train,
+    metrics: dict[str, Any] = {**score(predictions, dataset), "n_train": dataset.n_train,
                                "n_test": len(predictions), "epochs_run": result.epochs_run}
     if not np.isfinite([metrics[key] for key in ("rmse", "mae", "mape")]).all():
         echo("warning: the model produced non-finite predictions (training diverged)")

@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecast.store.atomic import atomic_path
 from forecast.config import DataConfig, SOURCE_FEATURES
 from forecast.data.calendar import resolve_calendar
 from forecast.data.features import check_features, source_columns
@@ -399,7 +398,9 @@ def load_yahoo(data: DataConfig, refresh: bool = False) -> pd.DataFrame:
         log.warning("Yahoo Finance %s: cached %s is unreadable; downloading again",
                     data.ticker, path)
     frame = _download(data)
-    write_csv_atomic(_cache_frame(frame), path)
+    from forecast.store.atomic import write_csv  # only here: writing the download cache
+
+    write_csv(path, _cache_frame(frame))
     log.info("Yahoo Finance %s: cached %d rows in %s", data.ticker, len(frame), path)
     return frame
 
@@ -430,9 +431,3 @@ def _read_cache(path: Path) -> pd.DataFrame | None:
     if dates.isna().any():
         return None
     return frame.assign(Date=dates)
-
-
-def write_csv_atomic(frame: pd.DataFrame, path: Path) -> None:
-    """Write a CSV through a temporary file and a rename, so no half-written file remains."""
-    with atomic_path(path) as temporary:
-        frame.to_csv(temporary, index=False)

@@ -13,7 +13,7 @@ import pandas as pd
 from forecast.evaluation.significance import diebold_mariano, p_text, verdict_word
 
 METRIC_KEYS = ("rmse", "mae", "mape", "naive_rmse", "naive_mae", "naive_mape", "rmse_ratio",
-               "dm_statistic", "dm_p_value", "dm_p_value_abs")
+               "dm_statistic", "dm_p_value", "dm_p_value_abs", "dm_p_value_drift")
 NAIVE = "the naive last-value forecast"
 
 
@@ -83,13 +83,26 @@ def point_verdict(ratio: float, p_value: float | None, subject: str = "the model
 
 
 def metrics_verdict(metrics: dict[str, Any]) -> str:
-    """The verdict of a run's test metrics (metrics.json), in words."""
+    """The verdict of a run's test metrics (metrics.json), in words: against naive, where
+    absolute error disagrees, and against the drift forecast where the model does not beat
+    it."""
+    def word(key: str) -> str:
+        value = metrics.get(key)
+        return verdict_word(math.nan if value is None else value)
+
     line = point_verdict(metrics["rmse_ratio"], metrics.get("dm_p_value"),
                          n=metrics.get("n_test"))
     absolute = metrics.get("dm_p_value_abs")
-    if absolute is not None and verdict_word(absolute) != verdict_word(
-            math.nan if metrics.get("dm_p_value") is None else metrics["dm_p_value"]):
-        line += f"; on absolute error (MAE) DM p {absolute:.2g}"
+    if absolute is not None and word("dm_p_value_abs") != word("dm_p_value"):
+        phrase = {"beats": "beats it", "worse than": "is worse than it",
+                  "no better than": "is no better than it"}[word("dm_p_value_abs")]
+        line += f"; on absolute error (MAE) it {phrase} (DM p {absolute:.2g})"
+    drift = metrics.get("dm_p_value_drift")
+    if "dm_p_value_drift" in metrics and word("dm_p_value_drift") != "beats":
+        test = f"DM p {drift:.2g}" if drift is not None else "untestable"
+        line += (f"; it is {word('dm_p_value_drift')} the drift forecast ({test})"
+                 + (", so its edge over naive is the average drift"
+                    if word("dm_p_value") == "beats" else ""))
     return line[0].upper() + line[1:] + "."
 
 

@@ -223,8 +223,9 @@ def adaptive_bands(points: np.ndarray, actual: np.ndarray, scores: np.ndarray, l
 
     points, actual: (n,) the forecasts (one per origin, ``horizon`` bars ahead; for the
     random walk, the origin closes) and the outcomes; scores: the calibration block's
-    absolute log residuals of that method at that horizon. The band for origin i uses α_i, updated with every miss
-    observed by then (the outcomes of origins ≤ i - horizon): α ← α + γ(α_nominal − miss).
+    absolute log residuals of that method at that horizon. The band for origin i uses α_i,
+    updated with every miss observed by then (the outcomes of origins ≤ i - horizon):
+    α ← α + γ(α_nominal − miss).
     α ≤ 0 takes the largest calibration residual; α ≥ 1 a zero-width band.
     Returns (low, high, α per origin).
     """

@@ -38,10 +38,7 @@ import tensorflow as tf  # noqa: E402
 
 from forecast.config import RecurrentLayerConfig  # noqa: E402
 from forecast.model.native import fused_ops  # noqa: E402
-
-
-def _activation_name(function) -> str:
-    return getattr(function, "__name__", str(function))
+from forecast.model.reference import activation_name  # noqa: E402
 
 
 def _cpu_tensorflow() -> bool:
@@ -55,8 +52,8 @@ def fused_eligible(layer: keras.layers.LSTM) -> bool:
 
     ``fused_in_training`` below asks the same of a layer's config, before any layer exists.
     """
-    return (_activation_name(layer.activation) == "tanh"
-            and _activation_name(layer.recurrent_activation) == "sigmoid"
+    return (activation_name(layer.activation) == "tanh"
+            and activation_name(layer.recurrent_activation) == "sigmoid"
             and layer.recurrent_dropout == 0
             and not layer.unroll and not layer.stateful
             and layer.compute_dtype == "float32"

@@ -67,9 +67,16 @@ LSTM_STATES = ("input_gate", "forget_gate", "output_gate", "candidate", "cell", 
 GRU_STATES = ("update_gate", "reset_gate", "candidate", "hidden")
 
 
+def activation_name(value: Any) -> str:
+    """An activation's name: a config string, a serialized function, or a Keras function."""
+    if isinstance(value, dict):
+        return str(value.get("config", value.get("class_name")))
+    return getattr(value, "__name__", str(value))
+
+
 def activation(name: Any):
-    """The NumPy function of a Keras activation name (a config string, or a Keras function)."""
-    name = getattr(name, "__name__", name)
+    """The NumPy function of a Keras activation (a name, or a Keras function)."""
+    name = activation_name(name)
     try:
         return ACTIVATION_FUNCTIONS[name]
     except KeyError:
@@ -333,7 +340,7 @@ class Network:
             elif class_name == "Dense":
                 kernel, *bias = _arrays(weights[""], dtype)
                 built.append(Dense(config["name"], kernel, bias[0] if bias else None,
-                                   _name(config.get("activation", "linear"))))
+                                   activation_name(config.get("activation", "linear"))))
             elif class_name == "Bidirectional":
                 inner = config["layer"]["config"]
                 backward = (config.get("backward_layer") or config["layer"])["config"]
@@ -353,13 +360,6 @@ class Network:
                    features=int(input_shape[2]), dtype=dtype)
 
 
-def _name(value: Any) -> str:
-    """An activation's name from a layer config (a string, or a serialized function)."""
-    if isinstance(value, dict):
-        return str(value.get("config", value.get("class_name")))
-    return getattr(value, "__name__", str(value))
-
-
 def _arrays(weights: list[Any], dtype: str) -> list[np.ndarray]:
     return [np.asarray(weight, dtype=dtype) for weight in weights]
 
@@ -370,8 +370,9 @@ def _recurrent(class_name: str, config: dict, weights: list[Any], dtype: str) ->
     return Recurrent(name=config["name"], kind=kind, kernel=kernel,
                      recurrent_kernel=recurrent_kernel,
                      bias=bias[0] if bias and config.get("use_bias", True) else None,
-                     activation=_name(config.get("activation", "tanh")),
-                     recurrent_activation=_name(config.get("recurrent_activation", "sigmoid")),
+                     activation=activation_name(config.get("activation", "tanh")),
+                     recurrent_activation=activation_name(
+                         config.get("recurrent_activation", "sigmoid")),
                      reset_after=bool(config.get("reset_after", True)),
                      go_backwards=bool(config.get("go_backwards", False)),
                      return_sequences=bool(config.get("return_sequences", False)))

@@ -10,9 +10,7 @@ weights and optimizer state ends with the same weights as a run that never stopp
 from __future__ import annotations
 
 import math
-import os
 import random
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,7 +23,7 @@ import keras  # noqa: E402
 import numpy as np
 import tensorflow as tf  # noqa: E402
 
-from forecast.config import TrainConfig
+from forecast.config import TrainConfig, resolve_progress
 from forecast.data.windows import Dataset
 
 _PROGRESS = {"bar": 1, "epoch": 2, "none": 0}
@@ -55,12 +53,8 @@ def reseed_dropout(model, seed: int) -> None:
 
 
 def progress_verbosity(progress: str) -> int:
-    """Keras verbose level: a bar on a terminal, one line per epoch in a log, quiet in CI."""
-    if progress != "auto":
-        return _PROGRESS[progress]
-    if os.environ.get("CI"):
-        return 0
-    return 1 if sys.stdout.isatty() else 2
+    """Keras verbose level of ``train.progress``: 1 a bar, 2 a line per epoch, 0 quiet."""
+    return _PROGRESS[resolve_progress(progress)]
 
 
 @dataclass

@@ -18,7 +18,6 @@ discovery rate at which each would be significant).
 from __future__ import annotations
 
 import io
-import os
 import re
 import shutil
 import sys
@@ -35,7 +34,7 @@ import pandas as pd
 from forecast.store import atomic, runs
 from forecast.evaluation.backtest import method_metrics, plain
 from forecast.evaluation.significance import SIGNIFICANCE, benjamini_hochberg
-from forecast.config import Config, config_from_dict, config_to_dict
+from forecast.config import Config, config_from_dict, config_to_dict, resolve_progress
 from forecast.errors import UserError
 
 LEADERBOARD_COLUMNS = (
@@ -332,14 +331,13 @@ class Progress:
     def __init__(self, total: int, echo: Callable[[str], None]) -> None:
         self.total, self.done, self.echo = total, 0, echo
         self.started = time.perf_counter()
-        self.mode = ("none" if os.environ.get("CI") or total == 0 else
-                     "bar" if sys.stdout.isatty() else "line")
+        self.mode = "none" if total == 0 else resolve_progress("auto")  # bar, epoch or none
 
     def finished(self, ticker: str, status: str) -> None:
         self.done += 1
         elapsed = time.perf_counter() - self.started
         remaining = elapsed / self.done * (self.total - self.done)
-        if self.mode == "line":
+        if self.mode == "epoch":  # a line per finished ticker
             self.echo(f"[{self.done}/{self.total}] {ticker}: {status} "
                       f"({elapsed:.0f} s, about {remaining:.0f} s left)")
         elif self.mode == "bar":

@@ -45,7 +45,7 @@ class TaskOutcome:
 
 
 @contextlib.contextmanager
-def connected(address: str | None = None, num_cpus: int | None = None) -> Iterator[dict]:
+def connected(address: str | None = None) -> Iterator[dict]:
     """Use the Ray instance this process already joined, or join one for the duration.
 
     ``address``: None starts a local instance on this machine's cores; ``auto``,
@@ -60,8 +60,6 @@ def connected(address: str | None = None, num_cpus: int | None = None) -> Iterat
     if address:
         check_address(address)
         options["runtime_env"] = {"py_modules": [str(PACKAGE_DIR)]}
-    else:
-        options["num_cpus"] = num_cpus
     try:
         ray.init(address=address or "local", **options)
     except (ConnectionError, RuntimeError, ValueError) as error:

@@ -49,3 +49,19 @@ def write_json(path: str | Path, value: Any) -> None:
 def write_bytes(path: str | Path, data: bytes) -> None:
     with atomic_path(path) as temporary:
         temporary.write_bytes(data)
+
+
+def write_csv(path: str | Path, frame: Any, float_format: str | None = None) -> None:
+    """A pandas frame as CSV without its index (``float_format``: e.g. %.17g to read back
+    exactly)."""
+    with atomic_path(path) as temporary:
+        frame.to_csv(temporary, index=False, float_format=float_format)
+
+
+def write_npz(path: str | Path, arrays: dict[str, Any]) -> None:
+    """NumPy arrays by name in one .npz (read back with ``allow_pickle=False``)."""
+    import numpy as np
+
+    with atomic_path(path) as temporary:
+        with open(temporary, "wb") as stream:
+            np.savez(stream, **{name: np.asarray(array) for name, array in arrays.items()})

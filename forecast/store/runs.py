@@ -110,8 +110,7 @@ def write_prices(run_dir: Path, bars: pd.Series | pd.DataFrame) -> None:
     bars = bars.to_frame("price") if isinstance(bars, pd.Series) else bars
     frame = pd.DataFrame({"date": format_timestamps(pd.DatetimeIndex(bars.index)),
                           **{column: bars[column].to_numpy() for column in bars.columns}})
-    with atomic.atomic_path(run_dir / "prices.csv") as temporary:
-        frame.to_csv(temporary, index=False, float_format="%.17g")
+    atomic.write_csv(run_dir / "prices.csv", frame, float_format="%.17g")
 
 
 def read_prices(run_dir: Path, timezone: str | None = None) -> pd.DataFrame:
@@ -130,8 +129,8 @@ def read_prices(run_dir: Path, timezone: str | None = None) -> pd.DataFrame:
 
 
 def write_frame(path: Path, frame: pd.DataFrame) -> None:
-    with atomic.atomic_path(path) as temporary:
-        frame.to_csv(temporary, index=False, float_format="%.10g")
+    """A result table: floats with 10 significant digits."""
+    atomic.write_csv(path, frame, float_format="%.10g")
 
 
 def save_figure(path: Path, figure: Any) -> None:
@@ -296,11 +295,7 @@ def model_input_shape(path: Path) -> tuple:
 
 def write_calibration(run_dir: Path, calibration: Any) -> None:
     """calibration.npz (the residuals) first, then calibration.json (which names it)."""
-    import numpy as np
-
-    with atomic.atomic_path(run_dir / "calibration.npz") as temporary:
-        with open(temporary, "wb") as stream:
-            np.savez(stream, **calibration.arrays())
+    atomic.write_npz(run_dir / "calibration.npz", calibration.arrays())
     atomic.write_json(run_dir / "calibration.json", calibration.to_dict())
 
 
@@ -378,7 +373,6 @@ def load_model(path: Path, config: Config | None = None) -> Any:
 def save_checkpoint(run_dir: Path, state: Any, model: Any, best_weights: list | None) -> None:
     """Save the state after a finished epoch: model (with optimizer state) and best weights
     under epoch-numbered names first, then the JSON that points at them, then prune."""
-    import numpy as np
 
     model_file = f"training_state-{state.epoch:04d}.keras"
     with atomic.atomic_path(run_dir / model_file) as temporary:
@@ -386,9 +380,8 @@ def save_checkpoint(run_dir: Path, state: Any, model: Any, best_weights: list | 
     best_file = None
     if best_weights is not None:
         best_file = f"training_best-{state.epoch:04d}.npz"
-        with atomic.atomic_path(run_dir / best_file) as temporary:
-            with open(temporary, "wb") as stream:
-                np.savez(stream, *[np.asarray(w) for w in best_weights])
+        atomic.write_npz(run_dir / best_file, {f"arr_{index}": weight
+                                               for index, weight in enumerate(best_weights)})
     atomic.write_json(run_dir / CHECKPOINT, {**state.to_dict(), "model_file": model_file,
                                              "best_file": best_file})
     keep = {model_file, best_file}
