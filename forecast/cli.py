@@ -154,7 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
                             "the search order reproducible)")
     sweep.add_argument("--resume", action="store_true",
                        help="continue the interrupted sweep in --out without redoing "
-                            "finished trials")
+                            "finished trials (its state must carry your signature)")
+    sweep.add_argument("--trust", action="store_true",
+                       help="with --resume: continue a sweep folder your forecast did not "
+                            "sign (made by an older version, or killed before it signed); "
+                            "only one you made yourself")
     return parser
 
 
@@ -291,7 +295,8 @@ def command_sweep(args: argparse.Namespace) -> int:
         raise UserError("--resume needs --out DIR, the sweep folder to continue")
     result = run_sweep(config, args.space, trials=args.trials, folds=args.folds, out=args.out,
                        address=args.address, cpus_per_trial=args.cpus_per_trial,
-                       max_concurrent=args.max_concurrent, resume=args.resume)
+                       max_concurrent=args.max_concurrent, resume=args.resume,
+                       trust=args.trust)
     failed = result.trials[result.trials["status"] == "failed"]
     for _, row in failed.iterrows():
         print(f"trial {row['trial']} failed: {row['message']}")

@@ -5,10 +5,12 @@ whole session; tiny models."""
 from __future__ import annotations
 
 import html
+import json
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import replace
@@ -69,6 +71,10 @@ def test_a_broken_ticker_is_an_error_row_and_the_others_are_ordinary_runs(first_
         # An ordinary run folder: evaluate reproduces its metrics exactly.
         evaluation = api.evaluate(run)
         assert evaluation["rmse_ratio"] == row["rmse_ratio"]
+        # no worker-local path in any artifact: the batch's own folder is recorded
+        for name in ("config.yaml", "run.json", "report.html", "forecast.json"):
+            assert "forecast-batch" not in (run / name).read_text(), name
+        assert f"runs_dir: {folder / 'runs'}" in (run / "config.yaml").read_text()
         assert row["forecast_lo95"] <= row["forecast_median"] <= row["forecast_hi95"]
     assert not (folder / "runs" / "BAD").exists()
     for name in ("leaderboard.csv", "leaderboard.json", "batch.png", "report.html"):
@@ -134,39 +140,37 @@ def test_resume_reruns_nothing_complete_and_gives_the_same_leaderboard(first_bat
     assert (folder / "leaderboard.csv").read_bytes() == before
 
 
-def _task_pids() -> list[int]:
-    """Ray workers running a task right now (their process title is ray::_task)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                title = (entry / "cmdline").read_bytes().split(b"\0")[0]
-            except OSError:
-                continue
-            if title.startswith(b"ray::_task"):
-                found.append(int(entry.name))
-    return found
-
-
 def test_a_worker_killed_mid_task_is_retried(first_batch, long_csv, tmp_path):
+    """SIGKILL the worker process that is running AAA (its scratch folder is named
+    forecast-batch-AAA-PID-…): Ray runs AAA again on another worker, and the leaderboard is
+    the undisturbed one's."""
+    scratch = Path(tempfile.gettempdir())
+    before = set(scratch.glob("forecast-batch-AAA-*"))
     killed: list[int] = []
 
-    def kill_first_worker() -> None:
+    def kill_the_worker_holding_aaa() -> None:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not killed:
-            pids = _task_pids()
-            if pids:
-                time.sleep(1.0)  # mid-task: data loaded, TensorFlow starting or training
-                os.kill(pids[0], signal.SIGKILL)
-                killed.append(pids[0])
-            time.sleep(0.05)
+            for folder in set(scratch.glob("forecast-batch-AAA-*")) - before:
+                pid = int(folder.name.split("-")[3])
+                try:
+                    title = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
+                except OSError:
+                    continue
+                if title.startswith(b"ray::_task"):  # still running the task
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+                    return
+            time.sleep(0.02)
 
-    watcher = threading.Thread(target=kill_first_worker, daemon=True)
+    watcher = threading.Thread(target=kill_the_worker_holding_aaa, daemon=True)
     watcher.start()
     result = run_batch(batch_config(tmp_path, long_csv), TICKERS, out=tmp_path / "out",
                        forecast_steps=3, echo=lambda line: None)
     watcher.join(timeout=5)
-    assert killed, "no worker was running a task to kill"
+    assert killed, "no worker was seen running AAA"
+    placement = json.loads((result.folder / "batch.json").read_text())["placement"]
+    assert placement["AAA"]["worker_pid"] != killed[0]  # AAA was finished by another worker
     assert ((result.folder / "leaderboard.csv").read_bytes()
             == (first_batch.folder / "leaderboard.csv").read_bytes())
 

@@ -5,6 +5,8 @@ the session's simulated two-node Ray cluster (conftest.ray_cluster)."""
 from __future__ import annotations
 
 import os
+import pickletools
+import re
 import signal
 import subprocess
 import sys
@@ -104,27 +106,47 @@ def test_best_yaml_is_a_complete_config_that_trains(first_sweep, tmp_path):
     assert recorded["rmse_ratio"] == first_sweep.metrics["rmse_ratio"]
 
 
-def test_no_trial_reads_a_test_row(first_sweep, series_csv, tmp_path):
-    """Change every test price: every trial's parameters and objective stay the same."""
+def test_no_trial_reads_a_test_row(first_sweep, series_csv, tmp_path, monkeypatch):
+    """Change every test price: the rows handed to the trials are the same, to the bit (and
+    the trials are seeded, so their parameters and objectives are the same); the test rows
+    are not among them."""
+    from forecast.scaleout import engine
+
+    handed: list[pd.DataFrame] = []
+
+    class Stop(Exception):
+        pass
+
+    def capture(function, arguments, *args, **kwargs):
+        handed.append(arguments["bars"])
+        raise Stop
+
+    monkeypatch.setattr(engine, "search", capture)
     prices = synthetic_prices(300, seed=11)
     n_test = int(len(prices) * 0.2)
     changed = prices.copy()
     changed.iloc[-n_test:] = changed.iloc[-n_test:] * 3.0 + 50.0
-    csv = write_series(tmp_path / "changed.csv", changed)
-    again = run_sweep(sweep_config(tmp_path, csv), write_space(tmp_path / "space.yaml"),
-                      trials=4, out=tmp_path / "out", max_concurrent=1, echo=lambda line: None)
-    columns = ["trial", "status", "objective", "naive_objective", "epochs_run", *SPACE]
-    pd.testing.assert_frame_equal(again.trials[columns], first_sweep.trials[columns])
-    assert again.metrics["rmse_ratio"] != first_sweep.metrics["rmse_ratio"]  # test rows differ
+    for name, series in (("same", prices), ("changed", changed)):
+        csv = write_series(tmp_path / f"{name}.csv", series)
+        with pytest.raises(Stop):
+            run_sweep(sweep_config(tmp_path, csv), write_space(tmp_path / "space.yaml"),
+                      trials=4, out=tmp_path / name, max_concurrent=1, echo=lambda line: None)
+    pd.testing.assert_frame_equal(handed[0], handed[1])
+    assert len(handed[0]) == len(prices) - n_test
+    assert handed[0].index[-1] < prices.index[-n_test]
+    # and the session's sweep ran on exactly these rows
+    state = pd.read_json(first_sweep.folder / "sweep_state.json", typ="series")
+    assert state["n_train"] == len(handed[0])
 
 
-def test_trials_spread_over_the_cluster_nodes(ray_cluster, series_csv, tmp_path):
-    space = {"model.learning_rate": {"loguniform": [1.0e-3, 3.0e-2]}}
-    result = run_sweep(sweep_config(tmp_path, series_csv),
-                       write_space(tmp_path / "space.yaml", space), trials=2,
-                       out=tmp_path / "out", echo=lambda line: None)
-    nodes = set(result.trials["node"])
-    assert len(nodes) == 2, result.trials
+def test_trials_ran_on_the_cluster_nodes(first_sweep, ray_cluster):
+    """--address (here the session's two-node cluster): every trial ran on one of its nodes."""
+    import ray
+
+    nodes = {node["NodeID"][:12] for node in ray.nodes() if node["Alive"]}
+    assert len(nodes) == 2
+    ran = set(first_sweep.trials["node"].dropna())
+    assert ran and ran <= nodes
 
 
 def test_the_trial_reports_validation_mase_every_epoch(series_csv, tmp_path):
@@ -197,10 +219,62 @@ def test_shipped_space_validates_against_the_default_and_best_configs():
         assert "model.learning_rate" in space.keys
 
 
+def before_the_move(pickled: bytes) -> bytes:
+    """A one-frame protocol-5 pickle as the code before forecast/ was regrouped wrote it:
+    classes and functions of ``forecast.engine`` (now ``forecast.scaleout.engine``)."""
+    new, old = b"forecast.scaleout.engine", b"forecast.engine"
+    marker = b"\x8c" + bytes([len(new)]) + new
+    count = pickled.count(marker)
+    if not count:
+        return pickled
+    assert pickled[:3] == b"\x80\x05\x95"  # PROTO 5, FRAME
+    assert sum(op.name == "FRAME" for op, _, _ in pickletools.genops(pickled)) == 1
+    size = int.from_bytes(pickled[3:11], "little") - count * (len(new) - len(old))
+    body = pickled[11:].replace(marker, b"\x8c" + bytes([len(old)]) + old)
+    return pickled[:3] + size.to_bytes(8, "little") + body
+
+
+def make_old(tune: Path) -> None:
+    """Rewrite a sweep's Tune state as a sweep folder made before the regroup: tuner.pkl
+    and the hex pickles inside the experiment state JSON name forecast.engine."""
+    (tune / "tuner.pkl").write_bytes(before_the_move((tune / "tuner.pkl").read_bytes()))
+    for path in tune.glob("experiment_state-*.json"):
+        path.write_text(re.sub(r"(?<=\")(80059[0-9a-f]+)(?=\")", lambda match: before_the_move(
+            bytes.fromhex(match.group(1))).hex(), path.read_text()))
+    assert b"forecast.scaleout" not in (tune / "tuner.pkl").read_bytes()
+
+
+def test_a_sweep_signature_is_checked_before_anything_is_unpickled(tmp_path, monkeypatch):
+    from forecast.errors import UserError
+    from forecast.store.signature import KEY_NAME, check_signed, sign_folder
+
+    monkeypatch.setenv("FORECAST_CACHE_DIR", str(tmp_path / "cache"))
+    tune = tmp_path / "tune"
+    (tune / "trial_001").mkdir(parents=True)
+    (tune / "tuner.pkl").write_bytes(b"state")
+    (tune / "trial_001" / "params.pkl").write_bytes(b"params")
+    signature = tmp_path / "tune.signature.json"
+    with pytest.raises(UserError, match="carries no signature of this user .*add --trust"):
+        check_signed(tune, signature, "--resume x")
+    sign_folder(tune, signature)
+    assert (tmp_path / "cache" / KEY_NAME).stat().st_mode & 0o777 == 0o600
+    check_signed(tune, signature, "--resume x")  # as signed: accepted
+    (tune / "trial_001" / "params.pkl").write_bytes(b"someone else's code")
+    with pytest.raises(UserError, match="changed since this user's forecast signed it"):
+        check_signed(tune, signature, "--resume x")
+    sign_folder(tune, signature)
+    monkeypatch.setenv("FORECAST_CACHE_DIR", str(tmp_path / "another user"))
+    with pytest.raises(UserError, match="changed since"):  # another key, another user
+        check_signed(tune, signature, "--resume x")
+
+
 @pytest.mark.slow
-def test_an_interrupted_sweep_resumes_without_redoing_finished_trials(series_csv, tmp_path):
-    """Ctrl-C mid-sweep (the CLI on its own local Ray), then --resume: the finished trials'
-    logs are untouched and the sweep ends with every trial."""
+def test_an_interrupted_sweep_resumes_from_signed_state_and_from_an_old_folder(series_csv,
+                                                                               tmp_path):
+    """Ctrl-C mid-sweep (the CLI on its own local Ray): the Tune state is signed. Rewritten as
+    a sweep folder from before the regroup (pickles naming forecast.engine), --resume refuses
+    it (this user did not sign those files) before unpickling anything; --resume --trust
+    continues it without redoing finished trials."""
     out = tmp_path / "out"
     command = [sys.executable, "main.py", "sweep", "--config", str(ROOT / "configs/quick.yaml"),
                "--set", "data.source=csv", "--set", f"data.path={series_csv}",
@@ -215,6 +289,7 @@ def test_an_interrupted_sweep_resumes_without_redoing_finished_trials(series_csv
     first = out / "tune" / "trial_001" / "progress.csv"
     while time.monotonic() < deadline and not (out / "tune" / "trial_002").exists():
         time.sleep(0.2)
+    assert (out / "tune" / "trial_002").exists(), "the second trial never started"
     kept = first.read_bytes()
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=120)
@@ -222,7 +297,17 @@ def test_an_interrupted_sweep_resumes_without_redoing_finished_trials(series_csv
     assert "--resume" in stderr.strip().splitlines()[-1]
     interrupted = pd.read_csv(out / "trials.csv")
     assert (interrupted["status"] == "not finished").any() or len(interrupted) < 4
-    resumed = subprocess.run([*command, "--resume"], cwd=ROOT, env=environment,
+    assert (out / "tune.signature.json").is_file()
+    make_old(out / "tune")
+    states = sorted((out / "tune").glob("experiment_state-*.json"))
+    refused = subprocess.run([*command, "--resume"], cwd=ROOT, env=environment,
+                             capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and refused.stderr.strip().splitlines()[-1:] == [
+        f"error: --resume {out}: {out / 'tune'} changed since this user's forecast signed it "
+        f"(or another user's did); resuming would unpickle files you did not write: start a "
+        f"new sweep"]
+    assert sorted((out / "tune").glob("experiment_state-*.json")) == states  # not restored
+    resumed = subprocess.run([*command, "--resume", "--trust"], cwd=ROOT, env=environment,
                              capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     table = pd.read_csv(out / "trials.csv")
@@ -231,3 +316,6 @@ def test_an_interrupted_sweep_resumes_without_redoing_finished_trials(series_csv
     assert first.read_bytes() == kept  # trial 1 finished before the interrupt: not redone
     assert (out / "best" / "run.json").is_file()
     assert resumed.stdout.strip().splitlines()[-1].startswith("The test rows were used once")
+    from forecast.store.signature import check_signed
+
+    check_signed(out / "tune", out / "tune.signature.json", "again")  # signed anew

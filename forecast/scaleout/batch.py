@@ -18,6 +18,7 @@ discovery rate at which each would be significant).
 from __future__ import annotations
 
 import io
+import os
 import re
 import shutil
 import sys
@@ -108,12 +109,14 @@ def ticker_csv(config: Config, ticker: str) -> tuple[str, str] | None:
 
 
 def run_ticker(values: dict[str, Any], ticker: str, csv: tuple[str, str] | None, steps: int,
-               folds: int) -> dict[str, Any]:
+               folds: int, runs_dir: str) -> dict[str, Any]:
     """Train (then forecast ``steps`` bars, then backtest ``folds`` folds) one ticker in a
     scratch folder with the single-run command functions; return its files.
 
     Returns {"ticker", "status": "ok"|"error", "message", "files": {relative path: bytes}}.
     csv: the ticker's rows as CSV text and the file they came from (``ticker_csv``).
+    runs_dir: where the driver writes the run folders (what their config.yaml records; the
+    scratch folder is named by ticker and worker process: forecast-batch-TICKER-PID-…).
     """
     # pandas/matplotlib; TensorFlow only once training starts
     from forecast.commands.backtest import backtest
@@ -121,16 +124,19 @@ def run_ticker(values: dict[str, Any], ticker: str, csv: tuple[str, str] | None,
     from forecast.commands.forecast import forecast
     from forecast.commands.train import train
 
-    scratch = Path(tempfile.mkdtemp(prefix=f"forecast-batch-{ticker_folder(ticker)}-"))
+    scratch = Path(tempfile.mkdtemp(prefix=f"forecast-batch-{ticker_folder(ticker)}-"
+                                           f"{os.getpid()}-"))
     local = scratch / f"{ticker_folder(ticker)}.csv"
     try:
         config = config_from_dict({**values, "data": {**values["data"], "ticker": ticker},
-                                   "output": {**values["output"], "runs_dir": str(scratch)}})
+                                   "output": {**values["output"], "runs_dir": runs_dir}})
         if csv is not None:  # the driver's rows, read here from a local copy
             local.write_text(csv[0], encoding="utf-8")
             resolved, market = load_data(replace(
                 config, data=replace(config.data, path=str(local))))
             config = replace(resolved, data=replace(resolved.data, path=config.data.path))
+            market = replace(market, warnings=tuple(  # named by the driver's file too
+                line.replace(str(local), csv[1]) for line in market.warnings))
         else:
             config, market = load_data(config)
         quiet = replace(config, train=replace(config.train, progress="none"))
@@ -142,8 +148,8 @@ def run_ticker(values: dict[str, Any], ticker: str, csv: tuple[str, str] | None,
             except UserError as error:  # the run stands; the row says why it has no forecast
                 atomic.write_json(run / "forecast.json", {"error": str(error)})
         if folds:
-            backtest(quiet, folds=folds, out=scratch / "backtest",
-                              echo=lambda line: None, market=market)
+            backtest(quiet, folds=folds, out=scratch / "backtest", echo=lambda line: None,
+                     market=market)
         files = {str(path.relative_to(scratch)): path.read_bytes()
                  for path in sorted(scratch.rglob("*")) if path.is_file()
                  and path.parent != scratch}
@@ -281,7 +287,7 @@ def run_batch(config: Config, tickers: list[str], out: str | Path | None = None,
     for ticker in todo:
         try:
             arguments.append((values, ticker, ticker_csv(config, ticker), forecast_steps,
-                              backtest_folds))
+                              backtest_folds, str(folder / "runs")))
         except UserError as error:  # the driver cannot read this ticker's rows
             errors[ticker] = str(error)
     queued = [arguments_[1] for arguments_ in arguments]

@@ -46,6 +46,7 @@ from forecast.scaleout.space import (Space, base_value, configure, read_space, s
 
 OBJECTIVE = "objective"  # the metric trials report and the search minimises
 TUNE_FOLDER = "tune"  # Ray Tune's experiment: trial_NNN/ with TensorBoard logs
+SIGNATURE = "tune.signature.json"  # this user's HMAC of tune/, checked before --resume
 STATUSES = ("completed", "stopped early", "failed", "not finished")
 
 
@@ -144,11 +145,16 @@ def _objective_name(folds: int) -> str:
             else "MASE on the validation block (the last test_fraction of the training rows)")
 
 
-def _check_resume(folder: Path, config: Config, space: Space, folds: int) -> dict[str, Any]:
+def _check_resume(folder: Path, config: Config, space: Space, folds: int, trust: bool
+                  ) -> dict[str, Any]:
+    from forecast.store.signature import check_signed
+
     state_path = folder / "sweep_state.json"
     if not state_path.is_file() or not (folder / TUNE_FOLDER).is_dir():
         raise UserError(f"--resume: {folder} is not a sweep folder; run the sweep without "
                         f"--resume first")
+    if not trust:  # before anything is unpickled
+        check_signed(folder / TUNE_FOLDER, folder / SIGNATURE, f"--resume {folder}")
     state = runs.read_json(state_path)
     runs.check_same_config(folder, config, "sweep")
     if (folder / "space.yaml").read_text(encoding="utf-8") != space_text(space):
@@ -163,12 +169,19 @@ def _check_resume(folder: Path, config: Config, space: Space, folds: int) -> dic
 def run_sweep(config: Config, space_path: str | Path, trials: int = 16, folds: int = 0,
               out: str | Path | None = None, address: str | None = None,
               cpus_per_trial: int = 1, max_concurrent: int | None = None,
-              resume: bool = False, echo: Callable[[str], None] = print) -> SweepResult:
+              resume: bool = False, trust: bool = False,
+              echo: Callable[[str], None] = print) -> SweepResult:
     """Search the space on the training rows, write trials.csv, best.yaml, best/ (retrained
-    and tested once), sweep.png and report.html into a sweep folder."""
+    and tested once), sweep.png and report.html into a sweep folder.
+
+    ``resume`` continues an interrupted sweep in ``out``; its Ray Tune state must carry this
+    user's signature (``trust``: resume one that does not, such as a sweep folder made
+    before forecast signed them).
+    """
     from forecast.commands.common import bar_words, load_data
     from forecast.commands.train import train
     from forecast.scaleout import engine
+    from forecast.store.signature import sign_folder
     from forecast.data.sources import data_fingerprint
     from forecast.data.windows import split_sizes
     from forecast.report.html import write_sweep_report
@@ -188,7 +201,7 @@ def run_sweep(config: Config, space_path: str | Path, trials: int = 16, folds: i
     fingerprint = data_fingerprint(market.bars)
     if resume:
         folder = Path(out) if out is not None else Path()
-        state = _check_resume(folder, config, space, folds)
+        state = _check_resume(folder, config, space, folds, trust)
         if state["data_sha256"] != fingerprint:
             raise UserError(f"--resume {folder}: the data differs from the data the sweep "
                             f"started with; resume with the same data or start a new sweep")
@@ -219,13 +232,17 @@ def run_sweep(config: Config, space_path: str | Path, trials: int = 16, folds: i
         echo(f"[{finished[0]}/{trials}] trial {record.number}: {text}")
 
     started = time.perf_counter()
-    with engine.connected(address):
-        records, interrupted = engine.search(
-            run_trial, {"values": values, "space": space, "bars": training, "folds": folds},
-            space, folder / TUNE_FOLDER, trials=trials, metric=OBJECTIVE, max_t=max_t,
-            seed=config.train.seed, cpus_per_trial=cpus_per_trial,
-            max_concurrent=max_concurrent, start=[start] if start else None, resume=resume,
-            on_trial=on_trial)
+    try:
+        with engine.connected(address):
+            records, interrupted = engine.search(
+                run_trial, {"values": values, "space": space, "bars": training, "folds": folds},
+                space, folder / TUNE_FOLDER, trials=trials, metric=OBJECTIVE, max_t=max_t,
+                seed=config.train.seed, cpus_per_trial=cpus_per_trial,
+                max_concurrent=max_concurrent, start=[start] if start else None,
+                resume=resume, on_trial=on_trial)
+    finally:  # Tune has written its state: sign it for a later --resume
+        if (folder / TUNE_FOLDER).is_dir():
+            sign_folder(folder / TUNE_FOLDER, folder / SIGNATURE)
     seconds = time.perf_counter() - started
     table = trials_table(records, space, folds)
     runs.write_frame(folder / "trials.csv", table)
