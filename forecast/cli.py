@@ -83,10 +83,39 @@ def build_parser() -> argparse.ArgumentParser:
     forecast.add_argument("--data", type=Path, default=None,
                           help="CSV of newer prices (the run's date/price/feature columns) to "
                                "start from instead of the run's own")
+    forecast.add_argument("--refresh", action="store_true",
+                          help="start from the run's source read again (Yahoo: downloaded "
+                               "again), its newest bar the origin")
     forecast.add_argument("--intervals", choices=("conformal", "mc_dropout", "none"),
                           default=None,
                           help="band method for this forecast (default: the run's "
                                "forecast.intervals)")
+
+    score = commands.add_parser(
+        "score", help="match the run's journalled forecasts with the bars that came: the "
+                      "live record (live.csv/json/png)")
+    score.add_argument("--run", type=Path, required=True, help="run folder to score")
+    newer = score.add_mutually_exclusive_group()
+    newer.add_argument("--data", type=Path, default=None,
+                       help="CSV with the bars that came (default: the run's source again)")
+    newer.add_argument("--refresh", action="store_true",
+                       help="download the run's Yahoo Finance bars again first")
+
+    update = commands.add_parser(
+        "update", help="bring a run up to its newest bars without a full retrain, into a new "
+                       "run folder")
+    update.add_argument("--run", type=Path, required=True, help="run folder to update")
+    newer = update.add_mutually_exclusive_group()
+    newer.add_argument("--data", type=Path, default=None,
+                       help="CSV continuing the run's bars (default: the run's source again)")
+    newer.add_argument("--refresh", action="store_true",
+                       help="download the run's Yahoo Finance bars again first")
+    update.add_argument("--epochs", type=int, default=None,
+                        help="warm-start epochs (default: train.update_epochs)")
+    update.add_argument("--refit", action="store_true",
+                        help="train from scratch with a new scaler instead of a warm start")
+    update.add_argument("--out", type=Path, default=None,
+                        help="new run folder (default: output.runs_dir/TIME-TICKER)")
 
     explain = commands.add_parser(
         "explain", help="plot the gates of one test window's prediction (NumPy reference)")
@@ -133,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="CPUs per ticker task; TensorFlow's threads follow (1)")
     batch.add_argument("--resume", action="store_true",
                        help="continue the batch in --out, skipping tickers already complete")
+    batch.add_argument("--update", type=Path, default=None, metavar="DIR",
+                       help="the nightly step over batch folder DIR: update every ticker's "
+                            "run with its newest bars, forecast (--forecast N), score")
 
     sweep = commands.add_parser(
         "sweep", parents=[source, ray_options],
@@ -186,7 +218,7 @@ def command_train(args: argparse.Namespace) -> int:
 
         outcome = train(config, out=args.out, refresh=args.refresh, overwrite=args.overwrite)
     print()
-    print(format_metrics_table(outcome.metrics))
+    print(format_metrics_table(outcome.metrics).replace("RUN/", f"{outcome.run_dir}/"))
     from forecast.commands.common import bar_words
 
     print(f"epochs run: {outcome.metrics['epochs_run']}, test set: "
@@ -199,10 +231,33 @@ def command_forecast(args: argparse.Namespace) -> int:
     from forecast.commands.forecast import forecast
 
     frame = forecast(args.run, steps=args.steps, samples=args.samples, data_path=args.data,
-                     intervals=args.intervals)
+                     intervals=args.intervals, refresh=args.refresh)
     print(frame.to_string(index=False, float_format=lambda value: f"{value:.2f}"))
     print(f"wrote {args.run / 'forecast.csv'}, {args.run / 'forecast.png'}, "
           f"{args.run / 'report.html'}")
+    return 0
+
+
+def command_score(args: argparse.Namespace) -> int:
+    from forecast.commands.score import score
+
+    record = score(args.run, data_path=args.data, refresh=args.refresh)
+    for part in record.summary["horizons"][:5]:
+        coverage = ("-" if part.get("coverage95") is None
+                    else f"{part['coverage95']:.1%}")
+        print(f"h={part['horizon']:<3} n={part['n']:<5} rmse_ratio {part['rmse_ratio']:.3f}  "
+              f"95 % band covered {coverage}")
+    print(f"wrote {args.run / 'live.csv'}, {args.run / 'live.json'}, {args.run / 'live.png'}")
+    print(record.verdict)
+    return 0
+
+
+def command_update(args: argparse.Namespace) -> int:
+    from forecast.commands.update import update
+
+    outcome = update(args.run, data_path=args.data, refresh=args.refresh, epochs=args.epochs,
+                     refit=args.refit, out=args.out)
+    print(f"run folder: {outcome.run_dir} (updated from {args.run})")
     return 0
 
 
@@ -267,17 +322,31 @@ def command_compare(args: argparse.Namespace) -> int:
 
 
 def command_batch(args: argparse.Namespace) -> int:
-    from forecast.scaleout.batch import read_tickers, run_batch
+    from forecast.scaleout.batch import read_tickers, run_batch, update_batch
 
-    tickers = read_tickers(args.tickers, args.tickers_file)
-    config = _load(args)
-    if args.resume and args.out is None:
-        raise UserError("--resume needs --out DIR, the batch folder to continue")
-    result = run_batch(config, tickers, out=args.out, forecast_steps=args.forecast,
-                       backtest_folds=args.backtest, cpus_per_task=args.cpus_per_task,
-                       address=args.address, resume=args.resume)
-    columns = ["ticker", "status", "rmse_ratio", "dm_p_value", "dm_q_value",
-               "directional_accuracy", "timing_q_value"]
+    if args.update is not None:
+        given = [flag for flag, value in (("--tickers", args.tickers),
+                                          ("--tickers-file", args.tickers_file),
+                                          ("--config", args.config), ("--set", args.overrides),
+                                          ("--out", args.out), ("--resume", args.resume),
+                                          ("--backtest", args.backtest)) if value]
+        if given:
+            raise UserError(f"--update DIR works on the batch in DIR with its own config and "
+                            f"tickers; drop {', '.join(given)}")
+        result = update_batch(args.update, forecast_steps=args.forecast,
+                              cpus_per_task=args.cpus_per_task, address=args.address)
+        columns = ["ticker", "status", "live_n", "live_rmse_ratio", "live_dm_p_value",
+                   "live_dm_q_value", "live_coverage95"]
+    else:
+        tickers = read_tickers(args.tickers, args.tickers_file)
+        config = _load(args)
+        if args.resume and args.out is None:
+            raise UserError("--resume needs --out DIR, the batch folder to continue")
+        result = run_batch(config, tickers, out=args.out, forecast_steps=args.forecast,
+                           backtest_folds=args.backtest, cpus_per_task=args.cpus_per_task,
+                           address=args.address, resume=args.resume)
+        columns = ["ticker", "status", "rmse_ratio", "dm_p_value", "dm_q_value",
+                   "directional_accuracy", "timing_q_value"]
     print(result.leaderboard[columns].to_string(
         index=False, na_rep="-", float_format=lambda value: f"{value:.4f}"))
     for _, row in result.leaderboard[result.leaderboard["status"] == "error"].iterrows():
@@ -341,6 +410,7 @@ def main(argv: list[str] | None = None) -> int:
                 "forecast": command_forecast, "backtest": command_backtest,
                 "explain": command_explain, "summary": command_summary,
                 "compare": command_compare, "batch": command_batch,
+                "score": command_score, "update": command_update,
                 "sweep": command_sweep}
     try:
         return handlers[args.command](args)

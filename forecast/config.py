@@ -124,7 +124,7 @@ class DataConfig:
     auto_adjust: bool = True
     cache_dir: str = ".cache/prices"
     lookback: int = 60
-    test_fraction: float = 0.2
+    test_fraction: float = 0.2  # 0: a production fit on every bar (backtest scores the procedure)
     target: Literal["price", "log_return"] = "price"
     calendar: str = "auto"  # resolved from the data when a run starts (see data/calendar.py)
     interval: str = "auto"  # resolved from the timestamps' spacing (see data/interval.py)
@@ -150,8 +150,8 @@ class DataConfig:
                "must include close, the series being forecast (data.price_column, as "
                "data.target models it)")
         _check(self.lookback >= 2, f"{path}.lookback", self.lookback, "must be an integer >= 2")
-        _check(0 < self.test_fraction <= 0.5, f"{path}.test_fraction", self.test_fraction,
-               "must be in (0, 0.5]")
+        _check(0 <= self.test_fraction <= 0.5, f"{path}.test_fraction", self.test_fraction,
+               "must be in [0, 0.5] (0: a production fit on every bar, no test rows)")
         _check(self.source != "csv" or bool(self.path), f"{path}.path", self.path,
                "data.source 'csv' needs data.path, the CSV file to read")
         _check(bool(self.ticker.strip()), f"{path}.ticker", self.ticker, "must not be empty")
@@ -329,9 +329,12 @@ class TrainConfig:
     restore_best_weights: bool = True
     seed: int = 42
     progress: Literal["auto", "bar", "epoch", "none"] = "auto"
+    update_epochs: int = 5  # update: epochs of warm start on the newest bars
 
     def validate(self, path: str) -> None:
         _check(self.epochs >= 1, f"{path}.epochs", self.epochs, "must be an integer >= 1")
+        _check(self.update_epochs >= 1, f"{path}.update_epochs", self.update_epochs,
+               "must be an integer >= 1")
         _check(self.batch_size >= 1, f"{path}.batch_size", self.batch_size,
                "must be an integer >= 1")
         _check(0 <= self.validation_fraction <= 0.5, f"{path}.validation_fraction",

@@ -5,6 +5,7 @@ in the data's own unit."""
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -35,6 +36,21 @@ def load_data(config: Config, refresh: bool = False) -> tuple[Config, MarketData
     zone resolved from it, as every later step (and the run folder) should see them."""
     market = load_market(config.data, refresh=refresh)
     return replace(config, data=market.data), market
+
+
+def newer_bars(run: Any, data_path: str | Path | None = None, refresh: bool = False
+               ) -> tuple[pd.DataFrame, str]:
+    """(bars, where from) for a run's next step: the CSV ``data_path`` (the run's date, price
+    and feature columns), or the run's own source read again up to its newest bar (a CSV that
+    grew, Yahoo's cache; ``refresh`` downloads again)."""
+    from forecast.data.sources import source_label
+
+    data = run.config.data
+    if data_path is not None:
+        newer = replace(data, source="csv", path=str(data_path), start=None, end=None)
+        return load_market(newer).bars, str(data_path)
+    source = replace(data, end=None)
+    return load_market(source, refresh=refresh).bars, source_label(source)
 
 
 def bar_words(config: Config, count: int) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 from forecast.commands.common import dataset_for, predict_test, score
 from forecast.data.sources import data_fingerprint
 from forecast.errors import RunError
+from forecast.evaluation.metrics import PRODUCTION
 from forecast.store import atomic, runs
 
 def evaluate(run_dir: str | Path) -> dict[str, Any]:
@@ -17,6 +18,8 @@ def evaluate(run_dir: str | Path) -> dict[str, Any]:
     intact, because the same weights see the same windows through the same saved scaler.
     """
     run = runs.load_run(run_dir)
+    if run.record.get("test_rows", 1) == 0:
+        raise RunError(f"--run {run.path}: {PRODUCTION.replace('RUN/', f'{run.path}/')}")
     if data_fingerprint(run.bars) != run.record.get("data_sha256"):
         raise RunError(f"{run.path / 'prices.csv'}: differs from the data the run was "
                             f"trained on (fingerprint mismatch); train the run again")

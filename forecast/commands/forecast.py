@@ -9,18 +9,19 @@ scikit-learn; ``mc_dropout`` samples with Keras.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from forecast.commands.common import bar_words, calibrate_run
+from forecast.commands.common import bar_words, calibrate_run, newer_bars
 from forecast.data.interval import count_words, format_timestamps
 from forecast.errors import UserError
 from forecast.forecasting.conformal import LEVELS, bands, minimum_residuals
-from forecast.store import atomic, runs
+from forecast.data.sources import data_fingerprint
+from forecast.store import atomic, journal, runs
 
 log = logging.getLogger(__name__)
 INTERVALS = ("conformal", "mc_dropout", "none")
@@ -33,25 +34,28 @@ class Forecast:
     record: dict[str, Any]  # forecast.json
     notes: tuple[str, ...]  # what the bands could not cover, in words
     history: pd.Series  # the closes the forecast starts from
+    data_sha256: str  # of those bars
 
 
 def forecast(run_dir: str | Path, steps: int = 30, samples: int = 100,
-             data_path: str | Path | None = None, intervals: str | None = None
-             ) -> pd.DataFrame:
+             data_path: str | Path | None = None, intervals: str | None = None,
+             refresh: bool = False) -> pd.DataFrame:
     """Forecast the ``steps`` bars after the last one and write forecast.csv, forecast.json,
-    forecast.png and report.html into the run folder; returns the frame.
+    forecast.png and report.html into the run folder, and append the forecast to its
+    journal.csv; returns the frame.
 
     Bands as ``intervals`` says (default: the run's ``forecast.intervals``): conformal, MC
     dropout, or none; every band beside the random walk's band from the same calibration
     block and rule. A level the calibration block is too small for is left empty and said
-    on stderr; the point forecast is always written. Starts from the run's own bars, or from
-    newer ones in ``data_path`` (a CSV with the run's date, price and feature columns).
+    on stderr; the point forecast is always written. Starts from the run's own bars, from
+    newer ones in ``data_path`` (a CSV with the run's date, price and feature columns), or
+    (``refresh``) from the run's source read again (Yahoo: downloaded again).
     Timestamps follow the series (its interval and calendar).
     """
     if steps < 1 or samples < 1:
         raise UserError(f"--steps {steps} --samples {samples}: both must be at least 1")
     run = runs.load_run(run_dir)
-    result = make_forecast(run, steps, samples, data_path, intervals)
+    result = make_forecast(run, steps, samples, data_path, intervals, refresh)
     for note in result.notes:
         log.warning("%s", note)
     write_forecast(run, result)
@@ -59,12 +63,11 @@ def forecast(run_dir: str | Path, steps: int = 30, samples: int = 100,
 
 
 def make_forecast(run: runs.Run, steps: int, samples: int = 100,
-                  data_path: str | Path | None = None, intervals: str | None = None
-                  ) -> Forecast:
+                  data_path: str | Path | None = None, intervals: str | None = None,
+                  refresh: bool = False) -> Forecast:
     """The forecast itself (nothing written but an extended calibration)."""
     from forecast.data.calendar import next_timestamps
     from forecast.data.features import feature_matrix, first_complete_row
-    from forecast.data.sources import load_market
 
     config, data = run.config, run.config.data
     method = intervals or config.forecast.intervals
@@ -73,9 +76,8 @@ def make_forecast(run: runs.Run, steps: int, samples: int = 100,
     forecaster = run.forecaster()
     forecaster.check_steps(steps)
     bars, label = run.bars, str(run.path / "prices.csv")
-    if data_path is not None:
-        newer = replace(data, source="csv", path=str(data_path), start=None, end=None)
-        bars, label = load_market(newer).bars, str(data_path)
+    if data_path is not None or refresh:
+        bars, label = newer_bars(run, data_path, refresh)
     values = feature_matrix(data.features, bars, data.target)
     needed = first_complete_row(values, data.features, pd.DatetimeIndex(bars.index), label) + (
         data.lookback)
@@ -101,7 +103,9 @@ def make_forecast(run: runs.Run, steps: int, samples: int = 100,
     notes: list[str] = []
     if method != "none":
         calibration = calibrate_run(run, forecaster, steps)
-        widened = bands(frame["median"].to_numpy(), last_close, calibration)
+        alphas = adaptive_alphas(run, steps) if method == "conformal" else None
+        widened = bands(frame["median"].to_numpy(), last_close, calibration, alphas)
+        record["adaptive"] = alphas is not None
         if method == "conformal":
             for name in BAND_COLUMNS:
                 frame[name] = widened[name]
@@ -117,7 +121,27 @@ def make_forecast(run: runs.Run, steps: int, samples: int = 100,
                  for name, horizon in missing.items()]
     if method == "mc_dropout":
         record["samples"] = samples
-    return Forecast(frame=frame, record=record, notes=tuple(notes), history=bars["price"])
+    return Forecast(frame=frame, record=record, notes=tuple(notes), history=bars["price"],
+                    data_sha256=data_fingerprint(bars))
+
+
+def adaptive_alphas(run: runs.Run, steps: int) -> dict | None:
+    """With ``forecast.adaptive``: each level's α per horizon as the lineage's live record
+    left them (adaptive.json, written by ``score``); nominal past the horizons it has seen.
+    None without adaptive bands or before any forecast resolved."""
+    path = run.path / "adaptive.json"
+    if not run.config.forecast.adaptive or not path.exists():
+        return None
+    stored = runs.read_json(path)["alphas"]
+    alphas: dict = {}
+    for method, levels in stored.items():
+        alphas[method] = {}
+        for name, values in levels.items():
+            nominal = 1 - LEVELS[name]
+            padded = np.full(steps, nominal)
+            padded[:min(steps, len(values))] = values[:steps]
+            alphas[method][name] = padded
+    return alphas
 
 
 def missing_note(calibration: Any, name: str, horizon: int, config: Any) -> str:
@@ -133,7 +157,7 @@ def missing_note(calibration: Any, name: str, horizon: int, config: Any) -> str:
 
 
 def write_forecast(run: runs.Run, result: Forecast) -> None:
-    """forecast.csv, forecast.json, forecast.png and the run's report.html."""
+    """forecast.csv, forecast.json, forecast.png, a journal entry and the run's report.html."""
     from forecast.report.html import write_report
     from forecast.report.plots import plot_forecast
 
@@ -147,4 +171,7 @@ def write_forecast(run: runs.Run, result: Forecast) -> None:
     runs.save_figure(run.path / "forecast.png", plot_forecast(
         result.history, frame,
         title=f"{config.data.ticker}: next {bar_words(config, len(frame))} ({how})"))
+    journal.append(run.path, journal.journal_rows(
+        frame, run.path.name, result.record["origin"], method,
+        journal.file_sha256(run.path / "model.keras"), result.data_sha256))
     write_report(run.path, f"{config.data.ticker} run {run.path.name}")

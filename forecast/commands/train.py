@@ -88,7 +88,8 @@ def train(config: Config, out: str | Path | None = None, refresh: bool = False,
 
 
 def resume(run_dir: str | Path, echo: Callable[[str], None] = print) -> TrainOutcome:
-    """Continue an interrupted ``train`` from its last finished epoch, in its own folder."""
+    """Continue an interrupted ``train`` (or ``update``) from its last finished epoch, in its
+    own folder."""
     path = Path(run_dir)
     if not path.is_dir():
         raise RunError(f"--resume {path}: no such folder; pass the run folder that "
@@ -100,20 +101,35 @@ def resume(run_dir: str | Path, echo: Callable[[str], None] = print) -> TrainOut
             raise RunError(f"--resume {path}: {name} is missing, so the run cannot be resumed; "
                            f"train again")
     from forecast.data.quality import data_warnings
+    from forecast.data.scaling import MinMaxScaling
 
     config = runs.read_config(path)
     bars = runs.read_prices(path, config.data.timezone)
-    dataset = dataset_for(config, bars)
-    if (dataset.scaler.to_dict(config.data.features)
-            != runs.read_json(path / "scaler.json")):
-        raise RunError(f"{path / 'scaler.json'}: does not match the run's prices; train again")
+    update = runs.read_json(path / runs.UPDATE) if (path / runs.UPDATE).exists() else None
+    stored = runs.read_json(path / "scaler.json")
+    if update is not None and update.get("kept_scaler"):  # an update keeps its parent's scaler
+        dataset = dataset_for(config, bars, scaler=MinMaxScaling.from_dict(stored))
+    else:
+        dataset = dataset_for(config, bars)
+        if dataset.scaler.to_dict(config.data.features) != stored:
+            raise RunError(f"{path / 'scaler.json'}: does not match the run's prices; train "
+                           f"again")
     warnings = tuple(data_warnings(bars, config.data, source_label(config.data)))
-    return _train_in(path, config, bars, dataset, echo, resume=True, data_warnings=warnings)
+    start = None
+    if update is not None and not update.get("refit"):  # before its first epoch: the parent's
+        start = lambda: runs.load_model(Path(update["parent"]) / "model.keras", config,  # noqa: E731
+                                        optimizer=True)
+    return _train_in(path, config, bars, dataset, echo, resume=True, data_warnings=warnings,
+                     start=start, details={"update": update} if update else None)
 
 
 def _train_in(run_dir: Path, config: Config, bars: pd.DataFrame, dataset: Dataset,
-              echo: Callable[[str], None], resume: bool, data_warnings: tuple[str, ...] = ()
+              echo: Callable[[str], None], resume: bool, data_warnings: tuple[str, ...] = (),
+              start: Callable[[], Any] | None = None, details: dict[str, Any] | None = None
               ) -> TrainOutcome:
+    """Fit in ``run_dir`` (from its last checkpoint when ``resume``, else from ``start()``'s
+    model — an update's warm start — or a new one), then write the run's artifacts, run.json
+    last (with ``details``)."""
     from forecast.model.build import build_model  # TensorFlow: only once the data is good
     from forecast.model.train import fit_model, seed_everything
 
@@ -124,11 +140,16 @@ def _train_in(run_dir: Path, config: Config, bars: pd.DataFrame, dataset: Datase
         echo(f"resuming {run_dir} after epoch {state.epoch} of {config.train.epochs}")
     else:
         state, best_weights = None, None
-        model = build_model(config, n_features=len(config.data.features))
+        model = start() if start is not None else build_model(
+            config, n_features=len(config.data.features))
     model.summary(print_fn=lambda line, *args, **kwargs: echo(line))
-    first, last = format_timestamps(dataset.test_dates[[0, -1]])
+    if len(dataset.y_test):
+        first, last = format_timestamps(dataset.test_dates[[0, -1]])
+        testing = f"testing on {bar_words(config, len(dataset.y_test))} ({first} → {last})"
+    else:
+        testing = "no test rows (a production fit on every bar)"
     echo(f"training on {len(dataset.y_train)} windows, validating on {len(dataset.y_val)}, "
-         f"testing on {bar_words(config, len(dataset.y_test))} ({first} → {last})")
+         f"{testing}")
     finished = [state.epoch if state else 0]
     interrupts: list[int] = []
 
@@ -154,29 +175,35 @@ def _train_in(run_dir: Path, config: Config, bars: pd.DataFrame, dataset: Datase
         portable_copy(model, config).save(temporary)  # stock Keras layers: any Keras loads it
     atomic.write_json(run_dir / "history.json", result.history)
 
-    predictions = predict_test(model, dataset)
-    metrics: dict[str, Any] = {**score(predictions, dataset), "n_train": dataset.n_train,
-                               "n_test": len(predictions), "epochs_run": result.epochs_run}
-    if not np.isfinite([metrics[key] for key in ("rmse", "mae", "mape")]).all():
-        echo("warning: the model produced non-finite predictions (training diverged)")
+    if len(dataset.y_test):
+        predictions = predict_test(model, dataset)
+        metrics: dict[str, Any] = {**score(predictions, dataset), "n_train": dataset.n_train,
+                                   "n_test": len(predictions), "epochs_run": result.epochs_run}
+        if not np.isfinite([metrics[key] for key in ("rmse", "mae", "mape")]).all():
+            echo("warning: the model produced non-finite predictions (training diverged)")
+        runs.write_frame(run_dir / "predictions.csv", predictions)
+        runs.save_figure(run_dir / "true_vs_predicted.png", plot_true_vs_predicted(
+            predictions, title=f"{config.data.ticker}: true vs predicted close "
+                               f"({bar_words(config, len(predictions))} of test)"))
+    else:  # a production fit: nothing held out, the procedure is scored by backtest
+        predictions = pd.DataFrame(columns=["date", "actual", "predicted", "naive"])
+        metrics = {"n_train": dataset.n_train, "n_test": 0, "epochs_run": result.epochs_run,
+                   "production": True}
     atomic.write_json(run_dir / "metrics.json", metrics)
-    runs.write_frame(run_dir / "predictions.csv", predictions)
     forecaster = Forecaster.from_config(config, Network.from_keras(model), dataset.scaler)
     runs.write_calibration(run_dir, fit_calibration(
         forecaster, bars.iloc[:dataset.n_train], len(dataset.y_val),
         calibration_steps(forecaster)))
-    runs.save_figure(run_dir / "true_vs_predicted.png", plot_true_vs_predicted(
-        predictions, title=f"{config.data.ticker}: true vs predicted close "
-                           f"({bar_words(config, len(predictions))} of test)"))
     runs.save_figure(run_dir / "loss.png", plot_loss(result.history))
     write_report(run_dir, f"{config.data.ticker} run {run_dir.name}",
                  data_warnings=data_warnings)
     runs.clear_checkpoint(run_dir)
     runs.mark_complete(run_dir, {"config_sha256": config_hash(config),
                                  "data_sha256": data_fingerprint(bars),
-                                 "data_rows": len(bars),
+                                 "data_rows": len(bars), "test_rows": len(predictions),
                                  "data_warnings": list(data_warnings),
-                                 "train_seconds": round(train_seconds, 2)})
+                                 "train_seconds": round(train_seconds, 2),
+                                 **(details or {})})
     return TrainOutcome(run_dir=run_dir, metrics=metrics, predictions=predictions,
                         history=result.history, dataset=dataset, model=model, config=config,
                         data_warnings=data_warnings)

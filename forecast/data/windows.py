@@ -45,7 +45,7 @@ def split_sizes(n_rows: int, test_fraction: float, lookback: int,
     with indicator features).
     """
     offset = target_offset(target) if offset is None else offset
-    n_test = max(1, int(n_rows * test_fraction))
+    n_test = max(1, int(n_rows * test_fraction)) if test_fraction > 0 else 0  # 0: production
     n_train = n_rows - n_test
     n_windows = max(0, n_train - lookback - offset)
     n_validation = math.ceil(n_windows * validation_fraction) if validation_fraction > 0 else 0

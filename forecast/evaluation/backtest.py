@@ -47,6 +47,10 @@ class Fold:
 
 def make_folds(n_rows: int, folds: int, test_fraction: float) -> list[Fold]:
     """K consecutive test blocks covering the last ``test_fraction`` of the rows."""
+    if test_fraction <= 0:
+        raise UserError("data.test_fraction 0 is a production fit with no rows to test on; "
+                        "backtest the procedure with --set data.test_fraction=0.2 (the share "
+                        "of rows the folds test on)")
     block = int(n_rows * test_fraction) // folds
     if block < 1:
         raise UserError(f"--folds {folds}: the last {test_fraction:.0%} of {n_rows} rows is "

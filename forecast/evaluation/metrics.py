@@ -118,8 +118,18 @@ def predictions_frame(dates: pd.DatetimeIndex, actual: np.ndarray, predicted: np
                          "naive": np.asarray(naive, dtype="float64")})
 
 
+PRODUCTION = ("a production fit on every bar (data.test_fraction 0): no test rows, so "
+              "nothing to score here; its forecasts start from the newest bar. The "
+              "procedure's out-of-sample score: python main.py backtest --config "
+              "RUN/config.yaml --set data.test_fraction=0.2; the live record: forecast, then "
+              "score when the bars come")
+
+
 def format_metrics_table(metrics: dict[str, Any]) -> str:
-    """A short text table: model vs naive RMSE / MAE / MAPE, and the verdict with its test."""
+    """A short text table: model vs naive RMSE / MAE / MAPE, and the verdict with its test
+    (a production fit has no test rows, and says so)."""
+    if not metrics.get("n_test"):
+        return PRODUCTION[0].upper() + PRODUCTION[1:] + "."
     lines = [f"{'':<8}{'RMSE':>12}{'MAE':>12}{'MAPE %':>10}",
              f"{'model':<8}{metrics['rmse']:>12.4f}{metrics['mae']:>12.4f}"
              f"{metrics['mape']:>10.2f}",

@@ -87,14 +87,24 @@ class Calibration:
         """Origins in the block (residuals at horizon 1)."""
         return self.counts[0] if self.model_scores else 0
 
-    def widths(self, method: str, name: str) -> np.ndarray:
+    def widths(self, method: str, name: str, alphas: Any = None) -> np.ndarray:
         """Log half-widths per horizon of ``method`` (model, random_walk) at level ``name``
-        (80, 95); NaN where the horizon has too few residuals for the level.  (H,)"""
+        (80, 95); NaN where the horizon has too few residuals for the level.  (H,)
+
+        ``alphas``: a miscoverage per horizon from adaptive conformal inference in place of
+        the nominal 1 − level (``adaptive_quantile``).
+        """
         level = LEVELS[name]
         scores = self.model_scores if method == "model" else self.naive_scores
-        return np.array([conformal_quantile(values, level)
-                         if len(values) >= minimum_residuals(level) else math.nan
-                         for values in scores])
+        widths = []
+        for horizon, values in enumerate(scores):
+            if len(values) < minimum_residuals(level):
+                widths.append(math.nan)
+            elif alphas is None:
+                widths.append(conformal_quantile(values, level))
+            else:
+                widths.append(adaptive_quantile(np.sort(values), float(alphas[horizon])))
+        return np.array(widths)
 
     def missing(self, steps: int) -> dict[str, int]:
         """Levels without a band somewhere in 1 … ``steps``: name -> the first horizon that
@@ -194,13 +204,15 @@ def calibration_from_residuals(model_residuals: list[np.ndarray],
                        block_rows=len(training) - int(origins[0]))
 
 
-def bands(points: np.ndarray, last_close: np.ndarray, calibration: Calibration
-          ) -> dict[str, np.ndarray]:
+def bands(points: np.ndarray, last_close: np.ndarray, calibration: Calibration,
+          alphas: dict[str, dict[str, Any]] | None = None) -> dict[str, np.ndarray]:
     """Model and random-walk bands around each forecast path (NaN at horizons where a level
     has too few residuals).
 
     points: (n, H) or (H,) forecast prices; last_close: (n,) or scalar, each path's origin
-    close. Returns lo80 … hi95 and rw_lo80 … rw_hi95, each shaped like ``points``.
+    close. ``alphas``: {method: {level name: miscoverage per horizon}} from adaptive
+    conformal inference. Returns lo80 … hi95 and rw_lo80 … rw_hi95, each shaped like
+    ``points``.
     """
     points = np.asarray(points, dtype="float64")
     steps = points.shape[-1]
@@ -208,8 +220,9 @@ def bands(points: np.ndarray, last_close: np.ndarray, calibration: Calibration
         else float(last_close)
     result = {}
     for name in LEVELS:
-        model = np.exp(calibration.widths("model", name)[:steps])  # (H,)
-        walk = np.exp(calibration.widths("random_walk", name)[:steps])  # (H,)
+        model, walk = (np.exp(calibration.widths(
+            method, name, None if alphas is None else alphas[method][name])[:steps])
+            for method in ("model", "random_walk"))  # (H,) each
         result[f"lo{name}"] = points / model
         result[f"hi{name}"] = points * model
         result[f"rw_lo{name}"] = close / walk * np.ones_like(points)
@@ -240,9 +253,33 @@ def adaptive_bands(points: np.ndarray, actual: np.ndarray, scores: np.ndarray, l
         if observed >= 0:
             alpha += step * (nominal - float(misses[observed]))
         alphas[index] = alpha
-        rank = math.ceil((len(sorted_scores) + 1) * (1 - alpha))
-        width = 0.0 if rank < 1 else float(sorted_scores[min(rank, len(sorted_scores)) - 1])
+        width = adaptive_quantile(sorted_scores, alpha)
         low[index] = points[index] * math.exp(-width)
         high[index] = points[index] * math.exp(width)
         misses[index] = not low[index] <= actual[index] <= high[index]
     return low, high, alphas
+
+
+def adaptive_quantile(sorted_scores: np.ndarray, alpha: float) -> float:
+    """The half-width at miscoverage α: the ⌈(m+1)(1−α)⌉-th smallest of the m sorted
+    scores; α ≤ 0 takes the largest, α ≥ 1 gives a zero-width band."""
+    rank = math.ceil((len(sorted_scores) + 1) * (1 - alpha))
+    return 0.0 if rank < 1 else float(sorted_scores[min(rank, len(sorted_scores)) - 1])
+
+
+def journal_alphas(resolved: pd.DataFrame, horizons: int, step: float
+                   ) -> dict[str, dict[str, np.ndarray]]:
+    """Adaptive conformal inference from a lineage's record: per method, level and horizon,
+    α = α_nominal + γ Σ (α_nominal − miss) over the resolved forecasts at that horizon (each
+    outcome counted once it is known; ``resolved`` holds those, with columns step and
+    inside80 / inside95 / rw_inside80 / rw_inside95)."""
+    alphas: dict[str, dict[str, np.ndarray]] = {"model": {}, "random_walk": {}}
+    for method, prefix in (("model", ""), ("random_walk", "rw_")):
+        for name, level in LEVELS.items():
+            values = np.full(horizons, 1 - level)
+            for horizon, part in resolved.groupby("step"):
+                if horizon <= horizons:
+                    inside = part[f"{prefix}inside{name}"].dropna().astype(bool)
+                    values[int(horizon) - 1] += step * float(((1 - level) - (~inside)).sum())
+            alphas[method][name] = values
+    return alphas

@@ -18,7 +18,8 @@ STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0
          "pre{background:#f6f6f6;padding:1em;overflow:auto}")
 IMAGES = (("true_vs_predicted.png", "True vs predicted (test set)"),
           ("loss.png", "Loss"), ("forecast.png", "Forecast"),
-          ("backtest.png", "Walk-forward backtest"), ("compare.png", "Model comparison"))
+          ("backtest.png", "Walk-forward backtest"), ("compare.png", "Model comparison"),
+          ("live.png", "Live record: forecasts issued and what came"))
 
 
 def _page(title: str, parts: list[str]) -> str:
@@ -58,6 +59,11 @@ def _warnings_section(lines: list[str] | tuple[str, ...]) -> str:
 
 
 def _metrics_section(metrics: dict, words: str) -> str:
+    if not metrics.get("n_test"):
+        from forecast.evaluation.metrics import PRODUCTION
+
+        return (f"<h2>Production fit</h2><p>This run is {html.escape(PRODUCTION)} (with "
+                f"RUN the folder of this page).</p>")
     frame = pd.DataFrame({
         "": ["RMSE", "MAE", "MAPE %"],
         "model": [metrics["rmse"], metrics["mae"], metrics["mape"]],
@@ -68,6 +74,22 @@ def _metrics_section(metrics: dict, words: str) -> str:
     return (f"<h2>Test metrics</h2>{_table(frame)}<p>On the same {words}: "
             f"<b>{html.escape(metrics_verdict(metrics))}</b> The Diebold–Mariano test (one-sided, "
             f"squared error) says whether a lower RMSE is more than noise.</p>")
+
+
+def _live_section(summary: dict) -> str:
+    """The live record: the verdict and, per horizon, the point forecasts beside the naive
+    forecast issued with them and the bands' coverage beside the random walk's."""
+    rows = [{"h": part["horizon"], "n": part["n"], "rmse": part["rmse"],
+             "naive rmse": part["naive_rmse"], "rmse_ratio": part["rmse_ratio"],
+             "DM p": part["dm_p_value"], "coverage 80 %": part.get("coverage80"),
+             "coverage 95 %": part.get("coverage95"),
+             "random walk's 95 %": part.get("rw_coverage95"), "verdict": part["verdict"]}
+            for part in summary["horizons"]]
+    table = _table(pd.DataFrame(rows)) if rows else ""
+    return (f"<h2>Live record</h2><p><b>{html.escape(summary['verdict'])}</b></p>"
+            f"<p>Every forecast in journal.csv matched with the bar that came at its target "
+            f"(live.csv, live.json); {summary['pending']} are still pending.</p>"
+            f"<div class='scroll'>{table}</div>")
 
 
 def write_report(folder: str | Path, title: str,
@@ -104,6 +126,8 @@ def write_report(folder: str | Path, title: str,
         parts.append(f"<h2>Model comparison</h2>{_table(pd.read_csv(folder / 'compare.csv'))}")
     if (folder / "forecast.csv").exists():
         parts.append(f"<h2>Forecast</h2>{_table(pd.read_csv(folder / 'forecast.csv'))}")
+    if (folder / "live.json").exists():
+        parts.append(_live_section(json.loads((folder / "live.json").read_text())))
     for name, caption in IMAGES:
         if (folder / name).exists():
             parts.append(f"<h2>{caption}</h2>{_image(folder / name, caption)}")

@@ -134,6 +134,43 @@ def plot_forecast(history: pd.Series, forecast: pd.DataFrame, history_days: int 
     return figure
 
 
+def plot_live(history: pd.Series, journal: pd.DataFrame, issues: int = 12,
+              title: str = "Live record") -> Figure:
+    """The realized closes over the forecasts issued, by issue: each of the last ``issues``
+    forecasts' median from its origin, inside its 95 % band where it had one."""
+    figure = Figure(figsize=(11, 5), layout="constrained")
+    axes = figure.subplots()
+    zone = pd.DatetimeIndex(history.index).tz
+    targets = pd.DatetimeIndex(parse_timestamps(journal["target"], zone))
+    origins = pd.DatetimeIndex(parse_timestamps(journal["origin"], zone))
+    start = min(origins.min(), targets.min())
+    shown = history[history.index >= start - (targets.max() - start) * 0.2]
+    axes.plot(shown.index, shown.to_numpy(), color="black", linewidth=1.2, label="actual")
+    groups = list(journal.assign(_origin=origins, _target=targets).groupby(
+        ["issued_utc", "origin", "model_sha256", "method"], sort=False))[-issues:]
+    colours = plt_colours(len(groups))
+    for colour, (_, part) in zip(colours, groups):
+        part = part.sort_values("step")
+        axes.plot(part["_target"], part["median"].astype(float), color=colour, linewidth=1,
+                  marker=".", markersize=3)
+        if part["lo95"].notna().all():
+            axes.fill_between(part["_target"], part["lo95"].astype(float),
+                              part["hi95"].astype(float), color=colour, alpha=0.12)
+    axes.set_title(title)
+    axes.set_xlabel("date")
+    axes.set_ylabel("price")
+    axes.grid(alpha=0.3)
+    axes.legend(loc="upper left")
+    return figure
+
+
+def plt_colours(count: int) -> list:
+    """``count`` colours along a perceptual colour map (one per forecast issued)."""
+    from matplotlib import colormaps
+
+    return [colormaps["viridis"](value) for value in np.linspace(0.1, 0.9, max(count, 1))]
+
+
 def plot_backtest(table: pd.DataFrame) -> Figure:
     """Per-fold RMSE of the model and each baseline, as grouped bars."""
     folds = table[table["fold"] != "all"]

@@ -42,7 +42,8 @@ LEADERBOARD_COLUMNS = (
     "ticker", "status", "message", "n_test", "rmse", "naive_rmse", "rmse_ratio", "dm_p_value",
     "dm_q_value", "mase", "directional_accuracy", "up_share", "market_up_rate",
     "timing_p_value", "timing_q_value", "last_close", "forecast_date", "forecast_median",
-    "forecast_lo95", "forecast_hi95", "backtest_rmse_ratio", "run_folder")
+    "forecast_lo95", "forecast_hi95", "backtest_rmse_ratio", "live_n", "live_rmse_ratio",
+    "live_dm_p_value", "live_dm_q_value", "live_coverage95", "run_folder")
 TEXT_COLUMNS = {"ticker", "status", "message", "forecast_date", "run_folder"}
 
 
@@ -161,6 +162,47 @@ def run_ticker(values: dict[str, Any], ticker: str, csv: tuple[str, str] | None,
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def update_ticker(ticker: str, files: dict[str, bytes], csv: tuple[str, str] | None,
+                  steps: int, parent_record: str) -> dict[str, Any]:
+    """The nightly step of one ticker in a scratch folder: update its run with the newest
+    bars (a warm start), forecast ``steps`` bars, score the lineage's journal; return the
+    new run folder's files (``run/…``). ``files``: the current run folder's, from the driver;
+    ``parent_record``: where the driver keeps that run from now on."""
+    from forecast.commands.forecast import forecast
+    from forecast.commands.score import score
+    from forecast.commands.update import update
+    from forecast.data.sources import load_market
+
+    scratch = Path(tempfile.mkdtemp(prefix=f"forecast-batch-{ticker_folder(ticker)}-"
+                                           f"{os.getpid()}-"))
+    local = scratch / f"{ticker_folder(ticker)}.csv"
+    try:
+        parent = scratch / "parent"
+        for relative, data in files.items():
+            (parent / relative).parent.mkdir(parents=True, exist_ok=True)
+            (parent / relative).write_bytes(data)
+        market = None
+        if csv is not None:  # the driver's rows, read here from a local copy
+            local.write_text(csv[0], encoding="utf-8")
+            data = runs.read_config(parent).data
+            market = (load_market(replace(data, path=str(local), end=None)).bars, csv[1])
+        quiet = lambda line: None  # noqa: E731
+        update(parent, out=scratch / "run", echo=quiet, market=market,
+               parent_record=parent_record)
+        if steps:
+            forecast(scratch / "run", steps=steps)
+        if (scratch / "run" / "journal.csv").exists():
+            score(scratch / "run", bars=market[0] if market else None)
+        found = {f"run/{path.relative_to(scratch / 'run')}": path.read_bytes()
+                 for path in sorted((scratch / "run").rglob("*")) if path.is_file()}
+        return {"ticker": ticker, "status": "ok", "message": "", "files": found}
+    except UserError as error:
+        message = str(error).replace(str(local), csv[1]) if csv else str(error)
+        return {"ticker": ticker, "status": "error", "message": message, "files": {}}
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 # --- on the driver --------------------------------------------------------------------------
 
 def write_files(folder: Path, ticker: str, files: dict[str, bytes]) -> None:
@@ -189,18 +231,26 @@ def ticker_row(folder: Path, ticker: str, error: str | None = None) -> dict[str,
         row["message"] = row["message"] or "no complete run folder"
         return row
     metrics = runs.read_json(run / "metrics.json")
-    predictions = pd.read_csv(run / "predictions.csv")
     prices = pd.read_csv(run / "prices.csv")["price"].to_numpy()
-    scores = method_metrics(predictions["actual"].to_numpy(),
-                            predictions["predicted"].to_numpy(),
-                            predictions["naive"].to_numpy(), prices[:metrics["n_train"]])
-    row.update(status="ok", n_test=metrics["n_test"], rmse=metrics["rmse"],
-               naive_rmse=metrics["naive_rmse"], rmse_ratio=metrics["rmse_ratio"],
-               dm_p_value=scores["dm_p_value"], mase=scores["mase"],
-               directional_accuracy=scores["directional_accuracy"],
-               up_share=scores["up_share"], market_up_rate=scores["market_up_rate"],
-               timing_p_value=scores["timing_p_value"], last_close=float(prices[-1]),
+    row.update(status="ok", n_test=metrics["n_test"], last_close=float(prices[-1]),
                run_folder=f"runs/{name}")
+    if metrics["n_test"]:  # a production fit (after --update) has no test rows
+        predictions = pd.read_csv(run / "predictions.csv")
+        scores = method_metrics(predictions["actual"].to_numpy(),
+                                predictions["predicted"].to_numpy(),
+                                predictions["naive"].to_numpy(), prices[:metrics["n_train"]])
+        row.update(rmse=metrics["rmse"], naive_rmse=metrics["naive_rmse"],
+                   rmse_ratio=metrics["rmse_ratio"], dm_p_value=scores["dm_p_value"],
+                   mase=scores["mase"], directional_accuracy=scores["directional_accuracy"],
+                   up_share=scores["up_share"], market_up_rate=scores["market_up_rate"],
+                   timing_p_value=scores["timing_p_value"])
+    if (run / "live.json").exists():  # the nightly record, one bar ahead
+        first = next((part for part in runs.read_json(run / "live.json")["horizons"]
+                      if part["horizon"] == 1), None)
+        if first is not None:
+            row.update(live_n=first["n"], live_rmse_ratio=first["rmse_ratio"],
+                       live_dm_p_value=first["dm_p_value"],
+                       live_coverage95=first.get("coverage95"))
     forecast_record = runs.read_json(run / "forecast.json") if (
         run / "forecast.json").exists() else {}
     if "error" in forecast_record:
@@ -226,7 +276,7 @@ def leaderboard(rows: list[dict[str, Any]]) -> pd.DataFrame:
     for column in set(LEADERBOARD_COLUMNS) - TEXT_COLUMNS:  # None (an error row) → NaN
         table[column] = table[column].astype("float64")
     ok = table["status"] == "ok"
-    for test in ("dm", "timing"):
+    for test in ("dm", "timing", "live_dm"):
         table.loc[ok, f"{test}_q_value"] = benjamini_hochberg(
             table.loc[ok, f"{test}_p_value"].astype("float64").to_numpy())
     table["_order"] = np.where(ok, table["rmse_ratio"].astype("float64"), np.inf)
@@ -244,11 +294,18 @@ def batch_verdict(table: pd.DataFrame) -> str:
     lower = int((ok["rmse_ratio"].astype("float64") < 1).sum())
     errors = len(table) - len(ok)
     failed = f" ({errors} failed: see the error rows)" if errors else ""
-    return (f"{below('dm_p_value')} of {len(ok)} tickers beat naive significantly (DM, "
+    tested = ok[ok["n_test"].astype("float64") > 0]
+    line = (f"{below('dm_p_value')} of {len(tested)} tickers beat naive significantly (DM, "
             f"squared error){failed}, {below('dm_q_value')} after Benjamini–Hochberg at 5 %; "
             f"{below('timing_q_value')} show directional timing after Benjamini–Hochberg "
             f"({below('timing_p_value')} alone); {lower} had rmse_ratio < 1, which alone is "
             f"not evidence.")
+    live = ok[ok["live_n"].astype("float64") > 0]
+    if len(live):
+        line += (f" Live, one bar ahead: {below('live_dm_p_value')} of {len(live)} beat naive "
+                 f"significantly, {below('live_dm_q_value')} after Benjamini–Hochberg "
+                 f"(median {int(live['live_n'].median())} forecasts resolved).")
+    return line
 
 
 def run_batch(config: Config, tickers: list[str], out: str | Path | None = None,
@@ -257,8 +314,6 @@ def run_batch(config: Config, tickers: list[str], out: str | Path | None = None,
               resume: bool = False, echo: Callable[[str], None] = print) -> BatchResult:
     """Run every ticker (on Ray), write the folders, the leaderboard, batch.png, report.html."""
     from forecast.scaleout import engine
-    from forecast.report.html import write_batch_report
-    from forecast.report.plots import plot_batch
 
     if forecast_steps < 0 or backtest_folds < 0 or cpus_per_task < 1:
         raise UserError(f"--forecast {forecast_steps} --backtest {backtest_folds} "
@@ -291,7 +346,68 @@ def run_batch(config: Config, tickers: list[str], out: str | Path | None = None,
         except UserError as error:  # the driver cannot read this ticker's rows
             errors[ticker] = str(error)
     queued = [arguments_[1] for arguments_ in arguments]
-    progress = Progress(len(todo), echo)
+    return _dispatch(folder, tickers, run_ticker, arguments, queued, errors, cpus_per_task,
+                     address, echo)
+
+
+def update_batch(out: str | Path, forecast_steps: int = 0, cpus_per_task: int = 1,
+                 address: str | None = None, echo: Callable[[str], None] = print
+                 ) -> BatchResult:
+    """The nightly step over an existing batch folder: every ticker's run updated with its
+    newest bars, a forecast of ``forecast_steps`` bars, its journal scored. Each run folder
+    is replaced by its update; the run it came from is kept under previous/TICKER/."""
+    from forecast.scaleout import engine
+
+    folder = Path(out)
+    if not (folder / "config.yaml").is_file() or not (folder / "leaderboard.json").is_file():
+        raise UserError(f"--update {folder}: not a batch folder; run the batch first "
+                        f"(batch --tickers … --out {folder})")
+    if forecast_steps < 0 or cpus_per_task < 1:
+        raise UserError(f"--forecast {forecast_steps} --cpus-per-task {cpus_per_task}: "
+                        f"forecast must be >= 0 (0: skip), cpus-per-task >= 1")
+    if address:
+        engine.check_address(address)
+    config = runs.read_config(folder)
+    tickers = [str(row["ticker"]) for row in runs.read_json(folder / "leaderboard.json")["rows"]]
+    errors: dict[str, str] = {}
+    arguments, moves = [], {}
+    for ticker in tickers:
+        run = folder / "runs" / ticker_folder(ticker)
+        if not (run / runs.MARKER).exists():
+            errors[ticker] = "no complete run folder to update"
+            continue
+        stamp = runs.read_json(run / runs.MARKER).get("finished", "run").replace(":", "")
+        kept = folder / "previous" / ticker_folder(ticker) / runs.safe_name(stamp)
+        try:
+            files = {str(path.relative_to(run)): path.read_bytes()
+                     for path in sorted(run.rglob("*")) if path.is_file()}
+            arguments.append((ticker, files, ticker_csv(config, ticker), forecast_steps,
+                              str(kept)))
+            moves[ticker] = (run, kept)
+        except UserError as error:  # the driver cannot read this ticker's rows
+            errors[ticker] = str(error)
+
+    def keep_parent(ticker: str) -> None:
+        run, kept = moves[ticker]
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(run, kept)  # the run the update came from, as it was
+
+    queued = [arguments_[0] for arguments_ in arguments]
+    return _dispatch(folder, tickers, update_ticker, arguments, queued, errors, cpus_per_task,
+                     address, echo, before_write=keep_parent)
+
+
+def _dispatch(folder: Path, tickers: list[str], task: Callable[..., dict[str, Any]],
+              arguments: list[tuple], queued: list[str], errors: dict[str, str],
+              cpus_per_task: int, address: str | None, echo: Callable[[str], None],
+              before_write: Callable[[str], None] | None = None) -> BatchResult:
+    """Run ``task`` for each argument tuple on the engine, write each ticker's files as its
+    result arrives, then the leaderboard, batch.json, batch.png and report.html."""
+    from forecast.report.html import write_batch_report
+    from forecast.report.plots import plot_batch
+    from forecast.scaleout import engine
+
+    progress = Progress(len(queued) + len(errors), echo)
     for ticker in errors:
         progress.finished(ticker, "error")
     placement: dict[str, dict[str, Any]] = {}
@@ -304,6 +420,8 @@ def run_batch(config: Config, tickers: list[str], out: str | Path | None = None,
         elif result["status"] == "error":
             errors[ticker] = result["message"]
         else:
+            if before_write is not None:
+                before_write(ticker)
             write_files(folder, ticker, result["files"])
         placement[ticker] = {"node_id": outcome.node_id, "worker_pid": outcome.worker_pid,
                              "seconds": round(outcome.seconds, 2),
@@ -313,7 +431,7 @@ def run_batch(config: Config, tickers: list[str], out: str | Path | None = None,
 
     if arguments:
         with engine.connected(address):
-            engine.run_tasks(run_ticker, arguments, cpus_per_task, on_result)
+            engine.run_tasks(task, arguments, cpus_per_task, on_result)
     progress.close()
     table = leaderboard([ticker_row(folder, ticker, errors.get(ticker)) for ticker in tickers])
     line = batch_verdict(table)

@@ -39,7 +39,9 @@ from forecast.errors import ConfigError, RunError, UserError
 
 RUN_FILES = ("config.yaml", "prices.csv", "model.keras", "scaler.json", "history.json",
              "metrics.json", "predictions.csv", "true_vs_predicted.png", "loss.png")
+TEST_FILES = ("predictions.csv", "true_vs_predicted.png")  # a production fit has no test rows
 MARKER = "run.json"
+UPDATE = "update.json"  # an update's folder: its parent and how it trained (written first)
 CHECKPOINT = "training_state.json"
 _PACKAGES = ("forecast", "keras", "tensorflow-cpu", "tensorflow", "numpy", "pandas",
              "h5py", "scipy", "matplotlib", "yfinance", "PyYAML")
@@ -173,7 +175,10 @@ def check_run_dir(run_dir: str | Path) -> tuple[Path, dict[str, Any]]:
     if record.get("status") != "complete":
         raise RunError(f"{marker}: status is {record.get('status')!r}, not 'complete'; "
                        f"train again")
+    production = record.get("test_rows", 1) == 0
     for name in RUN_FILES:
+        if production and name in TEST_FILES:
+            continue
         if not (path / name).is_file():
             raise RunError(f"--run {path}: {name} is missing; the folder is damaged, "
                            f"train again")
@@ -337,19 +342,20 @@ def resolve_older(config: Config, bars: pd.DataFrame, path: Path) -> Config:
     return replace(config, data=data)
 
 
-def load_model(path: Path, config: Config | None = None) -> Any:
+def load_model(path: Path, config: Config | None = None, optimizer: bool = False) -> Any:
     """Load a .keras file with safe_mode=True: code-carrying layers (Lambda) are refused.
 
     model.keras holds stock Keras layers (any Keras loads it); with ``config``, the network
     comes back with the layers it was trained and scored with (the fused ones where the
     config has them), so that ``evaluate`` reproduces metrics.json to the bit. Files from
-    before 2026-12 name the fused classes themselves; they load too.
+    before 2026-12 name the fused classes themselves; they load too. ``optimizer``: with
+    the optimizer and its state (an update continues training from them).
     """
     import forecast.model.fused  # noqa: F401  quiet TensorFlow import; registers FusedLSTM
     import keras
 
     try:
-        model = keras.saving.load_model(path, safe_mode=True, compile=False)
+        model = keras.saving.load_model(path, safe_mode=True, compile=optimizer)
     except ValueError as error:
         text = str(error)
         if "safe_mode" in text or "Lambda" in text or "lambda" in text:

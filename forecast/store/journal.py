@@ -1,0 +1,75 @@
+"""journal.csv: every forecast a run (and the runs updated from it) ever issued, append-only.
+
+One row per forecast step: when it was issued (UTC), the run that issued it, the origin bar,
+the step h and the target bar's timestamp, the point forecast and its bands, the naive
+forecast and the random walk's band, the band method, and the sha256 of the model file and
+of the bars the forecast started from.
+
+- Append-only: earlier rows are never rewritten. Each append writes the old file's bytes
+  followed by the new rows to a temporary file and renames it into place, so a crash
+  mid-write leaves the previous journal intact.
+- The same forecast issued twice is recorded once: a row whose (model, origin, step, method)
+  is already in the journal is not added again.
+- ``update`` copies the parent's journal into the new run folder, so one journal holds a
+  lineage's whole record.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+from pathlib import Path
+
+import pandas as pd
+
+from forecast.store import atomic
+
+JOURNAL = "journal.csv"
+COLUMNS = ("issued_utc", "run", "origin", "step", "target", "median", "lo80", "hi80", "lo95",
+           "hi95", "naive", "rw_lo80", "rw_hi80", "rw_lo95", "rw_hi95", "method",
+           "model_sha256", "data_sha256")
+KEY = ("model_sha256", "origin", "step", "method")  # one forecast, however often issued
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def read_journal(run_dir: Path) -> pd.DataFrame:
+    """The run's journal (no rows when it has issued no forecast yet); text columns as
+    written, timestamps as text."""
+    path = Path(run_dir) / JOURNAL
+    if not path.exists():
+        return pd.DataFrame(columns=list(COLUMNS))
+    return pd.read_csv(path, dtype={"origin": str, "target": str, "issued_utc": str,
+                                    "run": str, "method": str, "model_sha256": str,
+                                    "data_sha256": str})
+
+
+def journal_rows(frame: pd.DataFrame, run: str, origin: str, method: str, model_sha256: str,
+                 data_sha256: str, issued: dt.datetime | None = None) -> pd.DataFrame:
+    """A forecast frame (date, median, lo80 … rw_hi95) as journal rows."""
+    issued = (issued or dt.datetime.now(dt.timezone.utc)).isoformat(timespec="seconds")
+    rows = pd.DataFrame({"issued_utc": issued, "run": run, "origin": origin,
+                         "step": range(1, len(frame) + 1), "target": frame["date"].astype(str)})
+    for column in COLUMNS[5:15]:
+        rows[column] = frame[column].to_numpy() if column in frame else float("nan")
+    rows["method"], rows["model_sha256"], rows["data_sha256"] = method, model_sha256, data_sha256
+    return rows[list(COLUMNS)]
+
+
+def append(run_dir: Path, rows: pd.DataFrame) -> int:
+    """Add the rows not already recorded; returns how many were added. The journal's
+    existing bytes are kept exactly; the file is replaced atomically."""
+    path = Path(run_dir) / JOURNAL
+    existing = read_journal(run_dir)
+    known = set(zip(*(existing[column].astype(str) for column in KEY)))
+    fresh = rows[[key not in known for key in zip(*(rows[column].astype(str) for column in KEY))]]
+    if fresh.empty:
+        return 0
+    text = io.StringIO()
+    fresh.to_csv(text, index=False, header=not path.exists(), float_format="%.10g")
+    old = path.read_bytes() if path.exists() else b""
+    atomic.write_bytes(path, old + text.getvalue().encode("utf-8"))
+    return len(fresh)
