@@ -14,15 +14,14 @@ from pathlib import Path
 
 from forecast.errors import SweepInterrupted, TrainingInterrupted, UserError
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CONFIG = PROJECT_ROOT / "configs" / "default.yaml"
 
 
 def _config_options() -> argparse.ArgumentParser:
     """Options shared by the commands that start from a config."""
     options = argparse.ArgumentParser(add_help=False)
     options.add_argument("--config", type=Path, default=None,
-                         help="YAML config (default: configs/default.yaml)")
+                         help="YAML config file, or a shipped config by name: default, quick, "
+                              "best, yahoo (default: default)")
     options.add_argument("--set", dest="overrides", action="append", default=[],
                          metavar="KEY=VALUE",
                          help="override a config key, e.g. --set train.epochs=5 (repeatable)")
@@ -39,7 +38,8 @@ def _source_options() -> argparse.ArgumentParser:
     """--config and --set alone (commands that write no single run folder)."""
     options = argparse.ArgumentParser(add_help=False)
     options.add_argument("--config", type=Path, default=None,
-                         help="YAML config (default: configs/default.yaml)")
+                         help="YAML config file, or a shipped config by name: default, quick, "
+                              "best, yahoo (default: default)")
     options.add_argument("--set", dest="overrides", action="append", default=[],
                          metavar="KEY=VALUE", help="override a config key (repeatable)")
     return options
@@ -54,11 +54,19 @@ def _ray_options() -> argparse.ArgumentParser:
     return options
 
 
+def program_name() -> str:
+    """How the user called us: ``python main.py``, ``forecast`` or ``python -m forecast``."""
+    name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "forecast"
+    if name == "main.py":
+        return "python main.py"
+    return "python -m forecast" if name == "__main__.py" else "forecast"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python main.py",
-        description="LSTM stock-price forecaster. With no command, trains configs/default.yaml "
-                    "on the shipped MSFT sample.")
+        prog=program_name(),
+        description="LSTM stock-price forecaster. With no command, trains the default config "
+                    "(forecast/configs/default.yaml) on the shipped MSFT sample.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     shared = _config_options()
 
@@ -195,11 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _load(args: argparse.Namespace):
-    from forecast.config import load_config
+    from forecast.config import config_path, load_config
 
-    config_path = args.config if args.config is not None else (
-        DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
-    return load_config(config_path, args.overrides)
+    return load_config(config_path(args.config), args.overrides)
 
 
 def command_train(args: argparse.Namespace) -> int:

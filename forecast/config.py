@@ -319,6 +319,78 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class ReduceLROnPlateauConfig:
+    """keras.callbacks.ReduceLROnPlateau: lower the learning rate when ``monitor`` stalls."""
+
+    name: Literal["ReduceLROnPlateau"]
+    monitor: Literal["loss", "val_loss"] = "val_loss"
+    factor: float = 0.1
+    patience: int = 10
+    mode: Literal["auto", "min", "max"] = "auto"
+    min_delta: float = 0.0001
+    cooldown: int = 0
+    min_lr: float = 0.0
+
+    def validate(self, path: str) -> None:
+        _check(0 < self.factor < 1, f"{path}.factor", self.factor, "must be in (0, 1)")
+        for name in ("patience", "cooldown"):
+            _check(getattr(self, name) >= 0, f"{path}.{name}", getattr(self, name),
+                   "must be an integer >= 0")
+        for name in ("min_delta", "min_lr"):
+            _check(getattr(self, name) >= 0, f"{path}.{name}", getattr(self, name),
+                   "must be >= 0")
+
+
+@dataclass(frozen=True)
+class CSVLoggerConfig:
+    """keras.callbacks.CSVLogger: each epoch's logs as a CSV row in the run folder."""
+
+    name: Literal["CSVLogger"]
+    filename: str = "training_log.csv"
+    separator: str = ","
+
+    def validate(self, path: str) -> None:
+        _check(bool(re.fullmatch(r"[A-Za-z0-9_.-]+\.csv", self.filename))
+               and ".." not in self.filename, f"{path}.filename", self.filename,
+               "must be a file name ending in .csv (written in the run folder)")
+        _check(len(self.separator) == 1, f"{path}.separator", self.separator,
+               "must be one character")
+
+
+@dataclass(frozen=True)
+class TerminateOnNaNConfig:
+    """keras.callbacks.TerminateOnNaN: stop when the loss is not a number."""
+
+    name: Literal["TerminateOnNaN"]
+
+    def validate(self, path: str) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class LearningRateSchedulerConfig:
+    """keras.callbacks.LearningRateScheduler with a named schedule of the epoch e, from
+    model.learning_rate r: exponential r·decay^e, step r·decay^⌊e/every⌋, cosine
+    r·(1 + cos(π·e/epochs))/2."""
+
+    name: Literal["LearningRateScheduler"]
+    schedule: Literal["exponential", "step", "cosine"]
+    decay: float = 0.9
+    every: int = 10
+
+    def validate(self, path: str) -> None:
+        _check(0 < self.decay <= 1, f"{path}.decay", self.decay, "must be in (0, 1]")
+        _check(self.every >= 1, f"{path}.every", self.every, "must be an integer >= 1")
+
+
+CallbackConfig = Union[ReduceLROnPlateauConfig, CSVLoggerConfig, TerminateOnNaNConfig,
+                       LearningRateSchedulerConfig]
+CALLBACK_TYPES: dict[str, type] = {
+    "ReduceLROnPlateau": ReduceLROnPlateauConfig, "CSVLogger": CSVLoggerConfig,
+    "TerminateOnNaN": TerminateOnNaNConfig, "LearningRateScheduler": LearningRateSchedulerConfig}
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """How the model is fitted; the seed makes the same config give the same metrics."""
 
@@ -330,6 +402,8 @@ class TrainConfig:
     seed: int = 42
     progress: Literal["auto", "bar", "epoch", "none"] = "auto"
     update_epochs: int = 5  # update: epochs of warm start on the newest bars
+    tensorboard: bool = False  # TensorBoard logs (scalars per epoch) in the run folder
+    callbacks: tuple[CallbackConfig, ...] = ()  # Keras built-in callbacks by name
 
     def validate(self, path: str) -> None:
         _check(self.epochs >= 1, f"{path}.epochs", self.epochs, "must be an integer >= 1")
@@ -346,6 +420,8 @@ class TrainConfig:
                    self.early_stopping_patience,
                    "early stopping watches the validation loss; set train.validation_fraction > 0")
         _check(0 <= self.seed < 2**32, f"{path}.seed", self.seed, "must be in [0, 2**32)")
+        for index, callback in enumerate(self.callbacks):
+            callback.validate(f"{path}.callbacks.{index}")
 
 
 @dataclass(frozen=True)
@@ -385,6 +461,11 @@ class Config:
         self.model.validate("model")
         self.train.validate("train")
         self.forecast.validate("forecast")
+        for index, callback in enumerate(self.train.callbacks):
+            _check(callback.name != "LearningRateScheduler"
+                   or self.model.learning_rate is not None,
+                   f"train.callbacks.{index}.schedule", getattr(callback, "schedule", None),
+                   "starts from model.learning_rate; set it (e.g. model.learning_rate: 0.001)")
 
 
 def resolve_progress(progress: str) -> str:
@@ -438,10 +519,12 @@ def _convert(value: Any, hint: Any, path: str) -> Any:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{path}: expected a list of names, got {value!r}")
         return tuple(_convert(item, str, f"{path}.{index}") for index, item in enumerate(value))
-    if origin is tuple:  # tuple[LayerConfig, ...]
+    if origin is tuple:  # tuple[LayerConfig, ...] or tuple[CallbackConfig, ...]
+        kind, builder = (("callbacks", _build_callback) if typing.get_args(hint)[0] is CallbackConfig
+                         else ("layers", _build_layer))
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{path}: expected a list of layers, got {value!r}")
-        return tuple(_build_layer(item, f"{path}.{index}") for index, item in enumerate(value))
+            raise ConfigError(f"{path}: expected a list of {kind}, got {value!r}")
+        return tuple(builder(item, f"{path}.{index}") for index, item in enumerate(value))
     if hint is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{path}: {value!r} is not true or false")
@@ -498,6 +581,14 @@ def _build_layer(values: Any, path: str) -> LayerConfig:
     return _build(LAYER_TYPES[layer_type], values, path)
 
 
+def _build_callback(values: Any, path: str) -> CallbackConfig:
+    if not isinstance(values, dict) or "name" not in values:
+        raise ConfigError(f"{path}: a callback must be a mapping with a 'name' "
+                          f"({', '.join(CALLBACK_TYPES)}) and its arguments, got {values!r}")
+    _check_name(str(values["name"]), tuple(CALLBACK_TYPES), f"{path}.name")
+    return _build(CALLBACK_TYPES[values["name"]], values, path)
+
+
 def _join(path: str, key: Any) -> str:
     text = str(key)
     if not text or not text.isprintable() or any(char.isspace() for char in text):
@@ -543,8 +634,10 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
+        shipped = ", ".join(sorted(item.stem for item in SHIPPED_CONFIGS.glob("*.yaml")
+                                   if item.stem != "space"))
         raise ConfigError(f"{path}: config file not found; pass an existing file with "
-                          f"--config (see configs/)") from None
+                          f"--config, or a shipped config by name ({shipped})") from None
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path}: cannot read config file ({error})") from None
     try:
@@ -594,8 +687,8 @@ def set_key(values: dict[str, Any], key: str, value: Any, where: str) -> None:
         here = ".".join(parts[:depth + 1])
         if isinstance(node, list):
             if not part.isdigit() or int(part) >= len(node):
-                raise ConfigError(f"{where}: {here} is not a layer index "
-                                  f"(0..{len(node) - 1})")
+                span = f"0..{len(node) - 1}" if node else "the list is empty"
+                raise ConfigError(f"{where}: {here} is not an index of that list ({span})")
             index = int(part)
             if last:
                 node[index] = value
@@ -629,6 +722,21 @@ def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
         else:
             merged[key] = value
     return merged
+
+
+SHIPPED_CONFIGS = Path(__file__).resolve().parent / "configs"  # default, quick, best, yahoo
+
+
+def config_path(given: str | Path | None) -> Path:
+    """The config file to read: ``given`` as a path when it exists, else a shipped config by
+    name (``quick`` → forecast/configs/quick.yaml); None → the default config."""
+    if given is None:
+        return SHIPPED_CONFIGS / "default.yaml"
+    path = Path(given)
+    shipped = SHIPPED_CONFIGS / f"{path.name.removesuffix('.yaml')}.yaml"
+    if not path.exists() and path.parent == Path(".") and shipped.exists():
+        return shipped
+    return path
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()

@@ -128,7 +128,7 @@ def test_overrides_are_typed_and_validated():
     ("train.epochs", r"expected KEY=VALUE"),
     ("train.epoch=3", r"unknown key 'train\.epoch'; did you mean 'train\.epochs'"),
     ("trian.epochs=3", r"unknown key 'trian'; did you mean 'train'"),
-    ("model.layers.9.units=3", r"model\.layers\.9 is not a layer index \(0\.\.3\)"),
+    ("model.layers.9.units=3", r"model\.layers\.9 is not an index of that list \(0\.\.3\)"),
 ])
 def test_bad_overrides(assignment, pattern):
     with pytest.raises(ConfigError, match=pattern):

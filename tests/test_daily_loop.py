@@ -265,3 +265,31 @@ def test_batch_update_on_two_tickers(ray_cluster, tmp_path):
         assert kept.parent == first.folder / "previous" / ticker and (kept / "run.json").exists()
         assert len(read_journal(run)) == 6 and (run / "live.json").exists()
     assert "Live, one bar ahead:" in result.verdict
+
+
+def test_adaptive_bands_learn_from_the_journal(tmp_path):
+    """forecast.adaptive: score turns the resolved record into each level's α per horizon
+    (α = nominal + γ Σ(nominal − miss)), kept in adaptive.json; the next forecast's bands use
+    it: after misses at h = 1 the 80 % band is wider there, the rest unchanged."""
+    csv = write_bars(tmp_path / "bars.csv", BARS.iloc[:260])
+    config = production_config(tmp_path, csv, "forecast.adaptive=true",
+                               "forecast.adaptive_step=0.05")
+    api.train(config, out=tmp_path / "run", echo=lambda line: None)
+    run = tmp_path / "run"
+    plain = api.forecast(run, steps=2)
+    for day in range(1, 6):
+        write_bars(csv, BARS.iloc[:260 + day])
+        api.forecast(run, steps=2, refresh=True)
+    record = score(run)
+    rows = record.rows[record.rows["step"] == 1]
+    misses = int((~rows["inside80"].astype(bool)).sum())
+    stored = json.loads((run / "adaptive.json").read_text())
+    expected = 0.2 + 0.05 * (len(rows) * 0.2 - misses)
+    assert stored["alphas"]["model"]["80"][0] == pytest.approx(expected)
+    write_bars(csv, BARS.iloc[:260])  # the first origin again: only the α differs
+    (run / "journal.csv").rename(tmp_path / "journal.csv")  # so the forecast is issued anew
+    again = api.forecast(run, steps=2)
+    widths = lambda frame, h: frame["hi80"].iloc[h] / frame["median"].iloc[h]  # noqa: E731
+    assert (widths(again, 0) > widths(plain, 0)) == (expected < 0.2)
+    assert widths(again, 0) != pytest.approx(widths(plain, 0)) or expected == 0.2
+    assert json.loads((run / "forecast.json").read_text())["adaptive"] is True

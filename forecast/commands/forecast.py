@@ -127,21 +127,14 @@ def make_forecast(run: runs.Run, steps: int, samples: int = 100,
 
 def adaptive_alphas(run: runs.Run, steps: int) -> dict | None:
     """With ``forecast.adaptive``: each level's α per horizon as the lineage's live record
-    left them (adaptive.json, written by ``score``); nominal past the horizons it has seen.
+    left them (adaptive.json, written by ``score``; nominal past the horizons it has seen).
     None without adaptive bands or before any forecast resolved."""
     path = run.path / "adaptive.json"
     if not run.config.forecast.adaptive or not path.exists():
         return None
     stored = runs.read_json(path)["alphas"]
-    alphas: dict = {}
-    for method, levels in stored.items():
-        alphas[method] = {}
-        for name, values in levels.items():
-            nominal = 1 - LEVELS[name]
-            padded = np.full(steps, nominal)
-            padded[:min(steps, len(values))] = values[:steps]
-            alphas[method][name] = padded
-    return alphas
+    return {method: {name: np.asarray(values[:steps], dtype="float64")
+                     for name, values in levels.items()} for method, levels in stored.items()}
 
 
 def missing_note(calibration: Any, name: str, horizon: int, config: Any) -> str:

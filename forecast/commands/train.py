@@ -7,7 +7,7 @@ import contextlib
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,10 +69,12 @@ class TrainOutcome:
 
 def train(config: Config, out: str | Path | None = None, refresh: bool = False,
           overwrite: bool = False, echo: Callable[[str], None] = print,
-          market: MarketData | None = None) -> TrainOutcome:
+          market: MarketData | None = None, callbacks: Sequence[Any] = ()) -> TrainOutcome:
     """Load data, train the configured model, score it against naive, write a run folder.
 
     ``market``: data already loaded (with ``load_data``) instead of the configured source.
+    ``callbacks``: Keras callback objects, after those the config names (train.callbacks,
+    train.tensorboard); a resumed run restores the built-in ones' state, not these.
     """
     if market is None:
         config, market = load_data(config, refresh=refresh)
@@ -84,10 +86,11 @@ def train(config: Config, out: str | Path | None = None, refresh: bool = False,
     atomic.write_json(run_dir / "scaler.json",
                       dataset.scaler.to_dict(config.data.features))
     return _train_in(run_dir, config, market.bars, dataset, echo, resume=False,
-                     data_warnings=market.warnings)
+                     data_warnings=market.warnings, callbacks=callbacks)
 
 
-def resume(run_dir: str | Path, echo: Callable[[str], None] = print) -> TrainOutcome:
+def resume(run_dir: str | Path, echo: Callable[[str], None] = print,
+           callbacks: Sequence[Any] = ()) -> TrainOutcome:
     """Continue an interrupted ``train`` (or ``update``) from its last finished epoch, in its
     own folder."""
     path = Path(run_dir)
@@ -120,18 +123,19 @@ def resume(run_dir: str | Path, echo: Callable[[str], None] = print) -> TrainOut
         start = lambda: runs.load_model(Path(update["parent"]) / "model.keras", config,  # noqa: E731
                                         optimizer=True)
     return _train_in(path, config, bars, dataset, echo, resume=True, data_warnings=warnings,
-                     start=start, details={"update": update} if update else None)
+                     start=start, details={"update": update} if update else None,
+                     callbacks=callbacks)
 
 
 def _train_in(run_dir: Path, config: Config, bars: pd.DataFrame, dataset: Dataset,
               echo: Callable[[str], None], resume: bool, data_warnings: tuple[str, ...] = (),
-              start: Callable[[], Any] | None = None, details: dict[str, Any] | None = None
-              ) -> TrainOutcome:
+              start: Callable[[], Any] | None = None, details: dict[str, Any] | None = None,
+              callbacks: Sequence[Any] = ()) -> TrainOutcome:
     """Fit in ``run_dir`` (from its last checkpoint when ``resume``, else from ``start()``'s
     model — an update's warm start — or a new one), then write the run's artifacts, run.json
     last (with ``details``)."""
     from forecast.model.build import build_model  # TensorFlow: only once the data is good
-    from forecast.model.train import fit_model, seed_everything
+    from forecast.model.train import build_callbacks, fit_model, seed_everything, trim_csv_log
 
     seed_everything(config.train.seed)
     checkpoint = runs.load_checkpoint(run_dir) if resume else None
@@ -152,6 +156,11 @@ def _train_in(run_dir: Path, config: Config, bars: pd.DataFrame, dataset: Datase
          f"{testing}")
     finished = [state.epoch if state else 0]
     interrupts: list[int] = []
+    hooks = [*build_callbacks(config.train, config.model.learning_rate, run_dir,
+                              resume=checkpoint is not None), *callbacks]
+    for spec in config.train.callbacks:
+        if spec.name == "CSVLogger":  # the epochs after the checkpoint run again
+            trim_csv_log(run_dir / spec.filename, finished[0])
 
     def save_state(current, trained_model, best) -> None:
         runs.save_checkpoint(run_dir, current, trained_model, best)
@@ -163,7 +172,8 @@ def _train_in(run_dir: Path, config: Config, bars: pd.DataFrame, dataset: Datase
     try:
         with _interrupts_noted(interrupts):
             result = fit_model(model, dataset, config.train, state=state,
-                               best_weights=best_weights, on_epoch_end=save_state)
+                               best_weights=best_weights, on_epoch_end=save_state,
+                               callbacks=hooks)
     except KeyboardInterrupt:
         raise TrainingInterrupted(
             f"interrupted after epoch {finished[0]} of {config.train.epochs}; the training "

@@ -135,8 +135,9 @@ def update(run_dir: str | Path, data_path: str | Path | None = None, refresh: bo
     runs.write_config(folder, config)
     runs.write_prices(folder, bars)
     atomic.write_json(folder / "scaler.json", dataset.scaler.to_dict(config.data.features))
-    if (parent.path / journal.JOURNAL).exists():  # the lineage's record, carried forward
-        shutil.copyfile(parent.path / journal.JOURNAL, folder / journal.JOURNAL)
+    for name in (journal.JOURNAL, "adaptive.json"):  # the lineage's record, carried forward
+        if (parent.path / name).exists():
+            shutil.copyfile(parent.path / name, folder / name)
     echo(f"{label}: {count_words(added, 'new bar')} after the run's last one, {revised} revised; "
          f"{'refitting from scratch' if refit else f'warm start for {epochs} epoch(s)'}")
     start = None if refit else (lambda: runs.load_model(parent.path / "model.keras", config,

@@ -92,7 +92,7 @@ class Calibration:
         (80, 95); NaN where the horizon has too few residuals for the level.  (H,)
 
         ``alphas``: a miscoverage per horizon from adaptive conformal inference in place of
-        the nominal 1 − level (``adaptive_quantile``).
+        the nominal 1 − level (``adaptive_quantile``); nominal past its end.
         """
         level = LEVELS[name]
         scores = self.model_scores if method == "model" else self.naive_scores
@@ -100,7 +100,7 @@ class Calibration:
         for horizon, values in enumerate(scores):
             if len(values) < minimum_residuals(level):
                 widths.append(math.nan)
-            elif alphas is None:
+            elif alphas is None or horizon >= len(alphas):
                 widths.append(conformal_quantile(values, level))
             else:
                 widths.append(adaptive_quantile(np.sort(values), float(alphas[horizon])))

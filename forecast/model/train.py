@@ -12,8 +12,10 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from forecast.model.backend import import_tensorflow_quietly
 
@@ -67,11 +69,13 @@ class TrainingState:
     best_epoch: int | None = None
     wait: int = 0  # epochs since the best validation loss
     stopped_early: bool = False
+    callbacks: list[dict] = field(default_factory=list)  # callback_state()
 
     def to_dict(self) -> dict:
         return {"epoch": self.epoch, "history": self.history,
                 "best_val_loss": self.best_val_loss, "best_epoch": self.best_epoch,
-                "wait": self.wait, "stopped_early": self.stopped_early}
+                "wait": self.wait, "stopped_early": self.stopped_early,
+                "callbacks": self.callbacks}
 
 
 @dataclass(frozen=True)
@@ -124,11 +128,16 @@ def epoch_seed(seed: int, epoch: int) -> int:
 def fit_model(model: keras.Model, dataset: Dataset, train: TrainConfig,
               state: TrainingState | None = None, best_weights: list | None = None,
               on_epoch_end: Callable[[TrainingState, keras.Model, list | None], None]
-              | None = None) -> TrainingResult:
+              | None = None, callbacks: Sequence[keras.callbacks.Callback] = ()
+              ) -> TrainingResult:
     """Train on the training windows, validating on the later validation windows.
 
     ``state``/``best_weights`` continue an interrupted run; ``on_epoch_end`` is called after
-    every finished epoch (the run folder saves its checkpoint there).
+    every finished epoch (the run folder saves its checkpoint there). ``callbacks``: Keras
+    callbacks, called as ``fit`` calls them at the start and end of training and of every
+    epoch, with ``fit``'s logs (loss, val_loss, learning_rate); a callback that sets
+    ``model.stop_training`` ends the training after that epoch. The state of the built-in
+    ones (``callback_state``) is kept in ``state`` so that a resumed run goes on exactly.
     """
     state = state or TrainingState()
     has_validation = len(dataset.y_val) > 0
@@ -136,9 +145,16 @@ def fit_model(model: keras.Model, dataset: Dataset, train: TrainConfig,
     verbose = progress_verbosity(train.progress)
     train_step, test_step = _compiled(model.train_step, model), _compiled(model.test_step, model)
     n_batches = math.ceil(len(dataset.y_train) / train.batch_size)
+    hooks = keras.callbacks.CallbackList(list(callbacks), model=model, epochs=train.epochs,
+                                         steps=n_batches, verbose=0)
+    model.stop_training = False
+    hooks.on_train_begin()  # resets the callbacks' counters …
+    restore_callback_state(callbacks, state.callbacks)  # … which a resumed run then restores
+    logs: dict[str, float] = {}
     for epoch in range(state.epoch, train.epochs):
         if state.stopped_early:
             break
+        hooks.on_epoch_begin(epoch)
         this_seed = epoch_seed(train.seed, epoch)
         keras.utils.set_random_seed(this_seed)
         reseed_dropout(model, this_seed)  # dropout masks depend on (seed, epoch) only
@@ -157,6 +173,7 @@ def fit_model(model: keras.Model, dataset: Dataset, train: TrainConfig,
             progress.update(n_batches, values=list(logs.items()), finalize=True)
         for key, value in logs.items():
             state.history.setdefault(key, []).append(value)
+        hooks.on_epoch_end(epoch, {**logs, "learning_rate": learning_rate(model)})
         state.epoch = epoch + 1
         if patience is not None:
             val_loss = state.history["val_loss"][-1]
@@ -166,12 +183,88 @@ def fit_model(model: keras.Model, dataset: Dataset, train: TrainConfig,
             else:
                 state.wait += 1
                 state.stopped_early = state.wait >= patience
-        if not math.isfinite(state.history["loss"][-1]):
-            state.stopped_early = True  # diverged: more epochs cannot help
+        if not math.isfinite(state.history["loss"][-1]) or model.stop_training:
+            state.stopped_early = True  # diverged (more epochs cannot help), or a callback
+        state.callbacks = callback_state(callbacks)
         if on_epoch_end is not None:
             on_epoch_end(state, model, best_weights)
         if state.stopped_early:
             break
+    hooks.on_train_end(logs)
     if patience is not None and train.restore_best_weights and best_weights is not None:
         model.set_weights(best_weights)  # keep the epoch with the best validation loss
     return TrainingResult(history=state.history, epochs_run=state.epoch)
+
+
+def learning_rate(model: keras.Model) -> float:
+    """The optimizer's current learning rate (as ``fit`` logs it)."""
+    return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+
+
+# What a resumed run must give each built-in callback back (the learning rate itself lives in
+# the optimizer's state, which the checkpoint keeps).
+_CALLBACK_STATE = {"ReduceLROnPlateau": ("wait", "cooldown_counter", "best")}
+
+
+def callback_state(callbacks: Sequence[keras.callbacks.Callback]) -> list[dict]:
+    """The built-in callbacks' counters, in order (JSON)."""
+    return [{name: float(getattr(callback, name))
+             for name in _CALLBACK_STATE.get(type(callback).__name__, ())}
+            for callback in callbacks]
+
+
+def restore_callback_state(callbacks: Sequence[keras.callbacks.Callback],
+                           saved: list[dict]) -> None:
+    for callback, values in zip(callbacks, saved or ()):
+        for name, value in values.items():
+            setattr(callback, name, int(value) if name != "best" else value)
+
+
+def build_callbacks(train: TrainConfig, learning_rate_start: float | None, run_dir: Path,
+                    resume: bool) -> list[keras.callbacks.Callback]:
+    """The Keras callbacks ``train.tensorboard`` and ``train.callbacks`` ask for, writing
+    into ``run_dir``. On ``resume`` a CSV log keeps only the rows of the epochs the
+    checkpoint holds (the others are run again)."""
+    built: list[keras.callbacks.Callback] = []
+    for spec in train.callbacks:
+        arguments = {key: value for key, value in dataclasses.asdict(spec).items()
+                     if key != "name"}
+        if spec.name == "CSVLogger":
+            path = run_dir / spec.filename
+            built.append(keras.callbacks.CSVLogger(str(path), separator=spec.separator,
+                                                   append=resume))
+        elif spec.name == "LearningRateScheduler":
+            built.append(keras.callbacks.LearningRateScheduler(NamedSchedule(
+                spec.schedule, learning_rate_start, spec.decay, spec.every, train.epochs)))
+        else:
+            built.append(getattr(keras.callbacks, spec.name)(**arguments))
+    if train.tensorboard:
+        built.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard"),
+                                                 write_graph=True))
+    return built
+
+
+def trim_csv_log(path: Path, epochs: int) -> None:
+    """A CSV log cut back to its header and first ``epochs`` rows (a resumed run redoes the
+    epochs after its checkpoint)."""
+    if path.exists():  # bytes: the csv module ends its rows with \r\n
+        lines = path.read_bytes().splitlines(keepends=True)
+        path.write_bytes(b"".join(lines[:1 + epochs]))
+
+
+@dataclass(frozen=True)
+class NamedSchedule:
+    """A learning-rate schedule of the epoch alone (so a resumed run repeats it)."""
+
+    kind: str  # exponential, step, cosine
+    start: float
+    decay: float
+    every: int
+    epochs: int
+
+    def __call__(self, epoch: int, current: float) -> float:
+        if self.kind == "exponential":
+            return self.start * self.decay ** epoch
+        if self.kind == "step":
+            return self.start * self.decay ** (epoch // self.every)
+        return self.start * 0.5 * (1 + math.cos(math.pi * epoch / self.epochs))

@@ -23,6 +23,7 @@ import datetime as dt
 import json
 import platform
 import re
+import shutil
 import zipfile
 from dataclasses import dataclass
 from importlib import metadata
@@ -68,6 +69,10 @@ def create_run_dir(runs_dir: str | Path, ticker: str, out: str | Path | None = N
         if path.is_dir() and any(path.iterdir()) and not overwrite:
             raise UserError(f"--out {path}: folder is not empty (holds a previous run?); "
                             f"choose a new folder or pass --overwrite")
+        if (path / "journal.csv").exists():  # a record of issued forecasts is never deleted
+            raise UserError(f"--out {path}: holds journal.csv, the record of the forecasts its "
+                            f"run issued, which --overwrite does not delete; choose a new "
+                            f"folder (update a run with: python main.py update --run {path})")
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as error:
@@ -77,10 +82,11 @@ def create_run_dir(runs_dir: str | Path, ticker: str, out: str | Path | None = N
             (path / MARKER).unlink(missing_ok=True)
             for pattern in (*RUN_FILES, "report.html", "evaluation.json", "forecast.*",
                             "explain_*", "backtest.*", "bands.*", "horizons.*", "calibration.*",
-                            "compare.*", "training_*"):
+                            "compare.*", "training_*", "live.*", "adaptive.json", UPDATE):
                 for old in path.glob(pattern):
                     if old.is_file():
                         old.unlink()
+            shutil.rmtree(path / "tensorboard", ignore_errors=True)
         return path
     stamp = (now or dt.datetime.now()).strftime("%Y%m%d-%H%M%S")
     base = Path(runs_dir) / f"{stamp}-{safe_name(ticker)}"
@@ -415,7 +421,8 @@ def load_checkpoint(run_dir: Path) -> tuple[Any, Any, list | None] | None:
         state = TrainingState(epoch=int(record["epoch"]), history=record["history"],
                               best_val_loss=record["best_val_loss"],
                               best_epoch=record["best_epoch"], wait=int(record["wait"]),
-                              stopped_early=bool(record["stopped_early"]))
+                              stopped_early=bool(record["stopped_early"]),
+                              callbacks=list(record.get("callbacks", [])))
         model_file = run_dir / record["model_file"]
         best_file = record.get("best_file")
     except (KeyError, TypeError, ValueError) as error:
