@@ -14,6 +14,7 @@ os.environ.setdefault("FORECAST_CACHE_DIR",
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from forecast.config import Config, load_config
 
@@ -154,3 +155,76 @@ def ray_cluster():
     yield cluster
     ray.shutdown()
     cluster.shutdown()
+
+
+# --- the session's batch and sweep (the report-page test reads them too) --------------------
+
+TICKERS = ["AAA", "BBB", "BAD"]
+
+
+@pytest.fixture(scope="session")
+def long_csv(tmp_path_factory) -> Path:
+    """A long-format file (Date,Ticker,OHLCV) of three tickers; BAD has too few rows."""
+    frames = []
+    for seed, ticker in enumerate(TICKERS):
+        frame = ohlcv_frame(pd.bdate_range("2022-01-03", periods=160 if ticker != "BAD" else 8),
+                            seed=seed).reset_index()
+        frame.insert(1, "Ticker", ticker)
+        frames.append(frame)
+    path = tmp_path_factory.mktemp("long") / "prices.csv"
+    pd.concat(frames).to_csv(path, index=False)
+    return path
+
+
+def batch_config(tmp_path, path, *overrides):
+    """Enough validation bars (36) for conformal 95 % bands 3 bars ahead."""
+    return tiny_config(tmp_path, "data.source=csv", f"data.path={path}", "data.start=null",
+                       "train.validation_fraction=0.3", *overrides)
+
+
+@pytest.fixture(scope="session")
+def first_batch(ray_cluster, long_csv, tmp_path_factory):
+    from forecast.scaleout.batch import run_batch
+
+    tmp_path = tmp_path_factory.mktemp("batch")
+    return run_batch(batch_config(tmp_path, long_csv), TICKERS, out=tmp_path / "out",
+                     forecast_steps=3, echo=lambda line: None)
+
+
+# Lookback 230 is too long for 240 training rows less their 48-row validation block: every
+# trial that draws it fails with the data's own one-line message. Trial 1 is the config as
+# given (lookback 10).
+SPACE = {"model.layers.0.units": {"int": [2, 6], "log": True},
+         "model.learning_rate": {"loguniform": [1.0e-3, 3.0e-2]},
+         "data.lookback": {"choice": [10, 230]}}
+
+
+def write_series(path: Path, prices: pd.Series) -> Path:
+    frame = pd.DataFrame({"Date": prices.index.strftime("%Y-%m-%d"), "Close": prices.values})
+    frame.to_csv(path, index=False)
+    return path
+
+
+def sweep_config(tmp_path: Path, csv: Path):
+    return tiny_config(tmp_path, "data.source=csv", f"data.path={csv}", "data.start=null",
+                       "train.epochs=3", "train.seed=3")
+
+
+def write_space(path: Path, space: dict | None = None) -> Path:
+    path.write_text(yaml.safe_dump(space or SPACE, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="session")
+def series_csv(tmp_path_factory) -> Path:
+    return write_series(tmp_path_factory.mktemp("sweep-data") / "prices.csv",
+                        synthetic_prices(300, seed=11))
+
+
+@pytest.fixture(scope="session")
+def first_sweep(ray_cluster, series_csv, tmp_path_factory):
+    from forecast.scaleout.sweep import run_sweep
+
+    tmp_path = tmp_path_factory.mktemp("sweep")
+    return run_sweep(sweep_config(tmp_path, series_csv), write_space(tmp_path / "space.yaml"),
+                     trials=4, out=tmp_path / "out", max_concurrent=1, echo=lambda line: None)

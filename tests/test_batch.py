@@ -25,37 +25,7 @@ from forecast.evaluation.significance import benjamini_hochberg
 from forecast.scaleout.batch import read_tickers, run_batch
 from forecast.config import Config
 from forecast.errors import UserError
-from tests.conftest import ROOT, ohlcv_frame, tiny_config
-
-TICKERS = ["AAA", "BBB", "BAD"]
-
-
-@pytest.fixture(scope="session")
-def long_csv(tmp_path_factory) -> Path:
-    """A long-format file (Date,Ticker,OHLCV) of three tickers; BAD has too few rows."""
-    frames = []
-    for seed, ticker in enumerate(TICKERS):
-        frame = ohlcv_frame(pd.bdate_range("2022-01-03", periods=160 if ticker != "BAD" else 8),
-                            seed=seed).reset_index()
-        frame.insert(1, "Ticker", ticker)
-        frames.append(frame)
-    path = tmp_path_factory.mktemp("long") / "prices.csv"
-    pd.concat(frames).to_csv(path, index=False)
-    return path
-
-
-def batch_config(tmp_path, path, *overrides):
-    """Enough validation bars (36) for conformal 95 % bands 3 bars ahead."""
-    return tiny_config(tmp_path, "data.source=csv", f"data.path={path}", "data.start=null",
-                       "train.validation_fraction=0.3", *overrides)
-
-
-@pytest.fixture(scope="session")
-def first_batch(ray_cluster, long_csv, tmp_path_factory):
-    tmp_path = tmp_path_factory.mktemp("batch")
-    return run_batch(batch_config(tmp_path, long_csv), TICKERS, out=tmp_path / "out",
-                     forecast_steps=3, echo=lambda line: None)
-
+from tests.conftest import TICKERS, ROOT, batch_config, ohlcv_frame, tiny_config
 
 def test_a_broken_ticker_is_an_error_row_and_the_others_are_ordinary_runs(first_batch):
     table, folder = first_batch.leaderboard, first_batch.folder

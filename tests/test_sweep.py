@@ -23,44 +23,8 @@ from forecast.config import config_to_dict, load_config
 from forecast.errors import ConfigError
 from forecast.scaleout.space import space_from_dict
 from forecast.scaleout.sweep import run_sweep, run_trial
-from tests.conftest import ROOT, synthetic_prices, tiny_config
-
-# Lookback 230 is too long for 240 training rows less their 48-row validation block: every
-# trial that draws it fails with the data's own one-line message. Trial 1 is the config as
-# given (lookback 10).
-SPACE = {"model.layers.0.units": {"int": [2, 6], "log": True},
-         "model.learning_rate": {"loguniform": [1.0e-3, 3.0e-2]},
-         "data.lookback": {"choice": [10, 230]}}
-
-
-def write_series(path: Path, prices: pd.Series) -> Path:
-    frame = pd.DataFrame({"Date": prices.index.strftime("%Y-%m-%d"), "Close": prices.values})
-    frame.to_csv(path, index=False)
-    return path
-
-
-def sweep_config(tmp_path: Path, csv: Path):
-    return tiny_config(tmp_path, "data.source=csv", f"data.path={csv}", "data.start=null",
-                       "train.epochs=3", "train.seed=3")
-
-
-def write_space(path: Path, space: dict | None = None) -> Path:
-    path.write_text(yaml.safe_dump(space or SPACE, sort_keys=False))
-    return path
-
-
-@pytest.fixture(scope="session")
-def series_csv(tmp_path_factory) -> Path:
-    return write_series(tmp_path_factory.mktemp("sweep-data") / "prices.csv",
-                        synthetic_prices(300, seed=11))
-
-
-@pytest.fixture(scope="session")
-def first_sweep(ray_cluster, series_csv, tmp_path_factory):
-    tmp_path = tmp_path_factory.mktemp("sweep")
-    return run_sweep(sweep_config(tmp_path, series_csv), write_space(tmp_path / "space.yaml"),
-                     trials=4, out=tmp_path / "out", max_concurrent=1, echo=lambda line: None)
-
+from tests.conftest import (ROOT, SPACE, sweep_config, synthetic_prices, tiny_config,
+                            write_series, write_space)
 
 def test_sweep_writes_its_files_and_records_failed_trials(first_sweep):
     folder = first_sweep.folder

@@ -42,6 +42,6 @@ def backtest(config: Config, folds: int = 5, samples: int = 0, out: str | Path |
         runs.write_frame(folder / "horizons.csv", result.horizons)
     atomic.write_json(folder / "backtest.json", result.summary)
     runs.save_figure(folder / "backtest.png", plot_backtest(result.table))
-    write_report(folder, f"{config.data.ticker} backtest {folder.name}",
+    write_report(folder, f"{config.data.ticker} backtest ({folds} folds)",
                  data_warnings=market.warnings)
     return folder, result

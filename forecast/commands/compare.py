@@ -36,6 +36,6 @@ def compare(config: Config, families: tuple[str, ...], folds: int = 5,
     runs.write_frame(folder / "compare.csv", table)
     atomic.write_json(folder / "compare.json", summary)
     runs.save_figure(folder / "compare.png", plot_compare(table))
-    write_report(folder, f"{config.data.ticker} model comparison {folder.name}",
+    write_report(folder, f"{config.data.ticker} model comparison ({folds} folds)",
                  data_warnings=market.warnings)
     return folder, table, summary

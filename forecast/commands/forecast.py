@@ -167,4 +167,4 @@ def write_forecast(run: runs.Run, result: Forecast) -> None:
     journal.append(run.path, journal.journal_rows(
         frame, run.path.name, result.record["origin"], method,
         journal.file_sha256(run.path / "model.keras"), result.data_sha256))
-    write_report(run.path, f"{config.data.ticker} run {run.path.name}")
+    write_report(run.path, f"{config.data.ticker} run")

@@ -48,5 +48,5 @@ def score(run_dir: str | Path, data_path: str | Path | None = None, refresh: boo
             "alphas": {method: {name: [float(value) for value in np.asarray(values)]
                                 for name, values in levels.items()}
                        for method, levels in alphas.items()}})
-    write_report(run.path, f"{run.config.data.ticker} run {run.path.name}")
+    write_report(run.path, f"{run.config.data.ticker} run")
     return result

@@ -205,7 +205,7 @@ def _train_in(run_dir: Path, config: Config, bars: pd.DataFrame, dataset: Datase
         forecaster, bars.iloc[:dataset.n_train], len(dataset.y_val),
         calibration_steps(forecaster)))
     runs.save_figure(run_dir / "loss.png", plot_loss(result.history))
-    write_report(run_dir, f"{config.data.ticker} run {run_dir.name}",
+    write_report(run_dir, f"{config.data.ticker} run",
                  data_warnings=data_warnings)
     runs.clear_checkpoint(run_dir)
     runs.mark_complete(run_dir, {"config_sha256": config_hash(config),

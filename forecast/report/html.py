@@ -12,19 +12,36 @@ import pandas as pd
 from forecast.store import atomic
 
 STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
-         "img{max-width:100%}.table{border-collapse:collapse}"
-         ".table td,.table th{padding:4px 10px;border-bottom:1px solid #ddd;"
-         "text-align:right}.warnings li{color:#8a4b00}"
-         "pre{background:#f6f6f6;padding:1em;overflow:auto}")
+         "img{max-width:100%}.scroll{overflow-x:auto;max-width:100%}"
+         ".table{border-collapse:collapse}.table td,.table th{padding:4px 10px;"
+         "border-bottom:1px solid #ddd;text-align:right;white-space:nowrap}"
+         ".warnings li,.messages li{color:#8a4b00}.folder{color:#666}"
+         "pre{background:#f6f6f6;padding:1em;overflow:auto;white-space:pre-wrap}")
 IMAGES = (("true_vs_predicted.png", "True vs predicted (test set)"),
           ("loss.png", "Loss"), ("forecast.png", "Forecast"),
           ("backtest.png", "Walk-forward backtest"), ("compare.png", "Model comparison"),
           ("live.png", "Live record: forecasts issued and what came"))
 
 
-def _page(title: str, parts: list[str]) -> str:
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
-            f"</title><style>{STYLE}</style></head><body>{''.join(parts)}</body></html>\n")
+def page_title(folder: Path, subject: str) -> str:
+    """One clear title: what and whose, and when (the run's finish, else now): 'MSFT run ·
+    2026-12-02 05:10'."""
+    import datetime as dt
+
+    when = None
+    if (folder / "run.json").exists():
+        when = json.loads((folder / "run.json").read_text()).get("finished")
+    stamp = (dt.datetime.fromisoformat(when) if when else dt.datetime.now())
+    return f"{subject} · {stamp:%Y-%m-%d %H:%M}"
+
+
+def _page(title: str, folder: Path, parts: list[str]) -> str:
+    heading = (f"<h1>{html.escape(title)}</h1><p class='folder'>folder "
+               f"{html.escape(str(folder.name))}</p>")
+    return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+            f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>"
+            f"<body>{heading}{''.join(parts)}</body></html>\n")
 
 
 def _image(path: Path, alt: str) -> str:
@@ -33,9 +50,11 @@ def _image(path: Path, alt: str) -> str:
     return f"<img alt='{html.escape(alt)}' src='data:image/png;base64,{data}'>"
 
 
-def _table(frame: pd.DataFrame) -> str:
-    return frame.to_html(index=False, float_format=lambda value: f"{value:.4g}",
-                         na_rep="–", border=0, classes="table")
+def _table(frame: pd.DataFrame, escape: bool = True) -> str:
+    """A table that scrolls inside its own box when it is wider than the page."""
+    table = frame.to_html(index=False, float_format=lambda value: f"{value:.4g}",
+                          na_rep="–", border=0, classes="table", escape=escape)
+    return f"<div class='scroll'>{table}</div>"
 
 
 def _test_words(folder: Path, count: object) -> str:
@@ -92,16 +111,24 @@ def _live_section(summary: dict) -> str:
             f"<div class='scroll'>{table}</div>")
 
 
-def write_report(folder: str | Path, title: str,
+def write_report(folder: str | Path, subject: str,
                  data_warnings: list[str] | tuple[str, ...] | None = None) -> Path:
-    """(Re)write folder/report.html from whatever artifacts the folder holds.
+    """(Re)write folder/report.html from whatever artifacts the folder holds, titled
+    ``subject`` (ticker and kind: 'MSFT run') and the date.
 
     ``data_warnings``: the data checks' lines; by default those recorded in run.json.
     """
     folder = Path(folder)
-    parts = [f"<h1>{html.escape(title)}</h1>"]
-    if data_warnings is None and (folder / "run.json").exists():
-        data_warnings = json.loads((folder / "run.json").read_text()).get("data_warnings")
+    record = json.loads((folder / "run.json").read_text()) if (folder / "run.json").exists() \
+        else {}
+    if subject.endswith(" run") and record.get("update"):
+        subject = subject.replace(" run", " updated run")
+    elif subject.endswith(" run") and record.get("test_rows", 1) == 0:
+        subject = subject.replace(" run", " production run")
+    title = page_title(folder, subject)
+    parts = []
+    if data_warnings is None:
+        data_warnings = record.get("data_warnings")
     parts.append(_warnings_section(data_warnings or ()))
     if (folder / "metrics.json").exists():
         metrics = json.loads((folder / "metrics.json").read_text())
@@ -135,7 +162,7 @@ def write_report(folder: str | Path, title: str,
         parts.append(f"<h2>Config</h2><pre>{html.escape((folder / 'config.yaml').read_text())}"
                      f"</pre>")
     path = folder / "report.html"
-    atomic.write_text(path, _page(title, parts))
+    atomic.write_text(path, _page(title, folder, parts))
     return path
 
 
@@ -148,21 +175,27 @@ def write_batch_report(folder: str | Path, table: pd.DataFrame, verdict: str) ->
         f"<a href='{html.escape(str(run))}/report.html'>report</a>"
         if isinstance(run, str) and (folder / run / "report.html").exists() else "–"
         for run in table["run_folder"]]
-    linked["message"] = [html.escape(str(text)) if isinstance(text, str) else text
+    messages = [(ticker, text) for ticker, text in zip(table["ticker"], table["message"])
+                if isinstance(text, str) and text]
+    linked["message"] = ["see below" if isinstance(text, str) and text else "–"
                          for text in table["message"]]
-    parts = [f"<h1>Batch {html.escape(folder.name)}</h1><p><b>{html.escape(verdict)}</b></p>",
+    title = page_title(folder, f"Batch of {len(table)} tickers")
+    parts = [f"<p><b>{html.escape(verdict)}</b></p>",
              "<p>dm_p_value: the one-sided Diebold–Mariano test of each ticker's test "
              "forecasts against the naive forecast on the same bars (squared error); "
              "timing_p_value: the Pesaran–Timmermann test of its directional timing, which "
              "conditions on the market's up-rate; each *_q_value: Benjamini–Hochberg over "
-             "the tickers that ran. rmse_ratio &lt; 1 alone is no evidence.</p>"]
+             "the tickers that ran; live_*: the record of the forecasts issued since "
+             "(batch --update). rmse_ratio &lt; 1 alone is no evidence.</p>"]
     if (folder / "batch.png").exists():
         parts.append(_image(folder / "batch.png", "rmse_ratio per ticker"))
-    parts.append(linked.drop(columns=["run_folder"]).to_html(
-        index=False, float_format=lambda value: f"{value:.4g}", na_rep="–", border=0,
-        classes="table", escape=False))
+    parts.append(_table(linked.drop(columns=["run_folder"]), escape=False))
+    if messages:
+        parts.append("<h2>Messages</h2><ul class='messages'>" + "".join(
+            f"<li><b>{html.escape(str(ticker))}</b>: {html.escape(text)}</li>"
+            for ticker, text in messages) + "</ul>")
     path = folder / "report.html"
-    atomic.write_text(path, _page(f"Batch {folder.name}", parts))
+    atomic.write_text(path, _page(title, folder, parts))
     return path
 
 
@@ -170,8 +203,13 @@ def write_sweep_report(folder: str | Path, table: pd.DataFrame, summary: dict) -
     """DIR/report.html for a sweep: the closing lines, sweep.png, the trials, the best run's
     test metrics beside naive, a link to best/report.html."""
     folder = Path(folder)
-    parts = [f"<h1>Sweep {html.escape(folder.name)}</h1>",
-             "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in summary["lines"])
+    ticker = ""
+    if (folder / "config.yaml").exists():
+        import yaml
+
+        ticker = yaml.safe_load((folder / "config.yaml").read_text())["data"]["ticker"] + " "
+    title = page_title(folder, f"{ticker}sweep of {summary['trials']} trials")
+    parts = ["<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in summary["lines"])
              + "</ul>",
              f"<p>Objective: {html.escape(summary['objective'])}; lower is better, and "
              f"naive_objective is the naive forecast's score on the same rows. Trials never "
@@ -191,5 +229,5 @@ def write_sweep_report(folder: str | Path, table: pd.DataFrame, summary: dict) -
         parts.append(f"<h2>best.yaml</h2><pre>{html.escape((folder / 'best.yaml').read_text())}"
                      f"</pre>")
     path = folder / "report.html"
-    atomic.write_text(path, _page(f"Sweep {folder.name}", parts))
+    atomic.write_text(path, _page(title, folder, parts))
     return path

@@ -1,0 +1,112 @@
+"""Every kind of report page opened in a real browser (headless Chromium): one clear title,
+every image loads, nothing overflows a 1280-pixel window (wide tables scroll in their own
+box), no console error; a screenshot of each is kept in the test's folder.
+
+Locally the test skips, saying why, when Chromium is not installed; under CI it fails."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import forecast as api
+from tests.conftest import QUICK, synthetic_prices
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+         "--no-first-run", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", "--hide-scrollbars", "--window-size=1280,900"]
+# Injected first in <head>: record errors and console.error calls; after load, write what the
+# test checks into the page.
+PROBE = """<script>
+window.__errors = [];
+window.addEventListener('error', e => window.__errors.push(String(e.message)));
+const __consoleError = console.error;
+console.error = (...args) => { window.__errors.push(args.join(' ')); __consoleError(...args); };
+window.addEventListener('load', () => {
+  const width = window.innerWidth;
+  const outside = [...document.querySelectorAll('body *')].filter(element =>
+      !element.closest('.scroll') && element.getBoundingClientRect().right > width + 1);
+  const report = {width, page: document.documentElement.scrollWidth,
+    title: document.title, headings: document.querySelectorAll('h1').length,
+    images: [...document.images].map(image => [image.alt, image.complete && image.naturalWidth > 0]),
+    outside: outside.slice(0, 5).map(element => element.tagName + '.' + element.className),
+    errors: window.__errors};
+  const out = document.createElement('pre');
+  out.id = '__probe';
+  out.textContent = JSON.stringify(report);
+  document.body.appendChild(out);
+});
+</script>"""
+
+
+def open_in_chromium(page: Path, screenshot: Path) -> dict:
+    """Load a page (with the probe) and take a screenshot of it (without)."""
+    probed = page.with_name(f".probed-{page.name}")
+    probed.write_text(page.read_text().replace("<head>", "<head>" + PROBE, 1))
+    profile = page.parent / ".chromium-profile"
+    result = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}",
+                             "--virtual-time-budget=3000", "--dump-dom", probed.as_uri()],
+                            capture_output=True, text=True, timeout=120)
+    probed.unlink()
+    found = re.search(r'<pre id="__probe">(.*?)</pre>', result.stdout, re.S)
+    assert found, result.stderr[-2000:]
+    subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}",
+                    f"--screenshot={screenshot}", page.as_uri()], capture_output=True,
+                   timeout=120)
+    return json.loads(found.group(1).replace("&amp;", "&").replace("&lt;", "<")
+                      .replace("&gt;", ">").replace("&quot;", '"'))
+
+
+@pytest.fixture(scope="module")
+def pages(trained, first_batch, first_sweep, tmp_path_factory) -> dict[str, Path]:
+    """One page of each kind: a run with a forecast and a live record, a backtest, a model
+    comparison, a batch and a sweep."""
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is not installed (.ci/run installs Debian's chromium)")
+        pytest.skip("Chromium is not installed: apt-get install chromium to run this test")
+    from forecast.commands.score import score
+
+    folder = tmp_path_factory.mktemp("pages")
+    run = folder / "run"
+    shutil.copytree(trained.run_dir, run)
+    api.forecast(run, steps=5)
+    score(run, bars=trained.dataset.prices.to_frame("price"))
+    csv = folder / "prices.csv"
+    prices = synthetic_prices(220, seed=2)
+    prices.rename_axis("Date").rename("Close").to_csv(csv)
+    source = ["data.source=csv", f"data.path={csv}", "data.start=null", "data.ticker=SYN"]
+    config = api.load_config(QUICK, ["data.lookback=10", "train.epochs=1",
+                                     "model.layers.0.units=4", "model.layers.2.units=4",
+                                     f"output.runs_dir={folder}", *source])
+    backtest, _ = api.backtest(config, folds=2, out=folder / "backtest", echo=lambda line: None)
+    compare, _, _ = api.compare(config, ("lstm", "gru"), folds=1, out=folder / "compare",
+                                echo=lambda line: None)
+    return {"run": run / "report.html", "backtest": backtest / "report.html",
+            "compare": compare / "report.html",
+            "batch": first_batch.folder / "report.html",
+            "sweep": first_sweep.folder / "report.html"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["run", "backtest", "compare", "batch", "sweep"])
+def test_a_report_page_reads_well_in_a_browser(pages, kind, tmp_path):
+    report = open_in_chromium(pages[kind], tmp_path / f"{kind}.png")
+    assert report["width"] == 1280
+    assert report["headings"] == 1 and " · 20" in report["title"], report["title"]
+    assert not re.search(r"\b(\w+) \1\b", report["title"].lower()), report["title"]  # "run run"
+    assert report["images"] and all(loaded for _, loaded in report["images"]), report["images"]
+    assert report["page"] <= report["width"], report["outside"]  # no sideways scroll
+    assert report["outside"] == []
+    assert report["errors"] == []
+    assert (tmp_path / f"{kind}.png").read_bytes()[:4] == b"\x89PNG"
+    if kind == "run":
+        text = pages[kind].read_text()
+        assert "Live record" in text and "Forecast" in text
