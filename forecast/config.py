@@ -741,13 +741,15 @@ def config_path(given: str | Path | None) -> Path:
 
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()
                 ) -> Config:
-    """Load a YAML config (defaults where keys are absent), apply ``--set`` overrides, validate.
+    """Load a YAML config (defaults where keys are absent; ``path`` a file or a shipped config
+    by name), apply ``--set`` overrides, validate.
 
     Overrides go through the same validation as the file, so ``--set train.epochs=-1`` fails
     just like ``epochs: -1`` would.
     """
     values = config_to_dict(Config())
     if path is not None:
+        path = config_path(path)  # a file, or a shipped config by name ("quick")
         values = _merge(values, read_yaml(path))
     for assignment in overrides:
         apply_override(values, assignment)

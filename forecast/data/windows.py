@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from forecast.data.features import feature_matrix, first_complete_row
+from forecast.data.features import feature_matrix, first_complete_row, source_columns
 from forecast.data.scaling import FEATURE_RANGE, MinMaxScaling
 from forecast.errors import DataError, RunError
 
@@ -174,6 +174,11 @@ def prepare_dataset(bars: pd.Series | pd.DataFrame, lookback: int, test_fraction
     otherwise it is ``test_fraction`` of the rows.
     """
     bars = as_bars(bars)
+    missing = [column for column in source_columns(features) if column not in bars]
+    if missing:
+        raise DataError(f"{label}: the bars have no {', '.join(missing)} column, which "
+                        f"data.features {', '.join(features)} read; load them with "
+                        f"forecast.load_data(config) (load_prices keeps the close alone)")
     prices = bars["price"]
     values = feature_matrix(features, bars, target)  # (N, F)
     first = first_complete_row(values, features, pd.DatetimeIndex(bars.index), label)
