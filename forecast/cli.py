@@ -62,6 +62,15 @@ def program_name() -> str:
     return "python -m forecast" if name == "__main__.py" else "forecast"
 
 
+def add_newer_bars(command: argparse.ArgumentParser, data_help: str) -> None:
+    """--data FILE or --refresh: where the bars that came since the run are read from."""
+    newer = command.add_mutually_exclusive_group()
+    newer.add_argument("--data", type=Path, default=None,
+                       help=f"{data_help} (default: the run's source again)")
+    newer.add_argument("--refresh", action="store_true",
+                       help="download the run's Yahoo Finance bars again first")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=program_name(),
@@ -103,21 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
         "score", help="match the run's journalled forecasts with the bars that came: the "
                       "live record (live.csv/json/png)")
     score.add_argument("--run", type=Path, required=True, help="run folder to score")
-    newer = score.add_mutually_exclusive_group()
-    newer.add_argument("--data", type=Path, default=None,
-                       help="CSV with the bars that came (default: the run's source again)")
-    newer.add_argument("--refresh", action="store_true",
-                       help="download the run's Yahoo Finance bars again first")
+    add_newer_bars(score, "CSV with the bars that came")
 
     update = commands.add_parser(
         "update", help="bring a run up to its newest bars without a full retrain, into a new "
                        "run folder")
     update.add_argument("--run", type=Path, required=True, help="run folder to update")
-    newer = update.add_mutually_exclusive_group()
-    newer.add_argument("--data", type=Path, default=None,
-                       help="CSV continuing the run's bars (default: the run's source again)")
-    newer.add_argument("--refresh", action="store_true",
-                       help="download the run's Yahoo Finance bars again first")
+    add_newer_bars(update, "CSV continuing the run's bars")
     update.add_argument("--epochs", type=int, default=None,
                         help="warm-start epochs (default: train.update_epochs)")
     update.add_argument("--refit", action="store_true",
@@ -389,7 +390,7 @@ def command_evaluate(args: argparse.Namespace) -> int:
     evaluation = evaluate(args.run)
     stored = read_json(args.run / "metrics.json")
     print(format_metrics_table(evaluation))
-    same = all(evaluation[key] == stored.get(key) for key in METRIC_KEYS)
+    same = all(evaluation[key] == stored[key] for key in METRIC_KEYS if key in stored)
     print(f"wrote {args.run / 'evaluation.json'}; "
           f"{'matches' if same else 'DIFFERS FROM'} metrics.json")
     return 0

@@ -520,8 +520,8 @@ def _convert(value: Any, hint: Any, path: str) -> Any:
             raise ConfigError(f"{path}: expected a list of names, got {value!r}")
         return tuple(_convert(item, str, f"{path}.{index}") for index, item in enumerate(value))
     if origin is tuple:  # tuple[LayerConfig, ...] or tuple[CallbackConfig, ...]
-        kind, builder = (("callbacks", _build_callback) if typing.get_args(hint)[0] is CallbackConfig
-                         else ("layers", _build_layer))
+        is_callbacks = typing.get_args(hint)[0] is CallbackConfig
+        kind, builder = ("callbacks", _build_callback) if is_callbacks else ("layers", _build_layer)
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{path}: expected a list of {kind}, got {value!r}")
         return tuple(builder(item, f"{path}.{index}") for index, item in enumerate(value))

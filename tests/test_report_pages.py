@@ -35,7 +35,8 @@ window.addEventListener('load', () => {
       !element.closest('.scroll') && element.getBoundingClientRect().right > width + 1);
   const report = {width, page: document.documentElement.scrollWidth,
     title: document.title, headings: document.querySelectorAll('h1').length,
-    images: [...document.images].map(image => [image.alt, image.complete && image.naturalWidth > 0]),
+    images: [...document.images].map(
+      image => [image.alt, image.complete && image.naturalWidth > 0]),
     outside: outside.slice(0, 5).map(element => element.tagName + '.' + element.className),
     errors: window.__errors};
   const out = document.createElement('pre');

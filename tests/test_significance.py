@@ -12,7 +12,7 @@ from scipy.stats import norm, t as student_t
 
 from forecast.evaluation.metrics import forecast_metrics, metrics_verdict, point_verdict
 from forecast.evaluation.significance import (benjamini_hochberg, diebold_mariano,
-                                              pesaran_timmermann, verdict_word)
+                                              p_text, pesaran_timmermann, verdict_word)
 
 ACTUAL = np.array([10.0, 11.0, 10.5, 12.0, 11.5, 13.0, 12.5, 12.0, 14.0, 13.5, 15.0, 14.0])
 MODEL = np.array([10.2, 10.6, 10.9, 11.6, 11.9, 12.4, 12.8, 12.3, 13.1, 13.9, 14.2, 14.6])
@@ -138,6 +138,8 @@ def test_three_verdicts_in_words():
         "429 bars)")
     assert point_verdict(1.02, 0.999).startswith("the model is worse than")
     assert point_verdict(0.997, 0.31).endswith("(rmse_ratio 0.997, DM p 0.31: within noise)")
+    # extreme p-values are bounded, never printed as "p 1" or "p 2e-09"
+    assert [p_text(p) for p in (2e-9, 0.0123, 0.9995)] == ["p < 0.001", "p 0.012", "p > 0.999"]
     metrics = forecast_metrics(ACTUAL, MODEL, NAIVE)
     assert metrics["dm_p_value"] == pytest.approx(hand_dm(MODEL, NAIVE, ACTUAL, 1)[1])
     assert metrics_verdict({**metrics, "n_test": 12}).startswith("The model ")

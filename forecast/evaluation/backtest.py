@@ -27,7 +27,7 @@ from forecast.errors import UserError
 from forecast.evaluation.bands import coverage
 from forecast.evaluation.metrics import (best_lag, directional_accuracy, forecast_metrics, mase,
                                          optional, point_verdict)
-from forecast.evaluation.significance import (SIGNIFICANCE, diebold_mariano,
+from forecast.evaluation.significance import (SIGNIFICANCE, diebold_mariano, p_text,
                                               pesaran_timmermann, verdict_word)
 from forecast.forecasting.conformal import SCORED_HORIZONS
 from forecast.forecasting.forecaster import Forecaster, KerasNetwork
@@ -374,7 +374,7 @@ def backtest_verdict(summary: dict[str, Any]) -> str:
     drift = summary["versus_drift"]
     if drift != "beats":
         drift_p = _p(model.get("dm_p_value_drift"))
-        test = f"DM p {drift_p:.2g}" if math.isfinite(drift_p) else "untestable"
+        test = f"DM {p_text(drift_p)}" if math.isfinite(drift_p) else "untestable"
         line += (f". It is {drift} the drift forecast ({test})"
                  + (": its edge over naive is the average drift" if summary["beat_naive"]
                     else ""))

@@ -96,10 +96,10 @@ def metrics_verdict(metrics: dict[str, Any]) -> str:
     if absolute is not None and word("dm_p_value_abs") != word("dm_p_value"):
         phrase = {"beats": "beats it", "worse than": "is worse than it",
                   "no better than": "is no better than it"}[word("dm_p_value_abs")]
-        line += f"; on absolute error (MAE) it {phrase} (DM p {absolute:.2g})"
+        line += f"; on absolute error (MAE) it {phrase} (DM {p_text(absolute)})"
     drift = metrics.get("dm_p_value_drift")
     if "dm_p_value_drift" in metrics and word("dm_p_value_drift") != "beats":
-        test = f"DM p {drift:.2g}" if drift is not None else "untestable"
+        test = f"DM {p_text(drift)}" if drift is not None else "untestable"
         line += (f"; it is {word('dm_p_value_drift')} the drift forecast ({test})"
                  + (", so its edge over naive is the average drift"
                     if word("dm_p_value") == "beats" else ""))

@@ -183,5 +183,7 @@ def verdict_word(p_value: float, level: float = SIGNIFICANCE) -> str:
 
 
 def p_text(p_value: float) -> str:
-    """'p 0.012', 'p < 0.001'."""
-    return f"p {p_value:.2g}" if p_value >= 0.001 else "p < 0.001"
+    """'p 0.012', 'p < 0.001', 'p > 0.999'."""
+    if p_value < 0.001:
+        return "p < 0.001"
+    return f"p {p_value:.2g}" if p_value <= 0.999 else "p > 0.999"

@@ -32,6 +32,17 @@ def time_axis(axes, stamps: pd.DatetimeIndex) -> np.ndarray | pd.DatetimeIndex:
     return np.arange(len(stamps))
 
 
+def finish_axes(axes, title: str, xlabel: str = "date", ylabel: str = "price",
+                legend: str | None = "best") -> None:
+    """The labels, grid and legend every line plot here shares."""
+    axes.set_title(title)
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    axes.grid(alpha=0.3)
+    if legend is not None:
+        axes.legend(loc=legend)
+
+
 def plot_true_vs_predicted(predictions: pd.DataFrame, show_naive: bool = True,
                            title: str = "True vs predicted close") -> Figure:
     """Actual and predicted closes over the test dates (the naive line optional)."""
@@ -44,11 +55,7 @@ def plot_true_vs_predicted(predictions: pd.DataFrame, show_naive: bool = True,
     if show_naive:
         axes.plot(dates, predictions["naive"], color="tab:orange", linewidth=0.8, alpha=0.8,
                   linestyle="--", label="naive (previous close)")
-    axes.set_title(title)
-    axes.set_xlabel("date")
-    axes.set_ylabel("price")
-    axes.grid(alpha=0.3)
-    axes.legend()
+    finish_axes(axes, title)
     return figure
 
 
@@ -61,11 +68,7 @@ def plot_loss(history: dict[str, list[float]]) -> Figure:
             epochs = np.arange(1, len(history[key]) + 1)
             axes.plot(epochs, history[key], marker="o", markersize=3, label=label)
     axes.set_yscale("log")
-    axes.set_xlabel("epoch")
-    axes.set_ylabel("loss (scaled units)")
-    axes.set_title("Loss")
-    axes.grid(alpha=0.3)
-    axes.legend()
+    finish_axes(axes, "Loss", "epoch", "loss (scaled units)")
     return figure
 
 
@@ -78,11 +81,7 @@ def plot_price_history(dataset: Dataset) -> Figure:
               color="tab:blue", label=f"training ({dataset.n_train} bars)")
     axes.plot(prices.index[dataset.n_train:], prices.iloc[dataset.n_train:],
               color="tab:red", label=f"test ({len(prices) - dataset.n_train} bars)")
-    axes.set_xlabel("date")
-    axes.set_ylabel("price")
-    axes.set_title("Close price history")
-    axes.grid(alpha=0.3)
-    axes.legend()
+    finish_axes(axes, "Close price history")
     return figure
 
 
@@ -94,10 +93,8 @@ def plot_scaled_training(dataset: Dataset) -> Figure:
     scaled = dataset.scaler.transform(training.to_numpy().reshape(-1, 1))[:, 0]  # (n_train,)
     axes.plot(training.index, scaled, color="tab:blue")
     axes.set_ylim(-0.05, 1.05)
-    axes.set_xlabel("date")
-    axes.set_ylabel("scaled close")
-    axes.set_title("Scaled training series (MinMaxScaler fitted on these rows only)")
-    axes.grid(alpha=0.3)
+    finish_axes(axes, "Scaled training series (MinMaxScaler fitted on these rows only)",
+                ylabel="scaled close", legend=None)
     return figure
 
 
@@ -126,11 +123,7 @@ def plot_forecast(history: pd.Series, forecast: pd.DataFrame, history_days: int 
         for column, label in (("rw_lo95", "random walk's 95% band"), ("rw_hi95", None)):
             axes.plot(joined, band(column), color="dimgray", linestyle="--", linewidth=1,
                       label=label)
-    axes.set_title(title)
-    axes.set_xlabel("date")
-    axes.set_ylabel("price")
-    axes.grid(alpha=0.3)
-    axes.legend(loc="upper left")
+    finish_axes(axes, title, legend="upper left")
     return figure
 
 
@@ -156,11 +149,7 @@ def plot_live(history: pd.Series, journal: pd.DataFrame, issues: int = 12,
         if part["lo95"].notna().all():
             axes.fill_between(part["_target"], part["lo95"].astype(float),
                               part["hi95"].astype(float), color=colour, alpha=0.12)
-    axes.set_title(title)
-    axes.set_xlabel("date")
-    axes.set_ylabel("price")
-    axes.grid(alpha=0.3)
-    axes.legend(loc="upper left")
+    finish_axes(axes, title, legend="upper left")
     return figure
 
 
