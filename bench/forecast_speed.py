@@ -3,7 +3,9 @@ runs in one process.
 
     python bench/forecast_speed.py [--rounds 3] [--baseline 37994ba] [--run DIR]
 
-- Trains the default config once (or takes ``--run``), copies the run folder twice, and
+- Trains the default config once with the baseline's code (or takes ``--run``), copies the
+  run folder twice (this checkout calibrates it in the untimed first round and stores the
+  calibration, as it does for any run folder made before calibration was stored), and
   runs ``forecast --run COPY --steps 30`` (conformal bands) alternately with the
   ``--baseline`` commit's code (a git worktree; it calibrates on every call, on TensorFlow)
   and this checkout's (NumPy network, calibration read from the run folder): wall time and
@@ -65,7 +67,8 @@ def main() -> None:
     parser.add_argument("--baseline", default="37994ba",
                         help="commit whose forecast command is timed beside this checkout's")
     parser.add_argument("--run", type=Path, default=None,
-                        help="a default-config run folder (default: train one)")
+                        help="a default-config run folder the baseline made (default: the "
+                             "baseline trains one)")
     parser.add_argument("--tickers", type=int, default=40)
     parser.add_argument("--many", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -75,14 +78,14 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as scratch:
         scratch_path = Path(scratch)
-        template = args.run
-        if template is None:
-            template = scratch_path / "default"
-            run_child([PYTHON, "main.py", "train", "--out", str(template)])
         old_code = scratch_path / "baseline"
         subprocess.run(["git", "worktree", "add", "--detach", str(old_code), args.baseline],
                        cwd=ROOT, check=True, capture_output=True)
         try:
+            template = args.run
+            if template is None:  # made by the baseline, which cannot read newer config keys
+                template = scratch_path / "default"
+                run_child([PYTHON, str(old_code / "main.py"), "train", "--out", str(template)])
             copies = {"old": scratch_path / "old", "new": scratch_path / "new"}
             for copy in copies.values():
                 shutil.copytree(template, copy)

@@ -1,7 +1,7 @@
 """The daily loop, replayed: walk bar by bar through the end of a series as if each bar had
 just arrived, and compare three update policies on the live record they build.
 
-    python bench/replay.py [--days 450] [--every 20]
+    python bench/replay.py [--days 450] [--every 20] [--adaptive-steps 0.005,0.05]
 
 For each series (the MSFT sample; a seeded GARCH-like series) and each policy, starting from
 a production fit of ``configs/best.yaml`` (adaptive conformal bands on) on every bar before
@@ -11,6 +11,11 @@ the last ``--days``:
   bars ahead), then ``score`` (which also moves the adaptive bands' α);
 - every ``--every`` bars: ``update`` (warm start, ``train.update_epochs``), ``update
   --refit`` (from scratch), or nothing.
+
+The first adaptive step γ (the config's default, 0.005) runs every policy; each further one
+runs "nothing" again, to show how the live coverage depends on γ (a sensitivity row, not a
+value chosen from this replay). ``--rows FILE`` rebuilds the tables from the JSON lines an
+earlier invocation printed, without replaying.
 
 Reports the live record at h = 1 and 5 (rmse_ratio with its DM p against naive, coverage of
 the 80 % / 95 % bands) and the compute each policy spent updating, with an update's cost
@@ -61,8 +66,9 @@ def msft_bars() -> pd.DataFrame:
     return frame.set_index("Date")[["Close"]]
 
 
-def replay(bars: pd.DataFrame, policy: str, days: int, every: int, folder: Path) -> dict:
-    """One policy's live record over the last ``days`` bars."""
+def replay(bars: pd.DataFrame, policy: str, days: int, every: int, step: float,
+           folder: Path) -> dict:
+    """One policy's live record over the last ``days`` bars, adaptive bands with step γ."""
     csv = folder / "bars.csv"
     start = len(bars) - days
 
@@ -72,7 +78,8 @@ def replay(bars: pd.DataFrame, policy: str, days: int, every: int, folder: Path)
     write(start)
     config = load_config(ROOT / "configs" / "best.yaml", [
         "data.source=csv", f"data.path={csv}", "data.ticker=REPLAY", "data.calendar=business",
-        "data.test_fraction=0", "forecast.adaptive=true", "train.progress=none",
+        "data.test_fraction=0", "forecast.adaptive=true", f"forecast.adaptive_step={step}",
+        "train.progress=none",
         f"output.runs_dir={folder / 'runs'}"])
     quiet = lambda line: None  # noqa: E731
     started = time.perf_counter()
@@ -94,8 +101,8 @@ def replay(bars: pd.DataFrame, policy: str, days: int, every: int, folder: Path)
     write(len(bars))
     record = score(run).summary
     horizons = {part["horizon"]: part for part in record["horizons"]}
-    return {"policy": policy, "full_train_s": full_train, "updates": len(spent),
-            "update_s": float(np.mean(spent)) if spent else 0.0,
+    return {"policy": policy, "adaptive_step": step, "full_train_s": full_train,
+            "updates": len(spent), "update_s": float(np.mean(spent)) if spent else 0.0,
             "updating_s": float(np.sum(spent)), "loop_s": loop, "resolved": record["resolved"],
             **{f"h{h}_{key}": horizons[h].get(key) for h in (1, 5)
                for key in ("n", "rmse_ratio", "dm_p_value", "coverage80", "coverage95",
@@ -107,20 +114,51 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=450)
     parser.add_argument("--every", type=int, default=20)
     parser.add_argument("--series", default="msft,garch")
+    parser.add_argument("--adaptive-steps", default="0.005,0.05",
+                        help="γ values: the first for every policy, the rest for 'nothing'")
+    parser.add_argument("--policies", default=",".join(POLICIES),
+                        help="policies at the first γ (none, update, refit)")
+    parser.add_argument("--rows", type=Path, default=None,
+                        help="JSON lines printed by an earlier invocation: tables only")
     args = parser.parse_args()
+    steps = [float(value) for value in args.adaptive_steps.split(",")]
+    if args.rows is not None:
+        rows = [json.loads(line) for line in args.rows.read_text().splitlines()
+                if line.startswith("{")]
+    else:
+        rows = replay_all(args.series.split(","), args.policies.split(","), steps, args.days,
+                          args.every)
+    text = tables(pd.DataFrame(rows), args.days, args.every)
+    (ROOT / "bench" / "REPLAY.md").write_text("# The daily loop, replayed (bench/replay.py)\n\n"
+                                              + text + "\n")
+    update_results({"## Daily loop replayed (bench/replay.py, bench/REPLAY.md)": text})
+    print(text)
+
+
+def replay_all(keys: list[str], policies: list[str], steps: list[float], days: int,
+               every: int) -> list[dict]:
+    """Every series × policy at the first γ, and 'nothing' at each further γ."""
     logging.disable(logging.WARNING)  # the data checks repeat on every bar
     series = {"msft": ("MSFT sample", msft_bars), "garch": ("GARCH-like", garch_bars)}
+    plan = [(policy, steps[0]) for policy in policies] + [("none", step) for step in steps[1:]]
     rows = []
-    for key in args.series.split(","):
+    for key in keys:
         name, make = series[key]
         bars = make()
-        for policy in POLICIES:
+        for policy, step in plan:
             with tempfile.TemporaryDirectory() as scratch:
-                result = {"series": name, **replay(bars, policy, args.days, args.every,
+                result = {"series": name, **replay(bars, policy, days, every, step,
                                                    Path(scratch))}
             rows.append(result)
             print(json.dumps(result), flush=True)
-    table = pd.DataFrame(rows)
+    return rows
+
+
+def tables(table: pd.DataFrame, days: int, every: int) -> str:
+    """REPLAY.md's text: the policies at the default γ, then the γ sensitivity rows."""
+    if "adaptive_step" not in table:  # rows printed before γ was recorded: the default
+        table["adaptive_step"] = 0.005
+    default_step = float(table["adaptive_step"].iloc[0])
 
     def cell(row: pd.Series, h: int) -> str:
         p_value = row[f"h{h}_dm_p_value"]
@@ -129,31 +167,37 @@ def main() -> None:
                 f"{row[f'h{h}_coverage95']:.1%}")
 
     lines = [f"Generated by `python bench/replay.py` on {dt.date.today().isoformat()}: the last "
-             f"{args.days} bars of each series replayed one by one with `configs/best.yaml` "
-             f"(production fit, adaptive conformal bands): each bar `score`, then `forecast "
-             f"--refresh --steps 5`; every {args.every} bars `update` (warm start, 5 epochs), "
-             f"`update --refit`, or nothing. Live record at the end, and compute.", "",
-             "| series | policy | h=1 rmse_ratio (DM p) | h=1 cov. 80 / 95 | h=5 rmse_ratio (DM p)"
-             " | h=5 cov. 80 / 95 | updates | s per update | full train s |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+             f"{days} bars of each series replayed one by one with `configs/best.yaml` "
+             f"(production fit, adaptive conformal bands with step γ): each bar `score`, then "
+             f"`forecast --refresh --steps 5`; every {every} bars `update` (warm start, 5 "
+             f"epochs), `update --refit`, or nothing. Live record at the end (rmse_ratio with "
+             f"the one-sided DM p against naive; coverage of the 80 % / 95 % bands), and "
+             f"compute. The MSFT sample is read on business days, so a forecast for an exchange "
+             f"holiday stays unresolved.", "",
+             "| series | policy | γ | h=1 rmse_ratio (DM p) | h=1 cov. 80 / 95 | "
+             "h=5 rmse_ratio (DM p) | h=5 cov. 80 / 95 | updates | s per update | "
+             "full train s |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for _, row in table.iterrows():
-        lines.append(f"| {row['series']} | {row['policy']} | {cell(row, 1)} | {cell(row, 5)} | "
-                     f"{row['updates']} | {row['update_s']:.1f} | {row['full_train_s']:.1f} |")
-    updates = table[table["policy"] == "update"]
-    refits = table[table["policy"] == "refit"]
-    ratio = float(updates["update_s"].mean() / refits["update_s"].mean())
-    h1 = table["h1_coverage95"].astype(float)
-    lines += ["", f"- An update ({args.every} new bars, warm start) costs **{ratio:.0%}** of a "
-                  f"refit from scratch (goal ≤ 25 %).",
-              f"- Live 95 % coverage at h = 1 over {int(table['h1_n'].min())}+ live bars: "
-              f"{h1.min():.1%}–{h1.max():.1%} (goal 92–98 %, adaptive bands); 80 %: "
-              f"{table['h1_coverage80'].min():.1%}–{table['h1_coverage80'].max():.1%} "
-              f"(goal 77–83 %)."]
-    text = "\n".join(lines)
-    (ROOT / "bench" / "REPLAY.md").write_text("# The daily loop, replayed (bench/replay.py)\n\n"
-                                              + text + "\n")
-    update_results({"## Daily loop replayed (bench/replay.py, bench/REPLAY.md)": text})
-    print(text)
+        lines.append(f"| {row['series']} | {row['policy']} | {row['adaptive_step']:g} | "
+                     f"{cell(row, 1)} | {cell(row, 5)} | {row['updates']} | "
+                     f"{row['update_s']:.1f} | {row['full_train_s']:.1f} |")
+    main_rows = table[table["adaptive_step"] == default_step]
+    updates = main_rows[main_rows["policy"] == "update"]
+    refits = main_rows[main_rows["policy"] == "refit"]
+    lines.append("")
+    if len(updates) and len(refits):
+        ratio = float(updates["update_s"].mean() / refits["update_s"].mean())
+        train_ratio = float(updates["update_s"].mean() / main_rows["full_train_s"].mean())
+        lines.append(f"- An update ({every} new bars, warm start) costs **{ratio:.0%}** of a "
+                     f"refit from scratch and {train_ratio:.0%} of a full train (goal ≤ 25 %).")
+    for step, part in table.groupby("adaptive_step", sort=False):
+        lines.append(f"- γ = {step:g}: live coverage at h = 1 over {int(part['h1_n'].min())}+ "
+                     f"live bars: 95 % band {part['h1_coverage95'].min():.1%}–"
+                     f"{part['h1_coverage95'].max():.1%} (goal 92–98 %); 80 % band "
+                     f"{part['h1_coverage80'].min():.1%}–{part['h1_coverage80'].max():.1%} "
+                     f"(goal 77–83 %).")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -62,8 +62,8 @@ def test_unknown_layer_key_is_named(tmp_path):
     ("train:\n  epochs: 2.5\n", r"train\.epochs: 2\.5 is not an integer"),
     ("data:\n  lookback: true\n", r"data\.lookback: True is not an integer"),
     ("data:\n  test_fraction: 0.7\n", r"data\.test_fraction: 0\.7 is invalid: must be in "
-                                      r"\(0, 0\.5\]"),
-    ("data:\n  test_fraction: 0\n", r"data\.test_fraction: 0\.0 is invalid"),
+                                      r"\[0, 0\.5\] \(0: a production fit"),
+    ("data:\n  test_fraction: -0.1\n", r"data\.test_fraction: -0\.1 is invalid"),
     ("data:\n  lookback: 1\n", r"data\.lookback: 1 is invalid: must be an integer >= 2"),
     ("data:\n  source: web\n", r"data\.source: 'web' is not one of sample, csv, yahoo"),
     ("data:\n  source: csv\n", r"data\.path: None is invalid: data\.source 'csv' needs"),

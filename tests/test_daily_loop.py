@@ -189,7 +189,7 @@ def test_sigkill_during_update_loses_nothing(parent, tmp_path):
     new = tmp_path / "new"
     environment = {**os.environ, "CI": "true"}
     process = subprocess.Popen([sys.executable, "main.py", "update", "--run", str(parent),
-                                "--data", str(grown), "--epochs", "300", "--out", str(new)],
+                                "--data", str(grown), "--epochs", "40", "--out", str(new)],
                                cwd=ROOT, env=environment, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120

@@ -43,7 +43,7 @@ def assert_one_clear_line(code: int, error: str, *fragments: str) -> None:
 @pytest.mark.parametrize("text, fragments", [
     ("train:\n  epoch: 3\n", ["train.epoch: unknown key", "did you mean 'epochs'"]),
     ("train:\n  epochs: three\n", ["train.epochs", "'three' is not an integer"]),
-    ("data:\n  test_fraction: 0.9\n", ["data.test_fraction", "0.9", "must be in (0, 0.5]"]),
+    ("data:\n  test_fraction: 0.9\n", ["data.test_fraction", "0.9", "must be in [0, 0.5]"]),
     ("", ["config file is empty", "configs/default.yaml"]),
     ("train:\n  epochs: 3\n  seed: 1: 2\n", ["line 3", "invalid YAML"]),
     ("model: !!python/object/apply:os.system ['echo pwned']\n", ["invalid YAML",

@@ -143,3 +143,11 @@ def test_three_verdicts_in_words():
     metrics = forecast_metrics(ACTUAL, MODEL, NAIVE)
     assert metrics["dm_p_value"] == pytest.approx(hand_dm(MODEL, NAIVE, ACTUAL, 1)[1])
     assert metrics_verdict({**metrics, "n_test": 12}).startswith("The model ")
+    edge = {"rmse_ratio": 0.999, "dm_p_value": 0.011, "n_test": 1596}
+    assert metrics_verdict({**edge, "dm_p_value_drift": 0.09}).endswith(
+        "; it is no better than the drift forecast (DM p 0.09), so its edge over naive is the "
+        "average drift.")
+    assert metrics_verdict({**edge, "dm_p_value_drift": 0.02}).endswith(
+        "; it beats the drift forecast too (DM p 0.02).")
+    assert metrics_verdict({**edge, "dm_p_value": 0.4, "dm_p_value_drift": 0.0004}).endswith(
+        "within noise); it beats the drift forecast (DM p < 0.001).")

@@ -84,8 +84,8 @@ def point_verdict(ratio: float, p_value: float | None, subject: str = "the model
 
 def metrics_verdict(metrics: dict[str, Any]) -> str:
     """The verdict of a run's test metrics (metrics.json), in words: against naive, where
-    absolute error disagrees, and against the drift forecast where the model does not beat
-    it."""
+    absolute error disagrees, and against the drift forecast (whose average step is all an
+    edge over naive may be)."""
     def word(key: str) -> str:
         value = metrics.get(key)
         return verdict_word(math.nan if value is None else value)
@@ -98,11 +98,15 @@ def metrics_verdict(metrics: dict[str, Any]) -> str:
                   "no better than": "is no better than it"}[word("dm_p_value_abs")]
         line += f"; on absolute error (MAE) it {phrase} (DM {p_text(absolute)})"
     drift = metrics.get("dm_p_value_drift")
-    if "dm_p_value_drift" in metrics and word("dm_p_value_drift") != "beats":
+    if "dm_p_value_drift" in metrics:
         test = f"DM {p_text(drift)}" if drift is not None else "untestable"
-        line += (f"; it is {word('dm_p_value_drift')} the drift forecast ({test})"
-                 + (", so its edge over naive is the average drift"
-                    if word("dm_p_value") == "beats" else ""))
+        beats_naive = word("dm_p_value") == "beats"
+        if word("dm_p_value_drift") == "beats":
+            line += f"; it beats the drift forecast{' too' if beats_naive else ''} ({test})"
+        else:
+            line += (f"; it is {word('dm_p_value_drift')} the drift forecast ({test})"
+                     + (", so its edge over naive is the average drift" if beats_naive
+                        else ""))
     return line[0].upper() + line[1:] + "."
 
 
