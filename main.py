@@ -1,5 +1,6 @@
 """Entry point: ``python main.py COMMAND …`` (``python main.py --help`` lists the commands:
-train, evaluate, forecast, backtest, compare, explain, summary, batch, sweep)."""
+train, evaluate, forecast, score, update, backtest, compare, explain, summary, batch,
+sweep)."""
 
 from forecast.cli import entry_point
 

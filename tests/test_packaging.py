@@ -45,3 +45,13 @@ def test_the_wheel_installs_a_command_that_runs_from_any_folder(tmp_path):
                 "import forecast, forecast.data.sources as s; print(forecast.__file__); "
                 "print(s.sample_path().is_file())").split()
     assert where[0].startswith(str(venv)) and where[1] == "True"
+
+
+@pytest.mark.parametrize("package", ["forecast", "forecast.model"])
+def test_every_exported_name_resolves(package):
+    """The lazy exports name things that exist (a renamed function would only fail on use)."""
+    import importlib
+
+    module = importlib.import_module(package)
+    for name in module.__all__:
+        assert getattr(module, name) is not None, f"{package}.{name}"

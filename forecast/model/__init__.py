@@ -10,7 +10,7 @@ from typing import Any
 
 _EXPORTS = {"build_model": "build", "fit_model": "train", "seed_everything": "train",
             "TrainingResult": "train", "layer_parameter_formula": "params",
-            "parameter_table": "params", "run_stack": "reference"}
+            "parameter_table": "params", "Network": "reference"}
 
 __all__ = sorted(_EXPORTS)
 

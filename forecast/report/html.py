@@ -35,6 +35,20 @@ def page_title(folder: Path, subject: str) -> str:
     return f"{subject} · {stamp:%Y-%m-%d %H:%M}"
 
 
+def _text_file(path: Path, heading: str) -> str:
+    """A YAML file shown as it is, under its heading ('' when there is none)."""
+    if not path.exists():
+        return ""
+    return f"<h2>{heading}</h2><pre>{html.escape(path.read_text())}</pre>"
+
+
+def _write_page(folder: Path, title: str, parts: list[str]) -> Path:
+    """FOLDER/report.html, written atomically."""
+    path = folder / "report.html"
+    atomic.write_text(path, _page(title, folder, [part for part in parts if part]))
+    return path
+
+
 def _page(title: str, folder: Path, parts: list[str]) -> str:
     heading = (f"<h1>{html.escape(title)}</h1><p class='folder'>folder "
                f"{html.escape(str(folder.name))}</p>")
@@ -158,12 +172,8 @@ def write_report(folder: str | Path, subject: str,
     for name, caption in IMAGES:
         if (folder / name).exists():
             parts.append(f"<h2>{caption}</h2>{_image(folder / name, caption)}")
-    if (folder / "config.yaml").exists():
-        parts.append(f"<h2>Config</h2><pre>{html.escape((folder / 'config.yaml').read_text())}"
-                     f"</pre>")
-    path = folder / "report.html"
-    atomic.write_text(path, _page(title, folder, parts))
-    return path
+    parts.append(_text_file(folder / "config.yaml", "Config"))
+    return _write_page(folder, title, parts)
 
 
 def write_batch_report(folder: str | Path, table: pd.DataFrame, verdict: str) -> Path:
@@ -194,9 +204,7 @@ def write_batch_report(folder: str | Path, table: pd.DataFrame, verdict: str) ->
         parts.append("<h2>Messages</h2><ul class='messages'>" + "".join(
             f"<li><b>{html.escape(str(ticker))}</b>: {html.escape(text)}</li>"
             for ticker, text in messages) + "</ul>")
-    path = folder / "report.html"
-    atomic.write_text(path, _page(title, folder, parts))
-    return path
+    return _write_page(folder, title, parts)
 
 
 def write_sweep_report(folder: str | Path, table: pd.DataFrame, summary: dict) -> Path:
@@ -225,9 +233,5 @@ def write_sweep_report(folder: str | Path, table: pd.DataFrame, summary: dict) -
     if (folder / "sweep.png").exists():
         parts.append(_image(folder / "sweep.png", "objective per trial"))
     parts.append(f"<h2>Trials</h2>{_table(table)}")
-    if (folder / "best.yaml").exists():
-        parts.append(f"<h2>best.yaml</h2><pre>{html.escape((folder / 'best.yaml').read_text())}"
-                     f"</pre>")
-    path = folder / "report.html"
-    atomic.write_text(path, _page(title, folder, parts))
-    return path
+    parts.append(_text_file(folder / "best.yaml", "best.yaml"))
+    return _write_page(folder, title, parts)
