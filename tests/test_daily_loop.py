@@ -293,3 +293,38 @@ def test_adaptive_bands_learn_from_the_journal(tmp_path):
     assert (widths(again, 0) > widths(plain, 0)) == (expected < 0.2)
     assert widths(again, 0) != pytest.approx(widths(plain, 0)) or expected == 0.2
     assert json.loads((run / "forecast.json").read_text())["adaptive"] is True
+
+
+def test_a_yahoo_run_refreshes_forecasts_scores_and_updates(tmp_path, monkeypatch, caplog):
+    """The loop on a Yahoo source (downloads faked with yfinance 1.x frames): --refresh
+    downloads again, the newest bar becomes the origin, and a dividend that re-adjusts every
+    earlier close is counted once by update, which uses the newer values."""
+    import yfinance
+
+    from tests.conftest import yfinance_frame
+
+    full = yfinance_frame("AAPL", n_rows=200)
+    first = full.iloc[:180]
+    adjusted = full.copy()
+    adjusted.loc[adjusted.index[:185], ("Close", "AAPL")] *= 0.99  # dividend on bar 186
+    downloads = [first, full.iloc[:185], adjusted]
+    monkeypatch.setattr(yfinance, "download", lambda *args, **kwargs: downloads.pop(0))
+    config = tiny_config(tmp_path, "data.source=yahoo", "data.ticker=AAPL", "data.start=null",
+                         "data.calendar=business", "data.test_fraction=0",
+                         "train.validation_fraction=0.2", f"data.cache_dir={tmp_path / 'cache'}")
+    run = api.train(config, out=tmp_path / "run", echo=lambda line: None).run_dir
+    api.forecast(run, steps=3)  # from the 180th bar, as trained
+    api.forecast(run, steps=3, refresh=True)  # downloads 185 bars: origin the newest
+    origins = sorted(set(read_journal(run)["origin"]))
+    assert len(origins) == 2 and origins[-1].startswith(str(full.index[184].date()))
+    assert score(run).summary["resolved"] == 3  # the first forecast's bars came
+    with caplog.at_level(logging.WARNING):
+        outcome = update(run, refresh=True, out=tmp_path / "new", epochs=1,
+                         echo=lambda line: None)
+    assert downloads == []
+    record = json.loads((outcome.run_dir / "run.json").read_text())["update"]
+    assert (record["new_bars"], record["revised_bars"]) == (20, 180)
+    assert sum("180 overlapping bars changed since the run" in message
+               for message in caplog.messages) == 1
+    updated = pd.read_csv(outcome.run_dir / "prices.csv")
+    assert updated["price"].iloc[0] == pytest.approx(float(adjusted[("Close", "AAPL")].iloc[0]))
