@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -165,8 +166,6 @@ def test_a_crash_while_writing_the_journal_leaves_it_intact(parent, tmp_path, mo
     from forecast.store import atomic
 
     run = tmp_path / "run"
-    import shutil
-
     shutil.copytree(parent, run)
     before = (run / "journal.csv").read_bytes()
 
