@@ -15,7 +15,6 @@ from pathlib import Path
 from forecast.errors import SweepInterrupted, TrainingInterrupted, UserError
 
 
-
 def _config_options() -> argparse.ArgumentParser:
     """Options shared by the commands that start from a config."""
     options = argparse.ArgumentParser(add_help=False)

@@ -429,7 +429,7 @@ class ForecastConfig:
     """How forecasts get their bands (see forecast/forecasting/conformal.py)."""
 
     intervals: Literal["conformal", "mc_dropout", "none"] = "conformal"
-    adaptive: bool = False  # backtests: adaptive conformal inference (Gibbs & Candès 2021)
+    adaptive: bool = False  # ACI (Gibbs & Candès 2021): backtests, forecasts from the journal
     adaptive_step: float = 0.005  # ACI's step size gamma
 
     def validate(self, path: str) -> None:

@@ -27,6 +27,7 @@ from forecast.config import Config
 from forecast.errors import UserError
 from tests.conftest import TICKERS, ROOT, batch_config, ohlcv_frame, tiny_config
 
+
 def test_a_broken_ticker_is_an_error_row_and_the_others_are_ordinary_runs(first_batch):
     table, folder = first_batch.leaderboard, first_batch.folder
     assert list(table["ticker"].iloc[-1:]) == ["BAD"]

@@ -26,6 +26,7 @@ from forecast.scaleout.sweep import run_sweep, run_trial
 from tests.conftest import (ROOT, SPACE, sweep_config, synthetic_prices, tiny_config,
                             write_series, write_space)
 
+
 def test_sweep_writes_its_files_and_records_failed_trials(first_sweep):
     folder = first_sweep.folder
     for name in ("trials.csv", "best.yaml", "sweep.png", "report.html", "sweep.json",

@@ -15,6 +15,7 @@ from forecast.report.html import write_report
 from forecast.report.plots import plot_backtest
 from forecast.store import atomic, runs
 
+
 def backtest(config: Config, folds: int = 5, samples: int = 0, out: str | Path | None = None,
              refresh: bool = False, overwrite: bool = False,
              echo: Callable[[str], None] = print, market: MarketData | None = None

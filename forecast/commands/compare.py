@@ -15,6 +15,7 @@ from forecast.report.html import write_report
 from forecast.report.plots import plot_compare
 from forecast.store import atomic, runs
 
+
 def compare(config: Config, families: tuple[str, ...], folds: int = 5,
             out: str | Path | None = None, refresh: bool = False, overwrite: bool = False,
             echo: Callable[[str], None] = print) -> tuple[Path, pd.DataFrame, dict[str, Any]]:

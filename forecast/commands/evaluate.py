@@ -11,6 +11,7 @@ from forecast.errors import RunError
 from forecast.evaluation.metrics import PRODUCTION
 from forecast.store import atomic, runs
 
+
 def evaluate(run_dir: str | Path) -> dict[str, Any]:
     """Reload model, scaler and data from the run folder alone and recompute the metrics.
 
@@ -22,7 +23,7 @@ def evaluate(run_dir: str | Path) -> dict[str, Any]:
         raise RunError(f"--run {run.path}: {PRODUCTION.replace('RUN/', f'{run.path}/')}")
     if data_fingerprint(run.bars) != run.record.get("data_sha256"):
         raise RunError(f"{run.path / 'prices.csv'}: differs from the data the run was "
-                            f"trained on (fingerprint mismatch); train the run again")
+                       f"trained on (fingerprint mismatch); train the run again")
     dataset = dataset_for(run.config, run.bars, scaler=run.scaler)
     predictions = predict_test(run.keras_model(), dataset)  # Keras: metrics.json to the bit
     evaluation: dict[str, Any] = {**score(predictions, dataset), "n_train": dataset.n_train,

@@ -13,6 +13,7 @@ from forecast.data.interval import format_timestamps
 from forecast.errors import UserError
 from forecast.store import runs
 
+
 @dataclass(frozen=True)
 class Explanation:
     date: pd.Timestamp  # the window's last input day

@@ -29,6 +29,7 @@ from forecast.report.html import write_report
 from forecast.report.plots import plot_loss, plot_true_vs_predicted
 from forecast.store import atomic, runs
 
+
 @contextlib.contextmanager
 def _interrupts_noted(noted: list[int]) -> Iterator[None]:
     """Ctrl-C raises KeyboardInterrupt as usual, and is also noted.
@@ -103,7 +104,6 @@ def resume(run_dir: str | Path, echo: Callable[[str], None] = print,
         if not (path / name).is_file():
             raise RunError(f"--resume {path}: {name} is missing, so the run cannot be resumed; "
                            f"train again")
-    from forecast.data.quality import data_warnings
     from forecast.data.scaling import MinMaxScaling
 
     config = runs.read_config(path)
@@ -117,26 +117,28 @@ def resume(run_dir: str | Path, echo: Callable[[str], None] = print,
         if dataset.scaler.to_dict(config.data.features) != stored:
             raise RunError(f"{path / 'scaler.json'}: does not match the run's prices; train "
                            f"again")
-    warnings = tuple(data_warnings(bars, config.data, source_label(config.data)))
-    start = None
-    if update is not None and not update.get("refit"):  # before its first epoch: the parent's
-        start = lambda: runs.load_model(Path(update["parent"]) / "model.keras", config,  # noqa: E731
-                                        optimizer=True)
-    return _train_in(path, config, bars, dataset, echo, resume=True, data_warnings=warnings,
-                     start=start, details={"update": update} if update else None,
-                     callbacks=callbacks)
+    warm = update is not None and not update.get("refit")  # before its first epoch: the parent
+    return _train_in(path, config, bars, dataset, echo, resume=True,
+                     start=Path(update["parent"]) / "model.keras" if warm else None,
+                     details={"update": update} if update else None, callbacks=callbacks)
 
 
 def _train_in(run_dir: Path, config: Config, bars: pd.DataFrame, dataset: Dataset,
-              echo: Callable[[str], None], resume: bool, data_warnings: tuple[str, ...] = (),
-              start: Callable[[], Any] | None = None, details: dict[str, Any] | None = None,
-              callbacks: Sequence[Any] = ()) -> TrainOutcome:
-    """Fit in ``run_dir`` (from its last checkpoint when ``resume``, else from ``start()``'s
-    model — an update's warm start — or a new one), then write the run's artifacts, run.json
-    last (with ``details``)."""
-    from forecast.model.build import build_model  # TensorFlow: only once the data is good
-    from forecast.model.train import build_callbacks, fit_model, seed_everything, trim_csv_log
+              echo: Callable[[str], None], resume: bool,
+              data_warnings: tuple[str, ...] | None = None, start: Path | None = None,
+              details: dict[str, Any] | None = None, callbacks: Sequence[Any] = ()
+              ) -> TrainOutcome:
+    """Fit in ``run_dir`` (from its last checkpoint when ``resume``, else from the model file
+    ``start`` with its optimizer state — an update's warm start — or a new model), then write
+    the run's artifacts, run.json last (with ``details``). ``data_warnings``: the checks of
+    the bars as loaded; None: checked here (bars read back from a run folder)."""
+    from forecast.model.build import build_model, portable_copy  # TensorFlow: data is good
+    from forecast.model.train import build_callbacks, fit_model, seed_everything
 
+    if data_warnings is None:
+        from forecast.data.quality import data_warnings as check_bars
+
+        data_warnings = tuple(check_bars(bars, config.data, source_label(config.data)))
     seed_everything(config.train.seed)
     checkpoint = runs.load_checkpoint(run_dir) if resume else None
     if checkpoint is not None:
@@ -144,8 +146,8 @@ def _train_in(run_dir: Path, config: Config, bars: pd.DataFrame, dataset: Datase
         echo(f"resuming {run_dir} after epoch {state.epoch} of {config.train.epochs}")
     else:
         state, best_weights = None, None
-        model = start() if start is not None else build_model(
-            config, n_features=len(config.data.features))
+        model = (runs.load_model(start, config, optimizer=True) if start is not None
+                 else build_model(config, n_features=len(config.data.features)))
     model.summary(print_fn=lambda line, *args, **kwargs: echo(line))
     if len(dataset.y_test):
         first, last = format_timestamps(dataset.test_dates[[0, -1]])
@@ -157,10 +159,7 @@ def _train_in(run_dir: Path, config: Config, bars: pd.DataFrame, dataset: Datase
     finished = [state.epoch if state else 0]
     interrupts: list[int] = []
     hooks = [*build_callbacks(config.train, config.model.learning_rate, run_dir,
-                              resume=checkpoint is not None), *callbacks]
-    for spec in config.train.callbacks:
-        if spec.name == "CSVLogger":  # the epochs after the checkpoint run again
-            trim_csv_log(run_dir / spec.filename, finished[0])
+                              resumed_epochs=state.epoch if state else None), *callbacks]
 
     def save_state(current, trained_model, best) -> None:
         runs.save_checkpoint(run_dir, current, trained_model, best)
@@ -179,8 +178,6 @@ def _train_in(run_dir: Path, config: Config, bars: pd.DataFrame, dataset: Datase
             f"interrupted after epoch {finished[0]} of {config.train.epochs}; the training "
             f"state is saved; resume with: python main.py train --resume {run_dir}") from None
     train_seconds = time.perf_counter() - started  # this session's training (not a resume's)
-    from forecast.model.build import portable_copy
-
     with atomic.atomic_path(run_dir / "model.keras") as temporary:
         portable_copy(model, config).save(temporary)  # stock Keras layers: any Keras loads it
     atomic.write_json(run_dir / "history.json", result.history)

@@ -100,8 +100,6 @@ def update(run_dir: str | Path, data_path: str | Path | None = None, refresh: bo
     worker gets the driver's rows); ``parent_record``: where the parent will be kept, as
     run.json should name it (a batch moves it), else its own path."""
     from forecast.data.features import feature_matrix
-    from forecast.data.quality import data_warnings
-    from forecast.data.sources import source_label
 
     parent = runs.load_run(run_dir)
     config = parent.config
@@ -140,8 +138,6 @@ def update(run_dir: str | Path, data_path: str | Path | None = None, refresh: bo
             shutil.copyfile(parent.path / name, folder / name)
     echo(f"{label}: {count_words(added, 'new bar')} after the run's last one, {revised} revised; "
          f"{'refitting from scratch' if refit else f'warm start for {epochs} epoch(s)'}")
-    start = None if refit else (lambda: runs.load_model(parent.path / "model.keras", config,
-                                                        optimizer=True))
-    warnings = tuple(data_warnings(bars, config.data, source_label(config.data)))
     return _train_in(folder, config, bars, dataset, echo, resume=False,
-                     data_warnings=warnings, start=start, details={"update": record})
+                     start=None if refit else parent.path / "model.keras",
+                     details={"update": record})

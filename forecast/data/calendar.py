@@ -13,7 +13,6 @@ bars; weekly, monthly and quarterly bars → the next period ends in the data's 
 from __future__ import annotations
 
 import functools
-import os
 import warnings
 
 import numpy as np
@@ -131,11 +130,11 @@ def cached_sessions(calendar: str, today: pd.Timestamp | None = None) -> pd.Date
         return None
     sessions = span.sessions
     sessions = pd.DatetimeIndex(sessions.tz_localize(None) if sessions.tz else sessions)
+    from forecast.store.atomic import atomic_path
+
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.stem}.{os.getpid()}.npy")
-        np.save(temporary, sessions.values.astype("datetime64[D]").astype("int64"))
-        os.replace(temporary, path)  # whole or not at all
+        with atomic_path(path) as temporary:  # whole or not at all
+            np.save(temporary, sessions.values.astype("datetime64[D]").astype("int64"))
     except OSError:
         pass
     return sessions
@@ -204,4 +203,3 @@ def _next_intraday(last: pd.Timestamp, steps: int, interval: str, calendar: str,
         raise DataError(f"data.calendar {calendar}: found only {len(found)} bars after {last}")
     result = pd.DatetimeIndex(found[:steps]).tz_convert(zone)
     return pd.DatetimeIndex(result if tz is not None else result.tz_localize(None), name="date")
-

@@ -31,6 +31,7 @@ from forecast.errors import DataError, RunError
 
 log = logging.getLogger(__name__)
 
+
 def target_offset(target: str) -> int:
     """Rows at the start with no modelled value (a log return needs a previous close)."""
     return 1 if target == "log_return" else 0

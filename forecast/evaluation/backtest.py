@@ -284,9 +284,8 @@ class BacktestResult:
 
 
 def walk_forward(config: Config, prices: pd.Series | pd.DataFrame, folds: int = 5,
-             samples: int = 0,
-             echo: Callable[[str], None] = print, methods_label: str = "model"
-             ) -> BacktestResult:
+                 samples: int = 0, echo: Callable[[str], None] = print,
+                 methods_label: str = "model") -> BacktestResult:
     """Walk-forward backtest of the configured model and the baselines on the same days."""
     plan = make_folds(len(prices), folds, config.data.test_fraction)
     outcomes = []

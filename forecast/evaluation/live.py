@@ -11,7 +11,6 @@ forecasts at a horizon are said to be too few, not judged.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +19,7 @@ import pandas as pd
 
 from forecast.data.interval import count_words, parse_timestamps
 from forecast.evaluation.bands import interval_scores
-from forecast.evaluation.metrics import optional, point_verdict
+from forecast.evaluation.metrics import optional, point_verdict, rmse, rmse_ratio
 from forecast.evaluation.significance import diebold_mariano, loss_differential_test
 from forecast.forecasting.conformal import LEVELS
 
@@ -90,12 +89,10 @@ def horizon_summary(part: pd.DataFrame, horizon: int) -> dict[str, Any]:
     predicted = part["median"].to_numpy(dtype="float64")
     naive = part["naive"].to_numpy(dtype="float64")
     n = len(part)
-    rmse = float(np.sqrt(np.mean((predicted - actual) ** 2)))
-    naive_rmse = float(np.sqrt(np.mean((naive - actual) ** 2)))
     test = diebold_mariano(actual, predicted, naive, horizon)
     summary: dict[str, Any] = {
-        "horizon": horizon, "n": n, "rmse": rmse, "naive_rmse": naive_rmse,
-        "rmse_ratio": rmse / naive_rmse if naive_rmse > 0 else math.inf,
+        "horizon": horizon, "n": n, "rmse": rmse(actual, predicted),
+        "naive_rmse": rmse(actual, naive), "rmse_ratio": rmse_ratio(actual, predicted, naive),
         "dm_p_value": optional(test.p_value)}
     for name in LEVELS:
         for prefix in ("", "rw_"):

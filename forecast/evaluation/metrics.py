@@ -183,4 +183,3 @@ def best_lag(actual: np.ndarray, predicted: np.ndarray, max_lag: int = 5) -> int
         if correlation > best_correlation:
             best, best_correlation = lag, correlation
     return best
-

@@ -9,10 +9,10 @@ weights and optimizer state ends with the same weights as a run that never stopp
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 import time
-import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -221,18 +221,20 @@ def restore_callback_state(callbacks: Sequence[keras.callbacks.Callback],
 
 
 def build_callbacks(train: TrainConfig, learning_rate_start: float | None, run_dir: Path,
-                    resume: bool) -> list[keras.callbacks.Callback]:
+                    resumed_epochs: int | None = None) -> list[keras.callbacks.Callback]:
     """The Keras callbacks ``train.tensorboard`` and ``train.callbacks`` ask for, writing
-    into ``run_dir``. On ``resume`` a CSV log keeps only the rows of the epochs the
-    checkpoint holds (the others are run again)."""
+    into ``run_dir``. ``resumed_epochs``: the epochs a resumed run's checkpoint holds; a CSV
+    log keeps only their rows and is appended to (the later epochs are run again)."""
     built: list[keras.callbacks.Callback] = []
     for spec in train.callbacks:
         arguments = {key: value for key, value in dataclasses.asdict(spec).items()
                      if key != "name"}
         if spec.name == "CSVLogger":
             path = run_dir / spec.filename
+            if resumed_epochs is not None:
+                trim_csv_log(path, resumed_epochs)
             built.append(keras.callbacks.CSVLogger(str(path), separator=spec.separator,
-                                                   append=resume))
+                                                   append=resumed_epochs is not None))
         elif spec.name == "LearningRateScheduler":
             built.append(keras.callbacks.LearningRateScheduler(NamedSchedule(
                 spec.schedule, learning_rate_start, spec.decay, spec.every, train.epochs)))

@@ -23,15 +23,12 @@ IMAGES = (("true_vs_predicted.png", "True vs predicted (test set)"),
           ("live.png", "Live record: forecasts issued and what came"))
 
 
-def page_title(folder: Path, subject: str) -> str:
-    """One clear title: what and whose, and when (the run's finish, else now): 'MSFT run ·
-    2026-12-02 05:10'."""
+def page_title(subject: str, finished: str | None = None) -> str:
+    """One clear title: what and whose, and when (``finished``, a run's ISO finish time,
+    else now): 'MSFT run · 2026-12-02 05:10'."""
     import datetime as dt
 
-    when = None
-    if (folder / "run.json").exists():
-        when = json.loads((folder / "run.json").read_text()).get("finished")
-    stamp = (dt.datetime.fromisoformat(when) if when else dt.datetime.now())
+    stamp = dt.datetime.fromisoformat(finished) if finished else dt.datetime.now()
     return f"{subject} · {stamp:%Y-%m-%d %H:%M}"
 
 
@@ -121,8 +118,7 @@ def _live_section(summary: dict) -> str:
     table = _table(pd.DataFrame(rows)) if rows else ""
     return (f"<h2>Live record</h2><p><b>{html.escape(summary['verdict'])}</b></p>"
             f"<p>Every forecast in journal.csv matched with the bar that came at its target "
-            f"(live.csv, live.json); {summary['pending']} are still pending.</p>"
-            f"<div class='scroll'>{table}</div>")
+            f"(live.csv, live.json); {summary['pending']} are still pending.</p>{table}")
 
 
 def write_report(folder: str | Path, subject: str,
@@ -139,7 +135,7 @@ def write_report(folder: str | Path, subject: str,
         subject = subject.replace(" run", " updated run")
     elif subject.endswith(" run") and record.get("test_rows", 1) == 0:
         subject = subject.replace(" run", " production run")
-    title = page_title(folder, subject)
+    title = page_title(subject, record.get("finished"))
     parts = []
     if data_warnings is None:
         data_warnings = record.get("data_warnings")
@@ -189,7 +185,7 @@ def write_batch_report(folder: str | Path, table: pd.DataFrame, verdict: str) ->
                 if isinstance(text, str) and text]
     linked["message"] = ["see below" if isinstance(text, str) and text else "–"
                          for text in table["message"]]
-    title = page_title(folder, f"Batch of {len(table)} tickers")
+    title = page_title(f"Batch of {len(table)} tickers")
     parts = [f"<p><b>{html.escape(verdict)}</b></p>",
              "<p>dm_p_value: the one-sided Diebold–Mariano test of each ticker's test "
              "forecasts against the naive forecast on the same bars (squared error); "
@@ -216,7 +212,7 @@ def write_sweep_report(folder: str | Path, table: pd.DataFrame, summary: dict) -
         import yaml
 
         ticker = yaml.safe_load((folder / "config.yaml").read_text())["data"]["ticker"] + " "
-    title = page_title(folder, f"{ticker}sweep of {summary['trials']} trials")
+    title = page_title(f"{ticker}sweep of {summary['trials']} trials")
     parts = ["<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in summary["lines"])
              + "</ul>",
              f"<p>Objective: {html.escape(summary['objective'])}; lower is better, and "

@@ -112,6 +112,7 @@ def plot_forecast(history: pd.Series, forecast: pd.DataFrame, history_days: int 
     # Join the fan to the last close so the chart reads as one line.
     joined = positions[len(recent) - 1:]
     last = float(recent.iloc[-1])
+
     def band(column: str) -> np.ndarray:
         return np.concatenate([[last], forecast[column].to_numpy()])
     axes.fill_between(joined, band("lo95"), band("hi95"), color="tab:blue", alpha=0.15,
@@ -141,7 +142,7 @@ def plot_live(history: pd.Series, journal: pd.DataFrame, issues: int = 12,
     axes.plot(shown.index, shown.to_numpy(), color="black", linewidth=1.2, label="actual")
     groups = list(journal.assign(_origin=origins, _target=targets).groupby(
         ["issued_utc", "origin", "model_sha256", "method"], sort=False))[-issues:]
-    colours = plt_colours(len(groups))
+    colours = sequential_colours(len(groups))
     for colour, (_, part) in zip(colours, groups):
         part = part.sort_values("step")
         axes.plot(part["_target"], part["median"].astype(float), color=colour, linewidth=1,
@@ -153,7 +154,7 @@ def plot_live(history: pd.Series, journal: pd.DataFrame, issues: int = 12,
     return figure
 
 
-def plt_colours(count: int) -> list:
+def sequential_colours(count: int) -> list:
     """``count`` colours along a perceptual colour map (one per forecast issued)."""
     from matplotlib import colormaps
 

@@ -92,7 +92,27 @@ def ticker_folder(name: str) -> str:
     return runs.safe_name(name)
 
 
+def read_tree(folder: Path, prefix: str = "") -> dict[str, bytes]:
+    """Every file under ``folder`` by its path relative to it (after ``prefix``), sorted:
+    how a folder travels between the driver and a worker (nothing is shared on disk)."""
+    return {f"{prefix}{path.relative_to(folder)}": path.read_bytes()
+            for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
 # --- in the worker --------------------------------------------------------------------------
+
+def scratch_folder(ticker: str) -> Path:
+    """A worker's scratch folder, named by ticker and process (a killed task is findable)."""
+    return Path(tempfile.mkdtemp(prefix=f"forecast-batch-{ticker_folder(ticker)}-"
+                                        f"{os.getpid()}-"))
+
+
+def error_row(ticker: str, error: UserError, local: Path, csv: tuple[str, str] | None
+              ) -> dict[str, Any]:
+    """A task's error, naming the driver's file rather than the worker's copy of its rows."""
+    message = str(error).replace(str(local), csv[1]) if csv else str(error)
+    return {"ticker": ticker, "status": "error", "message": message, "files": {}}
+
 
 def ticker_csv(config: Config, ticker: str) -> tuple[str, str] | None:
     """For a csv source, (the ticker's rows as CSV text, the file they came from), read on
@@ -125,8 +145,7 @@ def run_ticker(values: dict[str, Any], ticker: str, csv: tuple[str, str] | None,
     from forecast.commands.forecast import forecast
     from forecast.commands.train import train
 
-    scratch = Path(tempfile.mkdtemp(prefix=f"forecast-batch-{ticker_folder(ticker)}-"
-                                           f"{os.getpid()}-"))
+    scratch = scratch_folder(ticker)
     local = scratch / f"{ticker_folder(ticker)}.csv"
     try:
         config = config_from_dict({**values, "data": {**values["data"], "ticker": ticker},
@@ -151,13 +170,11 @@ def run_ticker(values: dict[str, Any], ticker: str, csv: tuple[str, str] | None,
         if folds:
             backtest(quiet, folds=folds, out=scratch / "backtest", echo=lambda line: None,
                      market=market)
-        files = {str(path.relative_to(scratch)): path.read_bytes()
-                 for path in sorted(scratch.rglob("*")) if path.is_file()
-                 and path.parent != scratch}
+        files = {**read_tree(scratch / "backtest", "backtest/"),
+                 **read_tree(scratch / "run", "run/")}
         return {"ticker": ticker, "status": "ok", "message": "", "files": files}
-    except UserError as error:  # named by the driver's file, not the worker's copy
-        message = str(error).replace(str(local), csv[1]) if csv else str(error)
-        return {"ticker": ticker, "status": "error", "message": message, "files": {}}
+    except UserError as error:
+        return error_row(ticker, error, local, csv)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -173,8 +190,7 @@ def update_ticker(ticker: str, files: dict[str, bytes], csv: tuple[str, str] | N
     from forecast.commands.update import update
     from forecast.data.sources import load_market
 
-    scratch = Path(tempfile.mkdtemp(prefix=f"forecast-batch-{ticker_folder(ticker)}-"
-                                           f"{os.getpid()}-"))
+    scratch = scratch_folder(ticker)
     local = scratch / f"{ticker_folder(ticker)}.csv"
     try:
         parent = scratch / "parent"
@@ -193,12 +209,10 @@ def update_ticker(ticker: str, files: dict[str, bytes], csv: tuple[str, str] | N
             forecast(scratch / "run", steps=steps)
         if (scratch / "run" / "journal.csv").exists():
             score(scratch / "run", bars=market[0] if market else None)
-        found = {f"run/{path.relative_to(scratch / 'run')}": path.read_bytes()
-                 for path in sorted((scratch / "run").rglob("*")) if path.is_file()}
-        return {"ticker": ticker, "status": "ok", "message": "", "files": found}
+        return {"ticker": ticker, "status": "ok", "message": "",
+                "files": read_tree(scratch / "run", "run/")}
     except UserError as error:
-        message = str(error).replace(str(local), csv[1]) if csv else str(error)
-        return {"ticker": ticker, "status": "error", "message": message, "files": {}}
+        return error_row(ticker, error, local, csv)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -379,9 +393,7 @@ def update_batch(out: str | Path, forecast_steps: int = 0, cpus_per_task: int = 
         stamp = runs.read_json(run / runs.MARKER).get("finished", "run").replace(":", "")
         kept = folder / "previous" / ticker_folder(ticker) / runs.safe_name(stamp)
         try:
-            files = {str(path.relative_to(run)): path.read_bytes()
-                     for path in sorted(run.rglob("*")) if path.is_file()}
-            arguments.append((ticker, files, ticker_csv(config, ticker), forecast_steps,
+            arguments.append((ticker, read_tree(run), ticker_csv(config, ticker), forecast_steps,
                               str(kept)))
             moves[ticker] = (run, kept)
         except UserError as error:  # the driver cannot read this ticker's rows

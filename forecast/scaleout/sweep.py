@@ -42,7 +42,7 @@ from forecast.config import Config, config_to_dict
 from forecast.evaluation.metrics import point_verdict
 from forecast.errors import SweepInterrupted, UserError
 from forecast.scaleout.space import (Space, base_value, configure, read_space, space_text,
-                            value_text)
+                                     value_text)
 
 OBJECTIVE = "objective"  # the metric trials report and the search minimises
 TUNE_FOLDER = "tune"  # Ray Tune's experiment: trial_NNN/ with TensorBoard logs
