@@ -45,10 +45,28 @@ def environment() -> dict[str, str]:
 
 def run_batch(config: str, data: Path, tickers: list[str], out: Path) -> tuple[float, dict]:
     started = time.perf_counter()
-    subprocess.run([PYTHON, "main.py", "batch", "--tickers", ",".join(tickers), "--config",
-                    config, "--set", "data.source=csv", "--set", f"data.path={data}",
-                    "--out", str(out)], cwd=ROOT, env=environment(), check=True,
-                   capture_output=True, text=True)
+    subprocess.run(
+        [
+            PYTHON,
+            "main.py",
+            "batch",
+            "--tickers",
+            ",".join(tickers),
+            "--config",
+            config,
+            "--set",
+            "data.source=csv",
+            "--set",
+            f"data.path={data}",
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        env=environment(),
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     seconds = time.perf_counter() - started
     return seconds, json.loads((out / "batch.json").read_text())
 
@@ -56,10 +74,28 @@ def run_batch(config: str, data: Path, tickers: list[str], out: Path) -> tuple[f
 def run_sequential(config: str, data: Path, tickers: list[str], out: Path) -> float:
     started = time.perf_counter()
     for ticker in tickers:
-        subprocess.run([PYTHON, "main.py", "train", "--config", config, "--set",
-                        "data.source=csv", "--set", f"data.path={data}", "--set",
-                        f"data.ticker={ticker}", "--out", str(out / ticker)], cwd=ROOT,
-                       env=environment(), check=True, capture_output=True, text=True)
+        subprocess.run(
+            [
+                PYTHON,
+                "main.py",
+                "train",
+                "--config",
+                config,
+                "--set",
+                "data.source=csv",
+                "--set",
+                f"data.path={data}",
+                "--set",
+                f"data.ticker={ticker}",
+                "--out",
+                str(out / ticker),
+            ],
+            cwd=ROOT,
+            env=environment(),
+            check=True,
+            capture_output=True,
+            text=True,
+        )
     return time.perf_counter() - started
 
 
@@ -76,43 +112,63 @@ def main() -> int:
         folder = Path(temporary)
         data = long_csv(folder, tickers)
         for round_index in range(args.rounds):
-            batch_seconds, record = run_batch(args.config, data, tickers,
-                                              folder / f"batch-{round_index}")
-            sequential_seconds = run_sequential(args.config, data, tickers,
-                                                folder / f"seq-{round_index}")
-            train_seconds = [json.loads((folder / f"batch-{round_index}" / "runs" / ticker /
-                                         "run.json").read_text())["train_seconds"]
-                             for ticker in tickers]
+            batch_seconds, record = run_batch(
+                args.config, data, tickers, folder / f"batch-{round_index}"
+            )
+            sequential_seconds = run_sequential(
+                args.config, data, tickers, folder / f"seq-{round_index}"
+            )
+            train_seconds = [
+                json.loads(
+                    (folder / f"batch-{round_index}" / "runs" / ticker / "run.json").read_text()
+                )["train_seconds"]
+                for ticker in tickers
+            ]
             task_seconds = [record["placement"][ticker]["seconds"] for ticker in tickers]
             pids = {record["placement"][ticker]["worker_pid"] for ticker in tickers}
             peak = max(record["placement"][ticker]["worker_peak_mb"] for ticker in tickers)
-            rounds.append({"batch": batch_seconds, "sequential": sequential_seconds,
-                           "ratio": sequential_seconds / batch_seconds,
-                           "overhead": statistics.median(
-                               task - train for task, train in zip(task_seconds, train_seconds)),
-                           "workers": len(pids), "train": statistics.median(train_seconds),
-                           "peak_mb": peak})
+            rounds.append(
+                {
+                    "batch": batch_seconds,
+                    "sequential": sequential_seconds,
+                    "ratio": sequential_seconds / batch_seconds,
+                    "overhead": statistics.median(
+                        task - train for task, train in zip(task_seconds, train_seconds)
+                    ),
+                    "workers": len(pids),
+                    "train": statistics.median(train_seconds),
+                    "peak_mb": peak,
+                }
+            )
             print(json.dumps(rounds[-1]), flush=True)
     ratio = statistics.median(item["ratio"] for item in rounds)
     batch = statistics.median(item["batch"] for item in rounds)
     sequential = statistics.median(item["sequential"] for item in rounds)
     lines = [
-        "# batch on Ray vs sequential train processes (bench/batch.py)", "",
+        "# batch on Ray vs sequential train processes (bench/batch.py)",
+        "",
         f"{dt.date.today()}, {os.cpu_count()} cores, `{args.config}`, {args.tickers} tickers "
-        f"(the MSFT sample under {args.tickers} names), {args.rounds} interleaved rounds.", "",
+        f"(the MSFT sample under {args.tickers} names), {args.rounds} interleaved rounds.",
+        "",
         "| round | batch (s) | sequential (s) | speed-up | median task overhead (s) | "
         "median training (s) | worker processes | worker peak RSS (MB) |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for index, item in enumerate(rounds, start=1):
-        lines.append(f"| {index} | {item['batch']:.1f} | {item['sequential']:.1f} | "
-                     f"{item['ratio']:.2f}× | {item['overhead']:.1f} | {item['train']:.1f} | "
-                     f"{item['workers']} | {item['peak_mb']:.0f} |")
-    lines += ["", f"Median speed-up {ratio:.2f}× (goal ≥ 1.8×: "
-              f"{'met' if ratio >= 1.8 else 'not met'}); batch {60 * args.tickers / batch:.1f} "
-              f"tickers per minute, sequential {60 * args.tickers / sequential:.1f}.",
-              "Task overhead: a task's wall time beyond its own training (data loading, "
-              "TensorFlow's import in a fresh worker, predicting, writing the folder's files, "
-              "and Ray's scheduling)."]
+        lines.append(
+            f"| {index} | {item['batch']:.1f} | {item['sequential']:.1f} | "
+            f"{item['ratio']:.2f}× | {item['overhead']:.1f} | {item['train']:.1f} | "
+            f"{item['workers']} | {item['peak_mb']:.0f} |"
+        )
+    lines += [
+        "",
+        f"Median speed-up {ratio:.2f}× (goal ≥ 1.8×: "
+        f"{'met' if ratio >= 1.8 else 'not met'}); batch {60 * args.tickers / batch:.1f} "
+        f"tickers per minute, sequential {60 * args.tickers / sequential:.1f}.",
+        "Task overhead: a task's wall time beyond its own training (data loading, "
+        "TensorFlow's import in a fresh worker, predicting, writing the folder's files, "
+        "and Ray's scheduling).",
+    ]
     Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")
     return 0

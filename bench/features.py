@@ -42,35 +42,43 @@ def main() -> int:
 
     rows = []
     for features in FEATURE_SETS:
-        config = load_config(args.config, [f"data.features=[{', '.join(features)}]",
-                                           "train.progress=none"])
+        config = load_config(
+            args.config, [f"data.features=[{', '.join(features)}]", "train.progress=none"]
+        )
         market = load_market(config.data)
         started = time.perf_counter()
         result = backtest(config, market.bars, folds=args.folds, echo=lambda line: None)
         seconds = time.perf_counter() - started
         overall = result.summary["overall"]
         model, naive = overall["model"], overall["naive"]
-        rows.append((features, model, naive, result.summary["folds_model_beat_naive"],
-                     seconds))
-        print(f"{', '.join(features):<40} U {model['theil_u']:.4f}  MASE {model['mase']:.4f}"
-              f"  dir {model['directional_accuracy']:.3f} (p {model['direction_p_value']:.3f})"
-              f"  {seconds:.0f} s", flush=True)
+        rows.append((features, model, naive, result.summary["folds_model_beat_naive"], seconds))
+        print(
+            f"{', '.join(features):<40} U {model['theil_u']:.4f}  MASE {model['mase']:.4f}"
+            f"  dir {model['directional_accuracy']:.3f} (p {model['direction_p_value']:.3f})"
+            f"  {seconds:.0f} s",
+            flush=True,
+        )
 
     lines = [
-        "# Do OHLCV features help? (bench/features.py)", "",
+        "# Do OHLCV features help? (bench/features.py)",
+        "",
         f"{dt.date.today()}, `{Path(args.config).relative_to(ROOT)}` on the shipped MSFT "
         f"sample, {args.folds} walk-forward folds over the last "
         f"{load_config(args.config).data.test_fraction:.0%} of the rows (the same folds and "
         f"seed for every set). Theil's U is the model's RMSE over the naive forecast's on "
-        f"the same days (< 1 beats naive).", "",
+        f"the same days (< 1 beats naive).",
+        "",
         "| features | Theil's U | MASE | naive MASE | directional accuracy (p) | folds beating "
         "naive | seconds |",
-        "|---|---:|---:|---:|---:|---:|---:|"]
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for features, model, naive, beat, seconds in rows:
-        lines.append(f"| {', '.join(features)} | {model['theil_u']:.4f} | {model['mase']:.4f} "
-                     f"| {naive['mase']:.4f} | {model['directional_accuracy']:.3f} "
-                     f"({model['direction_p_value']:.3f}) | {beat} of {args.folds} "
-                     f"| {seconds:.0f} |")
+        lines.append(
+            f"| {', '.join(features)} | {model['theil_u']:.4f} | {model['mase']:.4f} "
+            f"| {naive['mase']:.4f} | {model['directional_accuracy']:.3f} "
+            f"({model['direction_p_value']:.3f}) | {beat} of {args.folds} "
+            f"| {seconds:.0f} |"
+        )
     Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")
     return 0

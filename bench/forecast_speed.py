@@ -36,8 +36,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.results import update_results  # noqa: E402
-from bench.run import (PYTHON, child_environment, run_child,  # noqa: E402
-                       run_with_peak_memory)
+from bench.run import (  # noqa: E402
+    PYTHON,
+    child_environment,
+    run_child,
+    run_with_peak_memory,
+)
 
 
 def forecast_command(code: Path, run: Path) -> list[str]:
@@ -64,11 +68,17 @@ def many_runs(template: Path, folder: Path, count: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--baseline", default="37994ba",
-                        help="commit whose forecast command is timed beside this checkout's")
-    parser.add_argument("--run", type=Path, default=None,
-                        help="a default-config run folder the baseline made (default: the "
-                             "baseline trains one)")
+    parser.add_argument(
+        "--baseline",
+        default="37994ba",
+        help="commit whose forecast command is timed beside this checkout's",
+    )
+    parser.add_argument(
+        "--run",
+        type=Path,
+        default=None,
+        help="a default-config run folder the baseline made (default: the baseline trains one)",
+    )
     parser.add_argument("--tickers", type=int, default=40)
     parser.add_argument("--many", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -79,8 +89,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         scratch_path = Path(scratch)
         old_code = scratch_path / "baseline"
-        subprocess.run(["git", "worktree", "add", "--detach", str(old_code), args.baseline],
-                       cwd=ROOT, check=True, capture_output=True)
+        subprocess.run(
+            ["git", "worktree", "add", "--detach", str(old_code), args.baseline],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
         try:
             template = args.run
             if template is None:  # made by the baseline, which cannot read newer config keys
@@ -93,50 +107,73 @@ def main() -> None:
             timings: dict[str, list[tuple[float, float]]] = {"old": [], "new": []}
             for round_number in range(args.rounds + 1):  # round 0 warms caches, not timed
                 for name in ("old", "new"):
-                    seconds, peak, _ = run_with_peak_memory(forecast_command(code[name],
-                                                                             copies[name]))
+                    seconds, peak, _ = run_with_peak_memory(
+                        forecast_command(code[name], copies[name])
+                    )
                     if round_number:
                         timings[name].append((seconds, peak))
-                        print(f"round {round_number} {name}: {seconds:.2f} s, {peak:.0f} MB",
-                              flush=True)
+                        print(
+                            f"round {round_number} {name}: {seconds:.2f} s, {peak:.0f} MB",
+                            flush=True,
+                        )
             frames = {name: pd.read_csv(copy / "forecast.csv") for name, copy in copies.items()}
             columns = [column for column in frames["old"].columns if column != "date"]
-            difference = max(float(np.max(np.abs(frames["new"][column] / frames["old"][column]
-                                                  - 1))) for column in columns)
+            difference = max(
+                float(np.max(np.abs(frames["new"][column] / frames["old"][column] - 1)))
+                for column in columns
+            )
         finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(old_code)], cwd=ROOT,
-                           check=False, capture_output=True)
+            subprocess.run(
+                ["git", "worktree", "remove", "--force", str(old_code)],
+                cwd=ROOT,
+                check=False,
+                capture_output=True,
+            )
         best = scratch_path / "best"
-        run_child([PYTHON, "main.py", "train", "--config", "configs/best.yaml", "--out",
-                   str(best)])
-        one_thread = {**child_environment(), "OMP_NUM_THREADS": "1",
-                      "OPENBLAS_NUM_THREADS": "1"}
-        result = subprocess.run([PYTHON, "bench/forecast_speed.py", "--many", str(best),
-                                 "--tickers", str(args.tickers)], capture_output=True,
-                                text=True, cwd=ROOT, env=one_thread, check=True)
+        run_child([PYTHON, "main.py", "train", "--config", "configs/best.yaml", "--out", str(best)])
+        one_thread = {**child_environment(), "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+        result = subprocess.run(
+            [
+                PYTHON,
+                "bench/forecast_speed.py",
+                "--many",
+                str(best),
+                "--tickers",
+                str(args.tickers),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=one_thread,
+            check=True,
+        )
         per_ticker = float(result.stdout.strip().splitlines()[-1])
 
     def median(name: str, index: int) -> float:
         return statistics.median(value[index] for value in timings[name])
 
-    ratio = statistics.median(old[0] / new[0] for old, new in zip(timings["old"],
-                                                                  timings["new"]))
-    body = "\n".join([
-        f"Generated by `python bench/forecast_speed.py` on {dt.date.today().isoformat()}: "
-        f"`forecast --run DIR --steps 30` (conformal bands) on a default-config run of the "
-        f"MSFT sample, {args.rounds} interleaved rounds after a warm-up round, each a fresh "
-        f"process; baseline: commit {args.baseline} (TensorFlow, calibration on every call).",
-        "",
-        "| code | wall s (median) | peak RSS MB (median) |", "|---|---:|---:|",
-        f"| baseline {args.baseline} | {median('old', 0):.2f} | {median('old', 1):.0f} |",
-        f"| this checkout | {median('new', 0):.2f} | {median('new', 1):.0f} |", "",
-        f"- same-round speed-up (median): **{ratio:.1f}×**; goal ≤ 1.0 s and ≤ 250 MB: "
-        f"{'met' if median('new', 0) <= 1.0 and median('new', 1) <= 250 else 'NOT met'}",
-        f"- forecast.csv, new vs baseline: largest relative difference {difference:.1e} "
-        f"(the NumPy network in float32 against TensorFlow's kernels)",
-        f"- {args.tickers} existing `configs/best.yaml` run folders forecast 30 bars one after "
-        f"another in one warm process (load, forecast, write csv/json/png/html): "
-        f"**{per_ticker:.3f} s per ticker** on one core (goal ≤ 0.3 s)"])
+    ratio = statistics.median(old[0] / new[0] for old, new in zip(timings["old"], timings["new"]))
+    body = "\n".join(
+        [
+            f"Generated by `python bench/forecast_speed.py` on {dt.date.today().isoformat()}: "
+            f"`forecast --run DIR --steps 30` (conformal bands) on a default-config run of the "
+            f"MSFT sample, {args.rounds} interleaved rounds after a warm-up round, each a fresh "
+            f"process; baseline: commit {args.baseline} (TensorFlow, calibration on every call).",
+            "",
+            "| code | wall s (median) | peak RSS MB (median) |",
+            "|---|---:|---:|",
+            f"| baseline {args.baseline} | {median('old', 0):.2f} | {median('old', 1):.0f} |",
+            f"| this checkout | {median('new', 0):.2f} | {median('new', 1):.0f} |",
+            "",
+            f"- same-round speed-up (median): **{ratio:.1f}×**; goal ≤ 1.0 s and ≤ 250 MB: "
+            f"{'met' if median('new', 0) <= 1.0 and median('new', 1) <= 250 else 'NOT met'}",
+            f"- forecast.csv, new vs baseline: largest relative difference {difference:.1e} "
+            f"(the NumPy network in float32 against TensorFlow's kernels)",
+            f"- {args.tickers} existing `configs/best.yaml` run folders forecast 30 bars one after "
+            f"another in one warm process (load, forecast, write csv/json/png/html): "
+            f"**{per_ticker:.3f} s per ticker** on one core (goal ≤ 0.3 s)",
+        ]
+    )
     update_results({"## Forecast latency (bench/forecast_speed.py)": body})
     print(body)
 

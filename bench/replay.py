@@ -66,8 +66,9 @@ def msft_bars() -> pd.DataFrame:
     return frame.set_index("Date")[["Close"]]
 
 
-def replay(bars: pd.DataFrame, policy: str, days: int, every: int, step: float,
-           folder: Path) -> dict:
+def replay(
+    bars: pd.DataFrame, policy: str, days: int, every: int, step: float, folder: Path
+) -> dict:
     """One policy's live record over the last ``days`` bars, adaptive bands with step γ."""
     csv = folder / "bars.csv"
     start = len(bars) - days
@@ -76,11 +77,20 @@ def replay(bars: pd.DataFrame, policy: str, days: int, every: int, step: float,
         bars.iloc[:rows].reset_index().to_csv(csv, index=False, date_format="%Y-%m-%d")
 
     write(start)
-    config = load_config(ROOT / "configs" / "best.yaml", [
-        "data.source=csv", f"data.path={csv}", "data.ticker=REPLAY", "data.calendar=business",
-        "data.test_fraction=0", "forecast.adaptive=true", f"forecast.adaptive_step={step}",
-        "train.progress=none",
-        f"output.runs_dir={folder / 'runs'}"])
+    config = load_config(
+        ROOT / "configs" / "best.yaml",
+        [
+            "data.source=csv",
+            f"data.path={csv}",
+            "data.ticker=REPLAY",
+            "data.calendar=business",
+            "data.test_fraction=0",
+            "forecast.adaptive=true",
+            f"forecast.adaptive_step={step}",
+            "train.progress=none",
+            f"output.runs_dir={folder / 'runs'}",
+        ],
+    )
     quiet = lambda line: None  # noqa: E731
     started = time.perf_counter()
     run = train(config, out=folder / "run-000", echo=quiet).run_dir
@@ -95,18 +105,35 @@ def replay(bars: pd.DataFrame, policy: str, days: int, every: int, step: float,
         loop += time.perf_counter() - began
         if policy != "none" and (day + 1) % every == 0 and day + 1 < days:
             began = time.perf_counter()
-            run = update(run, refit=policy == "refit", out=folder / f"run-{day + 1:03d}",
-                         echo=quiet).run_dir
+            run = update(
+                run, refit=policy == "refit", out=folder / f"run-{day + 1:03d}", echo=quiet
+            ).run_dir
             spent.append(time.perf_counter() - began)
     write(len(bars))
     record = score(run).summary
     horizons = {part["horizon"]: part for part in record["horizons"]}
-    return {"policy": policy, "adaptive_step": step, "full_train_s": full_train,
-            "updates": len(spent), "update_s": float(np.mean(spent)) if spent else 0.0,
-            "updating_s": float(np.sum(spent)), "loop_s": loop, "resolved": record["resolved"],
-            **{f"h{h}_{key}": horizons[h].get(key) for h in (1, 5)
-               for key in ("n", "rmse_ratio", "dm_p_value", "coverage80", "coverage95",
-                           "rw_coverage95")}}
+    return {
+        "policy": policy,
+        "adaptive_step": step,
+        "full_train_s": full_train,
+        "updates": len(spent),
+        "update_s": float(np.mean(spent)) if spent else 0.0,
+        "updating_s": float(np.sum(spent)),
+        "loop_s": loop,
+        "resolved": record["resolved"],
+        **{
+            f"h{h}_{key}": horizons[h].get(key)
+            for h in (1, 5)
+            for key in (
+                "n",
+                "rmse_ratio",
+                "dm_p_value",
+                "coverage80",
+                "coverage95",
+                "rw_coverage95",
+            )
+        },
+    }
 
 
 def main() -> None:
@@ -114,29 +141,43 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=450)
     parser.add_argument("--every", type=int, default=20)
     parser.add_argument("--series", default="msft,garch")
-    parser.add_argument("--adaptive-steps", default="0.005,0.05",
-                        help="γ values: the first for every policy, the rest for 'nothing'")
-    parser.add_argument("--policies", default=",".join(POLICIES),
-                        help="policies at the first γ (none, update, refit)")
-    parser.add_argument("--rows", type=Path, default=None,
-                        help="JSON lines printed by an earlier invocation: tables only")
+    parser.add_argument(
+        "--adaptive-steps",
+        default="0.005,0.05",
+        help="γ values: the first for every policy, the rest for 'nothing'",
+    )
+    parser.add_argument(
+        "--policies",
+        default=",".join(POLICIES),
+        help="policies at the first γ (none, update, refit)",
+    )
+    parser.add_argument(
+        "--rows",
+        type=Path,
+        default=None,
+        help="JSON lines printed by an earlier invocation: tables only",
+    )
     args = parser.parse_args()
     steps = [float(value) for value in args.adaptive_steps.split(",")]
     if args.rows is not None:
-        rows = [json.loads(line) for line in args.rows.read_text().splitlines()
-                if line.startswith("{")]
+        rows = [
+            json.loads(line) for line in args.rows.read_text().splitlines() if line.startswith("{")
+        ]
     else:
-        rows = replay_all(args.series.split(","), args.policies.split(","), steps, args.days,
-                          args.every)
+        rows = replay_all(
+            args.series.split(","), args.policies.split(","), steps, args.days, args.every
+        )
     text = tables(pd.DataFrame(rows), args.days, args.every)
-    (ROOT / "bench" / "REPLAY.md").write_text("# The daily loop, replayed (bench/replay.py)\n\n"
-                                              + text + "\n")
+    (ROOT / "bench" / "REPLAY.md").write_text(
+        "# The daily loop, replayed (bench/replay.py)\n\n" + text + "\n"
+    )
     update_results({"## Daily loop replayed (bench/replay.py, bench/REPLAY.md)": text})
     print(text)
 
 
-def replay_all(keys: list[str], policies: list[str], steps: list[float], days: int,
-               every: int) -> list[dict]:
+def replay_all(
+    keys: list[str], policies: list[str], steps: list[float], days: int, every: int
+) -> list[dict]:
     """Every series × policy at the first γ, and 'nothing' at each further γ."""
     logging.disable(logging.WARNING)  # the data checks repeat on every bar
     series = {"msft": ("MSFT sample", msft_bars), "garch": ("GARCH-like", garch_bars)}
@@ -147,8 +188,7 @@ def replay_all(keys: list[str], policies: list[str], steps: list[float], days: i
         bars = make()
         for policy, step in plan:
             with tempfile.TemporaryDirectory() as scratch:
-                result = {"series": name, **replay(bars, policy, days, every, step,
-                                                   Path(scratch))}
+                result = {"series": name, **replay(bars, policy, days, every, step, Path(scratch))}
             rows.append(result)
             print(json.dumps(result), flush=True)
     return rows
@@ -163,25 +203,32 @@ def tables(table: pd.DataFrame, days: int, every: int) -> str:
     def cell(row: pd.Series, h: int) -> str:
         p_value = row[f"h{h}_dm_p_value"]
         test = "-" if p_value is None or pd.isna(p_value) else f"{p_value:.2g}"
-        return (f"{row[f'h{h}_rmse_ratio']:.3f} (p {test}) | {row[f'h{h}_coverage80']:.1%} / "
-                f"{row[f'h{h}_coverage95']:.1%}")
+        return (
+            f"{row[f'h{h}_rmse_ratio']:.3f} (p {test}) | {row[f'h{h}_coverage80']:.1%} / "
+            f"{row[f'h{h}_coverage95']:.1%}"
+        )
 
-    lines = [f"Generated by `python bench/replay.py` on {dt.date.today().isoformat()}: the last "
-             f"{days} bars of each series replayed one by one with `configs/best.yaml` "
-             f"(production fit, adaptive conformal bands with step γ): each bar `score`, then "
-             f"`forecast --refresh --steps 5`; every {every} bars `update` (warm start, 5 "
-             f"epochs), `update --refit`, or nothing. Live record at the end (rmse_ratio with "
-             f"the one-sided DM p against naive; coverage of the 80 % / 95 % bands), and "
-             f"compute. The MSFT sample is read on business days, so a forecast for an exchange "
-             f"holiday stays unresolved.", "",
-             "| series | policy | γ | h=1 rmse_ratio (DM p) | h=1 cov. 80 / 95 | "
-             "h=5 rmse_ratio (DM p) | h=5 cov. 80 / 95 | updates | s per update | "
-             "full train s |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"Generated by `python bench/replay.py` on {dt.date.today().isoformat()}: the last "
+        f"{days} bars of each series replayed one by one with `configs/best.yaml` "
+        f"(production fit, adaptive conformal bands with step γ): each bar `score`, then "
+        f"`forecast --refresh --steps 5`; every {every} bars `update` (warm start, 5 "
+        f"epochs), `update --refit`, or nothing. Live record at the end (rmse_ratio with "
+        f"the one-sided DM p against naive; coverage of the 80 % / 95 % bands), and "
+        f"compute. The MSFT sample is read on business days, so a forecast for an exchange "
+        f"holiday stays unresolved.",
+        "",
+        "| series | policy | γ | h=1 rmse_ratio (DM p) | h=1 cov. 80 / 95 | "
+        "h=5 rmse_ratio (DM p) | h=5 cov. 80 / 95 | updates | s per update | "
+        "full train s |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for _, row in table.iterrows():
-        lines.append(f"| {row['series']} | {row['policy']} | {row['adaptive_step']:g} | "
-                     f"{cell(row, 1)} | {cell(row, 5)} | {row['updates']} | "
-                     f"{row['update_s']:.1f} | {row['full_train_s']:.1f} |")
+        lines.append(
+            f"| {row['series']} | {row['policy']} | {row['adaptive_step']:g} | "
+            f"{cell(row, 1)} | {cell(row, 5)} | {row['updates']} | "
+            f"{row['update_s']:.1f} | {row['full_train_s']:.1f} |"
+        )
     main_rows = table[table["adaptive_step"] == default_step]
     updates = main_rows[main_rows["policy"] == "update"]
     refits = main_rows[main_rows["policy"] == "refit"]
@@ -189,14 +236,18 @@ def tables(table: pd.DataFrame, days: int, every: int) -> str:
     if len(updates) and len(refits):
         ratio = float(updates["update_s"].mean() / refits["update_s"].mean())
         train_ratio = float(updates["update_s"].mean() / main_rows["full_train_s"].mean())
-        lines.append(f"- An update ({every} new bars, warm start) costs **{ratio:.0%}** of a "
-                     f"refit from scratch and {train_ratio:.0%} of a full train (goal ≤ 25 %).")
+        lines.append(
+            f"- An update ({every} new bars, warm start) costs **{ratio:.0%}** of a "
+            f"refit from scratch and {train_ratio:.0%} of a full train (goal ≤ 25 %)."
+        )
     for step, part in table.groupby("adaptive_step", sort=False):
-        lines.append(f"- γ = {step:g}: live coverage at h = 1 over {int(part['h1_n'].min())}+ "
-                     f"live bars: 95 % band {part['h1_coverage95'].min():.1%}–"
-                     f"{part['h1_coverage95'].max():.1%} (goal 92–98 %); 80 % band "
-                     f"{part['h1_coverage80'].min():.1%}–{part['h1_coverage80'].max():.1%} "
-                     f"(goal 77–83 %).")
+        lines.append(
+            f"- γ = {step:g}: live coverage at h = 1 over {int(part['h1_n'].min())}+ "
+            f"live bars: 95 % band {part['h1_coverage95'].min():.1%}–"
+            f"{part['h1_coverage95'].max():.1%} (goal 92–98 %); 80 % band "
+            f"{part['h1_coverage80'].min():.1%}–{part['h1_coverage80'].max():.1%} "
+            f"(goal 77–83 %)."
+        )
     return "\n".join(lines)
 
 

@@ -11,8 +11,9 @@ RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 def read_sections(path: Path = RESULTS) -> tuple[str, dict[str, str]]:
     """(the text before the first ``## `` heading, {heading line: the section's text})."""
-    return split_sections(path.read_text(encoding="utf-8") if path.exists()
-                          else "# Benchmark results\n")
+    return split_sections(
+        path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
+    )
 
 
 def split_sections(text: str) -> tuple[str, dict[str, str]]:
@@ -25,8 +26,9 @@ def split_sections(text: str) -> tuple[str, dict[str, str]]:
     return preamble, sections
 
 
-def update_results(sections: dict[str, str], preamble: str | None = None,
-                   path: Path = RESULTS) -> None:
+def update_results(
+    sections: dict[str, str], preamble: str | None = None, path: Path = RESULTS
+) -> None:
     """Replace the given sections (a heading line such as ``## Significance (bench/…)`` →
     its body) where they stand, append new ones at the end, keep every other section."""
     old_preamble, current = read_sections(path)
@@ -35,7 +37,7 @@ def update_results(sections: dict[str, str], preamble: str | None = None,
             raise ValueError(f"{heading!r}: a section heading starts with '## '")
         body = body.strip()
         if body.startswith(heading):  # a whole section, heading included
-            body = body[len(heading):].strip()
+            body = body[len(heading) :].strip()
         current[heading] = f"{heading}\n\n{body}\n"
     text = (preamble if preamble is not None else old_preamble).rstrip("\n") + "\n\n"
     text += "\n".join(current.values())

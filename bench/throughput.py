@@ -27,7 +27,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 BATCH = 64
 LOOKBACK = 60
@@ -60,12 +60,26 @@ def run_project(x, y, epochs: int) -> list[float]:
     seed_everything(0)
     model = build_model(config)
     empty = np.zeros((0, LOOKBACK, 1), "float32")
-    dataset = Dataset(prices=None, lookback=LOOKBACK, target="price", n_train=len(y),
-                      scaler=None, x_train=x, y_train=y, x_val=empty, y_val=empty[:, 0, 0],
-                      x_test=empty, y_test=empty[:, 0, 0])
+    dataset = Dataset(
+        prices=None,
+        lookback=LOOKBACK,
+        target="price",
+        n_train=len(y),
+        scaler=None,
+        x_train=x,
+        y_train=y,
+        x_val=empty,
+        y_val=empty[:, 0, 0],
+        x_test=empty,
+        y_test=empty[:, 0, 0],
+    )
     ends = [time.perf_counter()]
-    fit_model(model, dataset, replace(config.train, epochs=epochs + 1),
-              on_epoch_end=lambda state, model, best: ends.append(time.perf_counter()))
+    fit_model(
+        model,
+        dataset,
+        replace(config.train, epochs=epochs + 1),
+        on_epoch_end=lambda state, model, best: ends.append(time.perf_counter()),
+    )
     return list(np.diff(ends)[1:])
 
 
@@ -73,10 +87,16 @@ def run_keras(x, y, epochs: int) -> list[float]:
     import keras
 
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([
-        keras.Input((LOOKBACK, 1)),
-        keras.layers.LSTM(50, return_sequences=True), keras.layers.Dropout(0.2),
-        keras.layers.LSTM(100), keras.layers.Dropout(0.2), keras.layers.Dense(1)])
+    model = keras.Sequential(
+        [
+            keras.Input((LOOKBACK, 1)),
+            keras.layers.LSTM(50, return_sequences=True),
+            keras.layers.Dropout(0.2),
+            keras.layers.LSTM(100),
+            keras.layers.Dropout(0.2),
+            keras.layers.Dense(1),
+        ]
+    )
     model.compile(loss="mean_squared_error", optimizer="rmsprop")
     times = []
 
@@ -120,7 +140,7 @@ def run_torch(x, y, epochs: int) -> list[float]:
         start = time.perf_counter()
         order = torch.randperm(len(inputs))
         for begin in range(0, len(inputs), BATCH):
-            batch = order[begin:begin + BATCH]
+            batch = order[begin : begin + BATCH]
             optimizer.zero_grad()
             loss = loss_function(model(inputs[batch]), targets[batch])
             loss.backward()
@@ -137,8 +157,16 @@ def main() -> None:
     x, y = windows()
     runner = {"project": run_project, "keras": run_keras, "torch": run_torch}[args.engine]
     times = runner(x, y, args.epochs)
-    print(json.dumps({"engine": args.engine, "windows": len(y), "epoch_seconds": times,
-                      "flops_per_window": flops_per_window()}))
+    print(
+        json.dumps(
+            {
+                "engine": args.engine,
+                "windows": len(y),
+                "epoch_seconds": times,
+                "flops_per_window": flops_per_window(),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -23,13 +23,20 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_API = {"load_config": "forecast.config", "load_data": "forecast.commands.common",
-        "dataset_for": "forecast.commands.common", "train": "forecast.commands.train",
-        "resume": "forecast.commands.train", "evaluate": "forecast.commands.evaluate",
-        "forecast": "forecast.commands.forecast", "backtest": "forecast.commands.backtest",
-        "compare": "forecast.commands.compare", "explain": "forecast.commands.explain"}
+_API = {
+    "load_config": "forecast.config",
+    "load_data": "forecast.commands.common",
+    "dataset_for": "forecast.commands.common",
+    "train": "forecast.commands.train",
+    "resume": "forecast.commands.train",
+    "evaluate": "forecast.commands.evaluate",
+    "forecast": "forecast.commands.forecast",
+    "backtest": "forecast.commands.backtest",
+    "compare": "forecast.commands.compare",
+    "explain": "forecast.commands.explain",
+}
 
-__all__ = sorted(_API)
+__all__ = sorted(_API)  # noqa: PLE0605  (the lazy API's names, listed once above)
 
 
 def __getattr__(name: str) -> Any:

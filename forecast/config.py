@@ -28,25 +28,62 @@ from forecast.errors import ConfigError
 # Names Keras 3 resolves with keras.activations.get / initializers.get / regularizers.get
 # (tests/test_config.py checks each against Keras itself).
 ACTIVATIONS = (
-    "tanh", "sigmoid", "hard_sigmoid", "relu", "relu6", "leaky_relu", "elu", "selu", "gelu",
-    "silu", "swish", "mish", "softplus", "softsign", "exponential", "linear", "hard_silu",
-    "log_sigmoid", "celu",
+    "tanh",
+    "sigmoid",
+    "hard_sigmoid",
+    "relu",
+    "relu6",
+    "leaky_relu",
+    "elu",
+    "selu",
+    "gelu",
+    "silu",
+    "swish",
+    "mish",
+    "softplus",
+    "softsign",
+    "exponential",
+    "linear",
+    "hard_silu",
+    "log_sigmoid",
+    "celu",
 )
 INITIALIZERS = (
-    "glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform",
-    "lecun_normal", "orthogonal", "zeros", "ones", "random_normal", "random_uniform",
-    "truncated_normal", "identity", "variance_scaling",
+    "glorot_uniform",
+    "glorot_normal",
+    "he_uniform",
+    "he_normal",
+    "lecun_uniform",
+    "lecun_normal",
+    "orthogonal",
+    "zeros",
+    "ones",
+    "random_normal",
+    "random_uniform",
+    "truncated_normal",
+    "identity",
+    "variance_scaling",
 )
 REGULARIZERS = ("l1", "l2", "orthogonal_regularizer")
 # Keras class and strength argument for each name, used when a factor is configured
-_REGULARIZER_CLASSES = {"l1": ("L1", "l1"), "l2": ("L2", "l2"),
-                        "orthogonal_regularizer": ("OrthogonalRegularizer", "factor")}
-_REGULARIZER_FIELDS = ("kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
-                       "activity_regularizer")
+_REGULARIZER_CLASSES = {
+    "l1": ("L1", "l1"),
+    "l2": ("L2", "l2"),
+    "orthogonal_regularizer": ("OrthogonalRegularizer", "factor"),
+}
+_REGULARIZER_FIELDS = (
+    "kernel_regularizer",
+    "recurrent_regularizer",
+    "bias_regularizer",
+    "activity_regularizer",
+)
 RECURRENT_TYPES = ("lstm", "gru", "simple_rnn")
 # Recurrent-layer options that only some layer types have.
-TYPE_SPECIFIC = {"recurrent_activation": ("lstm", "gru"), "unit_forget_bias": ("lstm",),
-                 "reset_after": ("gru",)}
+TYPE_SPECIFIC = {
+    "recurrent_activation": ("lstm", "gru"),
+    "unit_forget_bias": ("lstm",),
+    "reset_after": ("gru",),
+}
 
 
 def _check(condition: bool, path: str, value: Any, rule: str) -> None:
@@ -62,13 +99,26 @@ def _check_name(value: str | None, allowed: tuple[str, ...], path: str) -> None:
 
 
 # Bar intervals by yfinance's names (60m and 1h are the same bar).
-INTERVALS = ("auto", "1m", "2m", "5m", "15m", "30m", "60m", "90m", "1h", "1d", "5d", "1wk",
-             "1mo", "3mo")
+INTERVALS = (
+    "auto",
+    "1m",
+    "2m",
+    "5m",
+    "15m",
+    "30m",
+    "60m",
+    "90m",
+    "1h",
+    "1d",
+    "5d",
+    "1wk",
+    "1mo",
+    "3mo",
+)
 # Model inputs: the source's columns, and features derived from them or from the timestamps.
 # volatility_N and rsi_N take a window length N >= 2 (e.g. volatility_20, rsi_14).
 SOURCE_FEATURES = ("open", "high", "low", "close", "adj_close", "volume")
-DERIVED_FEATURES = ("log_return", "log_volume", "range", "macd", "day_of_week", "hour",
-                    "month")
+DERIVED_FEATURES = ("log_return", "log_volume", "range", "macd", "day_of_week", "hour", "month")
 FEATURE_NAMES = (*SOURCE_FEATURES, *DERIVED_FEATURES, "volatility_20", "rsi_14")
 WINDOWED_FEATURE = re.compile(r"(volatility|rsi)_(\d+)")  # volatility_N, rsi_N
 
@@ -85,8 +135,9 @@ def _check_feature(name: Any, path: str) -> None:
         allowed = (*SOURCE_FEATURES, *DERIVED_FEATURES, "volatility_N", "rsi_N")
         close = difflib.get_close_matches(name, FEATURE_NAMES, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ConfigError(f"{path}: {name!r} is not a feature; choose from "
-                          f"{', '.join(allowed)}{hint}")
+        raise ConfigError(
+            f"{path}: {name!r} is not a feature; choose from {', '.join(allowed)}{hint}"
+        )
 
 
 def _check_timezone(value: str | None, path: str) -> None:
@@ -97,8 +148,10 @@ def _check_timezone(value: str | None, path: str) -> None:
     try:
         zoneinfo.ZoneInfo(value)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"{path}: {value!r} is not a time zone; use an IANA name such as "
-                          f"UTC or America/New_York, or null to keep the data's own") from None
+        raise ConfigError(
+            f"{path}: {value!r} is not a time zone; use an IANA name such as "
+            f"UTC or America/New_York, or null to keep the data's own"
+        ) from None
 
 
 def _check_date(value: str | None, path: str) -> None:
@@ -134,30 +187,57 @@ class DataConfig:
     ticker_column: str = "Ticker"  # long-format CSVs: the column naming each row's ticker
 
     def validate(self, path: str) -> None:
-        _check(bool(re.fullmatch(r"[A-Za-z0-9_/-]+", self.calendar)), f"{path}.calendar",
-               self.calendar, "must be auto, an exchange calendar code such as XNYS, 24/7, "
-               "24/5, or 'business'")
+        _check(
+            bool(re.fullmatch(r"[A-Za-z0-9_/-]+", self.calendar)),
+            f"{path}.calendar",
+            self.calendar,
+            "must be auto, an exchange calendar code such as XNYS, 24/7, 24/5, or 'business'",
+        )
         _check_name(self.interval, INTERVALS, f"{path}.interval")
         _check_timezone(self.timezone, f"{path}.timezone")
-        _check(len(self.features) >= 1, f"{path}.features", list(self.features),
-               "needs at least one feature, e.g. [close]")
+        _check(
+            len(self.features) >= 1,
+            f"{path}.features",
+            list(self.features),
+            "needs at least one feature, e.g. [close]",
+        )
         for index, name in enumerate(self.features):
             _check_feature(name, f"{path}.features.{index}")
         duplicates = sorted({name for name in self.features if self.features.count(name) > 1})
-        _check(not duplicates, f"{path}.features", list(self.features),
-               f"lists {', '.join(duplicates)} more than once")
-        _check("close" in self.features, f"{path}.features", list(self.features),
-               "must include close, the series being forecast (data.price_column, as "
-               "data.target models it)")
+        _check(
+            not duplicates,
+            f"{path}.features",
+            list(self.features),
+            f"lists {', '.join(duplicates)} more than once",
+        )
+        _check(
+            "close" in self.features,
+            f"{path}.features",
+            list(self.features),
+            "must include close, the series being forecast (data.price_column, as "
+            "data.target models it)",
+        )
         _check(self.lookback >= 2, f"{path}.lookback", self.lookback, "must be an integer >= 2")
-        _check(0 <= self.test_fraction <= 0.5, f"{path}.test_fraction", self.test_fraction,
-               "must be in [0, 0.5] (0: a production fit on every bar, no test rows)")
-        _check(self.source != "csv" or bool(self.path), f"{path}.path", self.path,
-               "data.source 'csv' needs data.path, the CSV file to read")
+        _check(
+            0 <= self.test_fraction <= 0.5,
+            f"{path}.test_fraction",
+            self.test_fraction,
+            "must be in [0, 0.5] (0: a production fit on every bar, no test rows)",
+        )
+        _check(
+            self.source != "csv" or bool(self.path),
+            f"{path}.path",
+            self.path,
+            "data.source 'csv' needs data.path, the CSV file to read",
+        )
         _check(bool(self.ticker.strip()), f"{path}.ticker", self.ticker, "must not be empty")
-        _check(self.source != "sample" or self.ticker.upper() == "MSFT", f"{path}.ticker",
-               self.ticker, "the shipped sample holds MSFT only; use data.source 'yahoo' or 'csv' "
-               "for other tickers")
+        _check(
+            self.source != "sample" or self.ticker.upper() == "MSFT",
+            f"{path}.ticker",
+            self.ticker,
+            "the shipped sample holds MSFT only; use data.source 'yahoo' or 'csv' "
+            "for other tickers",
+        )
         _check_date(self.start, f"{path}.start")
         _check_date(self.end, f"{path}.end")
         if self.start and self.end:
@@ -214,16 +294,27 @@ class RecurrentLayerConfig:
         for name in _REGULARIZER_FIELDS:
             _check_name(getattr(self, name), REGULARIZERS, f"{path}.{name}")
         if self.regularization_factor is not None:
-            _check(self.regularization_factor > 0, f"{path}.regularization_factor",
-                   self.regularization_factor, "must be > 0")
-            _check(any(getattr(self, name) for name in _REGULARIZER_FIELDS),
-                   f"{path}.regularization_factor", self.regularization_factor,
-                   "sets the strength of this layer's *_regularizer settings, and none is "
-                   "set; set one (e.g. kernel_regularizer: l2) or remove it")
+            _check(
+                self.regularization_factor > 0,
+                f"{path}.regularization_factor",
+                self.regularization_factor,
+                "must be > 0",
+            )
+            _check(
+                any(getattr(self, name) for name in _REGULARIZER_FIELDS),
+                f"{path}.regularization_factor",
+                self.regularization_factor,
+                "sets the strength of this layer's *_regularizer settings, and none is "
+                "set; set one (e.g. kernel_regularizer: l2) or remove it",
+            )
         for name, owners in TYPE_SPECIFIC.items():
-            _check(self.type in owners or getattr(self, name) is None, f"{path}.{name}",
-                   getattr(self, name), f"applies to {' and '.join(owners)} layers only; "
-                   f"remove it from this {self.type} layer")
+            _check(
+                self.type in owners or getattr(self, name) is None,
+                f"{path}.{name}",
+                getattr(self, name),
+                f"applies to {' and '.join(owners)} layers only; "
+                f"remove it from this {self.type} layer",
+            )
 
     def keras_kwargs(self) -> dict[str, Any]:
         """The arguments for the Keras layer (everything but type and bidirectional).
@@ -231,16 +322,24 @@ class RecurrentLayerConfig:
         With ``regularization_factor`` each named regularizer becomes a Keras config dict
         with that strength, which ``keras.regularizers.get`` builds (no Keras import here).
         """
-        kwargs = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                  if f.name not in ("type", "bidirectional", "regularization_factor")}
+        kwargs = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name not in ("type", "bidirectional", "regularization_factor")
+        }
         if self.regularization_factor is not None:
             for name in _REGULARIZER_FIELDS:
                 if kwargs[name] is not None:
                     class_name, argument = _REGULARIZER_CLASSES[kwargs[name]]
-                    kwargs[name] = {"class_name": class_name,
-                                    "config": {argument: self.regularization_factor}}
-        return {key: value for key, value in kwargs.items() if value is not None
-                or key.endswith("_regularizer")}
+                    kwargs[name] = {
+                        "class_name": class_name,
+                        "config": {argument: self.regularization_factor},
+                    }
+        return {
+            key: value
+            for key, value in kwargs.items()
+            if value is not None or key.endswith("_regularizer")
+        }
 
 
 @dataclass(frozen=True)
@@ -267,7 +366,7 @@ class DenseLayerConfig:
         _check_name(self.activation, ACTIVATIONS, f"{path}.activation")
 
 
-LayerConfig = Union[RecurrentLayerConfig, DropoutLayerConfig, DenseLayerConfig]
+LayerConfig = RecurrentLayerConfig | DropoutLayerConfig | DenseLayerConfig
 LAYER_TYPES: dict[str, type] = {
     **{name: RecurrentLayerConfig for name in RECURRENT_TYPES},
     "dropout": DropoutLayerConfig,
@@ -299,19 +398,30 @@ class ModelConfig:
 
     def validate(self, path: str) -> None:
         _check(len(self.layers) >= 1, f"{path}.layers", [], "needs at least one layer")
-        _check(1 <= self.horizon <= 250, f"{path}.horizon", self.horizon,
-               "must be an integer in [1, 250] (bars the output layer predicts at once)")
+        _check(
+            1 <= self.horizon <= 250,
+            f"{path}.horizon",
+            self.horizon,
+            "must be an integer in [1, 250] (bars the output layer predicts at once)",
+        )
         seen_dense = False
         for index, layer in enumerate(self.layers):
             layer.validate(f"{path}.layers.{index}")
             if isinstance(layer, DenseLayerConfig):
                 seen_dense = True
-            _check(not (seen_dense and isinstance(layer, RecurrentLayerConfig)),
-                   f"{path}.layers.{index}.type", layer.type,
-                   "recurrent layers must come before dense layers")
+            _check(
+                not (seen_dense and isinstance(layer, RecurrentLayerConfig)),
+                f"{path}.layers.{index}.type",
+                layer.type,
+                "recurrent layers must come before dense layers",
+            )
         if self.learning_rate is not None:
-            _check(self.learning_rate > 0, f"{path}.learning_rate", self.learning_rate,
-                   "must be > 0 (or null for the optimizer's default)")
+            _check(
+                self.learning_rate > 0,
+                f"{path}.learning_rate",
+                self.learning_rate,
+                "must be > 0 (or null for the optimizer's default)",
+            )
 
     @property
     def recurrent_layers(self) -> list[RecurrentLayerConfig]:
@@ -334,11 +444,14 @@ class ReduceLROnPlateauConfig:
     def validate(self, path: str) -> None:
         _check(0 < self.factor < 1, f"{path}.factor", self.factor, "must be in (0, 1)")
         for name in ("patience", "cooldown"):
-            _check(getattr(self, name) >= 0, f"{path}.{name}", getattr(self, name),
-                   "must be an integer >= 0")
+            _check(
+                getattr(self, name) >= 0,
+                f"{path}.{name}",
+                getattr(self, name),
+                "must be an integer >= 0",
+            )
         for name in ("min_delta", "min_lr"):
-            _check(getattr(self, name) >= 0, f"{path}.{name}", getattr(self, name),
-                   "must be >= 0")
+            _check(getattr(self, name) >= 0, f"{path}.{name}", getattr(self, name), "must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -350,11 +463,16 @@ class CSVLoggerConfig:
     separator: str = ","
 
     def validate(self, path: str) -> None:
-        _check(bool(re.fullmatch(r"[A-Za-z0-9_.-]+\.csv", self.filename))
-               and ".." not in self.filename, f"{path}.filename", self.filename,
-               "must be a file name ending in .csv (written in the run folder)")
-        _check(len(self.separator) == 1, f"{path}.separator", self.separator,
-               "must be one character")
+        _check(
+            bool(re.fullmatch(r"[A-Za-z0-9_.-]+\.csv", self.filename))
+            and ".." not in self.filename,
+            f"{path}.filename",
+            self.filename,
+            "must be a file name ending in .csv (written in the run folder)",
+        )
+        _check(
+            len(self.separator) == 1, f"{path}.separator", self.separator, "must be one character"
+        )
 
 
 @dataclass(frozen=True)
@@ -383,11 +501,15 @@ class LearningRateSchedulerConfig:
         _check(self.every >= 1, f"{path}.every", self.every, "must be an integer >= 1")
 
 
-CallbackConfig = Union[ReduceLROnPlateauConfig, CSVLoggerConfig, TerminateOnNaNConfig,
-                       LearningRateSchedulerConfig]
+CallbackConfig = (
+    ReduceLROnPlateauConfig | CSVLoggerConfig | TerminateOnNaNConfig | LearningRateSchedulerConfig
+)
 CALLBACK_TYPES: dict[str, type] = {
-    "ReduceLROnPlateau": ReduceLROnPlateauConfig, "CSVLogger": CSVLoggerConfig,
-    "TerminateOnNaN": TerminateOnNaNConfig, "LearningRateScheduler": LearningRateSchedulerConfig}
+    "ReduceLROnPlateau": ReduceLROnPlateauConfig,
+    "CSVLogger": CSVLoggerConfig,
+    "TerminateOnNaN": TerminateOnNaNConfig,
+    "LearningRateScheduler": LearningRateSchedulerConfig,
+}
 
 
 @dataclass(frozen=True)
@@ -407,18 +529,34 @@ class TrainConfig:
 
     def validate(self, path: str) -> None:
         _check(self.epochs >= 1, f"{path}.epochs", self.epochs, "must be an integer >= 1")
-        _check(self.update_epochs >= 1, f"{path}.update_epochs", self.update_epochs,
-               "must be an integer >= 1")
-        _check(self.batch_size >= 1, f"{path}.batch_size", self.batch_size,
-               "must be an integer >= 1")
-        _check(0 <= self.validation_fraction <= 0.5, f"{path}.validation_fraction",
-               self.validation_fraction, "must be in [0, 0.5]")
+        _check(
+            self.update_epochs >= 1,
+            f"{path}.update_epochs",
+            self.update_epochs,
+            "must be an integer >= 1",
+        )
+        _check(
+            self.batch_size >= 1, f"{path}.batch_size", self.batch_size, "must be an integer >= 1"
+        )
+        _check(
+            0 <= self.validation_fraction <= 0.5,
+            f"{path}.validation_fraction",
+            self.validation_fraction,
+            "must be in [0, 0.5]",
+        )
         if self.early_stopping_patience is not None:
-            _check(self.early_stopping_patience >= 1, f"{path}.early_stopping_patience",
-                   self.early_stopping_patience, "must be >= 1, or null to train every epoch")
-            _check(self.validation_fraction > 0, f"{path}.early_stopping_patience",
-                   self.early_stopping_patience,
-                   "early stopping watches the validation loss; set train.validation_fraction > 0")
+            _check(
+                self.early_stopping_patience >= 1,
+                f"{path}.early_stopping_patience",
+                self.early_stopping_patience,
+                "must be >= 1, or null to train every epoch",
+            )
+            _check(
+                self.validation_fraction > 0,
+                f"{path}.early_stopping_patience",
+                self.early_stopping_patience,
+                "early stopping watches the validation loss; set train.validation_fraction > 0",
+            )
         _check(0 <= self.seed < 2**32, f"{path}.seed", self.seed, "must be in [0, 2**32)")
         for index, callback in enumerate(self.callbacks):
             callback.validate(f"{path}.callbacks.{index}")
@@ -433,10 +571,18 @@ class ForecastConfig:
     adaptive_step: float = 0.005  # ACI's step size gamma
 
     def validate(self, path: str) -> None:
-        _check(0 < self.adaptive_step < 0.5, f"{path}.adaptive_step", self.adaptive_step,
-               "must be in (0, 0.5); Gibbs & Candès use 0.005")
-        _check(not self.adaptive or self.intervals == "conformal", f"{path}.adaptive",
-               self.adaptive, "adapts conformal bands; set forecast.intervals: conformal")
+        _check(
+            0 < self.adaptive_step < 0.5,
+            f"{path}.adaptive_step",
+            self.adaptive_step,
+            "must be in (0, 0.5); Gibbs & Candès use 0.005",
+        )
+        _check(
+            not self.adaptive or self.intervals == "conformal",
+            f"{path}.adaptive",
+            self.adaptive,
+            "adapts conformal bands; set forecast.intervals: conformal",
+        )
 
 
 @dataclass(frozen=True)
@@ -462,10 +608,12 @@ class Config:
         self.train.validate("train")
         self.forecast.validate("forecast")
         for index, callback in enumerate(self.train.callbacks):
-            _check(callback.name != "LearningRateScheduler"
-                   or self.model.learning_rate is not None,
-                   f"train.callbacks.{index}.schedule", getattr(callback, "schedule", None),
-                   "starts from model.learning_rate; set it (e.g. model.learning_rate: 0.001)")
+            _check(
+                callback.name != "LearningRateScheduler" or self.model.learning_rate is not None,
+                f"train.callbacks.{index}.schedule",
+                getattr(callback, "schedule", None),
+                "starts from model.learning_rate; set it (e.g. model.learning_rate: 0.001)",
+            )
 
 
 def resolve_progress(progress: str) -> str:
@@ -480,13 +628,19 @@ def resolve_progress(progress: str) -> str:
 
 # --- dict <-> dataclass ---------------------------------------------------------------
 
+
 def _type_name(hint: Any) -> str:
     if typing.get_origin(hint) is Literal:
         return "one of " + ", ".join(repr(v) for v in typing.get_args(hint))
     if typing.get_origin(hint) in (Union, types.UnionType):
         return " or ".join(_type_name(arg) for arg in typing.get_args(hint))
-    return {int: "an integer", float: "a number", bool: "true or false", str: "a string",
-            type(None): "null"}.get(hint, str(hint))
+    return {
+        int: "an integer",
+        float: "a number",
+        bool: "true or false",
+        str: "a string",
+        type(None): "null",
+    }.get(hint, str(hint))
 
 
 _FLOAT_TEXT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
@@ -561,8 +715,9 @@ def _build(cls: type, values: Any, path: str) -> Any:
         if key not in names:
             close = difflib.get_close_matches(str(key), names, n=1, cutoff=0.5)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(f"{_join(path, key)}: unknown key{hint} (valid keys: "
-                              f"{', '.join(names)})")
+            raise ConfigError(
+                f"{_join(path, key)}: unknown key{hint} (valid keys: {', '.join(names)})"
+            )
     kwargs = {}
     for f in dataclasses.fields(cls):
         if f.name in values:
@@ -574,8 +729,10 @@ def _build(cls: type, values: Any, path: str) -> Any:
 
 def _build_layer(values: Any, path: str) -> LayerConfig:
     if not isinstance(values, dict) or "type" not in values:
-        raise ConfigError(f"{path}: a layer must be a mapping with a 'type' "
-                          f"({', '.join(LAYER_TYPES)}), got {values!r}")
+        raise ConfigError(
+            f"{path}: a layer must be a mapping with a 'type' "
+            f"({', '.join(LAYER_TYPES)}), got {values!r}"
+        )
     layer_type = values["type"]
     _check_name(str(layer_type), tuple(LAYER_TYPES), f"{path}.type")
     return _build(LAYER_TYPES[layer_type], values, path)
@@ -583,8 +740,10 @@ def _build_layer(values: Any, path: str) -> LayerConfig:
 
 def _build_callback(values: Any, path: str) -> CallbackConfig:
     if not isinstance(values, dict) or "name" not in values:
-        raise ConfigError(f"{path}: a callback must be a mapping with a 'name' "
-                          f"({', '.join(CALLBACK_TYPES)}) and its arguments, got {values!r}")
+        raise ConfigError(
+            f"{path}: a callback must be a mapping with a 'name' "
+            f"({', '.join(CALLBACK_TYPES)}) and its arguments, got {values!r}"
+        )
     _check_name(str(values["name"]), tuple(CALLBACK_TYPES), f"{path}.name")
     return _build(CALLBACK_TYPES[values["name"]], values, path)
 
@@ -605,6 +764,7 @@ def config_from_dict(values: dict[str, Any]) -> Config:
 
 def config_to_dict(config: Config) -> dict[str, Any]:
     """The resolved config as plain data; inapplicable layer options are left out."""
+
     def clean(value: Any) -> Any:
         if dataclasses.is_dataclass(value):
             result = {}
@@ -617,6 +777,7 @@ def config_to_dict(config: Config) -> dict[str, Any]:
         if isinstance(value, tuple):
             return [clean(item) for item in value]
         return value
+
     return clean(config)
 
 
@@ -628,16 +789,20 @@ def config_hash(config: Config) -> str:
 
 # --- YAML and overrides ----------------------------------------------------------------
 
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping with ``yaml.safe_load``; never builds Python objects."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        shipped = ", ".join(sorted(item.stem for item in SHIPPED_CONFIGS.glob("*.yaml")
-                                   if item.stem != "space"))
-        raise ConfigError(f"{path}: config file not found; pass an existing file with "
-                          f"--config, or a shipped config by name ({shipped})") from None
+        shipped = ", ".join(
+            sorted(item.stem for item in SHIPPED_CONFIGS.glob("*.yaml") if item.stem != "space")
+        )
+        raise ConfigError(
+            f"{path}: config file not found; pass an existing file with "
+            f"--config, or a shipped config by name ({shipped})"
+        ) from None
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path}: cannot read config file ({error})") from None
     try:
@@ -648,22 +813,26 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
         raise ConfigError(f"{path}{where}: invalid YAML: {problem}") from None
     except ValueError as error:  # e.g. a date like 2020-13-01, which YAML parses eagerly
-        raise ConfigError(f"{path}: invalid value ({error}); write dates as YYYY-MM-DD "
-                          f"and check the file") from None
+        raise ConfigError(
+            f"{path}: invalid value ({error}); write dates as YYYY-MM-DD and check the file"
+        ) from None
     if values is None:
-        raise ConfigError(f"{path}: config file is empty; expected the sections "
-                          f"data, model, train, forecast, output (see configs/default.yaml)")
+        raise ConfigError(
+            f"{path}: config file is empty; expected the sections "
+            f"data, model, train, forecast, output (see configs/default.yaml)"
+        )
     if not isinstance(values, dict):
-        raise ConfigError(f"{path}: expected a mapping with sections data, model, train, "
-                          f"forecast, output; got {type(values).__name__}")
+        raise ConfigError(
+            f"{path}: expected a mapping with sections data, model, train, "
+            f"forecast, output; got {type(values).__name__}"
+        )
     return values
 
 
 def apply_override(values: dict[str, Any], assignment: str) -> None:
     """Apply one ``--set section.key=value`` to the raw mapping (value parsed as YAML)."""
     if "=" not in assignment:
-        raise ConfigError(f"--set {assignment!r}: expected KEY=VALUE, "
-                          f"e.g. --set train.epochs=5")
+        raise ConfigError(f"--set {assignment!r}: expected KEY=VALUE, e.g. --set train.epochs=5")
     key, _, raw = assignment.partition("=")
     if not all(part for part in key.strip().split(".")):
         raise ConfigError(f"--set {assignment!r}: {key!r} is not a dotted key like train.epochs")
@@ -684,7 +853,7 @@ def set_key(values: dict[str, Any], key: str, value: Any, where: str) -> None:
     node: Any = values
     for depth, part in enumerate(parts):
         last = depth == len(parts) - 1
-        here = ".".join(parts[:depth + 1])
+        here = ".".join(parts[: depth + 1])
         if isinstance(node, list):
             if not part.isdigit() or int(part) >= len(node):
                 span = f"0..{len(node) - 1}" if node else "the list is empty"
@@ -739,8 +908,9 @@ def config_path(given: str | Path | None) -> Path:
     return path
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()
-                ) -> Config:
+def load_config(
+    path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()
+) -> Config:
     """Load a YAML config (defaults where keys are absent; ``path`` a file or a shipped config
     by name), apply ``--set`` overrides, validate.
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # The fused LSTM op is compiled into the checkout's (git-ignored) .cache, not the user's home.
-os.environ.setdefault("FORECAST_CACHE_DIR",
-                      str(Path(__file__).resolve().parent.parent / ".cache" / "forecast"))
+os.environ.setdefault(
+    "FORECAST_CACHE_DIR", str(Path(__file__).resolve().parent.parent / ".cache" / "forecast")
+)
 
 import numpy as np
 import pandas as pd
@@ -33,9 +34,17 @@ def synthetic_prices(n_rows: int = 300, seed: int = 0, start: str = "2020-01-01"
 
 def tiny_config(tmp_path: Path, *overrides: str) -> Config:
     """The quick config shrunk further for unit tests; runs go under tmp_path."""
-    return load_config(QUICK, ["data.lookback=10", "model.layers.0.units=4",
-                               "model.layers.2.units=4", "train.epochs=1",
-                               f"output.runs_dir={tmp_path / 'runs'}", *overrides])
+    return load_config(
+        QUICK,
+        [
+            "data.lookback=10",
+            "model.layers.0.units=4",
+            "model.layers.2.units=4",
+            "train.epochs=1",
+            f"output.runs_dir={tmp_path / 'runs'}",
+            *overrides,
+        ],
+    )
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -52,20 +61,27 @@ def prices() -> pd.Series:
     return synthetic_prices()
 
 
-def yfinance_frame(ticker: str = "AAPL", n_rows: int = 120, auto_adjust: bool = True,
-                   tz: str | None = None) -> pd.DataFrame:
+def yfinance_frame(
+    ticker: str = "AAPL", n_rows: int = 120, auto_adjust: bool = True, tz: str | None = None
+) -> pd.DataFrame:
     """A frame shaped exactly like yfinance 1.x ``download`` output for one ticker."""
     close = synthetic_prices(n_rows, seed=3).to_numpy()
     index = pd.bdate_range("2023-01-02", periods=n_rows, name="Date")
     if tz:
         index = index.tz_localize(tz)
-    columns = {"Close": close, "High": close * 1.01, "Low": close * 0.99, "Open": close,
-               "Volume": np.full(n_rows, 1_000_000, dtype="int64")}
+    columns = {
+        "Close": close,
+        "High": close * 1.01,
+        "Low": close * 0.99,
+        "Open": close,
+        "Volume": np.full(n_rows, 1_000_000, dtype="int64"),
+    }
     if not auto_adjust:
         columns = {"Adj Close": close * 0.98, **columns}
     frame = pd.DataFrame(columns, index=index)
-    frame.columns = pd.MultiIndex.from_product([list(frame.columns), [ticker]],
-                                               names=["Price", "Ticker"])
+    frame.columns = pd.MultiIndex.from_product(
+        [list(frame.columns), [ticker]], names=["Price", "Ticker"]
+    )
     return frame
 
 
@@ -73,7 +89,8 @@ def empty_yfinance_frame(ticker: str = "NOPE") -> pd.DataFrame:
     """What yfinance 1.x returns for a failed ticker: no rows, columns still listed."""
     columns = pd.MultiIndex.from_product(
         [["Adj Close", "Close", "High", "Low", "Open", "Volume"], [ticker]],
-        names=["Price", "Ticker"])
+        names=["Price", "Ticker"],
+    )
     return pd.DataFrame(columns=columns, index=pd.DatetimeIndex([], name="Date"))
 
 
@@ -97,16 +114,23 @@ def run_copy(trained, tmp_path) -> Path:
 
 # --- series shaped like real market data (bar intervals, sessions, OHLCV) --------------------
 
+
 def ohlcv_frame(index: pd.DatetimeIndex, seed: int = 0, sigma: float = 0.01) -> pd.DataFrame:
     """Seeded OHLCV bars on ``index``: a geometric random walk for the close, a high/low
     around it, a positive volume; columns named like a Yahoo Finance export."""
     generator = np.random.default_rng(seed)
     close = 100.0 * np.exp(np.cumsum(generator.normal(0.0002, sigma, len(index))))
     spread = np.abs(generator.normal(0, sigma, len(index))) * close
-    return pd.DataFrame({"Open": close * (1 + generator.normal(0, sigma / 3, len(index))),
-                         "High": close + spread, "Low": close - spread, "Close": close,
-                         "Volume": generator.integers(1_000, 100_000, len(index))},
-                        index=pd.DatetimeIndex(index, name="Date"))
+    return pd.DataFrame(
+        {
+            "Open": close * (1 + generator.normal(0, sigma / 3, len(index))),
+            "High": close + spread,
+            "Low": close - spread,
+            "Close": close,
+            "Volume": generator.integers(1_000, 100_000, len(index)),
+        },
+        index=pd.DatetimeIndex(index, name="Date"),
+    )
 
 
 def xnys_hourly_index(sessions: int = 80, start: str = "2024-02-01") -> pd.DatetimeIndex:
@@ -117,9 +141,12 @@ def xnys_hourly_index(sessions: int = 80, start: str = "2024-02-01") -> pd.Datet
     end = pd.Timestamp(start) + pd.Timedelta(days=2 * sessions + 30)
     calendar = exchange_calendar("XNYS", pd.Timestamp(start) - pd.Timedelta(days=7), end)
     days = calendar.sessions_in_range(start, calendar.last_session)[:sessions]
-    stamps = [calendar.session_open(day).tz_convert("America/New_York") + pd.Timedelta(hours=h)
-              for day in days for h in range(7)
-              if calendar.session_open(day) + pd.Timedelta(hours=h) < calendar.session_close(day)]
+    stamps = [
+        calendar.session_open(day).tz_convert("America/New_York") + pd.Timedelta(hours=h)
+        for day in days
+        for h in range(7)
+        if calendar.session_open(day) + pd.Timedelta(hours=h) < calendar.session_close(day)
+    ]
     return pd.DatetimeIndex(stamps, name="Date")
 
 
@@ -147,11 +174,13 @@ def ray_cluster():
 
     from forecast.scaleout.engine import PACKAGE_DIR
 
-    cluster = Cluster(initialize_head=True,
-                      head_node_args={"num_cpus": 1, "include_dashboard": False})
+    cluster = Cluster(
+        initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False}
+    )
     cluster.add_node(num_cpus=1)
-    ray.init(address=cluster.address, log_to_driver=False,
-             runtime_env={"py_modules": [str(PACKAGE_DIR)]})
+    ray.init(
+        address=cluster.address, log_to_driver=False, runtime_env={"py_modules": [str(PACKAGE_DIR)]}
+    )
     yield cluster
     ray.shutdown()
     cluster.shutdown()
@@ -167,8 +196,9 @@ def long_csv(tmp_path_factory) -> Path:
     """A long-format file (Date,Ticker,OHLCV) of three tickers; BAD has too few rows."""
     frames = []
     for seed, ticker in enumerate(TICKERS):
-        frame = ohlcv_frame(pd.bdate_range("2022-01-03", periods=160 if ticker != "BAD" else 8),
-                            seed=seed).reset_index()
+        frame = ohlcv_frame(
+            pd.bdate_range("2022-01-03", periods=160 if ticker != "BAD" else 8), seed=seed
+        ).reset_index()
         frame.insert(1, "Ticker", ticker)
         frames.append(frame)
     path = tmp_path_factory.mktemp("long") / "prices.csv"
@@ -178,8 +208,14 @@ def long_csv(tmp_path_factory) -> Path:
 
 def batch_config(tmp_path, path, *overrides):
     """Enough validation bars (36) for conformal 95 % bands 3 bars ahead."""
-    return tiny_config(tmp_path, "data.source=csv", f"data.path={path}", "data.start=null",
-                       "train.validation_fraction=0.3", *overrides)
+    return tiny_config(
+        tmp_path,
+        "data.source=csv",
+        f"data.path={path}",
+        "data.start=null",
+        "train.validation_fraction=0.3",
+        *overrides,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -187,16 +223,23 @@ def first_batch(ray_cluster, long_csv, tmp_path_factory):
     from forecast.scaleout.batch import run_batch
 
     tmp_path = tmp_path_factory.mktemp("batch")
-    return run_batch(batch_config(tmp_path, long_csv), TICKERS, out=tmp_path / "out",
-                     forecast_steps=3, echo=lambda line: None)
+    return run_batch(
+        batch_config(tmp_path, long_csv),
+        TICKERS,
+        out=tmp_path / "out",
+        forecast_steps=3,
+        echo=lambda line: None,
+    )
 
 
 # Lookback 230 is too long for 240 training rows less their 48-row validation block: every
 # trial that draws it fails with the data's own one-line message. Trial 1 is the config as
 # given (lookback 10).
-SPACE = {"model.layers.0.units": {"int": [2, 6], "log": True},
-         "model.learning_rate": {"loguniform": [1.0e-3, 3.0e-2]},
-         "data.lookback": {"choice": [10, 230]}}
+SPACE = {
+    "model.layers.0.units": {"int": [2, 6], "log": True},
+    "model.learning_rate": {"loguniform": [1.0e-3, 3.0e-2]},
+    "data.lookback": {"choice": [10, 230]},
+}
 
 
 def write_series(path: Path, prices: pd.Series) -> Path:
@@ -206,8 +249,14 @@ def write_series(path: Path, prices: pd.Series) -> Path:
 
 
 def sweep_config(tmp_path: Path, csv: Path):
-    return tiny_config(tmp_path, "data.source=csv", f"data.path={csv}", "data.start=null",
-                       "train.epochs=3", "train.seed=3")
+    return tiny_config(
+        tmp_path,
+        "data.source=csv",
+        f"data.path={csv}",
+        "data.start=null",
+        "train.epochs=3",
+        "train.seed=3",
+    )
 
 
 def write_space(path: Path, space: dict | None = None) -> Path:
@@ -217,8 +266,9 @@ def write_space(path: Path, space: dict | None = None) -> Path:
 
 @pytest.fixture(scope="session")
 def series_csv(tmp_path_factory) -> Path:
-    return write_series(tmp_path_factory.mktemp("sweep-data") / "prices.csv",
-                        synthetic_prices(300, seed=11))
+    return write_series(
+        tmp_path_factory.mktemp("sweep-data") / "prices.csv", synthetic_prices(300, seed=11)
+    )
 
 
 @pytest.fixture(scope="session")
@@ -226,5 +276,11 @@ def first_sweep(ray_cluster, series_csv, tmp_path_factory):
     from forecast.scaleout.sweep import run_sweep
 
     tmp_path = tmp_path_factory.mktemp("sweep")
-    return run_sweep(sweep_config(tmp_path, series_csv), write_space(tmp_path / "space.yaml"),
-                     trials=4, out=tmp_path / "out", max_concurrent=1, echo=lambda line: None)
+    return run_sweep(
+        sweep_config(tmp_path, series_csv),
+        write_space(tmp_path / "space.yaml"),
+        trials=4,
+        out=tmp_path / "out",
+        max_concurrent=1,
+        echo=lambda line: None,
+    )

@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from forecast.cli import main
 from forecast.evaluation.backtest import backtest_verdict as verdict
 from forecast.evaluation.backtest import baseline_predictions, make_folds
 from forecast.evaluation.backtest import walk_forward as backtest
 from forecast.evaluation.compare import family_config
 from forecast.evaluation.significance import verdict_word
-from forecast.cli import main
 from forecast.model import build_model
 from tests.conftest import QUICK, synthetic_prices, tiny_config
 
@@ -21,7 +21,12 @@ from tests.conftest import QUICK, synthetic_prices, tiny_config
 def test_folds_expand_and_cover_the_end():
     folds = make_folds(1000, 5, 0.2)
     assert [(fold.cutoff, fold.stop) for fold in folds] == [
-        (800, 840), (840, 880), (880, 920), (920, 960), (960, 1000)]
+        (800, 840),
+        (840, 880),
+        (880, 920),
+        (920, 960),
+        (960, 1000),
+    ]
 
 
 def test_baselines_by_hand():
@@ -47,8 +52,10 @@ def test_changing_the_future_changes_nothing_before_the_cutoff(tmp_path):
         pd.testing.assert_frame_equal(before.predictions, after.predictions)
     first_day = original.outcomes[-1].predictions.iloc[0]
     assert again.outcomes[-1].predictions.iloc[0]["model"] == first_day["model"]
-    assert again.outcomes[-1].predictions.iloc[1]["model"] != \
-        original.outcomes[-1].predictions.iloc[1]["model"]
+    assert (
+        again.outcomes[-1].predictions.iloc[1]["model"]
+        != original.outcomes[-1].predictions.iloc[1]["model"]
+    )
 
 
 def test_family_configs_keep_the_shape(tmp_path):
@@ -59,25 +66,52 @@ def test_family_configs_keep_the_shape(tmp_path):
         expected = "dense_0" if family == "mlp" else f"{family}_0"
         assert expected in names
     mlp = family_config(config, "mlp")
-    assert [layer.type for layer in mlp.model.layers] == ["dense", "dropout", "dense",
-                                                         "dropout"]
+    assert [layer.type for layer in mlp.model.layers] == ["dense", "dropout", "dense", "dropout"]
 
 
 @pytest.mark.slow
 def test_backtest_command_end_to_end(tmp_path, capsys):
     out = tmp_path / "bt"
-    code = main(["backtest", "--config", str(QUICK), "--set", "train.epochs=1",
-                 "--set", "data.lookback=10", "--folds", "2", "--samples", "8",
-                 "--out", str(out)])
+    code = main(
+        [
+            "backtest",
+            "--config",
+            str(QUICK),
+            "--set",
+            "train.epochs=1",
+            "--set",
+            "data.lookback=10",
+            "--folds",
+            "2",
+            "--samples",
+            "8",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out.strip().splitlines()
     table = pd.read_csv(out / "backtest.csv")
     assert set(table["method"]) == {"model", "naive", "drift", "moving_average"}
     assert len(table) == 2 * 4 + 4
-    for column in ("rmse", "mae", "mape", "mase", "rmse_ratio", "dm_p_value", "dm_p_value_abs",
-                   "dm_p_value_drift", "directional_accuracy", "timing_p_value", "up_share",
-                   "market_up_rate", "direction_changes", "best_lag", "coverage80",
-                   "coverage95"):
+    for column in (
+        "rmse",
+        "mae",
+        "mape",
+        "mase",
+        "rmse_ratio",
+        "dm_p_value",
+        "dm_p_value_abs",
+        "dm_p_value_drift",
+        "directional_accuracy",
+        "timing_p_value",
+        "up_share",
+        "market_up_rate",
+        "direction_changes",
+        "best_lag",
+        "coverage80",
+        "coverage95",
+    ):
         assert column in table.columns
     assert "direction_p_value" not in table.columns  # the binomial test against 50 % is gone
     naive = table[table["method"] == "naive"]
@@ -87,10 +121,13 @@ def test_backtest_command_end_to_end(tmp_path, capsys):
     assert printed[-1] == verdict(summary)
     model = summary["overall"]["model"]
     word = verdict_word(np.nan if model["dm_p_value"] is None else model["dm_p_value"])
-    assert printed[-1].startswith({"beats": "The model beats the naive forecast",
-                                   "worse than": "The model is worse than the naive forecast",
-                                   "no better than": "The model is no better than the naive "
-                                                     "forecast"}[word])
+    assert printed[-1].startswith(
+        {
+            "beats": "The model beats the naive forecast",
+            "worse than": "The model is worse than the naive forecast",
+            "no better than": "The model is no better than the naive forecast",
+        }[word]
+    )
     assert f"over {model['n']} bars" in printed[-1] or "no DM test" in printed[-1]
     assert (out / "backtest.png").read_bytes()[:4] == b"\x89PNG"
     page = (out / "report.html").read_text()
@@ -102,17 +139,44 @@ def test_compare_command_end_to_end(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     prices = synthetic_prices(150, seed=9)
     path = tmp_path / "syn.csv"
-    pd.DataFrame({"Date": prices.index.strftime("%Y-%m-%d"),
-                  "Close": prices.to_numpy()}).to_csv(path, index=False)
+    pd.DataFrame({"Date": prices.index.strftime("%Y-%m-%d"), "Close": prices.to_numpy()}).to_csv(
+        path, index=False
+    )
 
-    code = main(["compare", "--config", str(QUICK), "--set", "data.source=csv",
-                 "--set", f"data.path={path}", "--set", "data.start=null",
-                 "--set", "data.lookback=8", "--set", "train.epochs=1",
-                 "--models", "lstm,gru,simple_rnn,mlp", "--folds", "2", "--out", "cmp"])
+    code = main(
+        [
+            "compare",
+            "--config",
+            str(QUICK),
+            "--set",
+            "data.source=csv",
+            "--set",
+            f"data.path={path}",
+            "--set",
+            "data.start=null",
+            "--set",
+            "data.lookback=8",
+            "--set",
+            "train.epochs=1",
+            "--models",
+            "lstm,gru,simple_rnn,mlp",
+            "--folds",
+            "2",
+            "--out",
+            "cmp",
+        ]
+    )
     assert code == 0
     table = pd.read_csv(tmp_path / "cmp" / "compare.csv")
-    assert list(table["method"]) == ["lstm", "gru", "simple_rnn", "mlp", "naive", "drift",
-                                     "moving_average"]
+    assert list(table["method"]) == [
+        "lstm",
+        "gru",
+        "simple_rnn",
+        "mlp",
+        "naive",
+        "drift",
+        "moving_average",
+    ]
     assert table["rmse"].notna().all()
     assert (tmp_path / "cmp" / "compare.png").exists()
     assert "lowest RMSE" in capsys.readouterr().out

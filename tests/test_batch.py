@@ -21,11 +21,11 @@ import pandas as pd
 import pytest
 
 import forecast as api
-from forecast.evaluation.significance import benjamini_hochberg
-from forecast.scaleout.batch import read_tickers, run_batch
 from forecast.config import Config
 from forecast.errors import UserError
-from tests.conftest import TICKERS, ROOT, batch_config, ohlcv_frame, tiny_config
+from forecast.evaluation.significance import benjamini_hochberg
+from forecast.scaleout.batch import read_tickers, run_batch
+from tests.conftest import ROOT, TICKERS, batch_config, ohlcv_frame, tiny_config
 
 
 def test_a_broken_ticker_is_an_error_row_and_the_others_are_ordinary_runs(first_batch):
@@ -56,15 +56,15 @@ def test_a_broken_ticker_is_an_error_row_and_the_others_are_ordinary_runs(first_
     ok = table[table["status"] == "ok"]
     significant = int((ok["dm_p_value"].astype(float) < 0.05).sum())
     lower = int((ok["rmse_ratio"].astype(float) < 1).sum())
-    assert first_batch.verdict.startswith(f"{significant} of 2 tickers beat naive "
-                                          f"significantly (DM, squared error) (1 failed: see "
-                                          f"the error rows), ")
-    assert first_batch.verdict.endswith(f"{lower} had rmse_ratio < 1, which alone is not "
-                                        f"evidence.")
+    assert first_batch.verdict.startswith(
+        f"{significant} of 2 tickers beat naive "
+        f"significantly (DM, squared error) (1 failed: see "
+        f"the error rows), "
+    )
+    assert first_batch.verdict.endswith(f"{lower} had rmse_ratio < 1, which alone is not evidence.")
 
 
-def test_leaderboard_q_values_are_benjamini_hochberg_of_the_dm_and_timing_p_values(
-        first_batch):
+def test_leaderboard_q_values_are_benjamini_hochberg_of_the_dm_and_timing_p_values(first_batch):
     """Each ticker's DM p-value is recomputed from its own predictions.csv; the q-values are
     Benjamini–Hochberg over the tickers that ran, by hand."""
     from forecast.evaluation.significance import diebold_mariano
@@ -73,8 +73,9 @@ def test_leaderboard_q_values_are_benjamini_hochberg_of_the_dm_and_timing_p_valu
     ok = table[table["status"] == "ok"]
     for ticker, row in ok.iterrows():
         predictions = pd.read_csv(first_batch.folder / "runs" / ticker / "predictions.csv")
-        p_value = diebold_mariano(predictions["actual"], predictions["predicted"],
-                                  predictions["naive"]).p_value
+        p_value = diebold_mariano(
+            predictions["actual"], predictions["predicted"], predictions["naive"]
+        ).p_value
         assert row["dm_p_value"] == pytest.approx(p_value)
     p_values = ok["dm_p_value"].astype(float).to_numpy()
     low, high = np.sort(p_values)
@@ -82,8 +83,9 @@ def test_leaderboard_q_values_are_benjamini_hochberg_of_the_dm_and_timing_p_valu
     for p_value, q_value in zip(p_values, ok["dm_q_value"].astype(float)):
         assert q_value == pytest.approx(min(1.0, expected[p_value]))
     timing = ok["timing_p_value"].astype(float)
-    np.testing.assert_allclose(ok["timing_q_value"].astype(float),
-                               benjamini_hochberg(timing.to_numpy()), equal_nan=True)
+    np.testing.assert_allclose(
+        ok["timing_q_value"].astype(float), benjamini_hochberg(timing.to_numpy()), equal_nan=True
+    )
     assert table.loc["BAD", "dm_q_value"] is None or pd.isna(table.loc["BAD", "dm_q_value"])
 
 
@@ -96,17 +98,30 @@ def test_tasks_ran_on_both_nodes_and_workers_were_reused(first_batch, ray_cluste
     assert len({where["worker_pid"] for where in placement.values()}) <= 2
 
 
-def test_resume_reruns_nothing_complete_and_gives_the_same_leaderboard(first_batch, long_csv,
-                                                                       tmp_path):
+def test_resume_reruns_nothing_complete_and_gives_the_same_leaderboard(
+    first_batch, long_csv, tmp_path
+):
     folder = first_batch.folder
     before = (folder / "leaderboard.csv").read_bytes()
-    again = run_batch(batch_config(tmp_path, long_csv), TICKERS, out=folder, forecast_steps=3,
-                      resume=True, echo=lambda line: None)
+    again = run_batch(
+        batch_config(tmp_path, long_csv),
+        TICKERS,
+        out=folder,
+        forecast_steps=3,
+        resume=True,
+        echo=lambda line: None,
+    )
     assert again.ran == ["BAD"]  # only the ticker without a complete run folder
     assert (folder / "leaderboard.csv").read_bytes() == before
     (folder / "runs" / "BBB" / "run.json").unlink()  # as if killed before BBB finished
-    again = run_batch(batch_config(tmp_path, long_csv), TICKERS, out=folder, forecast_steps=3,
-                      resume=True, echo=lambda line: None)
+    again = run_batch(
+        batch_config(tmp_path, long_csv),
+        TICKERS,
+        out=folder,
+        forecast_steps=3,
+        resume=True,
+        echo=lambda line: None,
+    )
     assert sorted(again.ran) == ["BAD", "BBB"]
     assert (folder / "leaderboard.csv").read_bytes() == before
 
@@ -136,14 +151,20 @@ def test_a_worker_killed_mid_task_is_retried(first_batch, long_csv, tmp_path):
 
     watcher = threading.Thread(target=kill_the_worker_holding_aaa, daemon=True)
     watcher.start()
-    result = run_batch(batch_config(tmp_path, long_csv), TICKERS, out=tmp_path / "out",
-                       forecast_steps=3, echo=lambda line: None)
+    result = run_batch(
+        batch_config(tmp_path, long_csv),
+        TICKERS,
+        out=tmp_path / "out",
+        forecast_steps=3,
+        echo=lambda line: None,
+    )
     watcher.join(timeout=5)
     assert killed, "no worker was seen running AAA"
     placement = json.loads((result.folder / "batch.json").read_text())["placement"]
     assert placement["AAA"]["worker_pid"] != killed[0]  # AAA was finished by another worker
-    assert ((result.folder / "leaderboard.csv").read_bytes()
-            == (first_batch.folder / "leaderboard.csv").read_bytes())
+    assert (result.folder / "leaderboard.csv").read_bytes() == (
+        first_batch.folder / "leaderboard.csv"
+    ).read_bytes()
 
 
 def test_single_runs_read_the_long_format_and_folders_of_files(long_csv, tmp_path):
@@ -158,8 +179,11 @@ def test_single_runs_read_the_long_format_and_folders_of_files(long_csv, tmp_pat
     assert len(load_market(files).bars) == 50
     with pytest.raises(UserError, match=r"no file NOPE.csv for ticker NOPE \(files found: XYZ\)"):
         load_market(replace(files, ticker="NOPE"))
-    with pytest.raises(UserError, match=r"no rows for ticker ZZZ in column 'Ticker' \(tickers "
-                                        r"found: AAA, BAD, BBB\)"):
+    with pytest.raises(
+        UserError,
+        match=r"no rows for ticker ZZZ in column 'Ticker' \(tickers "
+        r"found: AAA, BAD, BBB\)",
+    ):
         load_market(replace(data, ticker="ZZZ"))
 
 
@@ -177,52 +201,92 @@ def test_tickers_are_read_from_a_list_or_a_file(tmp_path):
 
 
 def test_ray_is_imported_by_the_engine_only():
-    code = ("import sys, forecast.cli, forecast.commands.train, forecast.scaleout.batch, "
-            "forecast.evaluation.backtest, forecast.scaleout.sweep, forecast.scaleout.space; "
-            "forecast.cli.build_parser(); print('ray' in sys.modules)")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            cwd=ROOT, check=True)
+    code = (
+        "import sys, forecast.cli, forecast.commands.train, forecast.scaleout.batch, "
+        "forecast.evaluation.backtest, forecast.scaleout.sweep, forecast.scaleout.space; "
+        "forecast.cli.build_parser(); print('ray' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
     assert result.stdout.strip() == "False"
-    imports = [path for path in (ROOT / "forecast").rglob("*.py")
-               if "import ray" in path.read_text() or "from ray" in path.read_text()]
+    imports = [
+        path
+        for path in (ROOT / "forecast").rglob("*.py")
+        if "import ray" in path.read_text() or "from ray" in path.read_text()
+    ]
     assert imports == [ROOT / "forecast" / "scaleout" / "engine.py"]
 
 
 @pytest.mark.slow
 def test_batch_command_end_to_end(tmp_path, long_csv):
     """The CLI on a fresh local Ray instance (its own process), then a clear error line."""
-    command = [sys.executable, "main.py", "batch", "--tickers", "AAA,BAD", "--config",
-               str(ROOT / "configs/quick.yaml"), "--set", "data.source=csv", "--set",
-               f"data.path={long_csv}", "--set", "data.start=null", "--set", "train.epochs=1",
-               "--set", "data.lookback=10", "--out", str(tmp_path / "out")]
-    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT,
-                            env={**os.environ, "CI": "true"}, timeout=300)
+    command = [
+        sys.executable,
+        "main.py",
+        "batch",
+        "--tickers",
+        "AAA,BAD",
+        "--config",
+        str(ROOT / "configs/quick.yaml"),
+        "--set",
+        "data.source=csv",
+        "--set",
+        f"data.path={long_csv}",
+        "--set",
+        "data.start=null",
+        "--set",
+        "train.epochs=1",
+        "--set",
+        "data.lookback=10",
+        "--out",
+        str(tmp_path / "out"),
+    ]
+    result = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "CI": "true"},
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     lines = result.stdout.strip().splitlines()
     assert lines[-1].startswith(("0 of 1 tickers beat naive", "1 of 1 tickers beat naive"))
     assert any(line.startswith("BAD: ") for line in lines)
-    result = subprocess.run([sys.executable, "main.py", "batch", "--tickers", "",
-                             "--out", str(tmp_path / "x")], capture_output=True, text=True,
-                            cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "main.py", "batch", "--tickers", "", "--out", str(tmp_path / "x")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert result.returncode == 2 and result.stderr.count("\n") == 1
 
 
 def test_the_sample_source_holds_msft_only(ray_cluster, tmp_path):
-    result = run_batch(tiny_config(tmp_path), ["AAPL"], out=tmp_path / "out",
-                       echo=lambda line: None)
+    result = run_batch(
+        tiny_config(tmp_path), ["AAPL"], out=tmp_path / "out", echo=lambda line: None
+    )
     [row] = result.leaderboard.to_dict(orient="records")
     assert row["status"] == "error" and "holds MSFT only" in row["message"]
-    assert result.verdict.startswith("0 of 0 tickers beat naive significantly (DM, squared "
-                                      "error) (1 failed")
+    assert result.verdict.startswith(
+        "0 of 0 tickers beat naive significantly (DM, squared error) (1 failed"
+    )
     assert (result.folder / "batch.png").exists() and (result.folder / "report.html").exists()
 
 
-def test_a_forecast_the_data_cannot_fully_calibrate_keeps_what_it_can(ray_cluster, long_csv,
-                                                                      tmp_path):
+def test_a_forecast_the_data_cannot_fully_calibrate_keeps_what_it_can(
+    ray_cluster, long_csv, tmp_path
+):
     """30 bars ahead needs more validation bars than AAA has for a conformal 95 % band: the
     ticker's run and forecast stand, the 95 % band is empty and its row says from where."""
-    result = run_batch(batch_config(tmp_path, long_csv), ["AAA"], out=tmp_path / "out",
-                       forecast_steps=30, echo=lambda line: None)
+    result = run_batch(
+        batch_config(tmp_path, long_csv),
+        ["AAA"],
+        out=tmp_path / "out",
+        forecast_steps=30,
+        echo=lambda line: None,
+    )
     [row] = result.leaderboard.to_dict(orient="records")
     assert row["status"] == "ok" and np.isfinite(row["forecast_median"])
     assert pd.isna(row["forecast_lo95"]) and pd.isna(row["forecast_hi95"])
@@ -233,8 +297,7 @@ def test_a_forecast_the_data_cannot_fully_calibrate_keeps_what_it_can(ray_cluste
 
 def test_resume_refuses_another_config(first_batch, long_csv, tmp_path):
     with pytest.raises(UserError, match="the config differs from the one the batch started"):
-        run_batch(Config(), TICKERS,
-                  out=first_batch.folder, resume=True, echo=lambda line: None)
+        run_batch(Config(), TICKERS, out=first_batch.folder, resume=True, echo=lambda line: None)
 
 
 def test_an_address_where_no_cluster_answers_is_refused_at_once(tmp_path):

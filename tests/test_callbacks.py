@@ -13,28 +13,46 @@ from forecast.config import load_config
 from forecast.errors import ConfigError, TrainingInterrupted
 from tests.conftest import tiny_config
 
-PLATEAU = ("train.callbacks=[{name: ReduceLROnPlateau, monitor: loss, factor: 0.5, "
-           "patience: 0, min_delta: 1.0}, {name: CSVLogger}]")
+PLATEAU = (
+    "train.callbacks=[{name: ReduceLROnPlateau, monitor: loss, factor: 0.5, "
+    "patience: 0, min_delta: 1.0}, {name: CSVLogger}]"
+)
 
 
 def test_every_built_in_is_named_in_the_config_and_bad_ones_are_refused(tmp_path):
-    config = tiny_config(tmp_path, "model.learning_rate=0.01", "train.callbacks=["
-                         "{name: ReduceLROnPlateau, patience: 2}, {name: CSVLogger, "
-                         "filename: log.csv}, {name: TerminateOnNaN}, "
-                         "{name: LearningRateScheduler, schedule: step, every: 2}]")
+    config = tiny_config(
+        tmp_path,
+        "model.learning_rate=0.01",
+        "train.callbacks=["
+        "{name: ReduceLROnPlateau, patience: 2}, {name: CSVLogger, "
+        "filename: log.csv}, {name: TerminateOnNaN}, "
+        "{name: LearningRateScheduler, schedule: step, every: 2}]",
+    )
     assert [callback.name for callback in config.train.callbacks] == [
-        "ReduceLROnPlateau", "CSVLogger", "TerminateOnNaN", "LearningRateScheduler"]
+        "ReduceLROnPlateau",
+        "CSVLogger",
+        "TerminateOnNaN",
+        "LearningRateScheduler",
+    ]
     cases = [
         ("train.callbacks=[{name: ReduceLROnPlatoo}]", "did you mean 'ReduceLROnPlateau'"),
-        ("train.callbacks=[{name: ReduceLROnPlateau, patiense: 2}]",
-         "train.callbacks.0.patiense: unknown key; did you mean 'patience'"),
-        ("train.callbacks=[{name: ReduceLROnPlateau, factor: 2}]",
-         r"factor: 2.0 is invalid: must be in \(0, 1\)"),
+        (
+            "train.callbacks=[{name: ReduceLROnPlateau, patiense: 2}]",
+            "train.callbacks.0.patiense: unknown key; did you mean 'patience'",
+        ),
+        (
+            "train.callbacks=[{name: ReduceLROnPlateau, factor: 2}]",
+            r"factor: 2.0 is invalid: must be in \(0, 1\)",
+        ),
         ("train.callbacks=[{name: CSVLogger, filename: ../x.csv}]", "must be a file name"),
-        ("train.callbacks=[{name: LearningRateScheduler, schedule: cosine}]",
-         "starts from model.learning_rate"),
-        ("train.callbacks=[{name: LearningRateScheduler, schedule: linear}]",
-         "is not one of exponential, step, cosine"),
+        (
+            "train.callbacks=[{name: LearningRateScheduler, schedule: cosine}]",
+            "starts from model.learning_rate",
+        ),
+        (
+            "train.callbacks=[{name: LearningRateScheduler, schedule: linear}]",
+            "is not one of exponential, step, cosine",
+        ),
         ("train.callbacks=[EarlyStopping]", "a callback must be a mapping with a 'name'"),
     ]
     for override, message in cases:
@@ -45,10 +63,15 @@ def test_every_built_in_is_named_in_the_config_and_bad_ones_are_refused(tmp_path
 def test_tensorboard_and_scheduler_logs_are_readable(tmp_path):
     import tensorflow as tf
 
-    config = tiny_config(tmp_path, "train.epochs=3", "train.tensorboard=true",
-                         "model.learning_rate=0.01", "train.callbacks=["
-                         "{name: LearningRateScheduler, schedule: exponential, decay: 0.5}, "
-                         "{name: TerminateOnNaN}]")
+    config = tiny_config(
+        tmp_path,
+        "train.epochs=3",
+        "train.tensorboard=true",
+        "model.learning_rate=0.01",
+        "train.callbacks=["
+        "{name: LearningRateScheduler, schedule: exponential, decay: 0.5}, "
+        "{name: TerminateOnNaN}]",
+    )
     run = api.train(config, out=tmp_path / "run", echo=lambda line: None).run_dir
     scalars: dict[str, dict[str, list[float]]] = {}
     for side in ("train", "validation"):
@@ -63,10 +86,10 @@ def test_tensorboard_and_scheduler_logs_are_readable(tmp_path):
                 scalars.setdefault(side, {}).setdefault(value.tag, []).append(number)
     history = json.loads((run / "history.json").read_text())
     np.testing.assert_allclose(scalars["train"]["epoch_loss"], history["loss"], rtol=1e-6)
-    np.testing.assert_allclose(scalars["validation"]["epoch_loss"], history["val_loss"],
-                               rtol=1e-6)
-    np.testing.assert_allclose(scalars["train"]["epoch_learning_rate"], [0.01, 0.005, 0.0025],
-                               rtol=1e-6)
+    np.testing.assert_allclose(scalars["validation"]["epoch_loss"], history["val_loss"], rtol=1e-6)
+    np.testing.assert_allclose(
+        scalars["train"]["epoch_learning_rate"], [0.01, 0.005, 0.0025], rtol=1e-6
+    )
 
 
 class Recorder:
@@ -96,12 +119,18 @@ class Recorder:
 
 def test_callback_objects_from_python_see_fits_hooks(tmp_path):
     recorder = Recorder()
-    api.train(tiny_config(tmp_path, "train.epochs=2"), out=tmp_path / "run",
-              echo=lambda line: None, callbacks=[recorder])
-    assert recorder.events == [("train_begin",),
-                               ("epoch_end", 0, ["learning_rate", "loss", "val_loss"]),
-                               ("epoch_end", 1, ["learning_rate", "loss", "val_loss"]),
-                               ("train_end",)]
+    api.train(
+        tiny_config(tmp_path, "train.epochs=2"),
+        out=tmp_path / "run",
+        echo=lambda line: None,
+        callbacks=[recorder],
+    )
+    assert recorder.events == [
+        ("train_begin",),
+        ("epoch_end", 0, ["learning_rate", "loss", "val_loss"]),
+        ("epoch_end", 1, ["learning_rate", "loss", "val_loss"]),
+        ("train_end",),
+    ]
 
 
 def test_a_resumed_run_restores_the_plateau_counter_and_ends_byte_identical(tmp_path):
@@ -111,20 +140,30 @@ def test_a_resumed_run_restores_the_plateau_counter_and_ends_byte_identical(tmp_
     config = tiny_config(tmp_path, "train.epochs=6", PLATEAU)
     clean = api.train(config, out=tmp_path / "clean", echo=lambda line: None).run_dir
     with pytest.raises(TrainingInterrupted):
-        api.train(config, out=tmp_path / "stopped", echo=lambda line: None,
-                  callbacks=[Recorder(stop_after=3)])
+        api.train(
+            config,
+            out=tmp_path / "stopped",
+            echo=lambda line: None,
+            callbacks=[Recorder(stop_after=3)],
+        )
     stopped = tmp_path / "stopped"
     state = json.loads((stopped / "training_state.json").read_text())
     assert state["epoch"] == 2 and state["callbacks"][0]["wait"] == 0
     assert len((stopped / "training_log.csv").read_text().splitlines()) == 4  # epoch 3 too
     api.resume(stopped, echo=lambda line: None)
-    for name in ("metrics.json", "predictions.csv", "history.json", "training_log.csv",
-                 "scaler.json"):
+    for name in (
+        "metrics.json",
+        "predictions.csv",
+        "history.json",
+        "training_log.csv",
+        "scaler.json",
+    ):
         assert (stopped / name).read_bytes() == (clean / name).read_bytes(), name
     import pandas as pd
 
     log = pd.read_csv(clean / "training_log.csv")
     assert list(log.columns) == ["epoch", "learning_rate", "loss", "val_loss"]
     # the first epoch sets the best loss; each later one misses it by 1.0 and halves the rate
-    assert log["learning_rate"].tolist() == pytest.approx([0.01 * 0.5 ** max(0, epoch - 1)
-                                                          for epoch in range(6)])
+    assert log["learning_rate"].tolist() == pytest.approx(
+        [0.01 * 0.5 ** max(0, epoch - 1) for epoch in range(6)]
+    )

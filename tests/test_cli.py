@@ -17,13 +17,23 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     env = {**os.environ, "CI": "true"}
-    return subprocess.run([sys.executable, str(ROOT / "main.py"), *args], capture_output=True,
-                          text=True, cwd=cwd, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "main.py"), *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=300,
+    )
 
 
 def test_help_answers_without_importing_tensorflow():
-    result = subprocess.run([sys.executable, "-X", "importtime", str(ROOT / "main.py"),
-                             "--help"], capture_output=True, text=True, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", str(ROOT / "main.py"), "--help"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert result.returncode == 0 and "train" in result.stdout and "evaluate" in result.stdout
     imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines()}
     assert not any(name.startswith(("tensorflow", "keras", "sklearn")) for name in imported)
@@ -32,14 +42,30 @@ def test_help_answers_without_importing_tensorflow():
 @pytest.mark.slow
 def test_train_then_evaluate_end_to_end_on_the_sample(tmp_path):
     out = tmp_path / "run"
-    result = run_cli("train", "--config", str(ROOT / "configs" / "quick.yaml"), "--set", "train.epochs=1",
-                     "--out", str(out), cwd=tmp_path)
+    result = run_cli(
+        "train",
+        "--config",
+        str(ROOT / "configs" / "quick.yaml"),
+        "--set",
+        "train.epochs=1",
+        "--out",
+        str(out),
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert "naive" in result.stdout and "rmse_ratio" in result.stdout
     assert f"run folder: {out}" in result.stdout
     assert "Total params" in result.stdout  # the model summary
-    for name in ("config.yaml", "model.keras", "scaler.json", "metrics.json",
-                 "predictions.csv", "true_vs_predicted.png", "loss.png", "run.json"):
+    for name in (
+        "config.yaml",
+        "model.keras",
+        "scaler.json",
+        "metrics.json",
+        "predictions.csv",
+        "true_vs_predicted.png",
+        "loss.png",
+        "run.json",
+    ):
         assert (out / name).is_file(), name
     result = run_cli("evaluate", "--run", str(out), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -55,20 +81,25 @@ def test_user_error_in_a_subprocess_is_one_line_and_exit_2(tmp_path):
     result = run_cli("train", "--set", "train.epoch=3", cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "error: --set train.epoch: unknown key 'train.epoch'; did you mean 'train.epochs'?"]
+        "error: --set train.epoch: unknown key 'train.epoch'; did you mean 'train.epochs'?"
+    ]
 
 
-@pytest.mark.parametrize("argv, pattern", [
-    (["train", "--set", "train.epochs"], "expected KEY=VALUE"),
-    (["train", "--config", "missing.yaml"], "missing.yaml: config file not found"),
-    (["train", "--set", "data.lookback=1"], "data.lookback: 1 is invalid: must be an integer"),
-    (["train", "--set", "data.source=csv", "--set", "data.path=nope.csv"],
-     "nope.csv: file not found; set data.path"),
-    (["train", "--set", "data.start=2017-11-01"], "found 8 rows of prices, need at least"),
-    (["evaluate", "--run", "no-such-run"], "--run no-such-run: no such folder"),
-])
-def test_user_errors_exit_2_with_one_clear_line(argv, pattern, capsys, tmp_path,
-                                                monkeypatch):
+@pytest.mark.parametrize(
+    "argv, pattern",
+    [
+        (["train", "--set", "train.epochs"], "expected KEY=VALUE"),
+        (["train", "--config", "missing.yaml"], "missing.yaml: config file not found"),
+        (["train", "--set", "data.lookback=1"], "data.lookback: 1 is invalid: must be an integer"),
+        (
+            ["train", "--set", "data.source=csv", "--set", "data.path=nope.csv"],
+            "nope.csv: file not found; set data.path",
+        ),
+        (["train", "--set", "data.start=2017-11-01"], "found 8 rows of prices, need at least"),
+        (["evaluate", "--run", "no-such-run"], "--run no-such-run: no such folder"),
+    ],
+)
+def test_user_errors_exit_2_with_one_clear_line(argv, pattern, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 2
     error = capsys.readouterr().err.strip().splitlines()

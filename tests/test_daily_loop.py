@@ -30,14 +30,24 @@ BARS = ohlcv_frame(DAYS, seed=21)
 
 
 def production_config(tmp_path: Path, csv: Path, *overrides: str):
-    return tiny_config(tmp_path, "data.source=csv", f"data.path={csv}", "data.start=null",
-                       "data.calendar=business", "data.test_fraction=0",
-                       "train.validation_fraction=0.2", *overrides)
+    return tiny_config(
+        tmp_path,
+        "data.source=csv",
+        f"data.path={csv}",
+        "data.start=null",
+        "data.calendar=business",
+        "data.test_fraction=0",
+        "train.validation_fraction=0.2",
+        *overrides,
+    )
 
 
 def hashes(folder: Path) -> dict[str, str]:
-    return {str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
-            for path in sorted(folder.rglob("*")) if path.is_file()}
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +65,9 @@ def test_a_production_fit_forecasts_journals_and_scores_day_by_day(tmp_path, cap
     bar (--refresh) and is journalled once; score matches the journal with the bars that came,
     counting a missing bar as unresolved and later targets as pending."""
     csv = write_bars(tmp_path / "bars.csv", BARS.iloc[:260])
-    outcome = api.train(production_config(tmp_path, csv), out=tmp_path / "run",
-                        echo=lambda line: None)
+    outcome = api.train(
+        production_config(tmp_path, csv), out=tmp_path / "run", echo=lambda line: None
+    )
     run = tmp_path / "run"
     assert outcome.metrics == {"n_train": 260, "n_test": 0, "epochs_run": 1, "production": True}
     assert not (run / "predictions.csv").exists() and (run / "calibration.npz").exists()
@@ -64,7 +75,7 @@ def test_a_production_fit_forecasts_journals_and_scores_day_by_day(tmp_path, cap
         api.evaluate(run)
     assert "Production fit" in (run / "report.html").read_text()
     for day in range(12):
-        write_bars(csv, BARS.iloc[:260 + day])
+        write_bars(csv, BARS.iloc[: 260 + day])
         api.forecast(run, steps=3, refresh=True)
     journal = read_journal(run)
     assert len(journal) == 36 and journal["origin"].nunique() == 12
@@ -82,8 +93,9 @@ def test_a_production_fit_forecasts_journals_and_scores_day_by_day(tmp_path, cap
     targets = pd.to_datetime(read_journal(run)["target"])
     assert record.summary["unresolved"] == int((targets == BARS.index[266]).sum()) > 0
     assert record.summary["pending"] == int((targets > came.index[-1]).sum()) > 0
-    assert record.summary["resolved"] == 38 - record.summary["unresolved"] \
-        - record.summary["pending"]
+    assert (
+        record.summary["resolved"] == 38 - record.summary["unresolved"] - record.summary["pending"]
+    )
     rows = record.rows
     journal = read_journal(run).set_index(["origin", "step"])
     for _, row in rows.sample(5, random_state=1).iterrows():  # by hand
@@ -115,8 +127,7 @@ def test_update_continues_a_csv_that_grew_and_keeps_the_parent(parent, tmp_path,
     with caplog.at_level(logging.WARNING):
         outcome = update(parent, data_path=csv, out=tmp_path / "new", echo=lambda line: None)
     assert hashes(parent) == before
-    assert any("5 overlapping bars changed since the run" in message
-               for message in caplog.messages)
+    assert any("5 overlapping bars changed since the run" in message for message in caplog.messages)
     new = outcome.run_dir
     record = json.loads((new / "run.json").read_text())
     assert record["update"]["parent"] == str(parent.resolve())
@@ -130,8 +141,9 @@ def test_update_continues_a_csv_that_grew_and_keeps_the_parent(parent, tmp_path,
     api.forecast(new, steps=2)
     assert (new / "journal.csv").read_bytes().startswith((parent / "journal.csv").read_bytes())
     assert set(read_journal(new)["run"]) == {parent.name, new.name}
-    refit = update(parent, data_path=csv, refit=True, out=tmp_path / "refit",
-                   echo=lambda line: None)
+    refit = update(
+        parent, data_path=csv, refit=True, out=tmp_path / "refit", echo=lambda line: None
+    )
     assert (refit.run_dir / "scaler.json").read_text() != (parent / "scaler.json").read_text()
     assert json.loads((refit.run_dir / "run.json").read_text())["update"]["refit"] is True
     assert hashes(parent) == before
@@ -143,23 +155,42 @@ def test_update_refuses_a_gap_another_interval_and_nothing_new(parent, tmp_path,
         update(parent, data_path=gap, out=tmp_path / "a", echo=lambda line: None)
     weekly = BARS.resample("W-FRI").last()
     with pytest.raises(DataError, match="its bars are 1wk, the run's are 1d"):
-        update(parent, data_path=write_bars(tmp_path / "weekly.csv", weekly),
-               out=tmp_path / "b", echo=lambda line: None)
+        update(
+            parent,
+            data_path=write_bars(tmp_path / "weekly.csv", weekly),
+            out=tmp_path / "b",
+            echo=lambda line: None,
+        )
     with pytest.raises(DataError, match="no bar after the run's last one"):
-        update(parent, data_path=write_bars(tmp_path / "same.csv", BARS.iloc[:260]),
-               out=tmp_path / "c", echo=lambda line: None)
+        update(
+            parent,
+            data_path=write_bars(tmp_path / "same.csv", BARS.iloc[:260]),
+            out=tmp_path / "c",
+            echo=lambda line: None,
+        )
     halted = BARS.iloc[:280].drop(BARS.index[250])
     with pytest.raises(DataError, match="lacks 1 of the run's bars it overlaps"):
-        update(parent, data_path=write_bars(tmp_path / "halted.csv", halted),
-               out=tmp_path / "d", echo=lambda line: None)
+        update(
+            parent,
+            data_path=write_bars(tmp_path / "halted.csv", halted),
+            out=tmp_path / "d",
+            echo=lambda line: None,
+        )
     higher = BARS.iloc[:280].copy()
     prices = ["Open", "High", "Low", "Close"]
     higher.loc[higher.index[260:], prices] *= 1.6  # far above anything the scaler saw
     with caplog.at_level(logging.WARNING):
-        update(parent, data_path=write_bars(tmp_path / "higher.csv", higher),
-               out=tmp_path / "e", epochs=1, echo=lambda line: None)
-    assert any("close leaves the kept scaler's range" in message and "--refit" in message
-               for message in caplog.messages)
+        update(
+            parent,
+            data_path=write_bars(tmp_path / "higher.csv", higher),
+            out=tmp_path / "e",
+            epochs=1,
+            echo=lambda line: None,
+        )
+    assert any(
+        "close leaves the kept scaler's range" in message and "--refit" in message
+        for message in caplog.messages
+    )
 
 
 def test_a_crash_while_writing_the_journal_leaves_it_intact(parent, tmp_path, monkeypatch):
@@ -187,10 +218,26 @@ def test_sigkill_during_update_loses_nothing(parent, tmp_path):
     grown = write_bars(tmp_path / "grown.csv", BARS.iloc[:290])
     new = tmp_path / "new"
     environment = {**os.environ, "CI": "true"}
-    process = subprocess.Popen([sys.executable, "main.py", "update", "--run", str(parent),
-                                "--data", str(grown), "--epochs", "40", "--out", str(new)],
-                               cwd=ROOT, env=environment, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "main.py",
+            "update",
+            "--run",
+            str(parent),
+            "--data",
+            str(grown),
+            "--epochs",
+            "40",
+            "--out",
+            str(new),
+        ],
+        cwd=ROOT,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (new / "training_state.json").exists():
         time.sleep(0.05)
@@ -201,9 +248,14 @@ def test_sigkill_during_update_loses_nothing(parent, tmp_path):
     assert not (new / "run.json").exists()
     with pytest.raises(RunError, match="no run.json"):
         api.forecast(new, steps=1)
-    resumed = subprocess.run([sys.executable, "main.py", "train", "--resume", str(new)],
-                             cwd=ROOT, env=environment, capture_output=True, text=True,
-                             timeout=600)
+    resumed = subprocess.run(
+        [sys.executable, "main.py", "train", "--resume", str(new)],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     record = json.loads((new / "run.json").read_text())
     assert record["update"]["parent"] == str(parent.resolve())
@@ -217,9 +269,15 @@ def test_an_hourly_series_forecasts_scores_and_updates(tmp_path):
     index = xnys_hourly_index(sessions=60)
     bars = ohlcv_frame(index, seed=5, sigma=0.004)
     csv = write_bars(tmp_path / "hourly.csv", bars.iloc[:350])
-    config = tiny_config(tmp_path, "data.source=csv", f"data.path={csv}", "data.start=null",
-                         "data.test_fraction=0", "train.validation_fraction=0.2",
-                         "data.timezone=America/New_York")
+    config = tiny_config(
+        tmp_path,
+        "data.source=csv",
+        f"data.path={csv}",
+        "data.start=null",
+        "data.test_fraction=0",
+        "train.validation_fraction=0.2",
+        "data.timezone=America/New_York",
+    )
     api.train(config, out=tmp_path / "run", echo=lambda line: None)
     frame = api.forecast(tmp_path / "run", steps=9)
     assert list(pd.to_datetime(frame["date"], utc=True)) == list(index[350:359].tz_convert("UTC"))
@@ -229,8 +287,9 @@ def test_an_hourly_series_forecasts_scores_and_updates(tmp_path):
     assert record.rows["actual"].tolist() == pytest.approx(bars["Close"].iloc[350:359].tolist())
     outcome = update(tmp_path / "run", out=tmp_path / "new", epochs=1, echo=lambda line: None)
     assert json.loads((outcome.run_dir / "run.json").read_text())["update"]["new_bars"] == 10
-    assert api.forecast(outcome.run_dir, steps=2)["date"].iloc[0] == \
-        str(index[360].tz_convert("America/New_York"))
+    assert api.forecast(outcome.run_dir, steps=2)["date"].iloc[0] == str(
+        index[360].tz_convert("America/New_York")
+    )
 
 
 def test_batch_update_on_two_tickers(ray_cluster, tmp_path):
@@ -246,11 +305,19 @@ def test_batch_update_on_two_tickers(ray_cluster, tmp_path):
     long = pd.concat(frames)
     path = tmp_path / "long.csv"
     long[long["Date"] < pd.Timestamp("2022-01-03") + pd.Timedelta(days=250)].to_csv(
-        path, index=False)
-    config = tiny_config(tmp_path, "data.source=csv", f"data.path={path}", "data.start=null",
-                         "data.calendar=business", "train.validation_fraction=0.3")
-    first = run_batch(config, ["AAA", "BBB"], out=tmp_path / "batch", forecast_steps=3,
-                      echo=lambda line: None)
+        path, index=False
+    )
+    config = tiny_config(
+        tmp_path,
+        "data.source=csv",
+        f"data.path={path}",
+        "data.start=null",
+        "data.calendar=business",
+        "train.validation_fraction=0.3",
+    )
+    first = run_batch(
+        config, ["AAA", "BBB"], out=tmp_path / "batch", forecast_steps=3, echo=lambda line: None
+    )
     long.to_csv(path, index=False)  # the bars that came since
     result = update_batch(first.folder, forecast_steps=3, echo=lambda line: None)
     table = result.leaderboard.set_index("ticker")
@@ -271,13 +338,14 @@ def test_adaptive_bands_learn_from_the_journal(tmp_path):
     (α = nominal + γ Σ(nominal − miss)), kept in adaptive.json; the next forecast's bands use
     it: after misses at h = 1 the 80 % band is wider there, the rest unchanged."""
     csv = write_bars(tmp_path / "bars.csv", BARS.iloc[:260])
-    config = production_config(tmp_path, csv, "forecast.adaptive=true",
-                               "forecast.adaptive_step=0.05")
+    config = production_config(
+        tmp_path, csv, "forecast.adaptive=true", "forecast.adaptive_step=0.05"
+    )
     api.train(config, out=tmp_path / "run", echo=lambda line: None)
     run = tmp_path / "run"
     plain = api.forecast(run, steps=2)
     for day in range(1, 6):
-        write_bars(csv, BARS.iloc[:260 + day])
+        write_bars(csv, BARS.iloc[: 260 + day])
         api.forecast(run, steps=2, refresh=True)
     record = score(run)
     rows = record.rows[record.rows["step"] == 1]
@@ -308,9 +376,16 @@ def test_a_yahoo_run_refreshes_forecasts_scores_and_updates(tmp_path, monkeypatc
     adjusted.loc[adjusted.index[:185], ("Close", "AAPL")] *= 0.99  # dividend on bar 186
     downloads = [first, full.iloc[:185], adjusted]
     monkeypatch.setattr(yfinance, "download", lambda *args, **kwargs: downloads.pop(0))
-    config = tiny_config(tmp_path, "data.source=yahoo", "data.ticker=AAPL", "data.start=null",
-                         "data.calendar=business", "data.test_fraction=0",
-                         "train.validation_fraction=0.2", f"data.cache_dir={tmp_path / 'cache'}")
+    config = tiny_config(
+        tmp_path,
+        "data.source=yahoo",
+        "data.ticker=AAPL",
+        "data.start=null",
+        "data.calendar=business",
+        "data.test_fraction=0",
+        "train.validation_fraction=0.2",
+        f"data.cache_dir={tmp_path / 'cache'}",
+    )
     run = api.train(config, out=tmp_path / "run", echo=lambda line: None).run_dir
     api.forecast(run, steps=3)  # from the 180th bar, as trained
     api.forecast(run, steps=3, refresh=True)  # downloads 185 bars: origin the newest
@@ -318,12 +393,13 @@ def test_a_yahoo_run_refreshes_forecasts_scores_and_updates(tmp_path, monkeypatc
     assert len(origins) == 2 and origins[-1].startswith(str(full.index[184].date()))
     assert score(run).summary["resolved"] == 3  # the first forecast's bars came
     with caplog.at_level(logging.WARNING):
-        outcome = update(run, refresh=True, out=tmp_path / "new", epochs=1,
-                         echo=lambda line: None)
+        outcome = update(run, refresh=True, out=tmp_path / "new", epochs=1, echo=lambda line: None)
     assert downloads == []
     record = json.loads((outcome.run_dir / "run.json").read_text())["update"]
     assert (record["new_bars"], record["revised_bars"]) == (20, 180)
-    assert sum("180 overlapping bars changed since the run" in message
-               for message in caplog.messages) == 1
+    assert (
+        sum("180 overlapping bars changed since the run" in message for message in caplog.messages)
+        == 1
+    )
     updated = pd.read_csv(outcome.run_dir / "prices.csv")
     assert updated["price"].iloc[0] == pytest.approx(float(adjusted[("Close", "AAPL")].iloc[0]))

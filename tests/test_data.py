@@ -13,8 +13,13 @@ import pandas as pd
 import pytest
 
 from forecast.config import DataConfig
-from forecast.data.sources import (cache_file, clean_prices, load_prices, normalize_yahoo_frame,
-                                   sample_path)
+from forecast.data.sources import (
+    cache_file,
+    clean_prices,
+    load_prices,
+    normalize_yahoo_frame,
+    sample_path,
+)
 from forecast.errors import DataError
 from tests.conftest import empty_yfinance_frame, yfinance_frame
 
@@ -51,7 +56,11 @@ def test_csv_yahoo_export_is_read_sorted_and_cleaned(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         prices = load_prices(DataConfig(source="csv", path=str(path), ticker="AAPL"))
     assert list(prices.index.strftime("%Y-%m-%d")) == [
-        "2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05"]
+        "2024-01-02",
+        "2024-01-03",
+        "2024-01-04",
+        "2024-01-05",
+    ]
     assert prices.tolist() == [185.64, 184.25, 181.91, 181.18]
     assert "dropped 1 row(s)" in caplog.text and "sorted" in caplog.text
     adjusted = load_prices(DataConfig(source="csv", path=str(path), price_column="Adj Close"))
@@ -61,26 +70,42 @@ def test_csv_yahoo_export_is_read_sorted_and_cleaned(tmp_path, caplog):
 def test_csv_with_other_column_names(tmp_path):
     path = tmp_path / "prices.csv"
     path.write_text("day,value\n2024-01-02,10\n2024-01-03,11\n")
-    prices = load_prices(DataConfig(source="csv", path=str(path), date_column="day",
-                                    price_column="value"))
+    prices = load_prices(
+        DataConfig(source="csv", path=str(path), date_column="day", price_column="value")
+    )
     assert prices.tolist() == [10.0, 11.0]
 
 
-@pytest.mark.parametrize("text, pattern", [
-    ("Date,Open\n2024-01-02,1\n", r"no price column 'Close' \(columns found: 'Date', 'Open'\); "
-                                  r"set data\.price_column"),
-    ("Day,Close\n2024-01-02,1\n", r"no date column 'Date' \(columns found: 'Day', 'Close'\)"),
-    ("Date,Close\n2024-01-02,1\nyesterday,2\n", r"cannot read 'yesterday' in column 'Date' "
-                                               r"\(row 3\) as a date"),
-    ("Date,Close\n2024-01-02,1\n2024-01-03,abc\n", r"1 value\(s\) in column 'Close' are not "
-                                                  r"numbers, first 'abc' \(row 3\)"),
-    ("Date,Close\n2024-01-02,\n2024-01-03,null\n", r"every value in column 'Close' is missing"),
-    ("Date,Close\n2024-01-02,1\n2024-01-03,-2\n", r"1 price\(s\) in column 'Close' are zero "
-                                                 r"or negative, first -2 on 2024-01-03"),
-    ("Date,Close\n2024-01-02,1\n2024-01-02,2\n", r"1 duplicate date\(s\), first 2024-01-02"),
-    ("Date,Close\n", r"has a header but no rows"),
-    ("", r"file is empty"),
-])
+@pytest.mark.parametrize(
+    "text, pattern",
+    [
+        (
+            "Date,Open\n2024-01-02,1\n",
+            r"no price column 'Close' \(columns found: 'Date', 'Open'\); "
+            r"set data\.price_column",
+        ),
+        ("Day,Close\n2024-01-02,1\n", r"no date column 'Date' \(columns found: 'Day', 'Close'\)"),
+        (
+            "Date,Close\n2024-01-02,1\nyesterday,2\n",
+            r"cannot read 'yesterday' in column 'Date' "
+            r"\(row 3\) as a date",
+        ),
+        (
+            "Date,Close\n2024-01-02,1\n2024-01-03,abc\n",
+            r"1 value\(s\) in column 'Close' are not "
+            r"numbers, first 'abc' \(row 3\)",
+        ),
+        ("Date,Close\n2024-01-02,\n2024-01-03,null\n", r"every value in column 'Close' is missing"),
+        (
+            "Date,Close\n2024-01-02,1\n2024-01-03,-2\n",
+            r"1 price\(s\) in column 'Close' are zero "
+            r"or negative, first -2 on 2024-01-03",
+        ),
+        ("Date,Close\n2024-01-02,1\n2024-01-02,2\n", r"1 duplicate date\(s\), first 2024-01-02"),
+        ("Date,Close\n", r"has a header but no rows"),
+        ("", r"file is empty"),
+    ],
+)
 def test_bad_csv_gives_one_clear_line(tmp_path, text, pattern):
     path = tmp_path / "bad.csv"
     path.write_text(text)
@@ -95,6 +120,7 @@ def test_missing_csv(tmp_path):
 
 
 # --- yfinance 1.x ---------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("auto_adjust", [True, False])
 @pytest.mark.parametrize("tz", [None, "America/New_York"])
@@ -121,20 +147,30 @@ def fake_download(frames: list, calls: list):
         if isinstance(result, Exception):
             raise result
         return result
+
     return download
 
 
 def yahoo_config(tmp_path: Path, **changes) -> DataConfig:
-    return replace(DataConfig(source="yahoo", ticker="AAPL", start="2023-01-01",
-                              end="2023-07-01", cache_dir=str(tmp_path / "cache")), **changes)
+    return replace(
+        DataConfig(
+            source="yahoo",
+            ticker="AAPL",
+            start="2023-01-01",
+            end="2023-07-01",
+            cache_dir=str(tmp_path / "cache"),
+        ),
+        **changes,
+    )
 
 
 def test_yahoo_download_is_cached_and_reused(tmp_path, monkeypatch):
     import yfinance
 
     calls: list = []
-    monkeypatch.setattr(yfinance, "download", fake_download(
-        [yfinance_frame("AAPL"), yfinance_frame("AAPL")], calls))
+    monkeypatch.setattr(
+        yfinance, "download", fake_download([yfinance_frame("AAPL"), yfinance_frame("AAPL")], calls)
+    )
     config = yahoo_config(tmp_path)
     first = load_prices(config)
     assert calls[0][0] == "AAPL" and calls[0][1]["auto_adjust"] is True
@@ -159,12 +195,21 @@ def test_yahoo_without_dates_asks_for_the_whole_history(tmp_path, monkeypatch):
     assert calls[0][1]["period"] == "max"
 
 
-@pytest.mark.parametrize("result, pattern", [
-    (empty_yfinance_frame("AAPL"), r"Yahoo Finance AAPL: no prices returned .* use "
-                                   r"data\.source: sample or csv"),
-    (OSError("Could not resolve host"), r"Yahoo Finance AAPL: download failed \(OSError: "
-                                        r"Could not resolve host\).*data\.source: sample or csv"),
-])
+@pytest.mark.parametrize(
+    "result, pattern",
+    [
+        (
+            empty_yfinance_frame("AAPL"),
+            r"Yahoo Finance AAPL: no prices returned .* use "
+            r"data\.source: sample or csv",
+        ),
+        (
+            OSError("Could not resolve host"),
+            r"Yahoo Finance AAPL: download failed \(OSError: "
+            r"Could not resolve host\).*data\.source: sample or csv",
+        ),
+    ],
+)
 def test_yahoo_failures_are_clear_and_not_cached(tmp_path, monkeypatch, result, pattern):
     import yfinance
 
@@ -200,9 +245,16 @@ def test_corrupt_cache_is_not_used_silently(tmp_path, monkeypatch, caplog):
 
 
 def test_sample_and_csv_paths_never_import_yfinance():
-    code = ("import sys; from forecast.config import DataConfig; "
-            "from forecast.data.sources import load_prices; load_prices(DataConfig()); "
-            "print('yfinance' in sys.modules)")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True, cwd=Path(__file__).resolve().parent.parent)
+    code = (
+        "import sys; from forecast.config import DataConfig; "
+        "from forecast.data.sources import load_prices; load_prices(DataConfig()); "
+        "print('yfinance' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
     assert result.stdout.strip() == "False"

@@ -23,9 +23,9 @@ def test_windows_hold_the_next_h_targets_and_test_windows_stay_one_step():
     fit = np.concatenate([one.y_train, one.y_val])  # (n,) one-step targets in time order
     assert three.y_train.shape[1] == 3 and three.y_val.shape == (len(one.y_val), 3)
     assert len(three.y_train) == len(one.y_train) - 2  # the last 2 windows lack 3 targets
-    np.testing.assert_array_equal(three.y_train[:, 0], fit[:len(three.y_train)])
+    np.testing.assert_array_equal(three.y_train[:, 0], fit[: len(three.y_train)])
     np.testing.assert_array_equal(three.y_train[5], fit[5:8])
-    np.testing.assert_array_equal(three.x_train, one.x_train[:len(three.y_train)])
+    np.testing.assert_array_equal(three.x_train, one.x_train[: len(three.y_train)])
     assert three.y_val[-1, -1] == fit[-1]  # the last target is the last training row
     np.testing.assert_array_equal(three.y_test, one.y_test)
     np.testing.assert_array_equal(three.x_test, one.x_test)
@@ -62,8 +62,9 @@ def test_a_direct_model_takes_h_steps_per_call_and_recurses_beyond():
 @pytest.fixture(scope="module")
 def direct_run(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("direct")
-    config = tiny_config(tmp_path, "model.horizon=3", "train.epochs=2",
-                         "train.validation_fraction=0.2")
+    config = tiny_config(
+        tmp_path, "model.horizon=3", "train.epochs=2", "train.validation_fraction=0.2"
+    )
     outcome = api.train(config, out=tmp_path / "run", echo=lambda line: None)
     return tmp_path, config, outcome
 
@@ -91,20 +92,29 @@ def test_backtests_score_every_head_and_compare_puts_lstm_direct_beside_lstm(dir
     result = backtest(config, prices, folds=1, echo=lambda line: None)
     assert list(result.horizons["horizon"]) == [1, 2, 3, 5, 20]
     assert (result.horizons["rmse_ratio"] > 0).all()
-    table, _ = compare(tiny_config(tmp_path, "train.epochs=1",
-                                   "train.validation_fraction=0.2"), prices,
-                       ("lstm", "lstm_direct"), folds=1, echo=lambda line: None)
+    table, _ = compare(
+        tiny_config(tmp_path, "train.epochs=1", "train.validation_fraction=0.2"),
+        prices,
+        ("lstm", "lstm_direct"),
+        folds=1,
+        echo=lambda line: None,
+    )
     rows = table.set_index("method")
     assert {"rmse_ratio_h5", "rmse_ratio_h20"} <= set(table.columns)
     assert np.isfinite(rows.loc[["lstm", "lstm_direct"], "rmse_ratio_h20"]).all()
 
 
 def test_a_direct_head_forecasts_inputs_it_does_not_predict_up_to_h_bars(tmp_path):
-    path = write_bars(tmp_path / "bars.csv", ohlcv_frame(pd.bdate_range("2020-01-01",
-                                                                         periods=400)))
-    config = tiny_config(tmp_path, "data.source=csv", f"data.path={path}", "data.start=null",
-                         "data.features=[close, log_volume]", "model.horizon=3",
-                         "train.validation_fraction=0.2")
+    path = write_bars(tmp_path / "bars.csv", ohlcv_frame(pd.bdate_range("2020-01-01", periods=400)))
+    config = tiny_config(
+        tmp_path,
+        "data.source=csv",
+        f"data.path={path}",
+        "data.start=null",
+        "data.features=[close, log_volume]",
+        "model.horizon=3",
+        "train.validation_fraction=0.2",
+    )
     api.train(config, out=tmp_path / "run", echo=lambda line: None)
     frame = api.forecast(tmp_path / "run", steps=3)
     assert len(frame) == 3 and np.isfinite(frame[["median", "lo95", "hi95"]]).all().all()

@@ -36,15 +36,16 @@ def last_value_model(step: float, noise: float = 0.0):
     kernel[-1, 0] = 1.0
     model.get_layer("last").set_weights([kernel, np.array([step], dtype="float32")])
     if noise:
-        model.get_layer("one").set_weights([np.zeros((LOOKBACK, 1), "float32"),
-                                            np.ones(1, "float32")])
-        model.get_layer("noise").set_weights([np.array([[noise]], "float32"),
-                                              np.array([-noise], "float32")])
+        model.get_layer("one").set_weights(
+            [np.zeros((LOOKBACK, 1), "float32"), np.ones(1, "float32")]
+        )
+        model.get_layer("noise").set_weights(
+            [np.array([[noise]], "float32"), np.array([-noise], "float32")]
+        )
     return model
 
 
-def forecaster_of(model, scaler, lookback: int = LOOKBACK, target: str = "price"
-                  ) -> Forecaster:
+def forecaster_of(model, scaler, lookback: int = LOOKBACK, target: str = "price") -> Forecaster:
     """A hand-built Keras model as a forecaster (close-only inputs)."""
     return Forecaster(KerasNetwork(model), scaler, lookback, target)
 
@@ -64,7 +65,8 @@ def test_no_dropout_gives_zero_width_bands():
     scaler = fit_scaler(np.array([0.0, 10.0]))
     prices = pd.Series(np.linspace(3, 7, 8), index=pd.bdate_range("2024-01-01", periods=8))
     bands = forecaster_of(last_value_model(0.1), scaler).sample_quantiles(
-        prices, [8], 6, samples=20, seed=0)
+        prices, [8], 6, samples=20, seed=0
+    )
     assert np.abs(bands["hi95"] - bands["lo95"]).max() < 1e-9
 
 
@@ -76,8 +78,7 @@ def test_mc_dropout_samples_differ_and_bands_are_ordered_and_widen():
     paths = forecaster.paths(prices, [8], 20, samples=400, dropout=True)[0]  # (S, steps)
     assert len(np.unique(paths[:, -1])) > 5  # the samples differ
     bands = forecaster.sample_quantiles(prices, [8], 20, samples=400, seed=1)
-    for low, high in (("lo95", "lo80"), ("lo80", "median"), ("median", "hi80"),
-                      ("hi80", "hi95")):
+    for low, high in (("lo95", "lo80"), ("lo80", "median"), ("median", "hi80"), ("hi80", "hi95")):
         assert (bands[low] <= bands[high] + 1e-12).all()
     width = (bands["hi95"] - bands["lo95"])[0]
     assert width[-1] > 2 * width[0]
@@ -100,13 +101,14 @@ def test_trading_days_skip_weekends_and_holidays():
 def test_log_return_target_rebuilds_prices_exactly_from_true_returns():
     prices = synthetic_prices(200)
     dataset = prepare_dataset(prices, 10, 0.2, 0.1, target="log_return")
-    np.testing.assert_allclose(dataset.to_prices(dataset.y_test), dataset.test_prices,
-                               rtol=1e-12)
+    np.testing.assert_allclose(dataset.to_prices(dataset.y_test), dataset.test_prices, rtol=1e-12)
     # windows hold returns: the first training window starts at row 1's return
     expected = np.log(prices.iloc[1:11].to_numpy() / prices.iloc[0:10].to_numpy())
     np.testing.assert_allclose(
         dataset.scaler.inverse_transform(dataset.x_train[0].astype("float64"))[:, 0],
-        expected, rtol=1e-5)
+        expected,
+        rtol=1e-5,
+    )
 
 
 def test_forecast_command_writes_csv_png_and_report(trained, run_copy, capsys):
@@ -115,8 +117,14 @@ def test_forecast_command_writes_csv_png_and_report(trained, run_copy, capsys):
     assert list(frame.columns[:6]) == ["date", "median", "lo80", "hi80", "lo95", "hi95"]
     assert list(frame.columns[6:]) == ["naive", "rw_lo80", "rw_hi80", "rw_lo95", "rw_hi95"]
     assert len(frame) == 5
-    for low, high in (("lo95", "lo80"), ("lo80", "median"), ("median", "hi80"),
-                      ("hi80", "hi95"), ("rw_lo95", "rw_lo80"), ("rw_hi80", "rw_hi95")):
+    for low, high in (
+        ("lo95", "lo80"),
+        ("lo80", "median"),
+        ("median", "hi80"),
+        ("hi80", "hi95"),
+        ("rw_lo95", "rw_lo80"),
+        ("rw_hi80", "rw_hi95"),
+    ):
         assert (frame[low] < frame[high]).all()
     record = pd.read_json(run_copy / "forecast.json", typ="series")
     assert record["intervals"] == "conformal" and record["calibration"] == "calibration.json"
@@ -131,9 +139,24 @@ def test_forecast_from_newer_data_and_bad_arguments(trained, run_copy, tmp_path,
     newer = trained.dataset.prices.iloc[:-30]
     path = tmp_path / "newer.csv"
     pd.DataFrame({"Date": newer.index.strftime("%Y-%m-%d"), "Close": newer.to_numpy()}).to_csv(
-        path, index=False)
-    assert main(["forecast", "--run", str(run_copy), "--days", "2", "--samples", "4",
-                 "--data", str(path)]) == 0
+        path, index=False
+    )
+    assert (
+        main(
+            [
+                "forecast",
+                "--run",
+                str(run_copy),
+                "--days",
+                "2",
+                "--samples",
+                "4",
+                "--data",
+                str(path),
+            ]
+        )
+        == 0
+    )
     frame = pd.read_csv(run_copy / "forecast.csv")
     assert pd.Timestamp(frame["date"].iloc[0]) > newer.index[-1]
     assert pd.Timestamp(frame["date"].iloc[0]) < trained.dataset.prices.index[-1]
@@ -143,6 +166,7 @@ def test_forecast_from_newer_data_and_bad_arguments(trained, run_copy, tmp_path,
 
 
 # --- forecasts without TensorFlow, calibrated once, from portable model files ---------------
+
 
 def test_the_stored_calibration_is_what_a_fresh_one_gives(trained):
     """Training stored the calibration of horizons 1 … 30; calibrating the run again from
@@ -156,8 +180,9 @@ def test_the_stored_calibration_is_what_a_fresh_one_gives(trained):
     assert stored.horizons == 30
     dataset = dataset_for(run.config, run.bars, scaler=run.scaler)
     assert (stored.training_rows, stored.block_rows) == (dataset.n_train, len(dataset.y_val))
-    fresh = fit_calibration(run.forecaster(), run.bars.iloc[:dataset.n_train],
-                            len(dataset.y_val), 30)
+    fresh = fit_calibration(
+        run.forecaster(), run.bars.iloc[: dataset.n_train], len(dataset.y_val), 30
+    )
     assert fresh.to_dict() == stored.to_dict()
     for name, values in fresh.arrays().items():
         np.testing.assert_array_equal(values, stored.arrays()[name])
@@ -173,12 +198,15 @@ def test_a_longer_forecast_extends_the_stored_calibration(run_copy):
 
 def test_forecast_never_imports_tensorflow_or_scikit_learn(run_copy):
     """A conformal forecast runs on the NumPy network in a fresh process."""
-    code = ("import sys; from forecast.cli import main; "
-            f"code = main(['forecast', '--run', {str(run_copy)!r}, '--steps', '30']); "
-            "print(code, sorted(name for name in ('tensorflow', 'keras', 'sklearn', 'scipy') "
-            "if name in sys.modules))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            cwd=ROOT, check=True)
+    code = (
+        "import sys; from forecast.cli import main; "
+        f"code = main(['forecast', '--run', {str(run_copy)!r}, '--steps', '30']); "
+        "print(code, sorted(name for name in ('tensorflow', 'keras', 'sklearn', 'scipy') "
+        "if name in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
     assert result.stdout.strip().splitlines()[-1] == "0 []", result.stderr
     frame = pd.read_csv(run_copy / "forecast.csv")
     assert len(frame) == 30 and np.isfinite(frame["lo95"]).all()
@@ -193,8 +221,11 @@ def test_numpy_points_equal_keras_points_on_the_run(trained):
     run = load_run(trained.run_dir)
     keras_run = Forecaster.from_config(run.config, KerasNetwork(run.keras_model()), run.scaler)
     origins = [len(run.bars) - 40, len(run.bars)]
-    np.testing.assert_allclose(run.forecaster().paths(run.bars, origins, 30),
-                               keras_run.paths(run.bars, origins, 30), rtol=1e-5)
+    np.testing.assert_allclose(
+        run.forecaster().paths(run.bars, origins, 30),
+        keras_run.paths(run.bars, origins, 30),
+        rtol=1e-5,
+    )
 
 
 def test_model_keras_loads_in_plain_keras_and_predicts_the_same(trained, tmp_path):
@@ -203,17 +234,25 @@ def test_model_keras_loads_in_plain_keras_and_predicts_the_same(trained, tmp_pat
 
     windows = trained.dataset.x_test[-5:]
     np.save(tmp_path / "windows.npy", windows)
-    code = ("import sys, numpy as np, keras; "
-            f"model = keras.models.load_model({str(trained.run_dir / 'model.keras')!r}); "
-            f"np.save({str(tmp_path / 'out.npy')!r}, model.predict(np.load("
-            f"{str(tmp_path / 'windows.npy')!r}), verbose=0)); "
-            "print(sorted({type(layer).__name__ for layer in model.layers}), "
-            "any(name.startswith('forecast') for name in sys.modules))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            cwd=tmp_path, check=True,
-                            env={**os.environ, "PYTHONPATH": "", "TF_CPP_MIN_LOG_LEVEL": "3"})
+    code = (
+        "import sys, numpy as np, keras; "
+        f"model = keras.models.load_model({str(trained.run_dir / 'model.keras')!r}); "
+        f"np.save({str(tmp_path / 'out.npy')!r}, model.predict(np.load("
+        f"{str(tmp_path / 'windows.npy')!r}), verbose=0)); "
+        "print(sorted({type(layer).__name__ for layer in model.layers}), "
+        "any(name.startswith('forecast') for name in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=True,
+        env={**os.environ, "PYTHONPATH": "", "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
     assert result.stdout.strip().splitlines()[-1] == (
-        "['Dense', 'Dropout', 'InputLayer', 'LSTM'] False"), result.stderr[-2000:]
+        "['Dense', 'Dropout', 'InputLayer', 'LSTM'] False"
+    ), result.stderr[-2000:]
     expected = load_run(trained.run_dir).network().predict(windows)
     np.testing.assert_allclose(np.load(tmp_path / "out.npy"), expected, rtol=1e-5)
 
@@ -242,8 +281,14 @@ def test_a_short_series_keeps_the_bands_it_can_calibrate(tmp_path, caplog):
 
     index = pd.date_range("2012-01-31", periods=156, freq="ME")
     path = write_bars(tmp_path / "monthly.csv", ohlcv_frame(index, seed=4, sigma=0.04))
-    config = tiny_config(tmp_path, "data.source=csv", f"data.path={path}", "data.start=null",
-                         "data.lookback=12", "data.ticker=MONTHLY")
+    config = tiny_config(
+        tmp_path,
+        "data.source=csv",
+        f"data.path={path}",
+        "data.start=null",
+        "data.lookback=12",
+        "data.ticker=MONTHLY",
+    )
     api.train(config, out=tmp_path / "run", echo=lambda line: None)
     for steps in (3, 1):
         caplog.clear()
@@ -257,17 +302,35 @@ def test_a_short_series_keeps_the_bands_it_can_calibrate(tmp_path, caplog):
             "that far ahead and a conformal 95 % band needs 19; the point forecast and the "
             "other bands are written. For this band: a longer series, a larger "
             "train.validation_fraction (now 0.1), fewer --steps, or --intervals mc_dropout "
-            "(uncalibrated)"]
+            "(uncalibrated)"
+        ]
     record = pd.read_json(tmp_path / "run" / "forecast.json", typ="series")
     assert record["missing_levels"] == {"95": "no band from 1 bar ahead"}
-    assert main(["forecast", "--run", str(tmp_path / "run"), "--steps", "3", "--intervals",
-                 "mc_dropout", "--samples", "8"]) == 0
+    assert (
+        main(
+            [
+                "forecast",
+                "--run",
+                str(tmp_path / "run"),
+                "--steps",
+                "3",
+                "--intervals",
+                "mc_dropout",
+                "--samples",
+                "8",
+            ]
+        )
+        == 0
+    )
     sampled = pd.read_csv(tmp_path / "run" / "forecast.csv")
     assert np.isfinite(sampled[["lo95", "hi95"]].to_numpy()).all()  # MC bands need no block
-    assert pd.read_json(tmp_path / "run" / "forecast.json", typ="series")["intervals"] == \
-        "mc_dropout"
-    assert main(["forecast", "--run", str(tmp_path / "run"), "--steps", "2", "--intervals",
-                 "none"]) == 0
+    assert (
+        pd.read_json(tmp_path / "run" / "forecast.json", typ="series")["intervals"] == "mc_dropout"
+    )
+    assert (
+        main(["forecast", "--run", str(tmp_path / "run"), "--steps", "2", "--intervals", "none"])
+        == 0
+    )
     plain = pd.read_csv(tmp_path / "run" / "forecast.csv")
     assert list(plain.columns) == ["date", "median", "lo80", "hi80", "lo95", "hi95"]
     assert plain[["lo80", "hi95"]].isna().all().all()

@@ -34,27 +34,38 @@ def pair(batch=6, **kwargs):
     windows = np.random.default_rng(0).uniform(-1.5, 1.5, (batch, 30, 2)).astype("float32")
     stock, fused = keras.layers.LSTM(**kwargs), FusedLSTM(**kwargs)
     stock(windows), fused(windows)
-    weights = [np.random.default_rng(1).normal(0, 0.5, w.shape).astype("float32")
-               for w in stock.get_weights()]
+    weights = [
+        np.random.default_rng(1).normal(0, 0.5, w.shape).astype("float32")
+        for w in stock.get_weights()
+    ]
     stock.set_weights(weights)
     fused.set_weights(weights)  # the same weights go in unchanged
     return windows, stock, fused
 
 
-@pytest.mark.parametrize("kwargs", [
-    dict(units=50, return_sequences=True), dict(units=9), dict(units=9, use_bias=False),
-    dict(units=5, go_backwards=True, return_sequences=True), dict(units=4, unit_forget_bias=False),
-    dict(units=7, batch=70, return_sequences=True),  # three 32-sample chunks, the last partial
-    dict(units=3, batch=1), dict(units=6, batch=33),
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(units=50, return_sequences=True),
+        dict(units=9),
+        dict(units=9, use_bias=False),
+        dict(units=5, go_backwards=True, return_sequences=True),
+        dict(units=4, unit_forget_bias=False),
+        dict(units=7, batch=70, return_sequences=True),  # three 32-sample chunks, the last partial
+        dict(units=3, batch=1),
+        dict(units=6, batch=33),
+    ],
+)
 def test_same_outputs_and_gradients_as_keras_lstm(kwargs):
     windows, stock, fused = pair(**kwargs)
     with tf.GradientTape(persistent=True) as tape:
         stock_out, fused_out = stock(windows), fused(windows)
-        stock_loss, fused_loss = tf.reduce_sum(stock_out ** 2), tf.reduce_sum(fused_out ** 2)
+        stock_loss, fused_loss = tf.reduce_sum(stock_out**2), tf.reduce_sum(fused_out**2)
     np.testing.assert_allclose(fused_out, stock_out, rtol=1e-5, atol=1e-5)
-    for expected, got in zip(tape.gradient(stock_loss, stock.trainable_variables),
-                             tape.gradient(fused_loss, fused.trainable_variables)):
+    for expected, got in zip(
+        tape.gradient(stock_loss, stock.trainable_variables),
+        tape.gradient(fused_loss, fused.trainable_variables),
+    ):
         assert_gradients_close(got, expected)
 
 
@@ -63,12 +74,16 @@ def test_final_states_and_their_gradients_match_keras():
     with tf.GradientTape(persistent=True) as tape:
         stock_out, fused_out = stock(windows), fused(windows)
         # weight every output differently so a wrong dh or dc path shows up
-        stock_loss, fused_loss = (sum(tf.reduce_sum(tf.sin(t + i)) for i, t in enumerate(out))
-                                  for out in (stock_out, fused_out))
+        stock_loss, fused_loss = (
+            sum(tf.reduce_sum(tf.sin(t + i)) for i, t in enumerate(out))
+            for out in (stock_out, fused_out)
+        )
     for expected, got in zip(stock_out, fused_out):  # sequence, final h, final c
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
-    for expected, got in zip(tape.gradient(stock_loss, stock.trainable_variables),
-                             tape.gradient(fused_loss, fused.trainable_variables)):
+    for expected, got in zip(
+        tape.gradient(stock_loss, stock.trainable_variables),
+        tape.gradient(fused_loss, fused.trainable_variables),
+    ):
         assert_gradients_close(got, expected)
 
 
@@ -87,8 +102,11 @@ def test_the_fused_op_is_what_runs():
     """Guard against a silent fallback: the graph of a fused call holds the compiled op."""
     layer = FusedLSTM(4)
     layer(np.zeros((2, 5, 1), "float32"))
-    graph = tf.function(lambda x: layer(x)).get_concrete_function(
-        tf.TensorSpec((None, 5, 1), tf.float32)).graph
+    graph = (
+        tf.function(lambda x: layer(x))
+        .get_concrete_function(tf.TensorSpec((None, 5, 1), tf.float32))
+        .graph
+    )
     names = {op.type for op in graph.get_operations()}
     assert "ForecastLstmForward" in names and "While" not in names
 
@@ -112,8 +130,9 @@ def test_saved_and_loaded_as_a_normal_model(tmp_path):
     model.save(tmp_path / "m.keras")
     loaded = load_model(tmp_path / "m.keras")  # safe_mode=True
     windows = np.random.default_rng(2).normal(size=(3, 30, 2)).astype("float32")
-    np.testing.assert_allclose(loaded.predict(windows, verbose=0),
-                               model.predict(windows, verbose=0), rtol=1e-6)
+    np.testing.assert_allclose(
+        loaded.predict(windows, verbose=0), model.predict(windows, verbose=0), rtol=1e-6
+    )
     assert isinstance(loaded.layers[1], keras.layers.LSTM)
 
 
@@ -121,19 +140,29 @@ def test_config_switch_builds_fused_layers_that_train_like_stock_ones():
     from forecast.config import load_config
     from forecast.model import build_model
 
-    overrides = ["data.lookback=8", "model.layers.0.units=5", "model.layers.2.units=4",
-                 "model.layers.1.rate=0", "model.layers.3.rate=0"]  # no dropout: same batches
+    overrides = [
+        "data.lookback=8",
+        "model.layers.0.units=5",
+        "model.layers.2.units=4",
+        "model.layers.1.rate=0",
+        "model.layers.3.rate=0",
+    ]  # no dropout: same batches
     stock = build_model(load_config(None, [*overrides, "model.fused_lstm=false"]))
     fused = build_model(load_config(None, overrides))  # fused is the default
     assert [type(layer).__name__ for layer in fused.layers].count("FusedLSTM") == 2
     assert [type(layer).__name__ for layer in stock.layers].count("FusedLSTM") == 0
     fused.set_weights(stock.get_weights())
     windows = np.random.default_rng(3).uniform(0, 1, (16, 8, 1)).astype("float32")
-    np.testing.assert_allclose(fused.predict(windows, verbose=0),
-                               stock.predict(windows, verbose=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        fused.predict(windows, verbose=0), stock.predict(windows, verbose=0), rtol=1e-5, atol=1e-6
+    )
     targets = windows[:, -1, 0] * 0.5 + 0.1  # (16,)
-    losses = [model.fit(windows, targets, batch_size=4, epochs=2, shuffle=False,
-                        verbose=0).history["loss"] for model in (stock, fused)]
+    losses = [
+        model.fit(windows, targets, batch_size=4, epochs=2, shuffle=False, verbose=0).history[
+            "loss"
+        ]
+        for model in (stock, fused)
+    ]
     np.testing.assert_allclose(losses[1], losses[0], rtol=1e-4)
     for expected, got in zip(stock.get_weights(), fused.get_weights()):
         np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
@@ -143,7 +172,7 @@ def test_same_result_whatever_the_batch_split():
     """Samples are independent: a window's output is the same alone or in a batch of 70."""
     windows, _, fused = pair(units=8, batch=70)
     together = fused(windows).numpy()
-    alone = np.concatenate([fused(windows[i:i + 1]).numpy() for i in range(0, 70, 23)])
+    alone = np.concatenate([fused(windows[i : i + 1]).numpy() for i in range(0, 70, 23)])
     np.testing.assert_allclose(together[::23], alone, rtol=1e-6, atol=1e-7)
 
 
@@ -202,17 +231,35 @@ def test_cache_key_follows_the_source_and_the_cache_dir(monkeypatch, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif("avx512f" not in native._cpu_fingerprint().split(),
-                    reason="without AVX-512 the default build already is the portable one")
+@pytest.mark.skipif(
+    "avx512f" not in native._cpu_fingerprint().split(),
+    reason="without AVX-512 the default build already is the portable one",
+)
 def test_portable_build_matches_keras_too(tmp_path):
     """Where AVX-512 is missing the per-step products are Eigen's: build that variant here
     (FORECAST_NATIVE_FLAGS=-mno-avx512f) and rerun the equivalence tests against it."""
-    environment = {**os.environ, "FORECAST_NATIVE_FLAGS": "-mno-avx512f",
-                   "FORECAST_CACHE_DIR": str(tmp_path)}
+    environment = {
+        **os.environ,
+        "FORECAST_NATIVE_FLAGS": "-mno-avx512f",
+        "FORECAST_CACHE_DIR": str(tmp_path),
+    }
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(Path(__file__)),
-         "-k", "same_outputs or final_states or input_gradient or batch_split"],
-        env=environment, capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            str(Path(__file__)),
+            "-k",
+            "same_outputs or final_states or input_gradient or batch_split",
+        ],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert " passed" in result.stdout and len(list(tmp_path.glob("fused_lstm-*.so"))) == 1
 
@@ -222,8 +269,14 @@ def test_fused_configs_are_recognised_before_any_layer_exists():
 
     default = load_config(None, []).model.layers
     assert [fused.fused_in_training(layer) for layer in default] == [True, False, True, False]
-    for override in ("recurrent_dropout=0.1", "dropout=0.1", "activation=relu",
-                     "recurrent_activation=hard_sigmoid", "unroll=true", "type=gru"):
+    for override in (
+        "recurrent_dropout=0.1",
+        "dropout=0.1",
+        "activation=relu",
+        "recurrent_activation=hard_sigmoid",
+        "unroll=true",
+        "type=gru",
+    ):
         layer = load_config(None, [f"model.layers.0.{override}"]).model.layers[0]
         assert not fused.fused_in_training(layer), override
 
@@ -232,8 +285,9 @@ def test_one_inter_op_thread_only_where_it_can_and_should_apply(monkeypatch):
     """This process's runtime has started, so the setter is recorded instead of called: the
     answer must come from the checks, not from TensorFlow refusing a late change."""
     requested = []
-    monkeypatch.setattr(fused.tf.config.threading, "set_inter_op_parallelism_threads",
-                        requested.append)
+    monkeypatch.setattr(
+        fused.tf.config.threading, "set_inter_op_parallelism_threads", requested.append
+    )
     monkeypatch.delenv("TF_NUM_INTEROP_THREADS", raising=False)
     assert fused.prefer_one_inter_op_thread() and requested == [1]  # the op is built here
     requested.clear()
@@ -259,10 +313,16 @@ print(tf.config.threading.get_inter_op_parallelism_threads())
 @pytest.mark.parametrize("overrides, threads", [([], "1"), (["model.fused_lstm=false"], "0")])
 def test_training_with_the_fused_op_runs_one_graph_op_at_a_time(overrides, threads):
     """A fresh process (the setting is fixed once TensorFlow's runtime starts)."""
-    environment = {key: value for key, value in os.environ.items()
-                   if key != "TF_NUM_INTEROP_THREADS"}
-    result = subprocess.run([sys.executable, "-c", _THREADS_AFTER_BUILD, *overrides],
-                            env=environment, capture_output=True, text=True, timeout=300,
-                            cwd=Path(__file__).resolve().parent.parent)
+    environment = {
+        key: value for key, value in os.environ.items() if key != "TF_NUM_INTEROP_THREADS"
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", _THREADS_AFTER_BUILD, *overrides],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split()[-1] == threads  # 0: TensorFlow's default (one per core)

@@ -20,9 +20,16 @@ def compiled_ops():
 
 def draw(values, seed=(5, 0), rate=0.2) -> np.ndarray:
     """The op itself on ``values`` with a fixed seed."""
-    return native.fused_ops().forecast_dropout(
-        tf.constant(values, tf.float32), tf.constant(seed, tf.int64), rate=rate,
-        scale=1 / (1 - rate)).numpy()
+    return (
+        native.fused_ops()
+        .forecast_dropout(
+            tf.constant(values, tf.float32),
+            tf.constant(seed, tf.int64),
+            rate=rate,
+            scale=1 / (1 - rate),
+        )
+        .numpy()
+    )
 
 
 @pytest.mark.parametrize("rate", [0.1, 0.2, 0.5, 0.9])
@@ -81,15 +88,18 @@ def test_gradient_goes_through_the_same_mask():
         out = layer(inputs, training=True)
         loss = tf.reduce_sum(out * weights)
     gradient = tape.gradient(loss, inputs).numpy()
-    scale = (out.numpy() / inputs.numpy())  # 0 or 1/(1 - rate), elementwise
+    scale = out.numpy() / inputs.numpy()  # 0 or 1/(1 - rate), elementwise
     np.testing.assert_allclose(gradient, weights.numpy() * scale, rtol=1e-6)
     assert {round(float(value), 5) for value in np.unique(scale)} == {0.0, round(1 / 0.75, 5)}
 
 
 def test_the_fused_op_is_what_runs_while_training():
     layer = FusedDropout(0.2)
-    graph = tf.function(lambda x: layer(x, training=True)).get_concrete_function(
-        tf.TensorSpec((None, 5), tf.float32)).graph
+    graph = (
+        tf.function(lambda x: layer(x, training=True))
+        .get_concrete_function(tf.TensorSpec((None, 5), tf.float32))
+        .graph
+    )
     names = {op.type for op in graph.get_operations()}
     assert "ForecastDropout" in names and "StatelessRandomUniformV2" not in names
 
@@ -124,5 +134,6 @@ def test_config_switch_and_save_load(tmp_path):
     assert [type(layer).__name__ for layer in loaded.layers].count("FusedDropout") == 2
     assert loaded.layers[2].rate == 0.2
     windows = np.random.default_rng(1).normal(size=(4, 6, 1)).astype("float32")
-    np.testing.assert_allclose(loaded.predict(windows, verbose=0),
-                               model.predict(windows, verbose=0), rtol=1e-6)
+    np.testing.assert_allclose(
+        loaded.predict(windows, verbose=0), model.predict(windows, verbose=0), rtol=1e-6
+    )

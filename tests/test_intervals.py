@@ -16,38 +16,74 @@ import yaml
 import forecast as api
 from forecast.errors import UserError
 from forecast.store.runs import read_json
-from tests.conftest import (ROOT, fx_hourly_index, ohlcv_frame, tiny_config, write_bars,
-                            xnys_hourly_index)
+from tests.conftest import (
+    ROOT,
+    fx_hourly_index,
+    ohlcv_frame,
+    tiny_config,
+    write_bars,
+    xnys_hourly_index,
+)
 
 SERIES = {
     # name: (index, extra overrides, expected interval, calendar, a word of the unit)
-    "xnys_hourly": (xnys_hourly_index(70), ["data.timezone=America/New_York",
-                                            "data.features=[close, log_return, hour]"],
-                    "60m", "XNYS", "hourly bars"),
-    "fx_hourly": (fx_hourly_index(500), ["data.features=[close, volatility_5, day_of_week]"],
-                  "60m", "24/5", "hourly bars"),
-    "crypto_daily": (pd.date_range("2022-01-01", periods=300, freq="D"),
-                     ["data.features=[close, rsi_14]"], "1d", "24/7", "days"),
+    "xnys_hourly": (
+        xnys_hourly_index(70),
+        ["data.timezone=America/New_York", "data.features=[close, log_return, hour]"],
+        "60m",
+        "XNYS",
+        "hourly bars",
+    ),
+    "fx_hourly": (
+        fx_hourly_index(500),
+        ["data.features=[close, volatility_5, day_of_week]"],
+        "60m",
+        "24/5",
+        "hourly bars",
+    ),
+    "crypto_daily": (
+        pd.date_range("2022-01-01", periods=300, freq="D"),
+        ["data.features=[close, rsi_14]"],
+        "1d",
+        "24/7",
+        "days",
+    ),
     # too few validation bars for a conformal 95 % band 4 bars ahead: MC dropout
-    "weekly": (pd.date_range("2018-01-05", periods=200, freq="W-FRI"),
-               ["forecast.intervals=mc_dropout"], "1wk", "XNYS", "weeks"),
-    "monthly": (pd.date_range("2010-01-31", periods=120, freq="ME"),
-                ["data.lookback=6", "forecast.intervals=mc_dropout"], "1mo", "24/7", "months"),
+    "weekly": (
+        pd.date_range("2018-01-05", periods=200, freq="W-FRI"),
+        ["forecast.intervals=mc_dropout"],
+        "1wk",
+        "XNYS",
+        "weeks",
+    ),
+    "monthly": (
+        pd.date_range("2010-01-31", periods=120, freq="ME"),
+        ["data.lookback=6", "forecast.intervals=mc_dropout"],
+        "1mo",
+        "24/7",
+        "months",
+    ),
 }
 
 
 def series_config(tmp_path, name: str, *overrides: str):
     index, extra, *_ = SERIES[name]
     path = write_bars(tmp_path / f"{name}.csv", ohlcv_frame(index, seed=len(name)))
-    return tiny_config(tmp_path, "data.source=csv", f"data.path={path}", "data.start=null",
-                       f"data.ticker={name}", *extra, *overrides)
+    return tiny_config(
+        tmp_path,
+        "data.source=csv",
+        f"data.path={path}",
+        "data.start=null",
+        f"data.ticker={name}",
+        *extra,
+        *overrides,
+    )
 
 
 @pytest.mark.parametrize("name", list(SERIES))
 def test_train_evaluate_forecast_follow_the_series(tmp_path, name):
     index, _, interval, calendar, word = SERIES[name]
-    outcome = api.train(series_config(tmp_path, name), out=tmp_path / "run",
-                             echo=lambda line: None)
+    outcome = api.train(series_config(tmp_path, name), out=tmp_path / "run", echo=lambda line: None)
     run = tmp_path / "run"
     config = yaml.safe_load((run / "config.yaml").read_text())["data"]
     assert (config["interval"], config["calendar"]) == (interval, calendar)
@@ -72,7 +108,8 @@ def test_train_evaluate_forecast_follow_the_series(tmp_path, name):
         assert list(future) == list(pd.date_range(last + pd.Timedelta(days=1), periods=4))
     elif name == "weekly":
         assert list(future.strftime("%a")) == ["Fri"] * 4 and future[0] == last + pd.Timedelta(
-            weeks=1)
+            weeks=1
+        )
     else:
         assert list(future) == list(pd.date_range(last, periods=5, freq="ME")[1:])
     report = (run / "report.html").read_text()
@@ -80,24 +117,32 @@ def test_train_evaluate_forecast_follow_the_series(tmp_path, name):
     assert "days" not in report.replace("trading days", "") or word == "days"
     explanation = api.explain(run)
     assert explanation.steps["cell"].shape == (10 if name != "monthly" else 6, 4)
-    folder, result = api.backtest(series_config(tmp_path, name), folds=1,
-                                       out=tmp_path / "bt", echo=lambda line: None)
+    folder, result = api.backtest(
+        series_config(tmp_path, name), folds=1, out=tmp_path / "bt", echo=lambda line: None
+    )
     table = pd.read_csv(folder / "backtest.csv")
     row = table[(table["fold"].astype(str) == "1") & (table["method"] == "model")].iloc[0]
     assert row["n"] == len(predictions) == int(len(index) * 0.2)
-    assert (row["start"], row["end"]) == (predictions["date"].iloc[0],
-                                          predictions["date"].iloc[-1])
+    assert (row["start"], row["end"]) == (predictions["date"].iloc[0], predictions["date"].iloc[-1])
 
 
 def test_xnys_hourly_forecast_starts_at_the_next_session_open(tmp_path):
-    api.train(series_config(tmp_path, "xnys_hourly"), out=tmp_path / "run",
-                   echo=lambda line: None)
+    api.train(series_config(tmp_path, "xnys_hourly"), out=tmp_path / "run", echo=lambda line: None)
     frame = api.forecast(tmp_path / "run", steps=9, samples=3)
     stamps = pd.to_datetime(frame["date"], utc=True).dt.tz_convert("America/New_York")
     last = SERIES["xnys_hourly"][0][-1]  # 15:30 on the last session
     assert last.strftime("%H:%M") == "15:30"
-    assert list(stamps.dt.strftime("%H:%M")) == ["09:30", "10:30", "11:30", "12:30", "13:30",
-                                                 "14:30", "15:30", "09:30", "10:30"]
+    assert list(stamps.dt.strftime("%H:%M")) == [
+        "09:30",
+        "10:30",
+        "11:30",
+        "12:30",
+        "13:30",
+        "14:30",
+        "15:30",
+        "09:30",
+        "10:30",
+    ]
     assert frame["date"].iloc[0].endswith(("-05:00", "-04:00"))
     prices = (tmp_path / "run" / "prices.csv").read_text().splitlines()
     assert prices[1].startswith("2024-02-01 09:30:00-05:00,")
@@ -106,14 +151,16 @@ def test_xnys_hourly_forecast_starts_at_the_next_session_open(tmp_path):
 def test_backtest_compare_explain_and_summary_with_several_features(tmp_path, capsys):
     overrides = ("data.features=[close, log_return, log_volume, range]",)
     config = series_config(tmp_path, "fx_hourly", *overrides)
-    folder, result = api.backtest(config, folds=2, samples=4, out=tmp_path / "bt",
-                                       echo=lambda line: None)
+    folder, result = api.backtest(
+        config, folds=2, samples=4, out=tmp_path / "bt", echo=lambda line: None
+    )
     table = pd.read_csv(folder / "backtest.csv")
     assert set(table["method"]) == {"model", "naive", "drift", "moving_average"}
     assert table["start"].str.contains(":00:00").all()
     assert "coverage95" in table.columns and "60m" in (folder / "config.yaml").read_text()
-    folder, table, summary = api.compare(config, ("lstm", "mlp"), folds=1,
-                                              out=tmp_path / "cmp", echo=lambda line: None)
+    folder, table, summary = api.compare(
+        config, ("lstm", "mlp"), folds=1, out=tmp_path / "cmp", echo=lambda line: None
+    )
     assert {"lstm", "mlp", "naive"} <= set(table["method"])
     api.train(config, out=tmp_path / "run", echo=lambda line: None)
     explanation = api.explain(tmp_path / "run")
@@ -147,7 +194,7 @@ def test_a_run_from_before_intervals_loads_as_daily(trained, tmp_path):
 def test_data_warnings_reach_run_json_and_the_report(tmp_path):
     index = pd.bdate_range("2021-01-04", periods=260)
     frame = ohlcv_frame(index, seed=9, sigma=0.004)
-    frame.loc[index[150]:, "Close"] /= 3  # an unadjusted 3:1 split
+    frame.loc[index[150] :, "Close"] /= 3  # an unadjusted 3:1 split
     frame["Adj Close"] = ohlcv_frame(index, seed=9, sigma=0.004)["Close"]
     path = write_bars(tmp_path / "split.csv", frame)
     config = tiny_config(tmp_path, "data.source=csv", f"data.path={path}", "data.start=null")
@@ -165,18 +212,41 @@ def test_cli_speaks_in_the_data_unit(tmp_path):
     config = series_config(tmp_path, "fx_hourly")
     path = config.data.path
     run = tmp_path / "run"
-    command = [sys.executable, "main.py", "train", "--config", str(ROOT / "configs/quick.yaml"),
-               "--set", "data.source=csv", "--set", f"data.path={path}", "--set",
-               "data.start=null", "--set", "train.epochs=1", "--set", "data.lookback=10",
-               "--out", str(run)]
-    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT,
-                            env={**__import__("os").environ, "CI": "true"})
+    command = [
+        sys.executable,
+        "main.py",
+        "train",
+        "--config",
+        str(ROOT / "configs/quick.yaml"),
+        "--set",
+        "data.source=csv",
+        "--set",
+        f"data.path={path}",
+        "--set",
+        "data.start=null",
+        "--set",
+        "train.epochs=1",
+        "--set",
+        "data.lookback=10",
+        "--out",
+        str(run),
+    ]
+    result = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**__import__("os").environ, "CI": "true"},
+    )
     assert result.returncode == 0, result.stderr
     assert "test set: 100 hourly bars" in result.stdout
     for flag in ("--steps", "--days"):
-        result = subprocess.run([sys.executable, "main.py", "forecast", "--run", str(run), flag,
-                                 "3", "--samples", "2"], capture_output=True, text=True,
-                                cwd=ROOT)
+        result = subprocess.run(
+            [sys.executable, "main.py", "forecast", "--run", str(run), flag, "3", "--samples", "2"],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
         assert result.returncode == 0, result.stderr
         assert len(pd.read_csv(run / "forecast.csv")) == 3
     assert json.loads((run / "run.json").read_text())["status"] == "complete"

@@ -16,8 +16,14 @@ from tests.conftest import tiny_config
 def test_reference_stack_and_lstm_parameter_formula():
     model = build_model(Config(), n_features=1)
     kinds = [type(layer).__name__ for layer in model.layers]
-    assert kinds == ["InputLayer", "FusedLSTM", "FusedDropout", "FusedLSTM", "FusedDropout",
-                     "Dense"]
+    assert kinds == [
+        "InputLayer",
+        "FusedLSTM",
+        "FusedDropout",
+        "FusedLSTM",
+        "FusedDropout",
+        "Dense",
+    ]
     assert all(isinstance(model.layers[i], keras.layers.LSTM) for i in (1, 3))  # subclasses
     assert all(isinstance(model.layers[i], keras.layers.Dropout) for i in (2, 4))
     first, second = model.layers[1], model.layers[3]
@@ -33,23 +39,37 @@ def test_reference_stack_and_lstm_parameter_formula():
 
 @pytest.mark.parametrize("layer_type", ["gru", "simple_rnn"])
 def test_other_recurrent_types_and_their_counts(layer_type):
-    config = load_config(None, [f"model.layers.0.type={layer_type}",
-                                f"model.layers.2.type={layer_type}",
-                                "model.layers.0.units=6", "model.layers.2.units=5",
-                                "data.lookback=7"])
+    config = load_config(
+        None,
+        [
+            f"model.layers.0.type={layer_type}",
+            f"model.layers.2.type={layer_type}",
+            "model.layers.0.units=6",
+            "model.layers.2.units=5",
+            "data.lookback=7",
+        ],
+    )
     model = build_model(config)
-    counts = [layer.count_params() for layer in model.layers if layer.name.startswith(
-        layer_type)]
-    assert counts == [layer_parameter_formula(layer_type, 6, 1),
-                      layer_parameter_formula(layer_type, 5, 6)]
+    counts = [layer.count_params() for layer in model.layers if layer.name.startswith(layer_type)]
+    assert counts == [
+        layer_parameter_formula(layer_type, 6, 1),
+        layer_parameter_formula(layer_type, 5, 6),
+    ]
 
 
 def test_bidirectional_dense_and_keras_arguments_pass_through():
-    config = load_config(None, ["model.layers.0.bidirectional=true", "model.layers.0.units=4",
-                                "model.layers.2.units=3", "model.layers.2.go_backwards=true",
-                                "model.layers.2.kernel_regularizer=l2",
-                                "model.layers.2.recurrent_activation=hard_sigmoid",
-                                "data.lookback=5"])
+    config = load_config(
+        None,
+        [
+            "model.layers.0.bidirectional=true",
+            "model.layers.0.units=4",
+            "model.layers.2.units=3",
+            "model.layers.2.go_backwards=true",
+            "model.layers.2.kernel_regularizer=l2",
+            "model.layers.2.recurrent_activation=hard_sigmoid",
+            "data.lookback=5",
+        ],
+    )
     model = build_model(config)
     wrapper = model.get_layer("bidirectional_0")
     assert wrapper.count_params() == 2 * layer_parameter_formula("lstm", 4, 1)
@@ -74,12 +94,16 @@ def test_fit_model_trains_exactly_like_keras_fit_on_the_same_batches(tmp_path, p
     """fit_model's own epoch loop must be ``model.fit`` minus its overhead: same weights,
     same loss and val_loss, for a shuffled order, a short last batch and validation."""
     from forecast.data.windows import prepare_dataset
-    from forecast.model.train import (epoch_seed, fit_model, reseed_dropout,
-                                      seed_everything)
+    from forecast.model.train import epoch_seed, fit_model, reseed_dropout, seed_everything
 
-    config = tiny_config(tmp_path, "train.epochs=3", "train.batch_size=16",
-                         "train.early_stopping_patience=5", "train.restore_best_weights=false",
-                         "train.progress=epoch")  # final weights on both sides
+    config = tiny_config(
+        tmp_path,
+        "train.epochs=3",
+        "train.batch_size=16",
+        "train.early_stopping_patience=5",
+        "train.restore_best_weights=false",
+        "train.progress=epoch",
+    )  # final weights on both sides
     dataset = prepare_dataset(prices, 10, 0.2, 0.1)
     assert len(dataset.y_train) % 16 and len(dataset.y_val) % 16  # short last batches
     seed_everything(config.train.seed)
@@ -95,9 +119,15 @@ def test_fit_model_trains_exactly_like_keras_fit_on_the_same_batches(tmp_path, p
         keras.utils.set_random_seed(this_seed)
         reseed_dropout(theirs, this_seed)
         order = np.random.default_rng(this_seed).permutation(len(dataset.y_train))
-        history = theirs.fit(dataset.x_train[order], dataset.y_train[order], batch_size=16,
-                             validation_data=(dataset.x_val, dataset.y_val), shuffle=False,
-                             epochs=1, verbose=0).history
+        history = theirs.fit(
+            dataset.x_train[order],
+            dataset.y_train[order],
+            batch_size=16,
+            validation_data=(dataset.x_val, dataset.y_val),
+            shuffle=False,
+            epochs=1,
+            verbose=0,
+        ).history
         for key, values in history.items():
             expected.setdefault(key, []).append(values[-1])
 
@@ -115,8 +145,12 @@ def test_fit_model_progress_bar_shows_steps_and_none_is_silent(tmp_path, prices,
     dataset = prepare_dataset(prices, 10, 0.2, 0.0)
     steps = -(-len(dataset.y_train) // 16)
     for progress, expect_output in (("bar", True), ("none", False)):
-        config = tiny_config(tmp_path, "train.batch_size=16", f"train.progress={progress}",
-                             "train.validation_fraction=0")
+        config = tiny_config(
+            tmp_path,
+            "train.batch_size=16",
+            f"train.progress={progress}",
+            "train.validation_fraction=0",
+        )
         fit_model(build_model(config), dataset, config.train)
         printed = capsys.readouterr().out
         assert (f"{steps}/{steps}" in printed) is expect_output
@@ -124,10 +158,16 @@ def test_fit_model_progress_bar_shows_steps_and_none_is_silent(tmp_path, prices,
 
 
 def test_regularization_factor_reaches_the_keras_layer():
-    config = load_config(None, ["data.lookback=5", "model.layers.0.units=3",
-                                "model.layers.2.units=3",
-                                "model.layers.0.kernel_regularizer=l2",
-                                "model.layers.0.regularization_factor=0.3"])
+    config = load_config(
+        None,
+        [
+            "data.lookback=5",
+            "model.layers.0.units=3",
+            "model.layers.2.units=3",
+            "model.layers.0.kernel_regularizer=l2",
+            "model.layers.0.regularization_factor=0.3",
+        ],
+    )
     layer = build_model(config).get_layer("lstm_0")
     assert isinstance(layer.kernel_regularizer, keras.regularizers.L2)
     assert layer.kernel_regularizer.l2 == pytest.approx(0.3)

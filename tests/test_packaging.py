@@ -15,9 +15,22 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.mark.slow
 def test_the_wheel_installs_a_command_that_runs_from_any_folder(tmp_path):
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                    "-q", "-w", str(tmp_path / "dist"), str(ROOT)], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path / "dist"),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+    )
     [wheel] = (tmp_path / "dist").glob("forecast-*.whl")
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
@@ -25,25 +38,46 @@ def test_the_wheel_installs_a_command_that_runs_from_any_folder(tmp_path):
     # only from the wheel.
     site = Path(sysconfig.get_paths(vars={"base": str(venv), "platbase": str(venv)})["purelib"])
     (site / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--no-deps",
-                    "--no-index", "-q", str(wheel)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            str(venv / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-index",
+            "-q",
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+    )
     anywhere = tmp_path / "elsewhere"
     anywhere.mkdir()
 
     def run(*command: str) -> str:
-        result = subprocess.run(command, cwd=anywhere, capture_output=True, text=True,
-                                env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+        result = subprocess.run(
+            command,
+            cwd=anywhere,
+            capture_output=True,
+            text=True,
+            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        )
         assert result.returncode == 0, result.stderr[-2000:]
         return result.stdout
 
     assert "usage: forecast" in run(str(venv / "bin" / "forecast"), "--help")
     summary = run(str(venv / "bin" / "forecast"), "summary")
     assert "70,901" in summary  # the default config, shipped inside the package
-    assert "873" in run(str(venv / "bin" / "python"), "-m", "forecast", "summary",
-                          "--config", "quick")
-    where = run(str(venv / "bin" / "python"), "-c",
-                "import forecast, forecast.data.sources as s; print(forecast.__file__); "
-                "print(s.sample_path().is_file())").split()
+    assert "873" in run(
+        str(venv / "bin" / "python"), "-m", "forecast", "summary", "--config", "quick"
+    )
+    where = run(
+        str(venv / "bin" / "python"),
+        "-c",
+        "import forecast, forecast.data.sources as s; print(forecast.__file__); "
+        "print(s.sample_path().is_file())",
+    ).split()
     assert where[0].startswith(str(venv)) and where[1] == "True"
 
 

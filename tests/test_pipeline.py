@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast.store import runs
-from forecast.errors import RunError, TrainingInterrupted, UserError
 from forecast.commands.evaluate import evaluate
 from forecast.commands.train import train
+from forecast.errors import RunError, TrainingInterrupted, UserError
 from forecast.evaluation.metrics import METRIC_KEYS, rmse
+from forecast.store import runs
 from forecast.store.runs import RUN_FILES, load_run
 from tests.conftest import synthetic_prices, tiny_config
 
@@ -25,10 +25,17 @@ def quiet(line: str) -> None:
 
 def csv_config(tmp_path: Path, prices: pd.Series, name: str, *overrides: str):
     path = tmp_path / f"{name}.csv"
-    pd.DataFrame({"Date": prices.index.strftime("%Y-%m-%d"), "Close": prices.to_numpy()}
-                 ).to_csv(path, index=False)
-    return tiny_config(tmp_path, "data.source=csv", f"data.path={path}", "data.start=null",
-                       "data.ticker=SYN", *overrides)
+    pd.DataFrame({"Date": prices.index.strftime("%Y-%m-%d"), "Close": prices.to_numpy()}).to_csv(
+        path, index=False
+    )
+    return tiny_config(
+        tmp_path,
+        "data.source=csv",
+        f"data.path={path}",
+        "data.start=null",
+        "data.ticker=SYN",
+        *overrides,
+    )
 
 
 def test_run_folder_holds_every_artifact(trained):
@@ -54,17 +61,19 @@ def test_naive_is_the_previous_close_on_the_same_days(trained):
     prices = trained.dataset.prices
     n_train = trained.dataset.n_train
     np.testing.assert_allclose(predictions["actual"], prices.iloc[n_train:].to_numpy())
-    np.testing.assert_allclose(predictions["naive"], prices.iloc[n_train - 1:-1].to_numpy())
+    np.testing.assert_allclose(predictions["naive"], prices.iloc[n_train - 1 : -1].to_numpy())
     assert predictions["date"].iloc[0] == prices.index[n_train].strftime("%Y-%m-%d")
     assert trained.metrics["naive_rmse"] == pytest.approx(
-        rmse(predictions["actual"], predictions["naive"]), rel=1e-9)
+        rmse(predictions["actual"], predictions["naive"]), rel=1e-9
+    )
 
 
 def test_evaluate_reproduces_metrics_from_the_folder_alone(trained):
     evaluation = evaluate(trained.run_dir)
     stored = json.loads((trained.run_dir / "metrics.json").read_text())
-    assert {key: evaluation[key] for key in METRIC_KEYS} == {key: stored[key]
-                                                           for key in METRIC_KEYS}
+    assert {key: evaluation[key] for key in METRIC_KEYS} == {
+        key: stored[key] for key in METRIC_KEYS
+    }
     written = json.loads((trained.run_dir / "evaluation.json").read_text())
     assert written == evaluation
     run = load_run(trained.run_dir)
@@ -81,18 +90,18 @@ def test_evaluate_refuses_incomplete_or_missing_runs(trained, tmp_path):
         evaluate(partial)
 
 
-def test_same_config_and_seed_give_identical_results_and_scaler_ignores_test_prices(
-        tmp_path):
+def test_same_config_and_seed_give_identical_results_and_scaler_ignores_test_prices(tmp_path):
     prices = synthetic_prices(260, seed=11)
     first = train(csv_config(tmp_path, prices, "a"), out=tmp_path / "a", echo=quiet)
     second = train(csv_config(tmp_path, prices, "a"), out=tmp_path / "b", echo=quiet)
     for name in ("metrics.json", "predictions.csv", "scaler.json"):
         assert (first.run_dir / name).read_bytes() == (second.run_dir / name).read_bytes(), name
     future = prices.copy()
-    future.iloc[first.dataset.n_train:] *= 3.0  # change every test price
+    future.iloc[first.dataset.n_train :] *= 3.0  # change every test price
     third = train(csv_config(tmp_path, future, "c"), out=tmp_path / "c", echo=quiet)
     assert (third.run_dir / "scaler.json").read_bytes() == (
-        first.run_dir / "scaler.json").read_bytes()
+        first.run_dir / "scaler.json"
+    ).read_bytes()
     assert third.metrics["rmse"] != first.metrics["rmse"]
 
 
@@ -102,8 +111,9 @@ def test_out_folder_with_a_run_is_refused_unless_overwrite(trained, tmp_path):
 
 
 def test_default_run_folders_never_collide(tmp_path):
-    from forecast.store.runs import create_run_dir
     import datetime as dt
+
+    from forecast.store.runs import create_run_dir
 
     moment = dt.datetime(2026, 1, 2, 3, 4, 5)
     first = create_run_dir(tmp_path, "../MSFT", now=moment)
@@ -126,8 +136,7 @@ def test_overwrite_clears_the_previous_runs_artifacts(trained, tmp_path):
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-def test_a_ctrl_c_lost_in_a_finalizer_still_stops_training_at_the_epoch_end(tmp_path,
-                                                                            monkeypatch):
+def test_a_ctrl_c_lost_in_a_finalizer_still_stops_training_at_the_epoch_end(tmp_path, monkeypatch):
     """Python only prints a KeyboardInterrupt raised inside __del__; the noted Ctrl-C still
     stops the run after the epoch it came in, with the resume message."""
     save_checkpoint = runs.save_checkpoint

@@ -16,16 +16,29 @@ from forecast.config import Config, config_to_dict
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 SECTIONS = ("data", "model", "train", "forecast", "output")
-FILE_ENDINGS = (".py", ".yaml", ".md", ".csv", ".json", ".keras", ".html", ".npz", ".png",
-                ".h5", ".log")
+FILE_ENDINGS = (
+    ".py",
+    ".yaml",
+    ".md",
+    ".csv",
+    ".json",
+    ".keras",
+    ".html",
+    ".npz",
+    ".png",
+    ".h5",
+    ".log",
+)
 SOURCE = "\n".join(path.read_text() for path in (ROOT / "forecast").rglob("*.py"))
 
 
 def subcommands() -> dict[str, set[str]]:
     parser = build_parser()
     action = next(action for action in parser._actions if action.dest == "command")
-    return {name: {option for item in sub._actions for option in item.option_strings}
-            for name, sub in action.choices.items()}
+    return {
+        name: {option for item in sub._actions for option in item.option_strings}
+        for name, sub in action.choices.items()
+    }
 
 
 def command_lines(text: str) -> list[str]:
@@ -33,8 +46,9 @@ def command_lines(text: str) -> list[str]:
     lines, current = [], None
     for line in text.splitlines():
         stripped = line.strip()
-        if current is not None and (line.startswith(" ") and stripped.startswith("[")
-                                    or current.endswith("\\")):
+        if current is not None and (
+            line.startswith(" ") and stripped.startswith("[") or current.endswith("\\")
+        ):
             current = current.rstrip("\\") + " " + stripped
             continue
         if current is not None:
@@ -58,9 +72,22 @@ def config_keys() -> set[str]:
 
     for section, values in config_to_dict(Config()).items():
         walk(section, values)
-    layer = {"units", "type", "rate", "activation", "bidirectional", "dropout",
-             "recurrent_dropout", "go_backwards", "recurrent_activation", "reset_after",
-             "regularization_factor", "kernel_regularizer", "unit_forget_bias", "use_bias"}
+    layer = {
+        "units",
+        "type",
+        "rate",
+        "activation",
+        "bidirectional",
+        "dropout",
+        "recurrent_dropout",
+        "go_backwards",
+        "recurrent_activation",
+        "reset_after",
+        "regularization_factor",
+        "kernel_regularizer",
+        "unit_forget_bias",
+        "use_bias",
+    }
     keys |= {f"model.layers.{index}.{name}" for index in range(4) for name in layer}
     return keys
 
@@ -101,12 +128,13 @@ def test_config_keys_and_package_names_exist(page):
     text = page.read_text()
     for match in re.finditer(r"`([a-z_]+(?:\.[A-Za-z_0-9]+)+)", text):
         token = match.group(1).rstrip(".")
-        if text[match.end():].startswith(": unknown key"):
+        if text[match.end() :].startswith(": unknown key"):
             continue  # an example of the error a misspelt key gets
         if token.split(".")[0] not in SECTIONS or token.endswith(FILE_ENDINGS):
             continue
-        assert token in keys or (token.startswith("forecast.") and resolves(token)), \
+        assert token in keys or (token.startswith("forecast.") and resolves(token)), (
             f"{page.name}: `{token}` is neither a config key nor a name in the package"
+        )
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[path.name for path in PAGES])

@@ -11,17 +11,20 @@ from forecast.model import build_model
 from forecast.model.reference import Network, lstm_steps
 
 
-def random_windows(lookback: int, batch: int = 6, features: int = 1, seed: int = 0
-                   ) -> np.ndarray:
-    return np.random.default_rng(seed).uniform(-0.2, 1.2, (batch, lookback, features)).astype(
-        "float32")
+def random_windows(lookback: int, batch: int = 6, features: int = 1, seed: int = 0) -> np.ndarray:
+    return (
+        np.random.default_rng(seed)
+        .uniform(-0.2, 1.2, (batch, lookback, features))
+        .astype("float32")
+    )
 
 
 def randomised(model):
     """Every weight random (bias initialisers are zeros: give biases values that matter)."""
     generator = np.random.default_rng(1)
-    model.set_weights([generator.normal(0, 0.4, w.shape).astype("float32")
-                       for w in model.get_weights()])
+    model.set_weights(
+        [generator.normal(0, 0.4, w.shape).astype("float32") for w in model.get_weights()]
+    )
     return model
 
 
@@ -29,25 +32,41 @@ ARCHITECTURES = {
     "lstm": [],  # the reference stack (fused LSTM and dropout layers)
     "stock-lstm": ["model.fused_lstm=false", "model.fused_dropout=false"],
     "gru": ["model.layers.0.type=gru", "model.layers.2.type=gru"],
-    "gru-reset-before": ["model.layers.0.type=gru", "model.layers.2.type=gru",
-                         "model.layers.0.reset_after=false"],
+    "gru-reset-before": [
+        "model.layers.0.type=gru",
+        "model.layers.2.type=gru",
+        "model.layers.0.reset_after=false",
+    ],
     "simple_rnn": ["model.layers.0.type=simple_rnn", "model.layers.2.type=simple_rnn"],
     "lstm-gru": ["model.layers.0.type=lstm", "model.layers.2.type=gru"],
-    "lstm-activations": ["model.layers.0.recurrent_activation=hard_sigmoid",
-                         "model.layers.2.activation=relu", "model.layers.2.use_bias=false"],
-    "rnn-gru-activations": ["model.layers.0.type=simple_rnn", "model.layers.0.activation=relu",
-                            "model.layers.2.type=gru",
-                            "model.layers.2.recurrent_activation=hard_sigmoid",
-                            "model.layers.2.activation=softsign"],
+    "lstm-activations": [
+        "model.layers.0.recurrent_activation=hard_sigmoid",
+        "model.layers.2.activation=relu",
+        "model.layers.2.use_bias=false",
+    ],
+    "rnn-gru-activations": [
+        "model.layers.0.type=simple_rnn",
+        "model.layers.0.activation=relu",
+        "model.layers.2.type=gru",
+        "model.layers.2.recurrent_activation=hard_sigmoid",
+        "model.layers.2.activation=softsign",
+    ],
     "bidirectional": ["model.layers.0.bidirectional=true", "model.layers.2.bidirectional=true"],
-    "bidirectional-gru": ["model.layers.0.bidirectional=true", "model.layers.2.type=gru",
-                          "model.layers.2.bidirectional=true"],
+    "bidirectional-gru": [
+        "model.layers.0.bidirectional=true",
+        "model.layers.2.type=gru",
+        "model.layers.2.bidirectional=true",
+    ],
     "go-backwards": ["model.layers.2.go_backwards=true"],
     "horizon-3": ["model.horizon=3"],
-    "dense-head": ["model.layers=[{type: lstm, units: 7}, {type: dropout, rate: 0.1}, "
-                   "{type: dense, units: 5, activation: elu}]"],
-    "mlp": ["model.layers=[{type: dense, units: 6, activation: relu}, "
-            "{type: dropout, rate: 0.1}, {type: dense, units: 4, activation: selu}]"],
+    "dense-head": [
+        "model.layers=[{type: lstm, units: 7}, {type: dropout, rate: 0.1}, "
+        "{type: dense, units: 5, activation: elu}]"
+    ],
+    "mlp": [
+        "model.layers=[{type: dense, units: 6, activation: relu}, "
+        "{type: dropout, rate: 0.1}, {type: dense, units: 4, activation: selu}]"
+    ],
 }
 
 
@@ -55,9 +74,17 @@ ARCHITECTURES = {
 def test_numpy_network_matches_keras_from_memory_and_from_its_file(overrides, tmp_path):
     import keras
 
-    config = load_config(None, ["data.lookback=12", "model.layers.0.units=7",
-                                "model.layers.2.units=5", "train.seed=3",
-                                "data.features=[close, log_return]", *overrides])
+    config = load_config(
+        None,
+        [
+            "data.lookback=12",
+            "model.layers.0.units=7",
+            "model.layers.2.units=5",
+            "train.seed=3",
+            "data.features=[close, log_return]",
+            *overrides,
+        ],
+    )
     keras.utils.set_random_seed(3)
     model = randomised(build_model(config, n_features=2))
     windows = random_windows(12, features=2)
@@ -74,12 +101,13 @@ def test_numpy_network_matches_keras_from_memory_and_from_its_file(overrides, tm
         assert first.steps["hidden"].shape == (6, 12, 7)
         if first.kind == "lstm":
             for gate in ("input_gate", "forget_gate", "output_gate"):
-                assert 0 <= first.steps[gate].min() and first.steps[gate].max() <= 1
+                assert first.steps[gate].min() >= 0 and first.steps[gate].max() <= 1
 
 
 def test_float64_network_is_the_equations_reference(tmp_path):
-    config = load_config(None, ["data.lookback=12", "model.layers.0.units=7",
-                                "model.layers.2.units=5"])
+    config = load_config(
+        None, ["data.lookback=12", "model.layers.0.units=7", "model.layers.2.units=5"]
+    )
     model = randomised(build_model(config))
     windows = random_windows(12, batch=40)
     exact = Network.from_keras(model, dtype="float64").predict(windows)

@@ -40,15 +40,21 @@ def assert_one_clear_line(code: int, error: str, *fragments: str) -> None:
 
 # --- config -----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text, fragments", [
-    ("train:\n  epoch: 3\n", ["train.epoch: unknown key", "did you mean 'epochs'"]),
-    ("train:\n  epochs: three\n", ["train.epochs", "'three' is not an integer"]),
-    ("data:\n  test_fraction: 0.9\n", ["data.test_fraction", "0.9", "must be in [0, 0.5]"]),
-    ("", ["config file is empty", "configs/default.yaml"]),
-    ("train:\n  epochs: 3\n  seed: 1: 2\n", ["line 3", "invalid YAML"]),
-    ("model: !!python/object/apply:os.system ['echo pwned']\n", ["invalid YAML",
-                                                                "could not determine"]),
-])
+
+@pytest.mark.parametrize(
+    "text, fragments",
+    [
+        ("train:\n  epoch: 3\n", ["train.epoch: unknown key", "did you mean 'epochs'"]),
+        ("train:\n  epochs: three\n", ["train.epochs", "'three' is not an integer"]),
+        ("data:\n  test_fraction: 0.9\n", ["data.test_fraction", "0.9", "must be in [0, 0.5]"]),
+        ("", ["config file is empty", "configs/default.yaml"]),
+        ("train:\n  epochs: 3\n  seed: 1: 2\n", ["line 3", "invalid YAML"]),
+        (
+            "model: !!python/object/apply:os.system ['echo pwned']\n",
+            ["invalid YAML", "could not determine"],
+        ),
+    ],
+)
 def test_bad_config_files(tmp_path, capsys, text, fragments):
     path = tmp_path / "bad.yaml"
     path.write_text(text)
@@ -56,16 +62,20 @@ def test_bad_config_files(tmp_path, capsys, text, fragments):
     assert_one_clear_line(code, error, str(path), *fragments)
 
 
-@pytest.mark.parametrize("assignment, fragments", [
-    ("train.epochs", ["expected KEY=VALUE", "--set train.epochs=5"]),
-    ("train.epoc=5", ["unknown key 'train.epoc'", "did you mean 'train.epochs'"]),
-])
+@pytest.mark.parametrize(
+    "assignment, fragments",
+    [
+        ("train.epochs", ["expected KEY=VALUE", "--set train.epochs=5"]),
+        ("train.epoc=5", ["unknown key 'train.epoc'", "did you mean 'train.epochs'"]),
+    ],
+)
 def test_bad_overrides(capsys, assignment, fragments):
     code, error = run_main(["train", "--set", assignment], capsys)
     assert_one_clear_line(code, error, *fragments)
 
 
 # --- CSV ----------------------------------------------------------------------------------
+
 
 def rows(count: int, start: float = 100.0) -> str:
     dates = pd.bdate_range("2020-01-01", periods=count).strftime("%Y-%m-%d")
@@ -75,19 +85,29 @@ def rows(count: int, start: float = 100.0) -> str:
 CSV_CASES = {
     "missing": (None, ["file not found", "set data.path"]),
     "not_csv": (b"\x89PNG\r\n\x1a\n\x00\x00binary", ["not a readable CSV", "Date,Close"]),
-    "no_date": ("When,Close\n2024-01-02,1\n", ["no date column 'Date'", "'When'",
-                                              "set data.date_column"]),
-    "no_price": ("Date,Open,High\n2024-01-02,1,2\n", ["no price column 'Close'",
-                                                      "'Open', 'High'", "data.price_column"]),
-    "bad_dates": ("Date,Close\n2024-01-02,1\n02/30/2024x,2\n", ["cannot read", "as a date",
-                                                               "YYYY-MM-DD"]),
+    "no_date": (
+        "When,Close\n2024-01-02,1\n",
+        ["no date column 'Date'", "'When'", "set data.date_column"],
+    ),
+    "no_price": (
+        "Date,Open,High\n2024-01-02,1,2\n",
+        ["no price column 'Close'", "'Open', 'High'", "data.price_column"],
+    ),
+    "bad_dates": (
+        "Date,Close\n2024-01-02,1\n02/30/2024x,2\n",
+        ["cannot read", "as a date", "YYYY-MM-DD"],
+    ),
     "text_prices": ("Date,Close\n2024-01-02,1\n2024-01-03,ten\n", ["not numbers", "'ten'"]),
     "all_nan": ("Date,Close\n2024-01-02,\n2024-01-03,null\n", ["every value", "missing"]),
-    "negative": ("Date,Close\n2024-01-02,1\n2024-01-03,-1\n", ["zero or negative",
-                                                               "prices must be > 0"]),
+    "negative": (
+        "Date,Close\n2024-01-02,1\n2024-01-03,-1\n",
+        ["zero or negative", "prices must be > 0"],
+    ),
     "zero": ("Date,Close\n2024-01-02,1\n2024-01-03,0\n", ["zero or negative"]),
-    "duplicates": ("Date,Close\n2024-01-02,1\n2024-01-02,1\n", ["duplicate date",
-                                                               "keep one row per date"]),
+    "duplicates": (
+        "Date,Close\n2024-01-02,1\n2024-01-02,1\n",
+        ["duplicate date", "keep one row per date"],
+    ),
     "too_short": (rows(50), ["found 50 rows", "need at least 77", "smaller data.lookback"]),
     "single_row": ("Date,Close\n2024-01-02,5\n", ["found 1 rows", "need at least"]),
     "empty": ("", ["file is empty"]),
@@ -102,15 +122,26 @@ def test_bad_csv_files(tmp_path, capsys, case):
         path.write_bytes(content)
     elif content is not None:
         path.write_text(content)
-    code, error = run_main(["train", "--set", "data.source=csv", "--set", f"data.path={path}",
-                            "--out", str(tmp_path / "out")], capsys)
+    code, error = run_main(
+        [
+            "train",
+            "--set",
+            "data.source=csv",
+            "--set",
+            f"data.path={path}",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        capsys,
+    )
     assert_one_clear_line(code, error, str(path), *fragments)
     assert not (tmp_path / "out").exists()  # nothing written for bad data
 
 
 def test_unsorted_dates_are_sorted_not_refused():
-    frame = pd.DataFrame({"Date": ["2024-01-03", "2024-01-02", "2024-01-04"],
-                          "Close": ["2", "1", "3"]})
+    frame = pd.DataFrame(
+        {"Date": ["2024-01-03", "2024-01-02", "2024-01-04"], "Close": ["2", "1", "3"]}
+    )
     prices = clean_prices(frame, "Date", "Close", "x.csv")
     assert prices.tolist() == [1.0, 2.0, 3.0]
 
@@ -122,17 +153,26 @@ def test_huge_and_tiny_prices_train_without_nan(tmp_path, scale):
 
     prices = synthetic_prices(200, seed=2) / 100.0 * scale
     path = tmp_path / "prices.csv"
-    pd.DataFrame({"Date": prices.index.strftime("%Y-%m-%d"),
-                  "Close": [repr(float(v)) for v in prices.to_numpy()]}).to_csv(path, index=False)
-    outcome = train(tiny_config(tmp_path, "data.source=csv", f"data.path={path}",
-                                "data.start=null", "train.epochs=2"),
-                    out=tmp_path / "run", echo=lambda line: None)
+    pd.DataFrame(
+        {
+            "Date": prices.index.strftime("%Y-%m-%d"),
+            "Close": [repr(float(v)) for v in prices.to_numpy()],
+        }
+    ).to_csv(path, index=False)
+    outcome = train(
+        tiny_config(
+            tmp_path, "data.source=csv", f"data.path={path}", "data.start=null", "train.epochs=2"
+        ),
+        out=tmp_path / "run",
+        echo=lambda line: None,
+    )
     assert all(np.isfinite(outcome.history["loss"]))
     assert np.isfinite(outcome.predictions["predicted"]).all()
     assert outcome.metrics["rmse"] / scale < 1.0  # errors in the series' own units
 
 
 # --- run folders ------------------------------------------------------------------------
+
 
 @pytest.fixture
 def damaged(trained, tmp_path) -> Path:
@@ -176,9 +216,21 @@ def test_resume_a_complete_run_is_refused(damaged, capsys):
 
 
 def test_out_folder_holding_a_run_is_refused_unless_overwrite(damaged, capsys, tmp_path):
-    argv = ["train", "--config", str(QUICK), "--set", "train.epochs=1", "--set",
-            "data.lookback=10", "--set", "model.layers.0.units=2", "--set",
-            "model.layers.2.units=2", "--out", str(damaged)]
+    argv = [
+        "train",
+        "--config",
+        str(QUICK),
+        "--set",
+        "train.epochs=1",
+        "--set",
+        "data.lookback=10",
+        "--set",
+        "model.layers.0.units=2",
+        "--set",
+        "model.layers.2.units=2",
+        "--out",
+        str(damaged),
+    ]
     code, error = run_main(argv, capsys)
     assert_one_clear_line(code, error, "folder is not empty", "--overwrite")
     assert main(argv + ["--overwrite"]) == 0
@@ -188,12 +240,12 @@ def test_out_folder_holding_a_run_is_refused_unless_overwrite(damaged, capsys, t
 def test_unwritable_out_folder(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    code, error = run_main(["train", "--config", str(QUICK), "--out",
-                            str(blocker / "run")], capsys)
+    code, error = run_main(["train", "--config", str(QUICK), "--out", str(blocker / "run")], capsys)
     assert_one_clear_line(code, error, "cannot create folder", "writable")
 
 
 # --- untrusted files ----------------------------------------------------------------------
+
 
 def test_model_with_a_lambda_layer_is_refused(damaged, capsys):
     import keras
@@ -232,25 +284,30 @@ def test_ticker_cannot_write_outside_the_runs_folder(tmp_path):
 price_values = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True, width=64),
     st.floats(min_value=1e-9, max_value=1e13),
-    st.just(0.0), st.just(5.0))
+    st.just(0.0),
+    st.just(5.0),
+)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(values=st.lists(price_values, min_size=0, max_size=120),
-       gaps=st.lists(st.integers(min_value=0, max_value=5), min_size=120, max_size=120),
-       lookback=st.integers(min_value=2, max_value=30),
-       test_fraction=st.floats(min_value=0.05, max_value=0.5),
-       validation_fraction=st.sampled_from([0.0, 0.1, 0.3]),
-       target=st.sampled_from(["price", "log_return"]))
-def test_fuzz_prices_through_load_split_scale_window(values, gaps, lookback, test_fraction,
-                                                     validation_fraction, target):
-    dates = pd.Timestamp("2020-01-01") + pd.to_timedelta(np.cumsum(gaps[:len(values)]), "D")
-    frame = pd.DataFrame({"Date": dates.strftime("%Y-%m-%d"),
-                          "Close": [repr(v) for v in values]})
+@given(
+    values=st.lists(price_values, min_size=0, max_size=120),
+    gaps=st.lists(st.integers(min_value=0, max_value=5), min_size=120, max_size=120),
+    lookback=st.integers(min_value=2, max_value=30),
+    test_fraction=st.floats(min_value=0.05, max_value=0.5),
+    validation_fraction=st.sampled_from([0.0, 0.1, 0.3]),
+    target=st.sampled_from(["price", "log_return"]),
+)
+def test_fuzz_prices_through_load_split_scale_window(
+    values, gaps, lookback, test_fraction, validation_fraction, target
+):
+    dates = pd.Timestamp("2020-01-01") + pd.to_timedelta(np.cumsum(gaps[: len(values)]), "D")
+    frame = pd.DataFrame({"Date": dates.strftime("%Y-%m-%d"), "Close": [repr(v) for v in values]})
     try:
         prices = clean_prices(frame, "Date", "Close", "fuzz.csv")
-        dataset = prepare_dataset(prices, lookback, test_fraction, validation_fraction,
-                                  target=target)
+        dataset = prepare_dataset(
+            prices, lookback, test_fraction, validation_fraction, target=target
+        )
     except UserError as error:
         assert "\n" not in str(error) and str(error)
         return
@@ -261,12 +318,18 @@ def test_fuzz_prices_through_load_split_scale_window(values, gaps, lookback, tes
 
 
 valid = config_to_dict(Config())
-keys_by_section = {section: list(values) for section, values in valid.items()
-                   if isinstance(values, dict)}
-leaf_values = st.one_of(st.none(), st.booleans(), st.integers(-5, 500),
-                        st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=8),
-                        st.dates(min_value=dt.date(1990, 1, 1)).map(str),
-                        st.lists(st.integers(), max_size=2))
+keys_by_section = {
+    section: list(values) for section, values in valid.items() if isinstance(values, dict)
+}
+leaf_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 500),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=8),
+    st.dates(min_value=dt.date(1990, 1, 1)).map(str),
+    st.lists(st.integers(), max_size=2),
+)
 
 
 @st.composite
@@ -279,12 +342,29 @@ def config_dicts(draw):
             continue
         key = draw(st.one_of(st.sampled_from(keys_by_section[section]), st.text(max_size=6)))
         if key == "layers":
-            values[section][key] = draw(st.lists(st.dictionaries(
-                st.sampled_from(["type", "units", "rate", "activation", "bidirectional",
-                                 "dropout", "reset_after", "bogus"]),
-                st.one_of(leaf_values, st.sampled_from(["lstm", "gru", "simple_rnn",
-                                                        "dropout", "dense"]))),
-                max_size=3))
+            values[section][key] = draw(
+                st.lists(
+                    st.dictionaries(
+                        st.sampled_from(
+                            [
+                                "type",
+                                "units",
+                                "rate",
+                                "activation",
+                                "bidirectional",
+                                "dropout",
+                                "reset_after",
+                                "bogus",
+                            ]
+                        ),
+                        st.one_of(
+                            leaf_values,
+                            st.sampled_from(["lstm", "gru", "simple_rnn", "dropout", "dense"]),
+                        ),
+                    ),
+                    max_size=3,
+                )
+            )
         else:
             values[section][key] = draw(leaf_values)
     return values

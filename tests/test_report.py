@@ -7,8 +7,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from forecast.evaluation.metrics import (forecast_metrics, format_metrics_table,
-                                         predictions_frame)
+from forecast.evaluation.metrics import forecast_metrics, format_metrics_table, predictions_frame
 from forecast.report.plots import plot_loss, plot_true_vs_predicted
 
 
@@ -26,8 +25,9 @@ def test_metrics_by_hand():
     table = format_metrics_table({**metrics, "n_test": 3})
     # three bars prove nothing: the verdict carries the DM test and says so
     assert "model" in table and "naive" in table
-    assert table.splitlines()[-1].startswith("The model is no better than the naive last-value "
-                                             "forecast (rmse_ratio 0.913, DM p ")
+    assert table.splitlines()[-1].startswith(
+        "The model is no better than the naive last-value forecast (rmse_ratio 0.913, DM p "
+    )
     assert table.endswith("over 3 bars: within noise).")
 
 
@@ -60,12 +60,13 @@ def test_backtest_metrics_by_hand():
     naive = np.array([12.0, 12.0])  # RMSE sqrt((0 + 4) / 2)
     assert rmse_ratio(actual, predicted, naive) == pytest.approx(1.0 / np.sqrt(2))
     previous = np.array([10.0, 12.0, 12.0, 12.0, 12.0])
-    moves_actual = np.array([11.0, 11.0, 13.0, 12.0, 14.0])   # up, down, up, flat, up
-    moves_model = np.array([10.5, 12.5, 13.0, 13.0, 12.0])    # up, up, up, up, flat
+    moves_actual = np.array([11.0, 11.0, 13.0, 12.0, 14.0])  # up, down, up, flat, up
+    moves_model = np.array([10.5, 12.5, 13.0, 13.0, 12.0])  # up, up, up, up, flat
     share, hits, days = directional_accuracy(moves_actual, moves_model, previous)
     assert (hits, days) == (2, 3) and share == pytest.approx(2 / 3)
-    assert coverage(np.array([1.0, 2.0, 3.0, 4.0]), np.full(4, 1.5), np.full(4, 3.0)) \
-        == pytest.approx(0.5)
+    assert coverage(
+        np.array([1.0, 2.0, 3.0, 4.0]), np.full(4, 1.5), np.full(4, 3.0)
+    ) == pytest.approx(0.5)
 
 
 def test_lag_diagnostic_finds_a_copy_of_yesterday():

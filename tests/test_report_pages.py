@@ -19,9 +19,18 @@ import forecast as api
 from tests.conftest import QUICK, synthetic_prices
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-         "--no-first-run", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--hide-scrollbars", "--window-size=1280,900"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--window-size=1280,900",
+]
 # Injected first in <head>: record errors and console.error calls; after load, write what the
 # test checks into the page.
 PROBE = """<script>
@@ -52,17 +61,40 @@ def open_in_chromium(page: Path, screenshot: Path) -> dict:
     probed = page.with_name(f".probed-{page.name}")
     probed.write_text(page.read_text().replace("<head>", "<head>" + PROBE, 1))
     profile = page.parent / ".chromium-profile"
-    result = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}",
-                             "--virtual-time-budget=3000", "--dump-dom", probed.as_uri()],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            CHROMIUM,
+            *FLAGS,
+            f"--user-data-dir={profile}",
+            "--virtual-time-budget=3000",
+            "--dump-dom",
+            probed.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     probed.unlink()
     found = re.search(r'<pre id="__probe">(.*?)</pre>', result.stdout, re.S)
     assert found, result.stderr[-2000:]
-    subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}",
-                    f"--screenshot={screenshot}", page.as_uri()], capture_output=True,
-                   timeout=120)
-    return json.loads(found.group(1).replace("&amp;", "&").replace("&lt;", "<")
-                      .replace("&gt;", ">").replace("&quot;", '"'))
+    subprocess.run(
+        [
+            CHROMIUM,
+            *FLAGS,
+            f"--user-data-dir={profile}",
+            f"--screenshot={screenshot}",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
+    )
+    return json.loads(
+        found.group(1)
+        .replace("&amp;", "&")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", '"')
+    )
 
 
 @pytest.fixture(scope="module")
@@ -84,16 +116,28 @@ def pages(trained, first_batch, first_sweep, tmp_path_factory) -> dict[str, Path
     prices = synthetic_prices(220, seed=2)
     prices.rename_axis("Date").rename("Close").to_csv(csv)
     source = ["data.source=csv", f"data.path={csv}", "data.start=null", "data.ticker=SYN"]
-    config = api.load_config(QUICK, ["data.lookback=10", "train.epochs=1",
-                                     "model.layers.0.units=4", "model.layers.2.units=4",
-                                     f"output.runs_dir={folder}", *source])
+    config = api.load_config(
+        QUICK,
+        [
+            "data.lookback=10",
+            "train.epochs=1",
+            "model.layers.0.units=4",
+            "model.layers.2.units=4",
+            f"output.runs_dir={folder}",
+            *source,
+        ],
+    )
     backtest, _ = api.backtest(config, folds=2, out=folder / "backtest", echo=lambda line: None)
-    compare, _, _ = api.compare(config, ("lstm", "gru"), folds=1, out=folder / "compare",
-                                echo=lambda line: None)
-    return {"run": run / "report.html", "backtest": backtest / "report.html",
-            "compare": compare / "report.html",
-            "batch": first_batch.folder / "report.html",
-            "sweep": first_sweep.folder / "report.html"}
+    compare, _, _ = api.compare(
+        config, ("lstm", "gru"), folds=1, out=folder / "compare", echo=lambda line: None
+    )
+    return {
+        "run": run / "report.html",
+        "backtest": backtest / "report.html",
+        "compare": compare / "report.html",
+        "batch": first_batch.folder / "report.html",
+        "sweep": first_sweep.folder / "report.html",
+    }
 
 
 @pytest.mark.slow

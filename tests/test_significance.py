@@ -8,11 +8,17 @@ import math
 
 import numpy as np
 import pytest
-from scipy.stats import norm, t as student_t
+from scipy.stats import norm
+from scipy.stats import t as student_t
 
 from forecast.evaluation.metrics import forecast_metrics, metrics_verdict, point_verdict
-from forecast.evaluation.significance import (benjamini_hochberg, diebold_mariano,
-                                              p_text, pesaran_timmermann, verdict_word)
+from forecast.evaluation.significance import (
+    benjamini_hochberg,
+    diebold_mariano,
+    p_text,
+    pesaran_timmermann,
+    verdict_word,
+)
 
 ACTUAL = np.array([10.0, 11.0, 10.5, 12.0, 11.5, 13.0, 12.5, 12.0, 14.0, 13.5, 15.0, 14.0])
 MODEL = np.array([10.2, 10.6, 10.9, 11.6, 11.9, 12.4, 12.8, 12.3, 13.1, 13.9, 14.2, 14.6])
@@ -25,8 +31,7 @@ def hand_dm(model: np.ndarray, other: np.ndarray, actual: np.ndarray, h: int) ->
     d = [(m - a) ** 2 - (o - a) ** 2 for m, o, a in zip(model, other, actual)]
     n = len(d)
     mean = sum(d) / n
-    gamma = [sum((d[i] - mean) * (d[i - k] - mean) for i in range(k, n)) / n
-             for k in range(h)]
+    gamma = [sum((d[i] - mean) * (d[i - k] - mean) for i in range(k, n)) / n for k in range(h)]
     variance = gamma[0] + 2 * sum((1 - k / h) * gamma[k] for k in range(1, h))
     statistic = mean / math.sqrt(variance / n)
     statistic *= math.sqrt((n + 1 - 2 * h + h * (h - 1) / n) / n)
@@ -63,9 +68,11 @@ def test_pesaran_timmermann_equals_a_hand_computation():
     hit = 7 / 10  # bars 0, 1, 2, 3, 5, 7, 8
     expected = py * px + (1 - py) * (1 - px)
     variance = expected * (1 - expected) / n
-    variance_expected = ((2 * py - 1) ** 2 * px * (1 - px) / n
-                         + (2 * px - 1) ** 2 * py * (1 - py) / n
-                         + 4 * py * px * (1 - py) * (1 - px) / n ** 2)
+    variance_expected = (
+        (2 * py - 1) ** 2 * px * (1 - px) / n
+        + (2 * px - 1) ** 2 * py * (1 - py) / n
+        + 4 * py * px * (1 - py) * (1 - px) / n**2
+    )
     statistic = (hit - expected) / math.sqrt(variance - variance_expected)
     result = pesaran_timmermann(actual, predicted, previous)
     assert result.statistic == pytest.approx(statistic)
@@ -126,16 +133,17 @@ def test_benjamini_hochberg_equals_a_hand_computation():
     from scipy.stats import false_discovery_control
 
     p_values = np.random.default_rng(3).uniform(0, 0.2, 40)
-    np.testing.assert_allclose(benjamini_hochberg(p_values),
-                               false_discovery_control(p_values, method="bh"))
+    np.testing.assert_allclose(
+        benjamini_hochberg(p_values), false_discovery_control(p_values, method="bh")
+    )
 
 
 def test_three_verdicts_in_words():
     assert verdict_word(0.01) == "beats" and verdict_word(0.99) == "worse than"
     assert verdict_word(0.31) == "no better than" and verdict_word(math.nan) == "no better than"
     assert point_verdict(0.981, 0.003, n=429) == (
-        "the model beats the naive last-value forecast (rmse_ratio 0.981, DM p 0.003 over "
-        "429 bars)")
+        "the model beats the naive last-value forecast (rmse_ratio 0.981, DM p 0.003 over 429 bars)"
+    )
     assert point_verdict(1.02, 0.999).startswith("the model is worse than")
     assert point_verdict(0.997, 0.31).endswith("(rmse_ratio 0.997, DM p 0.31: within noise)")
     # extreme p-values are bounded, never printed as "p 1" or "p 2e-09"
@@ -146,8 +154,11 @@ def test_three_verdicts_in_words():
     edge = {"rmse_ratio": 0.999, "dm_p_value": 0.011, "n_test": 1596}
     assert metrics_verdict({**edge, "dm_p_value_drift": 0.09}).endswith(
         "; it is no better than the drift forecast (DM p 0.09), so its edge over naive is the "
-        "average drift.")
+        "average drift."
+    )
     assert metrics_verdict({**edge, "dm_p_value_drift": 0.02}).endswith(
-        "; it beats the drift forecast too (DM p 0.02).")
+        "; it beats the drift forecast too (DM p 0.02)."
+    )
     assert metrics_verdict({**edge, "dm_p_value": 0.4, "dm_p_value_drift": 0.0004}).endswith(
-        "within noise); it beats the drift forecast (DM p < 0.001).")
+        "within noise); it beats the drift forecast (DM p < 0.001)."
+    )

@@ -23,20 +23,36 @@ from forecast.config import config_to_dict, load_config
 from forecast.errors import ConfigError
 from forecast.scaleout.space import space_from_dict
 from forecast.scaleout.sweep import run_sweep, run_trial
-from tests.conftest import (ROOT, SPACE, sweep_config, synthetic_prices, tiny_config,
-                            write_series, write_space)
+from tests.conftest import (
+    ROOT,
+    SPACE,
+    sweep_config,
+    synthetic_prices,
+    tiny_config,
+    write_series,
+    write_space,
+)
 
 
 def test_sweep_writes_its_files_and_records_failed_trials(first_sweep):
     folder = first_sweep.folder
-    for name in ("trials.csv", "best.yaml", "sweep.png", "report.html", "sweep.json",
-                 "best/run.json", "best/metrics.json", "best/report.html"):
+    for name in (
+        "trials.csv",
+        "best.yaml",
+        "sweep.png",
+        "report.html",
+        "sweep.json",
+        "best/run.json",
+        "best/metrics.json",
+        "best/report.html",
+    ):
         assert (folder / name).is_file(), name
     written = pd.read_csv(folder / "trials.csv")
     assert list(written["trial"]) == [1, 2, 3, 4]
     assert set(written["status"]) <= {"completed", "stopped early", "failed"}
-    assert {"objective", "naive_objective", "epochs_run", "status", "message",
-            *SPACE} <= set(written.columns)
+    assert {"objective", "naive_objective", "epochs_run", "status", "message", *SPACE} <= set(
+        written.columns
+    )
     assert written.loc[0, "data.lookback"] == 10 and written.loc[0, "model.learning_rate"] == 0.01
     failed = written[written["status"] == "failed"]
     assert len(failed) >= 1 and (failed["data.lookback"] == 230).all()
@@ -62,8 +78,10 @@ def test_best_yaml_is_a_complete_config_that_trains(first_sweep, tmp_path):
     assert config.data.lookback == best["data.lookback"]
     assert config.model.layers[0].units == best["model.layers.0.units"]
     assert best["status"] == "completed"
-    assert best["objective"] == first_sweep.trials["objective"][
-        first_sweep.trials["status"] == "completed"].min()
+    assert (
+        best["objective"]
+        == first_sweep.trials["objective"][first_sweep.trials["status"] == "completed"].min()
+    )
     outcome = api.train(config, out=tmp_path / "again", echo=lambda line: None)
     # The same config and seed as best/: the same test metrics
     assert outcome.metrics["rmse_ratio"] == first_sweep.metrics["rmse_ratio"]
@@ -94,8 +112,14 @@ def test_no_trial_reads_a_test_row(first_sweep, series_csv, tmp_path, monkeypatc
     for name, series in (("same", prices), ("changed", changed)):
         csv = write_series(tmp_path / f"{name}.csv", series)
         with pytest.raises(Stop):
-            run_sweep(sweep_config(tmp_path, csv), write_space(tmp_path / "space.yaml"),
-                      trials=4, out=tmp_path / name, max_concurrent=1, echo=lambda line: None)
+            run_sweep(
+                sweep_config(tmp_path, csv),
+                write_space(tmp_path / "space.yaml"),
+                trials=4,
+                out=tmp_path / name,
+                max_concurrent=1,
+                echo=lambda line: None,
+            )
     pd.testing.assert_frame_equal(handed[0], handed[1])
     assert len(handed[0]) == len(prices) - n_test
     assert handed[0].index[-1] < prices.index[-n_test]
@@ -123,16 +147,27 @@ def test_the_trial_reports_validation_mase_every_epoch(series_csv, tmp_path):
     training = market.bars.iloc[:240]
     space = space_from_dict(SPACE, config_to_dict(config))
     reports: list[dict] = []
-    run_trial({"model.layers.0.units": 3, "model.learning_rate": 0.01, "data.lookback": 10},
-              reports.append, config_to_dict(config), space, training, folds=0)
+    run_trial(
+        {"model.layers.0.units": 3, "model.learning_rate": 0.01, "data.lookback": 10},
+        reports.append,
+        config_to_dict(config),
+        space,
+        training,
+        folds=0,
+    )
     assert [report["epochs"] for report in reports] == [1, 2, 3]
     assert [report["finished"] for report in reports] == [False, False, True]
-    assert all(np.isfinite(report["objective"]) and report["objective"] > 0
-               for report in reports)
+    assert all(np.isfinite(report["objective"]) and report["objective"] > 0 for report in reports)
     assert len({report["naive_objective"] for report in reports}) == 1
     folded: list[dict] = []
-    run_trial({"model.layers.0.units": 3, "model.learning_rate": 0.01, "data.lookback": 10},
-              folded.append, config_to_dict(config), space, training, folds=2)
+    run_trial(
+        {"model.layers.0.units": 3, "model.learning_rate": 0.01, "data.lookback": 10},
+        folded.append,
+        config_to_dict(config),
+        space,
+        training,
+        folds=2,
+    )
     assert [report["folds_run"] for report in folded] == [1, 2]
     assert folded[-1]["finished"] and folded[-1]["epochs"] == 6
 
@@ -140,11 +175,15 @@ def test_the_trial_reports_validation_mase_every_epoch(series_csv, tmp_path):
 def test_space_errors_name_the_key_the_range_and_the_rule(tmp_path):
     base = config_to_dict(tiny_config(tmp_path))
     cases = [
-        ({"model.layers.0.unit": {"int": [2, 8]}}, "unknown key 'model.layers.0.unit'; did "
-                                                   "you mean 'model.layers.0.units'?"),
-        ({"model.layers.1.rate": {"uniform": [0.0, 1.0]}},
-         r"model.layers.1.rate: \{uniform: \[0.0, 1.0\]\} can draw 1.0, which the key does "
-         r"not accept .*must be in \[0, 1\)"),
+        (
+            {"model.layers.0.unit": {"int": [2, 8]}},
+            "unknown key 'model.layers.0.unit'; did you mean 'model.layers.0.units'?",
+        ),
+        (
+            {"model.layers.1.rate": {"uniform": [0.0, 1.0]}},
+            r"model.layers.1.rate: \{uniform: \[0.0, 1.0\]\} can draw 1.0, which the key does "
+            r"not accept .*must be in \[0, 1\)",
+        ),
         ({"data.lookback": {"int": [0, 20]}}, r"can draw 0.*must be an integer >= 2"),
         ({"data.lookback": {"uniform": [5, 20]}}, r"can draw 5.0.*is not an integer"),
         ({"model.optimizer": {"choice": ["adam", "adamm"]}}, r"did you mean 'adam'"),
@@ -159,19 +198,32 @@ def test_space_errors_name_the_key_the_range_and_the_rule(tmp_path):
             space_from_dict(space, base, "space.yaml")
     empty = tmp_path / "empty.yaml"
     empty.write_text("# nothing yet\n")
-    code = cli.main(["sweep", "--config", str(ROOT / "configs/quick.yaml"), "--space",
-                     str(empty), "--out", str(tmp_path / "never")])
+    code = cli.main(
+        [
+            "sweep",
+            "--config",
+            str(ROOT / "configs/quick.yaml"),
+            "--space",
+            str(empty),
+            "--out",
+            str(tmp_path / "never"),
+        ]
+    )
     assert code == 2 and not (tmp_path / "never").exists()
 
 
 def test_choices_of_lists_round_trip(tmp_path):
     base = config_to_dict(tiny_config(tmp_path))
-    space = space_from_dict({"data.features": {"choice": [["close"], ["close", "log_return"]]},
-                             "data.target": {"choice": ["price", "log_return"]}}, base)
+    space = space_from_dict(
+        {
+            "data.features": {"choice": [["close"], ["close", "log_return"]]},
+            "data.target": {"choice": ["price", "log_return"]},
+        },
+        base,
+    )
     drawn = space.encode({"data.features": ["close", "log_return"], "data.target": "price"})
     assert drawn == {"data.features": 1, "data.target": "price"}
-    assert space.decode(drawn) == {"data.features": ["close", "log_return"],
-                                   "data.target": "price"}
+    assert space.decode(drawn) == {"data.features": ["close", "log_return"], "data.target": "price"}
     assert space.encode({"data.features": ["volume"], "data.target": "price"}) is None
 
 
@@ -179,8 +231,9 @@ def test_shipped_space_validates_against_the_default_and_best_configs():
     from forecast.scaleout.space import read_space
 
     for config in ("default.yaml", "best.yaml"):
-        space = read_space(ROOT / "configs" / "space.yaml",
-                           config_to_dict(load_config(ROOT / "configs" / config)))
+        space = read_space(
+            ROOT / "configs" / "space.yaml", config_to_dict(load_config(ROOT / "configs" / config))
+        )
         assert "model.learning_rate" in space.keys
 
 
@@ -204,8 +257,13 @@ def make_old(tune: Path) -> None:
     and the hex pickles inside the experiment state JSON name forecast.engine."""
     (tune / "tuner.pkl").write_bytes(before_the_move((tune / "tuner.pkl").read_bytes()))
     for path in tune.glob("experiment_state-*.json"):
-        path.write_text(re.sub(r"(?<=\")(80059[0-9a-f]+)(?=\")", lambda match: before_the_move(
-            bytes.fromhex(match.group(1))).hex(), path.read_text()))
+        path.write_text(
+            re.sub(
+                r"(?<=\")(80059[0-9a-f]+)(?=\")",
+                lambda match: before_the_move(bytes.fromhex(match.group(1))).hex(),
+                path.read_text(),
+            )
+        )
     assert b"forecast.scaleout" not in (tune / "tuner.pkl").read_bytes()
 
 
@@ -234,22 +292,52 @@ def test_a_sweep_signature_is_checked_before_anything_is_unpickled(tmp_path, mon
 
 
 @pytest.mark.slow
-def test_an_interrupted_sweep_resumes_from_signed_state_and_from_an_old_folder(series_csv,
-                                                                               tmp_path):
+def test_an_interrupted_sweep_resumes_from_signed_state_and_from_an_old_folder(
+    series_csv, tmp_path
+):
     """Ctrl-C mid-sweep (the CLI on its own local Ray): the Tune state is signed. Rewritten as
     a sweep folder from before the regroup (pickles naming forecast.engine), --resume refuses
     it (this user did not sign those files) before unpickling anything; --resume --trust
     continues it without redoing finished trials."""
     out = tmp_path / "out"
-    command = [sys.executable, "main.py", "sweep", "--config", str(ROOT / "configs/quick.yaml"),
-               "--set", "data.source=csv", "--set", f"data.path={series_csv}",
-               "--set", "data.start=null", "--set", "data.lookback=10",
-               "--set", "model.layers.0.units=4", "--set", "model.layers.2.units=4",
-               "--set", "train.epochs=3", "--space", str(write_space(tmp_path / "space.yaml")),
-               "--trials", "4", "--max-concurrent", "1", "--out", str(out)]
+    command = [
+        sys.executable,
+        "main.py",
+        "sweep",
+        "--config",
+        str(ROOT / "configs/quick.yaml"),
+        "--set",
+        "data.source=csv",
+        "--set",
+        f"data.path={series_csv}",
+        "--set",
+        "data.start=null",
+        "--set",
+        "data.lookback=10",
+        "--set",
+        "model.layers.0.units=4",
+        "--set",
+        "model.layers.2.units=4",
+        "--set",
+        "train.epochs=3",
+        "--space",
+        str(write_space(tmp_path / "space.yaml")),
+        "--trials",
+        "4",
+        "--max-concurrent",
+        "1",
+        "--out",
+        str(out),
+    ]
     environment = {**os.environ, "CI": "true"}
-    process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 240
     first = out / "tune" / "trial_001" / "progress.csv"
     while time.monotonic() < deadline and not (out / "tune" / "trial_002").exists():
@@ -265,15 +353,28 @@ def test_an_interrupted_sweep_resumes_from_signed_state_and_from_an_old_folder(s
     assert (out / "tune.signature.json").is_file()
     make_old(out / "tune")
     states = sorted((out / "tune").glob("experiment_state-*.json"))
-    refused = subprocess.run([*command, "--resume"], cwd=ROOT, env=environment,
-                             capture_output=True, text=True, timeout=120)
+    refused = subprocess.run(
+        [*command, "--resume"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert refused.returncode == 2 and refused.stderr.strip().splitlines()[-1:] == [
         f"error: --resume {out}: {out / 'tune'} changed since this user's forecast signed it "
         f"(or another user's did); resuming would unpickle files you did not write: start a "
-        f"new sweep"]
+        f"new sweep"
+    ]
     assert sorted((out / "tune").glob("experiment_state-*.json")) == states  # not restored
-    resumed = subprocess.run([*command, "--resume", "--trust"], cwd=ROOT, env=environment,
-                             capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(
+        [*command, "--resume", "--trust"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     table = pd.read_csv(out / "trials.csv")
     assert list(table["trial"]) == [1, 2, 3, 4]

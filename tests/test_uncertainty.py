@@ -11,8 +11,14 @@ import pytest
 
 from forecast.data.windows import fit_scaler
 from forecast.evaluation.bands import score_bands, winkler
-from forecast.forecasting.conformal import (LEVELS, adaptive_bands, bands, conformal_quantile,
-                                            fit_calibration, minimum_residuals)
+from forecast.forecasting.conformal import (
+    LEVELS,
+    adaptive_bands,
+    bands,
+    conformal_quantile,
+    fit_calibration,
+    minimum_residuals,
+)
 from tests.conftest import tiny_config
 from tests.test_forecast import forecaster_of, last_value_model
 
@@ -36,14 +42,14 @@ def test_split_conformal_covers_exchangeable_data_over_many_windows():
     windows, n = 4000, 99
     data = np.abs(generator.standard_t(df=3, size=(windows, n + 1)))
     for level in LEVELS.values():
-        covered = [data[k, -1] <= conformal_quantile(data[k, :n], level)
-                   for k in range(windows)]
+        covered = [data[k, -1] <= conformal_quantile(data[k, :n], level) for k in range(windows)]
         tolerance = binomial_tolerance(level, windows)
         assert level - tolerance <= np.mean(covered) <= level + 1 / (n + 1) + tolerance
 
 
-def random_walk_bars(n_rows: int, seed: int, drift: float = 0.0, sigma: float = 0.01
-                     ) -> pd.DataFrame:
+def random_walk_bars(
+    n_rows: int, seed: int, drift: float = 0.0, sigma: float = 0.01
+) -> pd.DataFrame:
     generator = np.random.default_rng(seed)
     prices = 100.0 * np.exp(np.cumsum(drift + sigma * generator.standard_normal(n_rows)))
     return pd.DataFrame({"price": prices}, index=pd.bdate_range("2010-01-01", periods=n_rows))
@@ -58,8 +64,9 @@ def test_a_last_value_model_gets_the_random_walks_band_and_the_promised_coverage
     n_train, block = 1500, 400
     calibration = fit_calibration(forecaster, bars.iloc[:n_train], block, 5)
     for name in LEVELS:
-        np.testing.assert_allclose(calibration.widths("model", name),
-                                   calibration.widths("random_walk", name), rtol=1e-5)
+        np.testing.assert_allclose(
+            calibration.widths("model", name), calibration.widths("random_walk", name), rtol=1e-5
+        )
     origins = np.arange(n_train, len(bars) - 5)
     paths = forecaster.paths(bars, origins, 5)[:, 0]
     close = bars["price"].to_numpy()[origins - 1]
@@ -69,11 +76,15 @@ def test_a_last_value_model_gets_the_random_walks_band_and_the_promised_coverage
     for horizon in (1, 5):
         actual = prices[origins + horizon - 1]
         for name, level in LEVELS.items():
-            inside = ((actual >= widened[f"lo{name}"][:, horizon - 1])
-                      & (actual <= widened[f"hi{name}"][:, horizon - 1]))
+            inside = (actual >= widened[f"lo{name}"][:, horizon - 1]) & (
+                actual <= widened[f"hi{name}"][:, horizon - 1]
+            )
             # h-step outcomes overlap (autocorrelated), so allow twice the i.i.d. noise
             assert abs(inside.mean() - level) < 2 * binomial_tolerance(level, len(origins)), (
-                horizon, name, inside.mean())
+                horizon,
+                name,
+                inside.mean(),
+            )
 
 
 def test_the_random_walk_band_has_its_closed_form_on_constant_log_returns():
@@ -81,11 +92,13 @@ def test_the_random_walk_band_has_its_closed_form_on_constant_log_returns():
     prices = 50.0 * np.exp(rate * np.arange(400))
     bars = pd.DataFrame({"price": prices}, index=pd.bdate_range("2015-01-01", periods=400))
     scaler = fit_scaler(np.array([0.0, 200.0]))
-    calibration = fit_calibration(forecaster_of(last_value_model(0.01), scaler),
-                                  bars.iloc[:300], 100, 10)
+    calibration = fit_calibration(
+        forecaster_of(last_value_model(0.01), scaler), bars.iloc[:300], 100, 10
+    )
     for name in LEVELS:
-        np.testing.assert_allclose(calibration.widths("random_walk", name),
-                                   rate * np.arange(1, 11), rtol=1e-9)
+        np.testing.assert_allclose(
+            calibration.widths("random_walk", name), rate * np.arange(1, 11), rtol=1e-9
+        )
     widened = bands(np.full(10, 80.0), 75.0, calibration)
     np.testing.assert_allclose(widened["rw_hi95"], 75.0 * np.exp(rate * np.arange(1, 11)))
     np.testing.assert_allclose(widened["rw_lo80"], 75.0 * np.exp(-rate * np.arange(1, 11)))
@@ -132,8 +145,9 @@ def test_winkler_and_band_scores_by_hand():
         for name in LEVELS:
             frame[f"{method}_lo{name}"] = 10.0 - half
             frame[f"{method}_hi{name}"] = 10.0 + half
-    rows = {row["method"]: row for row in score_bands(frame, ("conformal", "mc_dropout",
-                                                              "random_walk"))}
+    rows = {
+        row["method"]: row for row in score_bands(frame, ("conformal", "mc_dropout", "random_walk"))
+    }
     assert set(rows) == {"conformal", "random_walk"}
     assert rows["conformal"]["coverage95"] == pytest.approx(1 / 3)
     assert rows["conformal"]["width95_vs_rw"] == pytest.approx(0.5)
@@ -180,8 +194,7 @@ def test_adaptive_conformal_updates_by_hand():
         np.testing.assert_allclose(high[index], 100.0 * math.exp(scores[rank - 1]))
         np.testing.assert_allclose(low[index], 100.0 * math.exp(-scores[rank - 1]))
     _, _, delayed = adaptive_bands(points, actual, scores, level, step, horizon=2)
-    np.testing.assert_allclose(delayed, [0.2, 0.2, 0.2 + 0.05 * (0.2 - 1),
-                                         0.16 + 0.05 * 0.2])
+    np.testing.assert_allclose(delayed, [0.2, 0.2, 0.2 + 0.05 * (0.2 - 1), 0.16 + 0.05 * 0.2])
 
 
 def test_backtest_scores_every_band_on_the_same_bars_and_never_calibrates_on_test(tmp_path):
@@ -196,8 +209,7 @@ def test_backtest_scores_every_band_on_the_same_bars_and_never_calibrates_on_tes
     result = backtest(config, prices, folds=1, samples=4, echo=lambda line: None)
     table = result.bands
     assert set(table["horizon"]) == {1, 5, 20}
-    assert set(table[table["horizon"] == 1]["method"]) == {"conformal", "mc_dropout",
-                                                           "random_walk"}
+    assert set(table[table["horizon"] == 1]["method"]) == {"conformal", "mc_dropout", "random_walk"}
     assert set(table[table["horizon"] == 5]["method"]) == {"conformal", "random_walk"}
     n = table.groupby("horizon")["n"].nunique()
     assert (n == 1).all()  # every method on the same bars at each horizon
@@ -217,5 +229,8 @@ def test_backtest_scores_every_band_on_the_same_bars_and_never_calibrates_on_tes
     again = backtest(config, changed, folds=1, samples=0, echo=lambda line: None)
     other = again.outcomes[0].bands
     for method, center in (("conformal", "conformal"), ("random_walk", "close")):
-        np.testing.assert_allclose(other[f"{method}_hi95"] / other[center],
-                                   frame[f"{method}_hi95"] / frame[center], rtol=1e-12)
+        np.testing.assert_allclose(
+            other[f"{method}_hi95"] / other[center],
+            frame[f"{method}_hi95"] / frame[center],
+            rtol=1e-12,
+        )

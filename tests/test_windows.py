@@ -19,7 +19,7 @@ def test_make_windows_are_the_previous_lookback_values():
     inputs, targets = make_windows(series, lookback=5, first_target=5, stop=20)
     assert inputs.shape == (15, 5, 1) and targets.shape == (15,)
     for k, t in enumerate(range(5, 20)):
-        np.testing.assert_array_equal(inputs[k, :, 0], series[t - 5:t])
+        np.testing.assert_array_equal(inputs[k, :, 0], series[t - 5 : t])
         assert targets[k] == series[t]
 
 
@@ -32,32 +32,33 @@ def test_dataset_windows_for_every_split(prices):
     y_all = np.concatenate([dataset.y_train, dataset.y_val, dataset.y_test])
     assert len(y_all) == n_rows - 10  # every row after the first window is predicted once
     for k, t in enumerate(range(10, n_rows)):
-        np.testing.assert_allclose(x_all[k, :, 0], scaled[t - 10:t], rtol=1e-6)
+        np.testing.assert_allclose(x_all[k, :, 0], scaled[t - 10 : t], rtol=1e-6)
         assert y_all[k] == pytest.approx(scaled[t], rel=1e-6)
     # validation windows come after training windows, test windows after both, in time
     assert len(dataset.y_val) == int(np.ceil((n_train - 10) * 0.1))
     assert len(dataset.y_test) == n_rows - n_train
     # the first test window reaches back into the training rows
-    np.testing.assert_allclose(dataset.x_test[0, :, 0], scaled[n_train - 10:n_train], rtol=1e-6)
+    np.testing.assert_allclose(dataset.x_test[0, :, 0], scaled[n_train - 10 : n_train], rtol=1e-6)
     assert list(dataset.test_dates) == list(prices.index[n_train:])
-    np.testing.assert_array_equal(dataset.previous_prices, prices.to_numpy()[n_train - 1:-1])
+    np.testing.assert_array_equal(dataset.previous_prices, prices.to_numpy()[n_train - 1 : -1])
 
 
 def test_scaler_never_sees_test_rows(prices):
     dataset = prepare_dataset(prices, 10, 0.2, 0.1)
     changed = prices.copy()
-    changed.iloc[dataset.n_train:] *= 50.0  # the future goes wild
+    changed.iloc[dataset.n_train :] *= 50.0  # the future goes wild
     changed_dataset = prepare_dataset(changed, 10, 0.2, 0.1)
     assert changed_dataset.scaler.to_dict() == dataset.scaler.to_dict()
     np.testing.assert_array_equal(changed_dataset.x_train, dataset.x_train)
     np.testing.assert_array_equal(changed_dataset.y_val, dataset.y_val)
-    assert dataset.scaler.data_max_[0] == prices.iloc[:dataset.n_train].max()
+    assert dataset.scaler.data_max_[0] == prices.iloc[: dataset.n_train].max()
 
 
 def test_inverse_scaling_round_trips(prices):
     dataset = prepare_dataset(prices, 10, 0.2, 0.1)
-    np.testing.assert_allclose(dataset.scaler.inverse_column(dataset.y_test),
-                               dataset.test_prices, rtol=1e-6)
+    np.testing.assert_allclose(
+        dataset.scaler.inverse_column(dataset.y_test), dataset.test_prices, rtol=1e-6
+    )
 
 
 def test_scaler_json_round_trip_is_exact(prices):
@@ -75,8 +76,9 @@ def test_the_numpy_scaler_is_scikit_learns_to_the_bit():
     from sklearn.preprocessing import MinMaxScaler
 
     generator = np.random.default_rng(5)
-    training = np.column_stack([generator.lognormal(3, 1, 300), generator.normal(0, 1e-3, 300),
-                                np.full(300, 7.0)])  # a price, a return, a constant column
+    training = np.column_stack(
+        [generator.lognormal(3, 1, 300), generator.normal(0, 1e-3, 300), np.full(300, 7.0)]
+    )  # a price, a return, a constant column
     later = training * generator.uniform(0.5, 2.0, training.shape)
     ours = MinMaxScaling().fit(training)
     theirs = MinMaxScaler(feature_range=(0.0, 1.0)).fit(training)
@@ -105,7 +107,10 @@ def test_too_short_series_says_found_and_needed():
     n_train, n_validation, n_test = split_sizes(needed, 0.2, 60, 0.1)
     assert n_train - 60 - n_validation >= 1 and n_validation >= 1 and n_test >= 1
     short = synthetic_prices(needed - 1)
-    with pytest.raises(DataError, match=rf"found {needed - 1} rows of prices, need at least "
-                                        rf"{needed} for lookback 60"):
+    with pytest.raises(
+        DataError,
+        match=rf"found {needed - 1} rows of prices, need at least "
+        rf"{needed} for lookback 60",
+    ):
         prepare_dataset(short, 60, 0.2, 0.1)
     prepare_dataset(synthetic_prices(needed), 60, 0.2, 0.1)  # exactly enough works

@@ -16,10 +16,16 @@ from forecast.report.plots import plot_backtest
 from forecast.store import atomic, runs
 
 
-def backtest(config: Config, folds: int = 5, samples: int = 0, out: str | Path | None = None,
-             refresh: bool = False, overwrite: bool = False,
-             echo: Callable[[str], None] = print, market: MarketData | None = None
-             ) -> tuple[Path, Any]:
+def backtest(
+    config: Config,
+    folds: int = 5,
+    samples: int = 0,
+    out: str | Path | None = None,
+    refresh: bool = False,
+    overwrite: bool = False,
+    echo: Callable[[str], None] = print,
+    market: MarketData | None = None,
+) -> tuple[Path, Any]:
     """Walk-forward backtest into a new folder: backtest.csv/.json/.png and report.html.
 
     ``market``: data already loaded (with ``load_data``) instead of the configured source.
@@ -27,12 +33,12 @@ def backtest(config: Config, folds: int = 5, samples: int = 0, out: str | Path |
     from forecast.evaluation.backtest import walk_forward
 
     if folds < 1 or samples < 0:
-        raise UserError(f"--folds {folds} --samples {samples}: folds must be >= 1, "
-                        f"samples >= 0")
+        raise UserError(f"--folds {folds} --samples {samples}: folds must be >= 1, samples >= 0")
     if market is None:
         config, market = load_data(config, refresh=refresh)
-    folder = runs.create_run_dir(config.output.runs_dir, f"{config.data.ticker}-backtest",
-                                 out=out, overwrite=overwrite)
+    folder = runs.create_run_dir(
+        config.output.runs_dir, f"{config.data.ticker}-backtest", out=out, overwrite=overwrite
+    )
     runs.write_config(folder, config)
     result = walk_forward(config, market.bars, folds=folds, samples=samples, echo=echo)
     result.summary["data_warnings"] = list(market.warnings)
@@ -43,6 +49,7 @@ def backtest(config: Config, folds: int = 5, samples: int = 0, out: str | Path |
         runs.write_frame(folder / "horizons.csv", result.horizons)
     atomic.write_json(folder / "backtest.json", result.summary)
     runs.save_figure(folder / "backtest.png", plot_backtest(result.table))
-    write_report(folder, f"{config.data.ticker} backtest ({folds} folds)",
-                 data_warnings=market.warnings)
+    write_report(
+        folder, f"{config.data.ticker} backtest ({folds} folds)", data_warnings=market.warnings
+    )
     return folder, result

@@ -19,16 +19,25 @@ from forecast.data.windows import Dataset, prepare_dataset
 CALIBRATED_HORIZONS = 30
 
 
-def dataset_for(config: Config, bars: pd.Series | pd.DataFrame, scaler: Any = None
-                ) -> Dataset:
+def dataset_for(config: Config, bars: pd.Series | pd.DataFrame, scaler: Any = None) -> Dataset:
     """Features, split, scale and windows of ``bars`` as ``config`` says (fitting the scaler
     unless given)."""
-    label = (str(config.data.path) if config.data.source == "csv"
-             else f"data ({config.data.source} {config.data.ticker})")
-    return prepare_dataset(bars, config.data.lookback, config.data.test_fraction,
-                           config.train.validation_fraction, scaler=scaler, label=label,
-                           target=config.data.target, features=config.data.features,
-                           horizon=config.model.horizon)
+    label = (
+        str(config.data.path)
+        if config.data.source == "csv"
+        else f"data ({config.data.source} {config.data.ticker})"
+    )
+    return prepare_dataset(
+        bars,
+        config.data.lookback,
+        config.data.test_fraction,
+        config.train.validation_fraction,
+        scaler=scaler,
+        label=label,
+        target=config.data.target,
+        features=config.data.features,
+        horizon=config.model.horizon,
+    )
 
 
 def load_data(config: Config, refresh: bool = False) -> tuple[Config, MarketData]:
@@ -38,8 +47,9 @@ def load_data(config: Config, refresh: bool = False) -> tuple[Config, MarketData
     return replace(config, data=market.data), market
 
 
-def newer_bars(run: Any, data_path: str | Path | None = None, refresh: bool = False
-               ) -> tuple[pd.DataFrame, str]:
+def newer_bars(
+    run: Any, data_path: str | Path | None = None, refresh: bool = False
+) -> tuple[pd.DataFrame, str]:
     """(bars, where from) for a run's next step: the CSV ``data_path`` (the run's date, price
     and feature columns), or the run's own source read again up to its newest bar (a CSV that
     grew, Yahoo's cache; ``refresh`` downloads again)."""
@@ -63,8 +73,12 @@ def predict_test(model: Any, dataset: Dataset) -> pd.DataFrame:
     from forecast.evaluation.backtest import predict_test_prices
     from forecast.evaluation.metrics import predictions_frame
 
-    return predictions_frame(dataset.test_dates, dataset.test_prices,
-                             predict_test_prices(model, dataset), dataset.previous_prices)
+    return predictions_frame(
+        dataset.test_dates,
+        dataset.test_prices,
+        predict_test_prices(model, dataset),
+        dataset.previous_prices,
+    )
 
 
 def score(predictions: pd.DataFrame, dataset: Dataset) -> dict[str, Any]:
@@ -79,8 +93,10 @@ def score(predictions: pd.DataFrame, dataset: Dataset) -> dict[str, Any]:
     predicted = predictions["predicted"].to_numpy()
     prices = dataset.prices.to_numpy()
     drift = baseline_predictions(prices, dataset.n_train, len(prices), dataset.lookback)["drift"]
-    return {**forecast_metrics(actual, predicted, predictions["naive"].to_numpy()),
-            "dm_p_value_drift": optional(diebold_mariano(actual, predicted, drift).p_value)}
+    return {
+        **forecast_metrics(actual, predicted, predictions["naive"].to_numpy()),
+        "dm_p_value_drift": optional(diebold_mariano(actual, predicted, drift).p_value),
+    }
 
 
 def calibration_steps(forecaster: Any, steps: int = CALIBRATED_HORIZONS) -> int:
@@ -106,7 +122,8 @@ def calibrate_run(run: Any, forecaster: Any, steps: int) -> Any:
     else:  # a run from before calibration was stored when training
         dataset = dataset_for(run.config, run.bars, scaler=run.scaler)
         n_train, n_block = dataset.n_train, len(dataset.y_val)
-    calibration = fit_calibration(forecaster, run.bars.iloc[:n_train], n_block,
-                                  calibration_steps(forecaster, steps))
+    calibration = fit_calibration(
+        forecaster, run.bars.iloc[:n_train], n_block, calibration_steps(forecaster, steps)
+    )
     runs.write_calibration(run.path, calibration)
     return calibration

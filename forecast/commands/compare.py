@@ -16,27 +16,39 @@ from forecast.report.plots import plot_compare
 from forecast.store import atomic, runs
 
 
-def compare(config: Config, families: tuple[str, ...], folds: int = 5,
-            out: str | Path | None = None, refresh: bool = False, overwrite: bool = False,
-            echo: Callable[[str], None] = print) -> tuple[Path, pd.DataFrame, dict[str, Any]]:
+def compare(
+    config: Config,
+    families: tuple[str, ...],
+    folds: int = 5,
+    out: str | Path | None = None,
+    refresh: bool = False,
+    overwrite: bool = False,
+    echo: Callable[[str], None] = print,
+) -> tuple[Path, pd.DataFrame, dict[str, Any]]:
     """Backtest each model family on the same folds; compare.csv/.json/.png, report.html."""
     from forecast.evaluation.compare import FAMILIES, compare_families
 
     unknown = [family for family in families if family not in FAMILIES]
     if unknown or not families:
-        raise UserError(f"--models {','.join(families)}: unknown {unknown or 'empty list'}; "
-                        f"choose from {','.join(FAMILIES)}")
+        raise UserError(
+            f"--models {','.join(families)}: unknown {unknown or 'empty list'}; "
+            f"choose from {','.join(FAMILIES)}"
+        )
     if folds < 1:
         raise UserError(f"--folds {folds}: must be >= 1")
     config, market = load_data(config, refresh=refresh)
-    folder = runs.create_run_dir(config.output.runs_dir, f"{config.data.ticker}-compare",
-                                 out=out, overwrite=overwrite)
+    folder = runs.create_run_dir(
+        config.output.runs_dir, f"{config.data.ticker}-compare", out=out, overwrite=overwrite
+    )
     runs.write_config(folder, config)
     table, summary = compare_families(config, market.bars, families, folds=folds, echo=echo)
     summary["data_warnings"] = list(market.warnings)
     runs.write_frame(folder / "compare.csv", table)
     atomic.write_json(folder / "compare.json", summary)
     runs.save_figure(folder / "compare.png", plot_compare(table))
-    write_report(folder, f"{config.data.ticker} model comparison ({folds} folds)",
-                 data_warnings=market.warnings)
+    write_report(
+        folder,
+        f"{config.data.ticker} model comparison ({folds} folds)",
+        data_warnings=market.warnings,
+    )
     return folder, table, summary

@@ -22,11 +22,16 @@ def evaluate(run_dir: str | Path) -> dict[str, Any]:
     if run.record.get("test_rows", 1) == 0:
         raise RunError(f"--run {run.path}: {PRODUCTION.replace('RUN/', f'{run.path}/')}")
     if data_fingerprint(run.bars) != run.record.get("data_sha256"):
-        raise RunError(f"{run.path / 'prices.csv'}: differs from the data the run was "
-                       f"trained on (fingerprint mismatch); train the run again")
+        raise RunError(
+            f"{run.path / 'prices.csv'}: differs from the data the run was "
+            f"trained on (fingerprint mismatch); train the run again"
+        )
     dataset = dataset_for(run.config, run.bars, scaler=run.scaler)
     predictions = predict_test(run.keras_model(), dataset)  # Keras: metrics.json to the bit
-    evaluation: dict[str, Any] = {**score(predictions, dataset), "n_train": dataset.n_train,
-                                  "n_test": len(predictions)}
+    evaluation: dict[str, Any] = {
+        **score(predictions, dataset),
+        "n_train": dataset.n_train,
+        "n_test": len(predictions),
+    }
     atomic.write_json(run.path / "evaluation.json", evaluation)
     return evaluation

@@ -14,8 +14,12 @@ from forecast.evaluation.live import LiveRecord, live_record
 from forecast.store import atomic, journal, runs
 
 
-def score(run_dir: str | Path, data_path: str | Path | None = None, refresh: bool = False,
-          bars: pd.DataFrame | None = None) -> LiveRecord:
+def score(
+    run_dir: str | Path,
+    data_path: str | Path | None = None,
+    refresh: bool = False,
+    bars: pd.DataFrame | None = None,
+) -> LiveRecord:
     """Match every forecast in the run's journal.csv with the realized bar at its target and
     score them per horizon; the bars come from ``data_path``, or the run's source read again
     (``refresh``: download again), or ``bars`` already loaded. With ``forecast.adaptive``
@@ -28,25 +32,42 @@ def score(run_dir: str | Path, data_path: str | Path | None = None, refresh: boo
     run = runs.load_run(run_dir)
     record = journal.read_journal(run.path)
     if record.empty:
-        raise UserError(f"--run {run.path}: journal.csv holds no forecast yet; issue one with "
-                        f"python main.py forecast --run {run.path}")
+        raise UserError(
+            f"--run {run.path}: journal.csv holds no forecast yet; issue one with "
+            f"python main.py forecast --run {run.path}"
+        )
     if bars is None:
         bars, _ = newer_bars(run, data_path, refresh)
     result = live_record(record, bars, run.config.data.timezone)
     runs.write_frame(run.path / "live.csv", result.rows)
     atomic.write_json(run.path / "live.json", result.summary)
-    runs.save_figure(run.path / "live.png", plot_live(
-        bars["price"], record, title=f"{run.config.data.ticker}: forecasts issued and what "
-                                     f"came ({result.summary['resolved']} resolved)"))
+    runs.save_figure(
+        run.path / "live.png",
+        plot_live(
+            bars["price"],
+            record,
+            title=f"{run.config.data.ticker}: forecasts issued and what "
+            f"came ({result.summary['resolved']} resolved)",
+        ),
+    )
     forecast_config = run.config.forecast
     if forecast_config.adaptive and len(result.rows):
         horizons = int(result.rows["step"].max())
         alphas = journal_alphas(result.rows, horizons, forecast_config.adaptive_step)
-        atomic.write_json(run.path / "adaptive.json", {
-            "rule": "alpha = nominal + step * sum(nominal - miss) over resolved forecasts",
-            "step": forecast_config.adaptive_step, "resolved": len(result.rows),
-            "alphas": {method: {name: [float(value) for value in np.asarray(values)]
-                                for name, values in levels.items()}
-                       for method, levels in alphas.items()}})
+        atomic.write_json(
+            run.path / "adaptive.json",
+            {
+                "rule": "alpha = nominal + step * sum(nominal - miss) over resolved forecasts",
+                "step": forecast_config.adaptive_step,
+                "resolved": len(result.rows),
+                "alphas": {
+                    method: {
+                        name: [float(value) for value in np.asarray(values)]
+                        for name, values in levels.items()
+                    }
+                    for method, levels in alphas.items()
+                },
+            },
+        )
     write_report(run.path, f"{run.config.data.ticker} run")
     return result

@@ -37,30 +37,38 @@ log = logging.getLogger(__name__)
 TOLERANCE = 1e-9  # relative change that counts as a revised bar
 
 
-def continue_bars(old: pd.DataFrame, new: pd.DataFrame, interval: str, label: str
-                  ) -> tuple[pd.DataFrame, int, int]:
+def continue_bars(
+    old: pd.DataFrame, new: pd.DataFrame, interval: str, label: str
+) -> tuple[pd.DataFrame, int, int]:
     """The run's bars continued by ``new``: (bars, new bars past the run's last, revised
     overlapping bars). Refuses a different interval, a gap, missing bars or nothing new."""
     new_interval = check_interval(pd.DatetimeIndex(new.index), "auto", label)
     if new_interval != ("60m" if interval == "1h" else interval):
-        raise DataError(f"{label}: its bars are {new_interval}, the run's are {interval}; "
-                        f"update with bars of the run's own interval")
+        raise DataError(
+            f"{label}: its bars are {new_interval}, the run's are {interval}; "
+            f"update with bars of the run's own interval"
+        )
     last, first_new = old.index[-1], new.index[0]
     last_text = format_timestamps(pd.DatetimeIndex([last]))[0]
     if first_new > last:
-        raise DataError(f"{label}: starts at {format_timestamps(pd.DatetimeIndex([first_new]))[0]}"
-                        f", after the run's last bar {last_text}: a gap; give bars that overlap "
-                        f"the run's last one")
+        raise DataError(
+            f"{label}: starts at {format_timestamps(pd.DatetimeIndex([first_new]))[0]}"
+            f", after the run's last bar {last_text}: a gap; give bars that overlap "
+            f"the run's last one"
+        )
     added = int((new.index > last).sum())
     if not added:
-        raise DataError(f"{label}: no bar after the run's last one ({last_text}); nothing to "
-                        f"update")
+        raise DataError(
+            f"{label}: no bar after the run's last one ({last_text}); nothing to update"
+        )
     overlap = old[old.index >= first_new]
     missing = overlap.index.difference(new.index)
     if len(missing):
-        raise DataError(f"{label}: lacks {len(missing)} of the run's bars it overlaps, first "
-                        f"{format_timestamps(pd.DatetimeIndex(missing[:1]))[0]}; give the "
-                        f"complete series")
+        raise DataError(
+            f"{label}: lacks {len(missing)} of the run's bars it overlaps, first "
+            f"{format_timestamps(pd.DatetimeIndex(missing[:1]))[0]}; give the "
+            f"complete series"
+        )
     columns = [column for column in old.columns if column in new.columns]
     before = overlap[columns].to_numpy(dtype="float64")
     after = new.loc[overlap.index, columns].to_numpy(dtype="float64")
@@ -70,8 +78,9 @@ def continue_bars(old: pd.DataFrame, new: pd.DataFrame, interval: str, label: st
     return bars, added, revised
 
 
-def range_warnings(scaler: Any, values: np.ndarray, features: tuple[str, ...],
-                   label: str) -> list[str]:
+def range_warnings(
+    scaler: Any, values: np.ndarray, features: tuple[str, ...], label: str
+) -> list[str]:
     """Where the new bars' inputs leave the range the kept scaler was fitted on."""
     lines = []
     for column, name in enumerate(features):
@@ -80,20 +89,29 @@ def range_warnings(scaler: Any, values: np.ndarray, features: tuple[str, ...],
         low, high = scaler.data_min_[column], scaler.data_max_[column]
         above, below = int((new > high).sum()), int((new < low).sum())
         if above or below:
-            ceiling = (" (a price model's forecasts stay inside this range)"
-                       if name == "close" else "")
+            ceiling = (
+                " (a price model's forecasts stay inside this range)" if name == "close" else ""
+            )
             reach = f"up to {new.max():.6g}" if above else f"down to {new.min():.6g}"
-            lines.append(f"{label}: {name} leaves the kept scaler's range [{low:.6g}, "
-                         f"{high:.6g}] on {count_words(above + below, 'new bar')}, {reach}"
-                         f"{ceiling}; --refit fits a new scaler")
+            lines.append(
+                f"{label}: {name} leaves the kept scaler's range [{low:.6g}, "
+                f"{high:.6g}] on {count_words(above + below, 'new bar')}, {reach}"
+                f"{ceiling}; --refit fits a new scaler"
+            )
     return lines
 
 
-def update(run_dir: str | Path, data_path: str | Path | None = None, refresh: bool = False,
-           epochs: int | None = None, refit: bool = False, out: str | Path | None = None,
-           echo: Callable[[str], None] = print,
-           market: tuple[pd.DataFrame, str] | None = None, parent_record: str | None = None
-           ) -> TrainOutcome:
+def update(
+    run_dir: str | Path,
+    data_path: str | Path | None = None,
+    refresh: bool = False,
+    epochs: int | None = None,
+    refit: bool = False,
+    out: str | Path | None = None,
+    echo: Callable[[str], None] = print,
+    market: tuple[pd.DataFrame, str] | None = None,
+    parent_record: str | None = None,
+) -> TrainOutcome:
     """Update a run with its newest bars into a new run folder (see the module docstring).
 
     ``market``: (bars, where from) already loaded, in place of the run's source (a batch
@@ -108,27 +126,41 @@ def update(run_dir: str | Path, data_path: str | Path | None = None, refresh: bo
         raise UserError(f"--epochs {epochs}: must be at least 1")
     new, label = market if market is not None else newer_bars(parent, data_path, refresh)
     bars, added, revised = continue_bars(parent.bars, new, config.data.interval, label)
-    notes = [] if not revised else [
-        f"{label}: {count_words(revised, 'overlapping bar')} changed since the run (a "
-        f"dividend or split re-adjusts past closes); the newer values are used"]
+    notes = (
+        []
+        if not revised
+        else [
+            f"{label}: {count_words(revised, 'overlapping bar')} changed since the run (a "
+            f"dividend or split re-adjusts past closes); the newer values are used"
+        ]
+    )
     data = replace(config.data, test_fraction=0.0, end=None)
     if data_path is not None:
         data = replace(data, source="csv", path=str(data_path), start=None)
-    config = replace(config, data=data, train=replace(
-        config.train, epochs=config.train.epochs if refit else epochs))
+    config = replace(
+        config,
+        data=data,
+        train=replace(config.train, epochs=config.train.epochs if refit else epochs),
+    )
     scaler = None if refit else parent.scaler
     dataset = dataset_for(config, bars, scaler=scaler)
     if not refit:
         values = feature_matrix(config.data.features, bars, config.data.target)
-        notes += range_warnings(parent.scaler, values[len(parent.bars):],
-                                config.data.features, label)
+        notes += range_warnings(
+            parent.scaler, values[len(parent.bars) :], config.data.features, label
+        )
     for note in notes:
         log.warning("%s", note)
     folder = runs.create_run_dir(config.output.runs_dir, config.data.ticker, out=out)
-    record = {"parent": parent_record or str(parent.path.resolve()), "refit": refit,
-              "kept_scaler": not refit,
-              "new_bars": added, "revised_bars": revised,
-              "epochs": config.train.epochs, "notes": notes}
+    record = {
+        "parent": parent_record or str(parent.path.resolve()),
+        "refit": refit,
+        "kept_scaler": not refit,
+        "new_bars": added,
+        "revised_bars": revised,
+        "epochs": config.train.epochs,
+        "notes": notes,
+    }
     atomic.write_json(folder / runs.UPDATE, record)  # first: a resume knows what this is
     runs.write_config(folder, config)
     runs.write_prices(folder, bars)
@@ -136,8 +168,17 @@ def update(run_dir: str | Path, data_path: str | Path | None = None, refresh: bo
     for name in (journal.JOURNAL, "adaptive.json"):  # the lineage's record, carried forward
         if (parent.path / name).exists():
             shutil.copyfile(parent.path / name, folder / name)
-    echo(f"{label}: {count_words(added, 'new bar')} after the run's last one, {revised} revised; "
-         f"{'refitting from scratch' if refit else f'warm start for {epochs} epoch(s)'}")
-    return _train_in(folder, config, bars, dataset, echo, resume=False,
-                     start=None if refit else parent.path / "model.keras",
-                     details={"update": record})
+    echo(
+        f"{label}: {count_words(added, 'new bar')} after the run's last one, {revised} revised; "
+        f"{'refitting from scratch' if refit else f'warm start for {epochs} epoch(s)'}"
+    )
+    return _train_in(
+        folder,
+        config,
+        bars,
+        dataset,
+        echo,
+        resume=False,
+        start=None if refit else parent.path / "model.keras",
+        details={"update": record},
+    )

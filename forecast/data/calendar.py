@@ -54,16 +54,19 @@ def exchange_calendar(calendar: str, start: pd.Timestamp, end: pd.Timestamp):
             warnings.simplefilter("ignore", pd.errors.Pandas4Warning)
             return exchange_calendars.get_calendar(calendar, start=start, end=end)
     except exchange_calendars.errors.InvalidCalendarName:
-        raise DataError(f"data.calendar: {calendar!r} is not an exchange calendar code "
-                        f"(e.g. XNYS, XLON, XTKS, 24/7, 24/5); use 'business' for plain "
-                        f"weekdays or auto") from None
+        raise DataError(
+            f"data.calendar: {calendar!r} is not an exchange calendar code "
+            f"(e.g. XNYS, XLON, XTKS, 24/7, 24/5); use 'business' for plain "
+            f"weekdays or auto"
+        ) from None
     except ValueError as error:  # dates outside the calendar's supported range
-        raise CalendarRangeError(f"data.calendar {calendar}: no sessions for {start.date()} → "
-                        f"{end.date()} ({error}); use data.calendar: business") from None
+        raise CalendarRangeError(
+            f"data.calendar {calendar}: no sessions for {start.date()} → "
+            f"{end.date()} ({error}); use data.calendar: business"
+        ) from None
 
 
-def sessions_between(calendar: str, first: pd.Timestamp, last: pd.Timestamp
-                     ) -> pd.DatetimeIndex:
+def sessions_between(calendar: str, first: pd.Timestamp, last: pd.Timestamp) -> pd.DatetimeIndex:
     """Session dates from ``first`` to ``last`` (dates, no zone)."""
     first, last = pd.Timestamp(first).normalize(), pd.Timestamp(last).normalize()
     if calendar == BUSINESS:
@@ -82,8 +85,9 @@ def session_calendar(calendar: str, interval: str) -> str:
     return "24/5" if calendar == BUSINESS and is_intraday(interval) else calendar
 
 
-def next_trading_days(last_date: pd.Timestamp, days: int, calendar: str = "XNYS"
-                      ) -> pd.DatetimeIndex:
+def next_trading_days(
+    last_date: pd.Timestamp, days: int, calendar: str = "XNYS"
+) -> pd.DatetimeIndex:
     """The ``days`` sessions after ``last_date`` on ``calendar`` (``business``: Mon–Fri)."""
     last_date = pd.Timestamp(last_date).normalize()
     if calendar == BUSINESS:
@@ -92,11 +96,13 @@ def next_trading_days(last_date: pd.Timestamp, days: int, calendar: str = "XNYS"
     after = known[known > last_date] if known is not None else known
     if after is not None and len(after) >= days:
         return pd.DatetimeIndex(after[:days], name="date")
-    span = exchange_calendar(calendar, last_date - pd.Timedelta(days=7),
-                             last_date + pd.Timedelta(days=2 * days + 30))
+    span = exchange_calendar(
+        calendar, last_date - pd.Timedelta(days=7), last_date + pd.Timedelta(days=2 * days + 30)
+    )
     sessions = span.sessions_in_range(last_date + pd.Timedelta(days=1), span.last_session)
-    return pd.DatetimeIndex(sessions[:days].tz_localize(None) if sessions.tz else
-                            sessions[:days], name="date")
+    return pd.DatetimeIndex(
+        sessions[:days].tz_localize(None) if sessions.tz else sessions[:days], name="date"
+    )
 
 
 # Sessions kept on disk, from here to two years past the day they were written: building an
@@ -124,8 +130,7 @@ def cached_sessions(calendar: str, today: pd.Timestamp | None = None) -> pd.Date
     except (OSError, ValueError):
         pass
     try:
-        span = exchange_calendar(calendar, CACHED_SESSIONS_FROM,
-                                 today + pd.DateOffset(years=2))
+        span = exchange_calendar(calendar, CACHED_SESSIONS_FROM, today + pd.DateOffset(years=2))
     except DataError:
         return None
     sessions = span.sessions
@@ -153,15 +158,20 @@ def period_offset(index: pd.DatetimeIndex, interval: str) -> pd.DateOffset:
         return pd.offsets.Week(weekday=last.day_of_week)
     months = 3 if interval == "3mo" else 1
     dates = index.normalize().tz_localize(None) if index.tz is not None else index.normalize()
-    for offset in (pd.offsets.MonthEnd, pd.offsets.MonthBegin, pd.offsets.BusinessMonthEnd,
-                   pd.offsets.BusinessMonthBegin):
+    for offset in (
+        pd.offsets.MonthEnd,
+        pd.offsets.MonthBegin,
+        pd.offsets.BusinessMonthEnd,
+        pd.offsets.BusinessMonthBegin,
+    ):
         if offset().is_on_offset(dates[0]) and all(offset().is_on_offset(d) for d in dates):
             return offset(months)
     return pd.DateOffset(months=months)
 
 
-def next_timestamps(index: pd.DatetimeIndex, steps: int, interval: str, calendar: str
-                    ) -> pd.DatetimeIndex:
+def next_timestamps(
+    index: pd.DatetimeIndex, steps: int, interval: str, calendar: str
+) -> pd.DatetimeIndex:
     """The timestamps of the ``steps`` bars after the series ``index`` ends."""
     last = index[-1]
     if interval == "1d":
@@ -174,20 +184,23 @@ def next_timestamps(index: pd.DatetimeIndex, steps: int, interval: str, calendar
     return pd.DatetimeIndex([last + offset * k for k in range(1, steps + 1)], name="date")
 
 
-def _next_intraday(last: pd.Timestamp, steps: int, interval: str, calendar: str,
-                   tz) -> pd.DatetimeIndex:
+def _next_intraday(
+    last: pd.Timestamp, steps: int, interval: str, calendar: str, tz
+) -> pd.DatetimeIndex:
     """Bars at session open + phase + k × step inside each session, after ``last``."""
     step = bar_step(interval)
     name = session_calendar(calendar, interval)
     start = last.normalize().tz_localize(None) if last.tz is not None else last.normalize()
     per_session = max(1, int(pd.Timedelta(hours=6.5) // step))  # the shortest usual session
     days = int(np.ceil(steps / per_session * 7 / 5)) + 10
-    sessions_calendar = exchange_calendar(name, start - pd.Timedelta(days=7),
-                                          start + pd.Timedelta(days=days))
+    sessions_calendar = exchange_calendar(
+        name, start - pd.Timedelta(days=7), start + pd.Timedelta(days=days)
+    )
     zone = str(sessions_calendar.tz) if tz is None else tz
     last_utc = (last.tz_localize(zone) if last.tz is None else last).tz_convert("UTC")
-    sessions = sessions_calendar.sessions_in_range(start - pd.Timedelta(days=7),
-                                                   sessions_calendar.last_session)
+    sessions = sessions_calendar.sessions_in_range(
+        start - pd.Timedelta(days=7), sessions_calendar.last_session
+    )
     opens = pd.DatetimeIndex(sessions_calendar.opens.loc[sessions])  # UTC
     closes = pd.DatetimeIndex(sessions_calendar.closes.loc[sessions])
     started = np.flatnonzero(opens <= last_utc)

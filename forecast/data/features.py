@@ -32,9 +32,16 @@ CALENDAR_FEATURES = ("day_of_week", "hour", "month")
 # Features that are functions of the forecast series alone: a forecast can recompute them
 # from its own predicted closes, so it can recurse on them.
 SERIES_FEATURES = ("close", "log_return", "macd")
-_COLUMNS_USED = {"open": ("open",), "high": ("high",), "low": ("low",), "close": (),
-                 "adj_close": ("adj_close",), "volume": ("volume",),
-                 "log_volume": ("volume",), "range": ("high", "low")}
+_COLUMNS_USED = {
+    "open": ("open",),
+    "high": ("high",),
+    "low": ("low",),
+    "close": (),
+    "adj_close": ("adj_close",),
+    "volume": ("volume",),
+    "log_volume": ("volume",),
+    "range": ("high", "low"),
+}
 
 
 def source_columns(features: tuple[str, ...]) -> list[str]:
@@ -49,8 +56,11 @@ def source_columns(features: tuple[str, ...]) -> list[str]:
 
 def recursable(name: str) -> bool:
     """Whether a forecast can supply this input for a future bar it has not seen."""
-    return (name in SERIES_FEATURES or name in CALENDAR_FEATURES
-            or bool(WINDOWED_FEATURE.fullmatch(name)))
+    return (
+        name in SERIES_FEATURES
+        or name in CALENDAR_FEATURES
+        or bool(WINDOWED_FEATURE.fullmatch(name))
+    )
 
 
 def series_values(prices: np.ndarray, target: str) -> np.ndarray:
@@ -80,39 +90,45 @@ def _series_feature(name: str, prices: pd.DataFrame, target: str) -> pd.DataFram
     kind, window = WINDOWED_FEATURE.fullmatch(name).groups()
     window = int(window)
     if kind == "volatility":
-        returns = pd.DataFrame(series_values(prices.to_numpy(), "log_return"),
-                               index=prices.index)
+        returns = pd.DataFrame(series_values(prices.to_numpy(), "log_return"), index=prices.index)
         return returns.rolling(window, min_periods=window).std()
     change = prices.diff()  # rsi: Wilder's smoothing is an EMA with alpha 1/N
     gain = change.clip(lower=0).ewm(alpha=1 / window, adjust=False, min_periods=window).mean()
-    loss = (-change.clip(upper=0)).ewm(alpha=1 / window, adjust=False,
-                                       min_periods=window).mean()
+    loss = (-change.clip(upper=0)).ewm(alpha=1 / window, adjust=False, min_periods=window).mean()
     total = gain + loss
     return (100 * gain / total).mask(total.eq(0), 50.0)  # no move at all: neutral 50
 
 
 def calendar_feature(name: str, timestamps: pd.DatetimeIndex) -> np.ndarray:
     """day_of_week (0 = Monday), hour (0–23) or month (1–12) of each bar.  # (N,)"""
-    values = {"day_of_week": timestamps.day_of_week, "hour": timestamps.hour,
-              "month": timestamps.month}[name]
+    values = {
+        "day_of_week": timestamps.day_of_week,
+        "hour": timestamps.hour,
+        "month": timestamps.month,
+    }[name]
     return np.asarray(values, dtype="float64")
 
 
-def feature_matrix(features: tuple[str, ...], bars: pd.DataFrame, target: str,
-                   paths: np.ndarray | None = None) -> np.ndarray:
+def feature_matrix(
+    features: tuple[str, ...], bars: pd.DataFrame, target: str, paths: np.ndarray | None = None
+) -> np.ndarray:
     """The inputs for every row (NaN in warm-up rows).
 
     bars: the source rows (index: timestamps; ``price`` and the columns features read).
     paths: (N, S) forecast-series paths replacing ``bars['price']`` (a recursive forecast);
     returns (N, n_features) without paths, (N, S, n_features) with them.
     """
-    prices = pd.DataFrame(bars["price"].to_numpy()[:, np.newaxis] if paths is None
-                          else paths, index=bars.index)  # (N, S)
+    prices = pd.DataFrame(
+        bars["price"].to_numpy()[:, np.newaxis] if paths is None else paths, index=bars.index
+    )  # (N, S)
     columns = []
     for name in features:
         if name in CALENDAR_FEATURES:
-            value = np.repeat(calendar_feature(name, pd.DatetimeIndex(bars.index))[:, None],
-                              prices.shape[1], axis=1)
+            value = np.repeat(
+                calendar_feature(name, pd.DatetimeIndex(bars.index))[:, None],
+                prices.shape[1],
+                axis=1,
+            )
         elif recursable(name):
             value = _series_feature(name, prices, target).to_numpy()
         else:
@@ -133,27 +149,34 @@ def _source_feature(name: str, bars: pd.DataFrame) -> np.ndarray:
     return bars[name].to_numpy(dtype="float64")
 
 
-def first_complete_row(values: np.ndarray, features: tuple[str, ...],
-                       timestamps: pd.DatetimeIndex, label: str) -> int:
+def first_complete_row(
+    values: np.ndarray, features: tuple[str, ...], timestamps: pd.DatetimeIndex, label: str
+) -> int:
     """The first row where every input has a value; a gap after it is refused, naming the
     feature and the first row without a value.  values: (N, n_features)"""
     finite = np.isfinite(values)  # (N, F)
     complete = finite.all(axis=1)
     if not complete.any():
-        raise DataError(f"{label}: no row has every feature of {', '.join(features)}; "
-                        f"use a longer series or shorter indicator windows")
+        raise DataError(
+            f"{label}: no row has every feature of {', '.join(features)}; "
+            f"use a longer series or shorter indicator windows"
+        )
     first = int(np.argmax(complete))
     gaps = ~finite[first:]
     if gaps.any():
         row, column = np.argwhere(gaps)[0]
-        raise DataError(f"{label}: feature {features[column]} has no value at "
-                        f"{timestamps[first + row]} (a missing or invalid source value); fill "
-                        f"or drop that row, or remove the feature from data.features")
+        raise DataError(
+            f"{label}: feature {features[column]} has no value at "
+            f"{timestamps[first + row]} (a missing or invalid source value); fill "
+            f"or drop that row, or remove the feature from data.features"
+        )
     return first
 
 
 def check_features(features: tuple[str, ...], interval: str, label: str) -> None:
     """Refuse inputs that cannot vary at this interval (an hour of a daily bar)."""
     if "hour" in features and not is_intraday(interval):
-        raise DataError(f"{label}: feature hour is always 0 for {interval} bars; remove it "
-                        f"from data.features (it needs intraday bars)")
+        raise DataError(
+            f"{label}: feature hour is always 0 for {interval} bars; remove it "
+            f"from data.features (it needs intraday bars)"
+        )

@@ -17,8 +17,16 @@ from forecast.errors import DataError
 
 MINUTE = pd.Timedelta(minutes=1)
 DAY = pd.Timedelta(days=1)
-INTRADAY_STEPS = {"1m": 1, "2m": 2, "5m": 5, "15m": 15, "30m": 30, "60m": 60, "90m": 90,
-                  "1h": 60}  # minutes per bar
+INTRADAY_STEPS = {
+    "1m": 1,
+    "2m": 2,
+    "5m": 5,
+    "15m": 15,
+    "30m": 30,
+    "60m": 60,
+    "90m": 90,
+    "1h": 60,
+}  # minutes per bar
 _OFFSET_TEXT = re.compile(r"(Z|[+-]\d\d:?\d\d)\s*$")  # a UTC offset ending a timestamp
 _HAS_OFFSET = re.compile(r"(?:Z|[+-]\d\d:?\d\d)\s*$")
 
@@ -53,13 +61,15 @@ def stamp_text(value: pd.Timestamp) -> str:
     return value.strftime("%Y-%m-%d") if value == value.normalize() else str(value)
 
 
-def _irregular(label: str, index: pd.DatetimeIndex, position: int, interval: str,
-               typical: str) -> DataError:
+def _irregular(
+    label: str, index: pd.DatetimeIndex, position: int, interval: str, typical: str
+) -> DataError:
     gap = wall_clock(index)[position + 1] - wall_clock(index)[position]
     return DataError(
         f"{label}: rows {stamp_text(index[position])} → {stamp_text(index[position + 1])} are "
         f"{describe_gap(gap)} apart, which does not fit {interval} bars ({typical}); the "
-        f"spacing is irregular: fix the file, or set data.interval to use it anyway")
+        f"spacing is irregular: fix the file, or set data.interval to use it anyway"
+    )
 
 
 def infer_interval(index: pd.DatetimeIndex, label: str) -> str:
@@ -72,12 +82,15 @@ def infer_interval(index: pd.DatetimeIndex, label: str) -> str:
     values, counts = np.unique(gaps, return_counts=True)
     typical = values[np.argmax(counts)] * unit  # the most common spacing
     if typical < DAY:
-        name = next((name for name, minutes in INTRADAY_STEPS.items()
-                     if typical == minutes * MINUTE), None)
+        name = next(
+            (name for name, minutes in INTRADAY_STEPS.items() if typical == minutes * MINUTE), None
+        )
         if name is None:
-            raise DataError(f"{label}: most rows are {describe_gap(typical)} apart, which is "
-                            f"none of the intervals {', '.join(INTRADAY_STEPS)}; resample "
-                            f"the data to one of them")
+            raise DataError(
+                f"{label}: most rows are {describe_gap(typical)} apart, which is "
+                f"none of the intervals {', '.join(INTRADAY_STEPS)}; resample "
+                f"the data to one of them"
+            )
     else:
         days = float(np.median(gaps) * unit / DAY)
         if days < 4:
@@ -89,13 +102,16 @@ def infer_interval(index: pd.DatetimeIndex, label: str) -> str:
         elif 85 <= days <= 95:
             name = "3mo"
         else:
-            raise DataError(f"{label}: rows are typically {days:g} days apart, which is none "
-                            f"of the intervals 1d, 1wk, 1mo, 3mo; set data.interval or "
-                            f"resample the data")
+            raise DataError(
+                f"{label}: rows are typically {days:g} days apart, which is none "
+                f"of the intervals 1d, 1wk, 1mo, 3mo; set data.interval or "
+                f"resample the data"
+            )
     breaking = first_irregular_gap(index, name)
     if breaking is not None:
-        raise _irregular(label, index, breaking, name,
-                         f"most rows are {describe_gap(typical)} apart")
+        raise _irregular(
+            label, index, breaking, name, f"most rows are {describe_gap(typical)} apart"
+        )
     return name
 
 
@@ -140,7 +156,8 @@ def unit_words(interval: str, calendar: str, count: int) -> str:
         noun = "hourly bar" if minutes == 60 else f"{minutes}-minute bar"
     elif interval == "1d":
         noun = {"business": "business day", "24/7": "day", "24/5": "weekday"}.get(
-            calendar, "trading day")
+            calendar, "trading day"
+        )
     else:
         noun = {"5d": "5-day bar", "1wk": "week", "1mo": "month", "3mo": "quarter"}[interval]
     return count_words(count, noun)
@@ -152,6 +169,7 @@ def count_words(count: int, noun: str) -> str:
 
 
 # --- timestamps as text ---------------------------------------------------------------------
+
 
 def format_timestamps(index: pd.DatetimeIndex) -> list[str]:
     """Dates as YYYY-MM-DD when every row is a whole date without a zone; otherwise the full

@@ -36,8 +36,9 @@ class MinMaxScaling:
         self.data_min_ = np.nanmin(values, axis=0)  # (F,)
         self.data_max_ = np.nanmax(values, axis=0)
         self.data_range_ = self.data_max_ - self.data_min_
-        safe_range = np.where(self.data_range_ < 10 * np.finfo("float64").eps, 1.0,
-                              self.data_range_)  # a constant feature: no division by ~0
+        safe_range = np.where(
+            self.data_range_ < 10 * np.finfo("float64").eps, 1.0, self.data_range_
+        )  # a constant feature: no division by ~0
         self.scale_ = (high - low) / safe_range
         self.min_ = low - self.data_min_ * self.scale_
         self.n_features_in_ = values.shape[1]
@@ -82,21 +83,27 @@ class MinMaxScaling:
             scaler = cls(feature_range=tuple(float(v) for v in state["feature_range"]))
             arrays = {name: np.asarray(state[name], dtype="float64") for name in _STATE_ARRAYS}
             arrays["data_range_"] = np.asarray(
-                state.get("data_range_", arrays["data_max_"] - arrays["data_min_"]),
-                dtype="float64")
+                state.get("data_range_", arrays["data_max_"] - arrays["data_min_"]), dtype="float64"
+            )
             n_features = int(state.get("n_features_in_", arrays["scale_"].shape[0]))
             names = [str(name) for name in state.get("feature_names_in_", ["close"])]
         except (KeyError, TypeError, ValueError) as error:
-            raise RunError(f"{source}: not a MinMaxScaler state ({type(error).__name__}: "
-                           f"{error}); retrain the run") from None
+            raise RunError(
+                f"{source}: not a MinMaxScaler state ({type(error).__name__}: "
+                f"{error}); retrain the run"
+            ) from None
         for name, array in arrays.items():
             if array.shape != (n_features,) or not np.isfinite(array).all():
-                raise RunError(f"{source}: {name} has shape {array.shape}, expected "
-                               f"({n_features},) finite values; the file is damaged, retrain "
-                               f"the run")
+                raise RunError(
+                    f"{source}: {name} has shape {array.shape}, expected "
+                    f"({n_features},) finite values; the file is damaged, retrain "
+                    f"the run"
+                )
         if len(names) != n_features:
-            raise RunError(f"{source}: names {len(names)} features for {n_features} columns; "
-                           f"the file is damaged, retrain the run")
+            raise RunError(
+                f"{source}: names {len(names)} features for {n_features} columns; "
+                f"the file is damaged, retrain the run"
+            )
         for name, array in arrays.items():
             setattr(scaler, name, array)
         scaler.n_features_in_ = n_features

@@ -21,11 +21,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecast.config import DataConfig, SOURCE_FEATURES
+from forecast.config import SOURCE_FEATURES, DataConfig
 from forecast.data.calendar import resolve_calendar
 from forecast.data.features import check_features, source_columns
-from forecast.data.interval import (check_interval, format_timestamps, is_intraday,
-                                    parse_timestamps)
+from forecast.data.interval import check_interval, format_timestamps, is_intraday, parse_timestamps
 from forecast.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -56,8 +55,11 @@ class MarketData:
 
 
 def source_label(data: DataConfig) -> str:
-    return {"sample": f"sample {SAMPLE_TICKER}", "csv": str(data.path),
-            "yahoo": f"Yahoo Finance {data.ticker}"}[data.source]
+    return {
+        "sample": f"sample {SAMPLE_TICKER}",
+        "csv": str(data.path),
+        "yahoo": f"Yahoo Finance {data.ticker}",
+    }[data.source]
 
 
 def load_market(data: DataConfig, refresh: bool = False) -> MarketData:
@@ -74,8 +76,9 @@ def load_market(data: DataConfig, refresh: bool = False) -> MarketData:
     else:
         frame = load_yahoo(data, refresh=refresh)
     needed = source_columns(data.features)
-    bars = clean_bars(frame, data.date_column, data.price_column, label, needed,
-                      timezone=data.timezone)
+    bars = clean_bars(
+        frame, data.date_column, data.price_column, label, needed, timezone=data.timezone
+    )
     bars = restrict_dates(bars, data.start, data.end, label)
     interval = check_interval(pd.DatetimeIndex(bars.index), data.interval, label)
     if not is_intraday(interval):  # daily and longer bars are dates, in the exchange's calendar
@@ -83,9 +86,12 @@ def load_market(data: DataConfig, refresh: bool = False) -> MarketData:
         bars.index = (index.tz_localize(None) if index.tz is not None else index).normalize()
         bars.index.name = "date"
     index = pd.DatetimeIndex(bars.index)
-    resolved = replace(data, interval=interval,
-                       calendar=resolve_calendar(data.calendar, index, interval),
-                       timezone=str(index.tz) if index.tz is not None else None)
+    resolved = replace(
+        data,
+        interval=interval,
+        calendar=resolve_calendar(data.calendar, index, interval),
+        timezone=str(index.tz) if index.tz is not None else None,
+    )
     check_features(data.features, interval, label)
     warnings = data_warnings(bars, resolved, label, explicit_interval=data.interval != "auto")
     for warning in warnings:
@@ -107,8 +113,10 @@ def ticker_file(data: DataConfig) -> Path:
     matches = sorted(item for item in path.iterdir() if item.name.lower() == wanted)
     if not matches:
         found = sorted(item.stem for item in path.glob("*.csv"))[:12]
-        raise DataError(f"{path}: no file {data.ticker}.csv for ticker {data.ticker} (files "
-                        f"found: {', '.join(found) or 'none'}); add it or check the ticker")
+        raise DataError(
+            f"{path}: no file {data.ticker}.csv for ticker {data.ticker} (files "
+            f"found: {', '.join(found) or 'none'}); add it or check the ticker"
+        )
     return matches[0]
 
 
@@ -122,13 +130,16 @@ def ticker_rows(frame: pd.DataFrame, data: DataConfig, label: str) -> pd.DataFra
     rows = frame[names.str.upper() == data.ticker.strip().upper()]
     if rows.empty:
         found = sorted(set(names))[:12]
-        raise DataError(f"{label}: no rows for ticker {data.ticker} in column {column!r} "
-                        f"(tickers found: {', '.join(found) or 'none'}); check data.ticker")
+        raise DataError(
+            f"{label}: no rows for ticker {data.ticker} in column {column!r} "
+            f"(tickers found: {', '.join(found) or 'none'}); check data.ticker"
+        )
     return rows.reset_index(drop=True)
 
 
-def restrict_dates(bars: pd.DataFrame | pd.Series, start: str | None, end: str | None,
-                   label: str) -> pd.DataFrame | pd.Series:
+def restrict_dates(
+    bars: pd.DataFrame | pd.Series, start: str | None, end: str | None, label: str
+) -> pd.DataFrame | pd.Series:
     """Keep rows with start <= timestamp < end (end exclusive, as yfinance treats it)."""
     zone = pd.DatetimeIndex(bars.index).tz
     if start:
@@ -136,8 +147,10 @@ def restrict_dates(bars: pd.DataFrame | pd.Series, start: str | None, end: str |
     if end:
         bars = bars[bars.index < pd.Timestamp(end, tz=zone)]
     if bars.empty:
-        raise DataError(f"{label}: no prices between data.start={start} and data.end={end}; "
-                        f"widen the date range")
+        raise DataError(
+            f"{label}: no prices between data.start={start} and data.end={end}; "
+            f"widen the date range"
+        )
     return bars
 
 
@@ -148,12 +161,16 @@ def read_csv(path: Path) -> pd.DataFrame:
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
     except pd.errors.EmptyDataError:
-        raise DataError(f"{path}: file is empty; expected a header line such as "
-                        f"'Date,Close' and one row per day") from None
+        raise DataError(
+            f"{path}: file is empty; expected a header line such as "
+            f"'Date,Close' and one row per day"
+        ) from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise DataError(f"{path}: not a readable CSV file ({first}); expected comma-separated "
-                        f"columns such as Date,Close") from None
+        raise DataError(
+            f"{path}: not a readable CSV file ({first}); expected comma-separated "
+            f"columns such as Date,Close"
+        ) from None
     return frame
 
 
@@ -169,8 +186,9 @@ def _find_column(frame: pd.DataFrame, name: str) -> str | None:
     return matches[0] if matches else None
 
 
-def _numbers(raw: pd.Series, column: str, label: str, strict: bool, price: bool = False
-             ) -> pd.Series:
+def _numbers(
+    raw: pd.Series, column: str, label: str, strict: bool, price: bool = False
+) -> pd.Series:
     """A column of text or numbers → float64, missing markers → NaN. ``strict``: any other
     non-number is refused, naming the first and its row (``price``: the forecast column)."""
     if not (raw.dtype == object or pd.api.types.is_string_dtype(raw)):
@@ -181,16 +199,26 @@ def _numbers(raw: pd.Series, column: str, label: str, strict: bool, price: bool 
     bad = values.isna() & ~missing
     if strict and bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
-        fix = ("fix them or point data.price_column at a numeric column" if price else
-               "fix them, or remove the features that read this column")
-        raise DataError(f"{label}: {int(bad.sum())} value(s) in column {column!r} are not "
-                        f"numbers, first {raw.iloc[row]!r} (row {row + 2}); {fix}")
+        fix = (
+            "fix them or point data.price_column at a numeric column"
+            if price
+            else "fix them, or remove the features that read this column"
+        )
+        raise DataError(
+            f"{label}: {int(bad.sum())} value(s) in column {column!r} are not "
+            f"numbers, first {raw.iloc[row]!r} (row {row + 2}); {fix}"
+        )
     return values.astype("float64")
 
 
-def clean_bars(frame: pd.DataFrame, date_column: str, price_column: str, label: str,
-               required: list[str] | tuple[str, ...] = (), timezone: str | None = None
-               ) -> pd.DataFrame:
+def clean_bars(
+    frame: pd.DataFrame,
+    date_column: str,
+    price_column: str,
+    label: str,
+    required: list[str] | tuple[str, ...] = (),
+    timezone: str | None = None,
+) -> pd.DataFrame:
     """Validate a raw frame into sorted, de-duplicated bars with a positive ``price``.
 
     ``required``: source columns (open, high, low, close, adj_close, volume) that must be
@@ -200,17 +228,23 @@ def clean_bars(frame: pd.DataFrame, date_column: str, price_column: str, label: 
     shown = [repr(str(c)) for c in frame.columns[:12]]
     columns = shown + (["…"] if len(frame.columns) > 12 else [])
     found = {}
-    for role, name, key in (("date", date_column, "data.date_column"),
-                            ("price", price_column, "data.price_column")):
+    for role, name, key in (
+        ("date", date_column, "data.date_column"),
+        ("price", price_column, "data.price_column"),
+    ):
         found[role] = _find_column(frame, name)
         if found[role] is None:
-            raise DataError(f"{label}: no {role} column {name!r} (columns found: "
-                            f"{', '.join(columns) or 'none'}); set {key} to one of them")
+            raise DataError(
+                f"{label}: no {role} column {name!r} (columns found: "
+                f"{', '.join(columns) or 'none'}); set {key} to one of them"
+            )
     for name in required:
         if _find_column(frame, name) is None:
-            raise DataError(f"{label}: data.features needs a {name!r} column, and there is "
-                            f"none (columns found: {', '.join(columns) or 'none'}); remove the "
-                            f"feature or use a source with that column")
+            raise DataError(
+                f"{label}: data.features needs a {name!r} column, and there is "
+                f"none (columns found: {', '.join(columns) or 'none'}); remove the "
+                f"feature or use a source with that column"
+            )
     if frame.empty:
         raise DataError(f"{label}: has a header but no rows of prices")
 
@@ -224,34 +258,42 @@ def clean_bars(frame: pd.DataFrame, date_column: str, price_column: str, label: 
             dates = pd.Series(pd.NaT, index=raw_dates.index)
     if dates.isna().any():
         row = int(np.flatnonzero(dates.isna().to_numpy())[0])
-        raise DataError(f"{label}: cannot read {raw_dates.iloc[row]!r} in column "
-                        f"{found['date']!r} (row {row + 2}) as a date; use YYYY-MM-DD dates "
-                        f"or YYYY-MM-DD HH:MM[:SS][+HH:MM] timestamps")
+        raise DataError(
+            f"{label}: cannot read {raw_dates.iloc[row]!r} in column "
+            f"{found['date']!r} (row {row + 2}) as a date; use YYYY-MM-DD dates "
+            f"or YYYY-MM-DD HH:MM[:SS][+HH:MM] timestamps"
+        )
 
     prices = _numbers(frame[found["price"]], found["price"], label, strict=True, price=True)
-    bars = pd.DataFrame({"price": prices.to_numpy(dtype="float64")},
-                        index=pd.DatetimeIndex(dates.array, name="date").as_unit("ns"))
+    bars = pd.DataFrame(
+        {"price": prices.to_numpy(dtype="float64")},
+        index=pd.DatetimeIndex(dates.array, name="date").as_unit("ns"),
+    )
     for name in SOURCE_FEATURES:
         column = _find_column(frame, name)
         if column is not None:
-            bars[name] = _numbers(frame[column], column, label,
-                                  strict=name in required).to_numpy()
+            bars[name] = _numbers(frame[column], column, label, strict=name in required).to_numpy()
 
     n_missing = int(bars["price"].isna().sum())
     if n_missing == len(bars):
-        raise DataError(f"{label}: every value in column {price_column!r} is missing; "
-                        f"choose another data.price_column")
+        raise DataError(
+            f"{label}: every value in column {price_column!r} is missing; "
+            f"choose another data.price_column"
+        )
     if n_missing:
         log.warning("%s: dropped %d row(s) with no %s price", label, n_missing, price_column)
         bars = bars[bars["price"].notna()]
     if not np.isfinite(bars["price"].to_numpy()).all():
-        raise DataError(f"{label}: column {price_column!r} holds infinite values; "
-                        f"remove those rows")
+        raise DataError(
+            f"{label}: column {price_column!r} holds infinite values; remove those rows"
+        )
     non_positive = bars["price"][bars["price"] <= 0]
     if len(non_positive):
-        raise DataError(f"{label}: {len(non_positive)} price(s) in column {price_column!r} are "
-                        f"zero or negative, first {float(non_positive.iloc[0]):g} on "
-                        f"{format_timestamps(non_positive.index[:1])[0]}; prices must be > 0")
+        raise DataError(
+            f"{label}: {len(non_positive)} price(s) in column {price_column!r} are "
+            f"zero or negative, first {float(non_positive.iloc[0]):g} on "
+            f"{format_timestamps(non_positive.index[:1])[0]}; prices must be > 0"
+        )
     if not bars.index.is_monotonic_increasing:
         log.warning("%s: rows were not in date order; sorted them", label)
         bars = bars.sort_index(kind="stable")
@@ -259,13 +301,14 @@ def clean_bars(frame: pd.DataFrame, date_column: str, price_column: str, label: 
     if duplicated.any():
         first = format_timestamps(bars.index[duplicated][:1])[0]
         what = "date" if len(first) == 10 else "timestamp"
-        raise DataError(f"{label}: {int(duplicated.sum())} duplicate {what}(s), first "
-                        f"{first}; keep one row per {what}")
+        raise DataError(
+            f"{label}: {int(duplicated.sum())} duplicate {what}(s), first "
+            f"{first}; keep one row per {what}"
+        )
     return bars
 
 
-def clean_prices(frame: pd.DataFrame, date_column: str, price_column: str, label: str
-                 ) -> pd.Series:
+def clean_prices(frame: pd.DataFrame, date_column: str, price_column: str, label: str) -> pd.Series:
     """``clean_bars``'s forecast series alone."""
     return clean_bars(frame, date_column, price_column, label)["price"]
 
@@ -287,8 +330,16 @@ def data_fingerprint(bars: pd.Series | pd.DataFrame) -> str:
 
 # How far back Yahoo Finance serves intraday bars (days before today), and the period
 # asked for when no data.start is set. 1m bars also come at most 7 days per request.
-YAHOO_INTRADAY_DAYS = {"1m": 30, "2m": 60, "5m": 60, "15m": 60, "30m": 60, "90m": 60,
-                       "60m": 730, "1h": 730}
+YAHOO_INTRADAY_DAYS = {
+    "1m": 30,
+    "2m": 60,
+    "5m": 60,
+    "15m": 60,
+    "30m": 60,
+    "90m": 60,
+    "60m": 730,
+    "1h": 730,
+}
 YAHOO_INTRADAY_PERIOD = {"1m": "7d", "60m": "730d", "1h": "730d"}
 
 
@@ -306,19 +357,24 @@ def check_yahoo_range(data: DataConfig, today: dt.date | None = None) -> None:
     limit = YAHOO_INTRADAY_DAYS[interval]
     earliest = today - dt.timedelta(days=limit - 1)
     if data.start and dt.date.fromisoformat(data.start) < earliest:
-        raise DataError(f"data.start {data.start}: Yahoo Finance serves {interval} bars for the "
-                        f"last {limit} days only; set data.start on or after {earliest} (or "
-                        f"null), or use a longer data.interval")
+        raise DataError(
+            f"data.start {data.start}: Yahoo Finance serves {interval} bars for the "
+            f"last {limit} days only; set data.start on or after {earliest} (or "
+            f"null), or use a longer data.interval"
+        )
     if interval == "1m" and data.start:
         end = dt.date.fromisoformat(data.end) if data.end else today + dt.timedelta(days=1)
         if (end - dt.date.fromisoformat(data.start)).days > 7:
-            raise DataError(f"data.start {data.start} → data.end {data.end or 'today'}: Yahoo "
-                            f"Finance serves at most 7 days of 1m bars per download; narrow "
-                            f"the range to 7 days or use data.interval 2m or longer")
+            raise DataError(
+                f"data.start {data.start} → data.end {data.end or 'today'}: Yahoo "
+                f"Finance serves at most 7 days of 1m bars per download; narrow "
+                f"the range to 7 days or use data.interval 2m or longer"
+            )
 
 
-def normalize_yahoo_frame(frame: pd.DataFrame | None, ticker: str, interval: str = "1d"
-                          ) -> pd.DataFrame:
+def normalize_yahoo_frame(
+    frame: pd.DataFrame | None, ticker: str, interval: str = "1d"
+) -> pd.DataFrame:
     """Turn what ``yfinance.download`` returns into one flat OHLCV frame with a Date column.
 
     yfinance 1.x returns MultiIndex columns ``(Price, Ticker)`` even for one ticker, a
@@ -338,8 +394,10 @@ def normalize_yahoo_frame(frame: pd.DataFrame | None, ticker: str, interval: str
         elif len(set(tickers)) == 1:
             frame = frame.droplevel(ticker_level, axis=1)
         else:
-            raise DataError(f"Yahoo Finance {ticker}: the download holds tickers "
-                            f"{sorted(set(tickers))}, not {ticker}")
+            raise DataError(
+                f"Yahoo Finance {ticker}: the download holds tickers "
+                f"{sorted(set(tickers))}, not {ticker}"
+            )
     frame.columns = [str(c) for c in frame.columns]
     index = pd.DatetimeIndex(frame.index)
     if not is_intraday(interval):
@@ -366,23 +424,34 @@ def _download(data: DataConfig) -> pd.DataFrame:
     import yfinance  # imported here: it is slow and only this source needs it
 
     interval = yahoo_interval(data)
-    kwargs = dict(start=data.start, end=data.end, auto_adjust=data.auto_adjust,
-                  interval=interval, progress=False, threads=False)
+    kwargs = dict(
+        start=data.start,
+        end=data.end,
+        auto_adjust=data.auto_adjust,
+        interval=interval,
+        progress=False,
+        threads=False,
+    )
     if data.start is None and data.end is None:
         # yfinance's own default is one month; ask for all it serves at this interval
         kwargs["period"] = YAHOO_INTRADAY_PERIOD.get(
-            interval, "60d" if interval in YAHOO_INTRADAY_DAYS else "max")
+            interval, "60d" if interval in YAHOO_INTRADAY_DAYS else "max"
+        )
     try:
         raw = yfinance.download(data.ticker, **kwargs)
     except Exception as error:  # rate limits and network errors escape yfinance
-        raise DataError(f"Yahoo Finance {data.ticker}: download failed "
-                        f"({type(error).__name__}: {error}); check the network and ticker, "
-                        f"or use data.source: sample or csv") from None
+        raise DataError(
+            f"Yahoo Finance {data.ticker}: download failed "
+            f"({type(error).__name__}: {error}); check the network and ticker, "
+            f"or use data.source: sample or csv"
+        ) from None
     frame = normalize_yahoo_frame(raw, data.ticker, interval)
     if frame.empty:
-        raise DataError(f"Yahoo Finance {data.ticker}: no prices returned (offline, rate "
-                        f"limited, or unknown ticker); check the ticker or use "
-                        f"data.source: sample or csv")
+        raise DataError(
+            f"Yahoo Finance {data.ticker}: no prices returned (offline, rate "
+            f"limited, or unknown ticker); check the ticker or use "
+            f"data.source: sample or csv"
+        )
     return frame
 
 
@@ -395,8 +464,9 @@ def load_yahoo(data: DataConfig, refresh: bool = False) -> pd.DataFrame:
         if frame is not None:
             log.info("Yahoo Finance %s: using cached %s", data.ticker, path)
             return frame
-        log.warning("Yahoo Finance %s: cached %s is unreadable; downloading again",
-                    data.ticker, path)
+        log.warning(
+            "Yahoo Finance %s: cached %s is unreadable; downloading again", data.ticker, path
+        )
     frame = _download(data)
     from forecast.store.atomic import write_csv  # only here: writing the download cache
 

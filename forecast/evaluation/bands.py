@@ -20,13 +20,13 @@ from forecast.evaluation.significance import loss_differential_test, verdict_wor
 from forecast.forecasting.conformal import LEVELS
 
 
-def interval_scores(actual: np.ndarray, low: np.ndarray, high: np.ndarray, level: float
-                    ) -> np.ndarray:
+def interval_scores(
+    actual: np.ndarray, low: np.ndarray, high: np.ndarray, level: float
+) -> np.ndarray:
     """Per-bar interval (Winkler) score: width, plus 2/α times the miss's distance.  (n,)"""
     actual, low, high = (np.asarray(values, dtype="float64") for values in (actual, low, high))
     alpha = 1 - level
-    return (high - low) + (2 / alpha) * (np.maximum(low - actual, 0)
-                                         + np.maximum(actual - high, 0))
+    return (high - low) + (2 / alpha) * (np.maximum(low - actual, 0) + np.maximum(actual - high, 0))
 
 
 def winkler(actual: np.ndarray, low: np.ndarray, high: np.ndarray, level: float) -> float:
@@ -58,8 +58,9 @@ def coverage_note(row: dict[str, Any]) -> str:
     return "; ".join(notes)
 
 
-def score_bands(frame: pd.DataFrame, methods: tuple[str, ...], horizon: int = 1
-                ) -> list[dict[str, Any]]:
+def score_bands(
+    frame: pd.DataFrame, methods: tuple[str, ...], horizon: int = 1
+) -> list[dict[str, Any]]:
     """One row per method on the bars of ``frame`` (columns actual and METHOD_lo80 …
     METHOD_hi95, in time order, ``horizon`` bars ahead): coverage, mean width relative to the
     random walk's, the interval score, and against the random walk's band the DM p-values of
@@ -77,24 +78,39 @@ def score_bands(frame: pd.DataFrame, methods: tuple[str, ...], horizon: int = 1
             low, high = frame[f"{method}_lo{name}"], frame[f"{method}_hi{name}"]
             walk = (frame[f"random_walk_hi{name}"] - frame[f"random_walk_lo{name}"]).mean()
             row[f"coverage{name}"] = coverage(actual, low, high)
-            row[f"width{name}_vs_rw"] = float((high - low).mean() / walk) if walk > 0 \
-                else math.nan
+            row[f"width{name}_vs_rw"] = float((high - low).mean() / walk) if walk > 0 else math.nan
             scores[method][name] = interval_scores(actual, low, high, level)
             row[f"winkler{name}"] = float(scores[method][name].mean())
         rows.append(row)
     for row in rows:
         if row["method"] == "random_walk" or "random_walk" not in scores:
-            row.update(dm_p_value80=None, dm_p_value95=None, verdict=None,
-                       beats_random_walk=None, coverage_note=coverage_note(row))
+            row.update(
+                dm_p_value80=None,
+                dm_p_value95=None,
+                verdict=None,
+                beats_random_walk=None,
+                coverage_note=coverage_note(row),
+            )
             continue
-        p_values = {name: loss_differential_test(
-            scores[row["method"]][name] - scores["random_walk"][name], horizon).p_value
-            for name in LEVELS}
+        p_values = {
+            name: loss_differential_test(
+                scores[row["method"]][name] - scores["random_walk"][name], horizon
+            ).p_value
+            for name in LEVELS
+        }
         words = {verdict_word(p) for p in p_values.values()}
         note = coverage_note(row)
-        verdict = ("beats" if words == {"beats"} and not note else
-                   "worse than" if "worse than" in words else "no better than")
-        row.update({f"dm_p_value{name}": None if math.isnan(p) else p
-                    for name, p in p_values.items()},
-                   verdict=verdict, beats_random_walk=verdict == "beats", coverage_note=note)
+        verdict = (
+            "beats"
+            if words == {"beats"} and not note
+            else "worse than"
+            if "worse than" in words
+            else "no better than"
+        )
+        row.update(
+            {f"dm_p_value{name}": None if math.isnan(p) else p for name, p in p_values.items()},
+            verdict=verdict,
+            beats_random_walk=verdict == "beats",
+            coverage_note=note,
+        )
     return rows

@@ -3,8 +3,8 @@ multi-step LSTM, each backtested on the same folds beside the same baselines."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import math
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -31,50 +31,73 @@ def family_config(config: Config, family: str) -> Config:
             if family == "mlp":
                 layer = DenseLayerConfig(type="dense", units=layer.units, activation="relu")
             else:
-                layer = replace(layer, type=family, unit_forget_bias=None, reset_after=None,
-                                recurrent_activation=(None if family == "simple_rnn" else
-                                                      layer.recurrent_activation))
+                layer = replace(
+                    layer,
+                    type=family,
+                    unit_forget_bias=None,
+                    reset_after=None,
+                    recurrent_activation=(
+                        None if family == "simple_rnn" else layer.recurrent_activation
+                    ),
+                )
         layers.append(layer)
     family_model = replace(config.model, layers=tuple(layers))
     family_model.validate("model")
     return replace(config, model=family_model)
 
 
-def compare_families(config: Config, prices: pd.Series | pd.DataFrame,
-                     families: tuple[str, ...], folds: int = 5,
-                     echo: Callable[[str], None] = print
-                     ) -> tuple[pd.DataFrame, dict[str, Any]]:
+def compare_families(
+    config: Config,
+    prices: pd.Series | pd.DataFrame,
+    families: tuple[str, ...],
+    folds: int = 5,
+    echo: Callable[[str], None] = print,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Backtest each model family on the same folds; baselines once (they are shared).
     Each row carries its Diebold–Mariano p-value against naive and its verdict;
     rmse_ratio_h5 / _h20: each family's forecasts 5 and 20 bars ahead over the naive's."""
     rows, results = [], {}
     for family in families:
         echo(f"== {family} ==")
-        result = walk_forward(family_config(config, family), prices, folds=folds, echo=echo,
-                              methods_label=family)
+        result = walk_forward(
+            family_config(config, family), prices, folds=folds, echo=echo, methods_label=family
+        )
         results[family] = result
         overall = result.table[result.table["fold"] == "all"].set_index("method")
-        ahead = {f"rmse_ratio_h{row['horizon']}": row["rmse_ratio"]
-                 for row in result.summary.get("horizons", []) if row["horizon"] in (5, 20)}
+        ahead = {
+            f"rmse_ratio_h{row['horizon']}": row["rmse_ratio"]
+            for row in result.summary.get("horizons", [])
+            if row["horizon"] in (5, 20)
+        }
         rows.append({"method": family, **plain(overall.loc["model"].to_dict()), **ahead})
     baseline_table = next(iter(results.values())).table
     overall = baseline_table[baseline_table["fold"] == "all"].set_index("method")
     for baseline in BASELINES:
         rows.append({"method": baseline, **plain(overall.loc[baseline].to_dict())})
     table = pd.DataFrame(rows).drop(columns=["fold"], errors="ignore")
-    table["versus_naive"] = [verdict_word(math.nan if pd.isna(p) else p)
-                             for p in table["dm_p_value"]]
+    table["versus_naive"] = [
+        verdict_word(math.nan if pd.isna(p) else p) for p in table["dm_p_value"]
+    ]
     best = table.loc[table["rmse"].idxmin(), "method"]
-    beating = [str(method) for method, word in zip(table["method"], table["versus_naive"])
-               if word == "beats"]
-    summary = {"folds": folds, "families": list(families), "best_by_rmse": best,
-               "beat_naive": beating,
-               "rows": [plain(row) for row in table.to_dict(orient="records")]}
+    beating = [
+        str(method)
+        for method, word in zip(table["method"], table["versus_naive"])
+        if word == "beats"
+    ]
+    summary = {
+        "folds": folds,
+        "families": list(families),
+        "best_by_rmse": best,
+        "beat_naive": beating,
+        "rows": [plain(row) for row in table.to_dict(orient="records")],
+    }
     return table, summary
 
 
 def compare_verdict(summary: dict[str, Any]) -> str:
     """The last line: the lowest RMSE, and which methods beat naive by the DM test."""
     beating = summary["beat_naive"]
-    return (f"lowest RMSE: {summary['best_by_rmse']}; beats the naive forecast significantly "
-            f"(DM p < 0.05, squared error): {', '.join(beating) if beating else 'none'}")
+    return (
+        f"lowest RMSE: {summary['best_by_rmse']}; beats the naive forecast significantly "
+        f"(DM p < 0.05, squared error): {', '.join(beating) if beating else 'none'}"
+    )

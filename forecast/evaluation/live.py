@@ -33,14 +33,18 @@ class LiveRecord:
     verdict: str  # the last line, in words
 
 
-def match(journal: pd.DataFrame, bars: pd.DataFrame, timezone: str | None = None
-          ) -> tuple[pd.DataFrame, int, int]:
+def match(
+    journal: pd.DataFrame, bars: pd.DataFrame, timezone: str | None = None
+) -> tuple[pd.DataFrame, int, int]:
     """(resolved rows with ``actual``, unresolved count, pending count)."""
     if journal.empty:
         return journal.assign(actual=pd.Series(dtype="float64")), 0, 0
     index = pd.DatetimeIndex(bars.index)
-    targets = pd.DatetimeIndex(parse_timestamps(journal["target"], timezone or (
-        str(index.tz) if index.tz is not None else None)))
+    targets = pd.DatetimeIndex(
+        parse_timestamps(
+            journal["target"], timezone or (str(index.tz) if index.tz is not None else None)
+        )
+    )
     position = index.get_indexer(targets)  # -1: no bar at that timestamp
     found = position >= 0
     resolved = journal[found].copy()
@@ -61,14 +65,31 @@ def score_rows(resolved: pd.DataFrame) -> pd.DataFrame:
             high = rows[f"{prefix}hi{name}"].astype("float64").to_numpy()
             has_band = np.isfinite(low) & np.isfinite(high)
             inside = (actual >= low) & (actual <= high)
-            rows[f"{prefix}inside{name}"] = pd.array(np.where(has_band, inside, pd.NA),
-                                                     dtype="boolean")
+            rows[f"{prefix}inside{name}"] = pd.array(
+                np.where(has_band, inside, pd.NA), dtype="boolean"
+            )
             rows[f"{prefix}score{name}"] = np.where(
-                has_band, interval_scores(actual, low, high, level), np.nan)
-    columns = ["issued_utc", "run", "origin", "step", "target", "method", "actual", "median",
-               "error", "naive", "naive_error",
-               *[f"{prefix}{kind}{name}" for name in LEVELS for prefix in ("", "rw_")
-                 for kind in ("inside", "score")]]
+                has_band, interval_scores(actual, low, high, level), np.nan
+            )
+    columns = [
+        "issued_utc",
+        "run",
+        "origin",
+        "step",
+        "target",
+        "method",
+        "actual",
+        "median",
+        "error",
+        "naive",
+        "naive_error",
+        *[
+            f"{prefix}{kind}{name}"
+            for name in LEVELS
+            for prefix in ("", "rw_")
+            for kind in ("inside", "score")
+        ],
+    ]
     return rows[columns].reset_index(drop=True)
 
 
@@ -91,9 +112,13 @@ def horizon_summary(part: pd.DataFrame, horizon: int) -> dict[str, Any]:
     n = len(part)
     test = diebold_mariano(actual, predicted, naive, horizon)
     summary: dict[str, Any] = {
-        "horizon": horizon, "n": n, "rmse": rmse(actual, predicted),
-        "naive_rmse": rmse(actual, naive), "rmse_ratio": rmse_ratio(actual, predicted, naive),
-        "dm_p_value": optional(test.p_value)}
+        "horizon": horizon,
+        "n": n,
+        "rmse": rmse(actual, predicted),
+        "naive_rmse": rmse(actual, naive),
+        "rmse_ratio": rmse_ratio(actual, predicted, naive),
+        "dm_p_value": optional(test.p_value),
+    }
     for name in LEVELS:
         for prefix in ("", "rw_"):
             inside = part[f"{prefix}inside{name}"].dropna().astype(bool)
@@ -103,30 +128,53 @@ def horizon_summary(part: pd.DataFrame, horizon: int) -> dict[str, Any]:
             scores = part[f"{prefix}score{name}"].dropna()
             summary[f"{prefix}winkler{name}"] = float(scores.mean()) if len(scores) else None
         both = part[[f"score{name}", f"rw_score{name}"]].dropna()
-        summary[f"dm_p_value{name}"] = optional(loss_differential_test(
-            (both[f"score{name}"] - both[f"rw_score{name}"]).to_numpy(), horizon).p_value
-        ) if len(both) else None
-    summary["verdict"] = (f"{count_words(n, 'forecast')} resolved: too few to judge "
-                          f"({MIN_TO_JUDGE} needed)" if n < MIN_TO_JUDGE else
-                          point_verdict(summary["rmse_ratio"], summary["dm_p_value"],
-                                        "the model", "the naive forecast", n=n,
-                                        reason=test.reason))
+        summary[f"dm_p_value{name}"] = (
+            optional(
+                loss_differential_test(
+                    (both[f"score{name}"] - both[f"rw_score{name}"]).to_numpy(), horizon
+                ).p_value
+            )
+            if len(both)
+            else None
+        )
+    summary["verdict"] = (
+        f"{count_words(n, 'forecast')} resolved: too few to judge ({MIN_TO_JUDGE} needed)"
+        if n < MIN_TO_JUDGE
+        else point_verdict(
+            summary["rmse_ratio"],
+            summary["dm_p_value"],
+            "the model",
+            "the naive forecast",
+            n=n,
+            reason=test.reason,
+        )
+    )
     return summary
 
 
-def live_record(journal: pd.DataFrame, bars: pd.DataFrame, timezone: str | None = None
-                ) -> LiveRecord:
+def live_record(
+    journal: pd.DataFrame, bars: pd.DataFrame, timezone: str | None = None
+) -> LiveRecord:
     """Every journal row matched with the realized bars, scored per horizon."""
     resolved, unresolved, pending = match(journal, bars, timezone)
     rows = score_rows(resolved) if len(resolved) else pd.DataFrame()
-    horizons = [horizon_summary(part, int(step))
-                for step, part in rows.groupby("step", sort=True)] if len(rows) else []
-    summary = {"forecasts": len(journal), "resolved": len(rows), "unresolved": unresolved,
-               "pending": pending,
-               "newest_bar": str(pd.DatetimeIndex(bars.index)[-1]) if len(bars) else None,
-               "horizons": horizons}
-    counts = (f"{count_words(len(rows), 'forecast')} resolved ({unresolved} unresolved: no "
-              f"bar at the target; {pending} pending)")
+    horizons = (
+        [horizon_summary(part, int(step)) for step, part in rows.groupby("step", sort=True)]
+        if len(rows)
+        else []
+    )
+    summary = {
+        "forecasts": len(journal),
+        "resolved": len(rows),
+        "unresolved": unresolved,
+        "pending": pending,
+        "newest_bar": str(pd.DatetimeIndex(bars.index)[-1]) if len(bars) else None,
+        "horizons": horizons,
+    }
+    counts = (
+        f"{count_words(len(rows), 'forecast')} resolved ({unresolved} unresolved: no "
+        f"bar at the target; {pending} pending)"
+    )
     if not horizons or all(part["n"] < MIN_TO_JUDGE for part in horizons):
         verdict = f"{counts}: too few to judge ({MIN_TO_JUDGE} at a horizon needed)."
     else:
@@ -136,8 +184,10 @@ def live_record(journal: pd.DataFrame, bars: pd.DataFrame, timezone: str | None 
             text = f"h={part['horizon']}: {part['verdict']}"
             if part.get("coverage95") is not None:
                 low, high = part["coverage95_ci"]
-                text += (f"; 95 % band covered {part['coverage95']:.1%} "
-                         f"(95 % interval {low:.1%}–{high:.1%})")
+                text += (
+                    f"; 95 % band covered {part['coverage95']:.1%} "
+                    f"(95 % interval {low:.1%}–{high:.1%})"
+                )
             parts.append(text)
         verdict = f"{counts}. " + "; ".join(parts) + "."
     summary["verdict"] = verdict

@@ -12,15 +12,26 @@ import pandas as pd
 
 from forecast.evaluation.significance import diebold_mariano, p_text, verdict_word
 
-METRIC_KEYS = ("rmse", "mae", "mape", "naive_rmse", "naive_mae", "naive_mape", "rmse_ratio",
-               "dm_statistic", "dm_p_value", "dm_p_value_abs", "dm_p_value_drift")
+METRIC_KEYS = (
+    "rmse",
+    "mae",
+    "mape",
+    "naive_rmse",
+    "naive_mae",
+    "naive_mape",
+    "rmse_ratio",
+    "dm_statistic",
+    "dm_p_value",
+    "dm_p_value_abs",
+    "dm_p_value_drift",
+)
 NAIVE = "the naive last-value forecast"
 
 
 def rmse(actual: np.ndarray, predicted: np.ndarray) -> float:
     """Root mean squared error."""
     error = np.asarray(predicted, dtype="float64") - np.asarray(actual, dtype="float64")
-    return float(np.sqrt(np.mean(error ** 2)))
+    return float(np.sqrt(np.mean(error**2)))
 
 
 def mae(actual: np.ndarray, predicted: np.ndarray) -> float:
@@ -48,8 +59,9 @@ def optional(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def forecast_metrics(actual: np.ndarray, predicted: np.ndarray, naive: np.ndarray,
-                     horizon: int = 1) -> dict[str, Any]:
+def forecast_metrics(
+    actual: np.ndarray, predicted: np.ndarray, naive: np.ndarray, horizon: int = 1
+) -> dict[str, Any]:
     """Model and naive errors on exactly the same bars, and the Diebold–Mariano test of the
     model against naive: one-sided p on squared error (the RMSE claim, ``dm_p_value``) and on
     absolute error (the MAE claim, ``dm_p_value_abs``); None where untestable."""
@@ -57,16 +69,28 @@ def forecast_metrics(actual: np.ndarray, predicted: np.ndarray, naive: np.ndarra
         raise ValueError("actual, predicted and naive must cover the same days")
     squared = diebold_mariano(actual, predicted, naive, horizon, "squared")
     absolute = diebold_mariano(actual, predicted, naive, horizon, "absolute")
-    return {"rmse": rmse(actual, predicted), "mae": mae(actual, predicted),
-            "mape": mape(actual, predicted), "naive_rmse": rmse(actual, naive),
-            "naive_mae": mae(actual, naive), "naive_mape": mape(actual, naive),
-            "rmse_ratio": rmse_ratio(actual, predicted, naive),
-            "dm_statistic": optional(squared.statistic), "dm_p_value": optional(squared.p_value),
-            "dm_p_value_abs": optional(absolute.p_value)}
+    return {
+        "rmse": rmse(actual, predicted),
+        "mae": mae(actual, predicted),
+        "mape": mape(actual, predicted),
+        "naive_rmse": rmse(actual, naive),
+        "naive_mae": mae(actual, naive),
+        "naive_mape": mape(actual, naive),
+        "rmse_ratio": rmse_ratio(actual, predicted, naive),
+        "dm_statistic": optional(squared.statistic),
+        "dm_p_value": optional(squared.p_value),
+        "dm_p_value_abs": optional(absolute.p_value),
+    }
 
 
-def point_verdict(ratio: float, p_value: float | None, subject: str = "the model",
-                  other: str = NAIVE, n: int | None = None, reason: str = "") -> str:
+def point_verdict(
+    ratio: float,
+    p_value: float | None,
+    subject: str = "the model",
+    other: str = NAIVE,
+    n: int | None = None,
+    reason: str = "",
+) -> str:
     """'the model beats the naive last-value forecast (rmse_ratio 0.981, DM p 0.003 over
     429 bars)', or 'is worse than …', or 'is no better than … (…: within noise)'."""
     p_value = math.nan if p_value is None else p_value
@@ -86,16 +110,19 @@ def metrics_verdict(metrics: dict[str, Any]) -> str:
     """The verdict of a run's test metrics (metrics.json), in words: against naive, where
     absolute error disagrees, and against the drift forecast (whose average step is all an
     edge over naive may be)."""
+
     def word(key: str) -> str:
         value = metrics.get(key)
         return verdict_word(math.nan if value is None else value)
 
-    line = point_verdict(metrics["rmse_ratio"], metrics.get("dm_p_value"),
-                         n=metrics.get("n_test"))
+    line = point_verdict(metrics["rmse_ratio"], metrics.get("dm_p_value"), n=metrics.get("n_test"))
     absolute = metrics.get("dm_p_value_abs")
     if absolute is not None and word("dm_p_value_abs") != word("dm_p_value"):
-        phrase = {"beats": "beats it", "worse than": "is worse than it",
-                  "no better than": "is no better than it"}[word("dm_p_value_abs")]
+        phrase = {
+            "beats": "beats it",
+            "worse than": "is worse than it",
+            "no better than": "is no better than it",
+        }[word("dm_p_value_abs")]
         line += f"; on absolute error (MAE) it {phrase} (DM {p_text(absolute)})"
     drift = metrics.get("dm_p_value_drift")
     if "dm_p_value_drift" in metrics:
@@ -104,29 +131,36 @@ def metrics_verdict(metrics: dict[str, Any]) -> str:
         if word("dm_p_value_drift") == "beats":
             line += f"; it beats the drift forecast{' too' if beats_naive else ''} ({test})"
         else:
-            line += (f"; it is {word('dm_p_value_drift')} the drift forecast ({test})"
-                     + (", so its edge over naive is the average drift" if beats_naive
-                        else ""))
+            line += f"; it is {word('dm_p_value_drift')} the drift forecast ({test})" + (
+                ", so its edge over naive is the average drift" if beats_naive else ""
+            )
     return line[0].upper() + line[1:] + "."
 
 
-def predictions_frame(dates: pd.DatetimeIndex, actual: np.ndarray, predicted: np.ndarray,
-                      naive: np.ndarray) -> pd.DataFrame:
+def predictions_frame(
+    dates: pd.DatetimeIndex, actual: np.ndarray, predicted: np.ndarray, naive: np.ndarray
+) -> pd.DataFrame:
     """One row per test bar: date (with time and zone when the bars have them), actual,
     predicted, naive."""
     from forecast.data.interval import format_timestamps
 
-    return pd.DataFrame({"date": format_timestamps(pd.DatetimeIndex(dates)),
-                         "actual": np.asarray(actual, dtype="float64"),
-                         "predicted": np.asarray(predicted, dtype="float64"),
-                         "naive": np.asarray(naive, dtype="float64")})
+    return pd.DataFrame(
+        {
+            "date": format_timestamps(pd.DatetimeIndex(dates)),
+            "actual": np.asarray(actual, dtype="float64"),
+            "predicted": np.asarray(predicted, dtype="float64"),
+            "naive": np.asarray(naive, dtype="float64"),
+        }
+    )
 
 
-PRODUCTION = ("a production fit on every bar (data.test_fraction 0): no test rows, so "
-              "nothing to score here; its forecasts start from the newest bar. The "
-              "procedure's out-of-sample score: python main.py backtest --config "
-              "RUN/config.yaml --set data.test_fraction=0.2; the live record: forecast, then "
-              "score when the bars come")
+PRODUCTION = (
+    "a production fit on every bar (data.test_fraction 0): no test rows, so "
+    "nothing to score here; its forecasts start from the newest bar. The "
+    "procedure's out-of-sample score: python main.py backtest --config "
+    "RUN/config.yaml --set data.test_fraction=0.2; the live record: forecast, then "
+    "score when the bars come"
+)
 
 
 def format_metrics_table(metrics: dict[str, Any]) -> str:
@@ -134,16 +168,18 @@ def format_metrics_table(metrics: dict[str, Any]) -> str:
     (a production fit has no test rows, and says so)."""
     if not metrics.get("n_test"):
         return PRODUCTION[0].upper() + PRODUCTION[1:] + "."
-    lines = [f"{'':<8}{'RMSE':>12}{'MAE':>12}{'MAPE %':>10}",
-             f"{'model':<8}{metrics['rmse']:>12.4f}{metrics['mae']:>12.4f}"
-             f"{metrics['mape']:>10.2f}",
-             f"{'naive':<8}{metrics['naive_rmse']:>12.4f}{metrics['naive_mae']:>12.4f}"
-             f"{metrics['naive_mape']:>10.2f}",
-             metrics_verdict(metrics)]
+    lines = [
+        f"{'':<8}{'RMSE':>12}{'MAE':>12}{'MAPE %':>10}",
+        f"{'model':<8}{metrics['rmse']:>12.4f}{metrics['mae']:>12.4f}{metrics['mape']:>10.2f}",
+        f"{'naive':<8}{metrics['naive_rmse']:>12.4f}{metrics['naive_mae']:>12.4f}"
+        f"{metrics['naive_mape']:>10.2f}",
+        metrics_verdict(metrics),
+    ]
     return "\n".join(lines)
 
 
 # --- backtest diagnostics -------------------------------------------------------------------
+
 
 def mase(actual: np.ndarray, predicted: np.ndarray, training_prices: np.ndarray) -> float:
     """MAE scaled by the in-sample one-step naive MAE on the training prices (< 1: better
@@ -152,8 +188,9 @@ def mase(actual: np.ndarray, predicted: np.ndarray, training_prices: np.ndarray)
     return mae(actual, predicted) / scale if scale > 0 else float("inf")
 
 
-def directional_accuracy(actual: np.ndarray, predicted: np.ndarray, previous: np.ndarray
-                         ) -> tuple[float, int, int]:
+def directional_accuracy(
+    actual: np.ndarray, predicted: np.ndarray, previous: np.ndarray
+) -> tuple[float, int, int]:
     """(share, hits, days): days where the predicted move from today's close has the sign
     of the actual move. Days with no actual or no predicted move are left out (a forecast
     of "no change", like the naive one, has no direction). Whether that share is skill is
@@ -174,9 +211,9 @@ def best_lag(actual: np.ndarray, predicted: np.ndarray, max_lag: int = 5) -> int
     best, best_correlation = 0, -np.inf
     for lag in range(-max_lag, max_lag + 1):
         if lag >= 0:
-            a, p = actual_change[:len(actual_change) - lag], predicted_change[lag:]
+            a, p = actual_change[: len(actual_change) - lag], predicted_change[lag:]
         else:
-            a, p = actual_change[-lag:], predicted_change[:len(predicted_change) + lag]
+            a, p = actual_change[-lag:], predicted_change[: len(predicted_change) + lag]
         if len(a) < 3 or np.std(a) == 0 or np.std(p) == 0:
             continue
         correlation = float(np.corrcoef(a, p)[0, 1])

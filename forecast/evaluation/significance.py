@@ -53,7 +53,7 @@ def _undefined(n: int, reason: str) -> TestResult:
 def loss(errors: np.ndarray, kind: str = "squared") -> np.ndarray:
     """Per-bar loss of forecast errors: squared or absolute.  (n,) -> (n,)"""
     errors = np.asarray(errors, dtype="float64")
-    return errors ** 2 if kind == "squared" else np.abs(errors)
+    return errors**2 if kind == "squared" else np.abs(errors)
 
 
 def newey_west_variance(values: np.ndarray, lags: int) -> float:
@@ -92,13 +92,19 @@ def loss_differential_test(differential: np.ndarray, horizon: int = 1) -> TestRe
     return TestResult(statistic, float(student_t.cdf(statistic, df=n - 1)), n)
 
 
-def diebold_mariano(actual: np.ndarray, forecast: np.ndarray, other: np.ndarray,
-                    horizon: int = 1, kind: str = "squared") -> TestResult:
+def diebold_mariano(
+    actual: np.ndarray,
+    forecast: np.ndarray,
+    other: np.ndarray,
+    horizon: int = 1,
+    kind: str = "squared",
+) -> TestResult:
     """Does ``forecast`` have a lower expected ``kind`` loss than ``other`` on the same bars
     (in time order, h-bar-ahead forecasts)? One-sided p."""
     actual = np.asarray(actual, dtype="float64")
-    differential = (loss(np.asarray(forecast, dtype="float64") - actual, kind)
-                    - loss(np.asarray(other, dtype="float64") - actual, kind))  # (n,)
+    differential = loss(np.asarray(forecast, dtype="float64") - actual, kind) - loss(
+        np.asarray(other, dtype="float64") - actual, kind
+    )  # (n,)
     return loss_differential_test(differential, horizon)
 
 
@@ -112,8 +118,9 @@ class TimingResult(TestResult):
     direction_changes: float = math.nan  # share of consecutive bars whose forecast flips
 
 
-def pesaran_timmermann(actual: np.ndarray, predicted: np.ndarray, previous: np.ndarray
-                       ) -> TimingResult:
+def pesaran_timmermann(
+    actual: np.ndarray, predicted: np.ndarray, previous: np.ndarray
+) -> TimingResult:
     """Market timing: is the predicted move's sign (from each bar's previous close) right
     more often than the forecast's and the market's own up-rates give by chance?
 
@@ -122,16 +129,18 @@ def pesaran_timmermann(actual: np.ndarray, predicted: np.ndarray, previous: np.n
     """
     from scipy.stats import norm
 
-    actual, predicted, previous = (np.asarray(values, dtype="float64")
-                                   for values in (actual, predicted, previous))
+    actual, predicted, previous = (
+        np.asarray(values, dtype="float64") for values in (actual, predicted, previous)
+    )
     actual_move, predicted_move = np.sign(actual - previous), np.sign(predicted - previous)
     counted = (actual_move != 0) & (predicted_move != 0)
     n = int(counted.sum())
     moves = predicted_move[predicted_move != 0]
     changes = float(np.mean(moves[1:] != moves[:-1])) if len(moves) > 1 else math.nan
     if n < 2:
-        return TimingResult(math.nan, math.nan, n, "fewer than 2 bars with a move",
-                            direction_changes=changes)
+        return TimingResult(
+            math.nan, math.nan, n, "fewer than 2 bars with a move", direction_changes=changes
+        )
     market_up = actual_move[counted] > 0
     forecast_up = predicted_move[counted] > 0
     hit = float(np.mean(market_up == forecast_up))
@@ -139,17 +148,24 @@ def pesaran_timmermann(actual: np.ndarray, predicted: np.ndarray, previous: np.n
     shares = dict(accuracy=hit, up_share=px, market_up_rate=py, direction_changes=changes)
     if px in (0.0, 1.0):
         side = "up" if px == 1.0 else "down"
-        return TimingResult(math.nan, math.nan, n,
-                            f"predicts {side} on every bar: no timing to test", **shares)
+        return TimingResult(
+            math.nan, math.nan, n, f"predicts {side} on every bar: no timing to test", **shares
+        )
     if py in (0.0, 1.0):
-        return TimingResult(math.nan, math.nan, n,
-                            "the market moved the same way on every bar: no timing to test",
-                            **shares)
+        return TimingResult(
+            math.nan,
+            math.nan,
+            n,
+            "the market moved the same way on every bar: no timing to test",
+            **shares,
+        )
     expected = py * px + (1 - py) * (1 - px)  # P*: the hit rate of independent directions
     variance = expected * (1 - expected) / n
-    variance_expected = ((2 * py - 1) ** 2 * px * (1 - px) / n
-                         + (2 * px - 1) ** 2 * py * (1 - py) / n
-                         + 4 * py * px * (1 - py) * (1 - px) / n ** 2)
+    variance_expected = (
+        (2 * py - 1) ** 2 * px * (1 - px) / n
+        + (2 * px - 1) ** 2 * py * (1 - py) / n
+        + 4 * py * px * (1 - py) * (1 - px) / n**2
+    )
     spread = variance - variance_expected
     if spread <= 0:
         return TimingResult(math.nan, math.nan, n, "no variance left to test timing", **shares)

@@ -36,7 +36,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-
 LEVELS = {"80": 0.80, "95": 0.95}  # band name -> nominal coverage
 SCORED_HORIZONS = (1, 5, 20)
 # Without close-only inputs every origin recomputes its features along its own path: the
@@ -118,46 +117,64 @@ class Calibration:
 
     def to_dict(self) -> dict[str, Any]:
         """calibration.json: the rule, the block, the counts and the fitted half-widths."""
+
         def listed(values: np.ndarray) -> list[float | None]:
             return [None if math.isnan(value) else float(value) for value in values]
 
-        return {"type": "SplitConformal", "residual": "log(actual / forecast)",
-                "rule": "ceil((n+1)*level)-th smallest |residual|",
-                "horizons": self.horizons, "residuals": self.residuals, "counts": self.counts,
-                "levels": {name: level for name, level in LEVELS.items()},
-                "model": {name: listed(self.widths("model", name)) for name in LEVELS},
-                "random_walk": {name: listed(self.widths("random_walk", name))
-                                for name in LEVELS},
-                "block": {"first": self.first, "last": self.last,
-                          "training_rows": self.training_rows, "rows": self.block_rows},
-                "scores": "calibration.npz"}
+        return {
+            "type": "SplitConformal",
+            "residual": "log(actual / forecast)",
+            "rule": "ceil((n+1)*level)-th smallest |residual|",
+            "horizons": self.horizons,
+            "residuals": self.residuals,
+            "counts": self.counts,
+            "levels": {name: level for name, level in LEVELS.items()},
+            "model": {name: listed(self.widths("model", name)) for name in LEVELS},
+            "random_walk": {name: listed(self.widths("random_walk", name)) for name in LEVELS},
+            "block": {
+                "first": self.first,
+                "last": self.last,
+                "training_rows": self.training_rows,
+                "rows": self.block_rows,
+            },
+            "scores": "calibration.npz",
+        }
 
     def arrays(self) -> dict[str, np.ndarray]:
         """calibration.npz: the residuals, one row per horizon (NaN past each one's count)."""
+
         def padded(scores: tuple[np.ndarray, ...]) -> np.ndarray:
             table = np.full((len(scores), max(self.counts, default=0)), np.nan)  # (H, n)
             for row, values in enumerate(scores):
-                table[row, :len(values)] = values
+                table[row, : len(values)] = values
             return table
 
-        return {"model_scores": padded(self.model_scores),
-                "naive_scores": padded(self.naive_scores)}
+        return {
+            "model_scores": padded(self.model_scores),
+            "naive_scores": padded(self.naive_scores),
+        }
 
     @classmethod
     def from_parts(cls, record: dict[str, Any], arrays: dict[str, np.ndarray]) -> Calibration:
         """The inverse of ``to_dict`` and ``arrays``."""
+
         def rows(table: np.ndarray) -> tuple[np.ndarray, ...]:
             return tuple(row[:count] for row, count in zip(table, record["counts"]))
 
         block = record["block"]
-        return cls(model_scores=rows(arrays["model_scores"]),
-                   naive_scores=rows(arrays["naive_scores"]), first=block["first"],
-                   last=block["last"], training_rows=int(block["training_rows"]),
-                   block_rows=int(block["rows"]))
+        return cls(
+            model_scores=rows(arrays["model_scores"]),
+            naive_scores=rows(arrays["naive_scores"]),
+            first=block["first"],
+            last=block["last"],
+            training_rows=int(block["training_rows"]),
+            block_rows=int(block["rows"]),
+        )
 
 
-def calibration_residuals(forecaster: Any, training: pd.DataFrame, n_block: int, steps: int
-                          ) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
+def calibration_residuals(
+    forecaster: Any, training: pd.DataFrame, n_block: int, steps: int
+) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
     """Per horizon, the model's and the naive forecast's log residuals on the block.
 
     training: the training rows alone; the block is its last ``n_block`` rows.
@@ -179,33 +196,46 @@ def calibration_residuals(forecaster: Any, training: pd.DataFrame, n_block: int,
     return model_residuals, naive_residuals, origins
 
 
-def fit_calibration(forecaster: Any, training: pd.DataFrame, n_block: int, steps: int
-                    ) -> Calibration:
+def fit_calibration(
+    forecaster: Any, training: pd.DataFrame, n_block: int, steps: int
+) -> Calibration:
     """Calibrate the conformal and random-walk bands for horizons 1 … ``steps`` on the last
     ``n_block`` rows of ``training`` (the validation block; none: no band at any level)."""
     if n_block < 1:
         empty = tuple(np.empty(0) for _ in range(steps))
         return Calibration(empty, empty, "", "", len(training), 0)
     model_residuals, naive_residuals, origins = calibration_residuals(
-        forecaster, training, n_block, steps)
+        forecaster, training, n_block, steps
+    )
     return calibration_from_residuals(model_residuals, naive_residuals, origins, training)
 
 
-def calibration_from_residuals(model_residuals: list[np.ndarray],
-                               naive_residuals: list[np.ndarray], origins: np.ndarray,
-                               training: pd.DataFrame) -> Calibration:
+def calibration_from_residuals(
+    model_residuals: list[np.ndarray],
+    naive_residuals: list[np.ndarray],
+    origins: np.ndarray,
+    training: pd.DataFrame,
+) -> Calibration:
     """The calibration state of these residuals (the quantile rule is applied on use)."""
     from forecast.data.interval import format_timestamps
 
     stamps = format_timestamps(pd.DatetimeIndex(training.index)[[origins[0], len(training) - 1]])
-    return Calibration(model_scores=tuple(np.abs(values) for values in model_residuals),
-                       naive_scores=tuple(np.abs(values) for values in naive_residuals),
-                       first=stamps[0], last=stamps[1], training_rows=len(training),
-                       block_rows=len(training) - int(origins[0]))
+    return Calibration(
+        model_scores=tuple(np.abs(values) for values in model_residuals),
+        naive_scores=tuple(np.abs(values) for values in naive_residuals),
+        first=stamps[0],
+        last=stamps[1],
+        training_rows=len(training),
+        block_rows=len(training) - int(origins[0]),
+    )
 
 
-def bands(points: np.ndarray, last_close: np.ndarray, calibration: Calibration,
-          alphas: dict[str, dict[str, Any]] | None = None) -> dict[str, np.ndarray]:
+def bands(
+    points: np.ndarray,
+    last_close: np.ndarray,
+    calibration: Calibration,
+    alphas: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, np.ndarray]:
     """Model and random-walk bands around each forecast path (NaN at horizons where a level
     has too few residuals).
 
@@ -216,13 +246,21 @@ def bands(points: np.ndarray, last_close: np.ndarray, calibration: Calibration,
     """
     points = np.asarray(points, dtype="float64")
     steps = points.shape[-1]
-    close = np.asarray(last_close, dtype="float64")[..., np.newaxis] if points.ndim > 1 \
+    close = (
+        np.asarray(last_close, dtype="float64")[..., np.newaxis]
+        if points.ndim > 1
         else float(last_close)
+    )
     result = {}
     for name in LEVELS:
-        model, walk = (np.exp(calibration.widths(
-            method, name, None if alphas is None else alphas[method][name])[:steps])
-            for method in ("model", "random_walk"))  # (H,) each
+        model, walk = (
+            np.exp(
+                calibration.widths(method, name, None if alphas is None else alphas[method][name])[
+                    :steps
+                ]
+            )
+            for method in ("model", "random_walk")
+        )  # (H,) each
         result[f"lo{name}"] = points / model
         result[f"hi{name}"] = points * model
         result[f"rw_lo{name}"] = close / walk * np.ones_like(points)
@@ -230,8 +268,14 @@ def bands(points: np.ndarray, last_close: np.ndarray, calibration: Calibration,
     return result
 
 
-def adaptive_bands(points: np.ndarray, actual: np.ndarray, scores: np.ndarray, level: float,
-                   step: float, horizon: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def adaptive_bands(
+    points: np.ndarray,
+    actual: np.ndarray,
+    scores: np.ndarray,
+    level: float,
+    step: float,
+    horizon: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Adaptive conformal inference over a stream of forecasts in time order.
 
     points, actual: (n,) the forecasts (one per origin, ``horizon`` bars ahead; for the
@@ -267,8 +311,9 @@ def adaptive_quantile(sorted_scores: np.ndarray, alpha: float) -> float:
     return 0.0 if rank < 1 else float(sorted_scores[min(rank, len(sorted_scores)) - 1])
 
 
-def journal_alphas(resolved: pd.DataFrame, horizons: int, step: float
-                   ) -> dict[str, dict[str, np.ndarray]]:
+def journal_alphas(
+    resolved: pd.DataFrame, horizons: int, step: float
+) -> dict[str, dict[str, np.ndarray]]:
     """Adaptive conformal inference from a lineage's record: per method, level and horizon,
     α = α_nominal + γ Σ (α_nominal − miss) over the resolved forecasts at that horizon (each
     outcome counted once it is known; ``resolved`` holds those, with columns step and

@@ -51,8 +51,9 @@ class KerasNetwork:
         """(batch, L, F) -> (batch, H); ``dropout``: Keras's training mode (masks drawn)."""
         import tensorflow as tf
 
-        return np.asarray(self.model(tf.constant(np.asarray(windows, dtype="float32")),
-                                     training=dropout))
+        return np.asarray(
+            self.model(tf.constant(np.asarray(windows, dtype="float32")), training=dropout)
+        )
 
     def reseed(self, seed: int) -> None:
         """The same run and seed give the same dropout masks, hence the same bands."""
@@ -74,8 +75,13 @@ class Forecaster:
 
     @classmethod
     def from_config(cls, config: Config, network: Any, scaler: MinMaxScaling) -> Forecaster:
-        return cls(network=network, scaler=scaler, lookback=config.data.lookback,
-                   target=config.data.target, features=tuple(config.data.features))
+        return cls(
+            network=network,
+            scaler=scaler,
+            lookback=config.data.lookback,
+            target=config.data.target,
+            features=tuple(config.data.features),
+        )
 
     @property
     def horizon(self) -> int:
@@ -116,24 +122,36 @@ class Forecaster:
             return
         fixed = [name for name in self.features if not recursable(name)]
         past = f"cannot forecast past {count_words(limit, 'bar')}"
-        why = (f"the model reads {', '.join(fixed)}, which it does not predict, so it {past} "
-               f"(each later step would need their future values)" if fixed else
-               f"a model.horizon {limit} model with inputs beside the close {past} (one call "
-               f"of the network; it does not recurse)")
-        raise UserError(f"--steps {steps}: {why}; use --steps {limit}, train with "
-                        f"model.horizon {steps} (direct multi-step), or with features it can "
-                        f"recompute ({RECOMPUTABLE})")
+        why = (
+            f"the model reads {', '.join(fixed)}, which it does not predict, so it {past} "
+            f"(each later step would need their future values)"
+            if fixed
+            else f"a model.horizon {limit} model with inputs beside the close {past} (one call "
+            f"of the network; it does not recurse)"
+        )
+        raise UserError(
+            f"--steps {steps}: {why}; use --steps {limit}, train with "
+            f"model.horizon {steps} (direct multi-step), or with features it can "
+            f"recompute ({RECOMPUTABLE})"
+        )
 
     def windows(self, bars: pd.DataFrame, origins: Any) -> np.ndarray:
         """The scaled input windows of the ``lookback`` rows before each origin, as the network
         reads them.  Returns (n, L, F) float32."""
         scaled = self.scaler.transform(feature_matrix(self.features, bars, self.target))  # (N, F)
-        return np.stack([scaled[origin - self.lookback:origin]
-                         for origin in origins]).astype("float32")
+        return np.stack([scaled[origin - self.lookback : origin] for origin in origins]).astype(
+            "float32"
+        )
 
-    def paths(self, bars: pd.Series | pd.DataFrame, origins: Any, steps: int, samples: int = 1,
-              dropout: bool = False, future_index: pd.DatetimeIndex | None = None
-              ) -> np.ndarray:
+    def paths(
+        self,
+        bars: pd.Series | pd.DataFrame,
+        origins: Any,
+        steps: int,
+        samples: int = 1,
+        dropout: bool = False,
+        future_index: pd.DatetimeIndex | None = None,
+    ) -> np.ndarray:
         """Price paths ``steps`` bars ahead from each origin (the first row forecast; each
         reads rows before it only).  Returns (n_origins, samples, steps).
 
@@ -157,8 +175,9 @@ class Forecaster:
         paths = np.full((len(origins), samples, steps), np.nan)
         for row, origin in enumerate(origins):
             ahead = min(steps, len(index) - origin)  # calendar features need each step's stamp
-            paths[row, :, :ahead] = self._feature_paths(bars.iloc[:origin], ahead, samples,
-                                                        dropout, index[origin:origin + ahead])
+            paths[row, :, :ahead] = self._feature_paths(
+                bars.iloc[:origin], ahead, samples, dropout, index[origin : origin + ahead]
+            )
         return paths
 
     def _predict(self, windows: np.ndarray, dropout: bool) -> np.ndarray:
@@ -166,8 +185,9 @@ class Forecaster:
             return self.network.predict(windows, dropout=True)
         return self.network.predict(windows)
 
-    def _recurse(self, windows: np.ndarray, previous: np.ndarray, steps: int, dropout: bool
-                 ) -> np.ndarray:
+    def _recurse(
+        self, windows: np.ndarray, previous: np.ndarray, steps: int, dropout: bool
+    ) -> np.ndarray:
         """Forecast ``steps`` bars from each scaled window, H per call of the network,
         feeding close-only predictions back in.  windows: (n, L, F); previous: (n,) each
         window's last close.  Returns (n, steps) prices."""
@@ -178,49 +198,68 @@ class Forecaster:
             output = self._predict(windows, dropout)  # (n, H) scaled
             used = min(output.shape[1], steps - step)
             for offset in range(used):
-                previous = scaled_to_prices(self.scaler, output[:, offset], previous,
-                                            self.target, self.column)
+                previous = scaled_to_prices(
+                    self.scaler, output[:, offset], previous, self.target, self.column
+                )
                 paths[:, step + offset] = previous
             step += used
             if step < steps:
                 if not self.close_only:  # a bug guard: paths() recomputes features instead
                     raise ValueError("inputs beside the close allow one call (H steps) only")
-                windows = np.concatenate([windows, output[:, :used, np.newaxis]],
-                                         axis=1)[:, -self.lookback:]  # (n, L, 1)
+                windows = np.concatenate([windows, output[:, :used, np.newaxis]], axis=1)[
+                    :, -self.lookback :
+                ]  # (n, L, 1)
         return paths
 
-    def _feature_paths(self, history: pd.DataFrame, steps: int, samples: int, dropout: bool,
-                       future_index: pd.DatetimeIndex) -> np.ndarray:
+    def _feature_paths(
+        self,
+        history: pd.DataFrame,
+        steps: int,
+        samples: int,
+        dropout: bool,
+        future_index: pd.DatetimeIndex,
+    ) -> np.ndarray:
         """One origin's paths with every input recomputed at every step from each path's own
         predicted closes and the future timestamps.  Returns (samples, steps)."""
-        bars = history.iloc[-(self.lookback + HISTORY_ROWS):]
+        bars = history.iloc[-(self.lookback + HISTORY_ROWS) :]
         index = pd.DatetimeIndex(bars.index).append(pd.DatetimeIndex(future_index))
         known = bars["price"].to_numpy(dtype="float64")  # (T,)
         closes = np.empty((len(known) + steps, samples))  # (T + steps, S) closes per path
-        closes[:len(known)] = known[:, np.newaxis]
-        window = np.repeat(feature_matrix(self.features, bars, self.target)[np.newaxis,
-                                                                           -self.lookback:],
-                           samples, axis=0)  # (S, L, F) before step 0
+        closes[: len(known)] = known[:, np.newaxis]
+        window = np.repeat(
+            feature_matrix(self.features, bars, self.target)[np.newaxis, -self.lookback :],
+            samples,
+            axis=0,
+        )  # (S, L, F) before step 0
         for step in range(steps):
             rows = len(known) + step
             if step > 0:
                 frame = pd.DataFrame({"price": closes[:rows, 0]}, index=index[:rows])
-                values = feature_matrix(self.features, frame, self.target,
-                                        paths=closes[:rows])  # (rows, S, F)
-                window = values[-self.lookback:].transpose(1, 0, 2)  # (S, L, F)
+                values = feature_matrix(
+                    self.features, frame, self.target, paths=closes[:rows]
+                )  # (rows, S, F)
+                window = values[-self.lookback :].transpose(1, 0, 2)  # (S, L, F)
             scaled = self.scaler.transform(window).astype("float32")  # (S, L, F)
             output = self._predict(scaled, dropout)  # (S, H)
-            closes[rows] = scaled_to_prices(self.scaler, output[:, 0], closes[rows - 1],
-                                            self.target, self.column)
-        return closes[len(known):].T  # (S, steps)
+            closes[rows] = scaled_to_prices(
+                self.scaler, output[:, 0], closes[rows - 1], self.target, self.column
+            )
+        return closes[len(known) :].T  # (S, steps)
 
-    def sample_quantiles(self, bars: pd.Series | pd.DataFrame, origins: Any, steps: int,
-                         samples: int, seed: int,
-                         future_index: pd.DatetimeIndex | None = None) -> dict[str, np.ndarray]:
+    def sample_quantiles(
+        self,
+        bars: pd.Series | pd.DataFrame,
+        origins: Any,
+        steps: int,
+        samples: int,
+        seed: int,
+        future_index: pd.DatetimeIndex | None = None,
+    ) -> dict[str, np.ndarray]:
         """Monte-Carlo dropout: the median and the 80 %/95 % quantiles of ``samples`` paths
         per origin and step (dropout masks reset from ``seed``: the same run and seed give the
         same bands).  Returns {median, lo80, hi80, lo95, hi95: (n_origins, steps)}."""
         self.network.reseed(seed)
-        paths = self.paths(bars, origins, steps, samples=samples, dropout=True,
-                           future_index=future_index)  # (n, S, steps)
+        paths = self.paths(
+            bars, origins, steps, samples=samples, dropout=True, future_index=future_index
+        )  # (n, S, steps)
         return {name: np.quantile(paths, q, axis=1) for name, q in QUANTILES.items()}

@@ -8,11 +8,17 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-_EXPORTS = {"build_model": "build", "fit_model": "train", "seed_everything": "train",
-            "TrainingResult": "train", "layer_parameter_formula": "params",
-            "parameter_table": "params", "Network": "reference"}
+_EXPORTS = {
+    "build_model": "build",
+    "fit_model": "train",
+    "seed_everything": "train",
+    "TrainingResult": "train",
+    "layer_parameter_formula": "params",
+    "parameter_table": "params",
+    "Network": "reference",
+}
 
-__all__ = sorted(_EXPORTS)
+__all__ = sorted(_EXPORTS)  # noqa: PLE0605  (the lazy exports' names, listed once above)
 
 
 def __getattr__(name: str) -> Any:

@@ -10,10 +10,12 @@ import os
 import sys
 import tempfile
 
-_TENSORFLOW_NOISE = ("All log messages before absl::InitializeLog()",
-                     "oneDNN custom operations are on",
-                     "This TensorFlow binary is optimized to use available CPU instructions",
-                     "To enable the following instructions:")
+_TENSORFLOW_NOISE = (
+    "All log messages before absl::InitializeLog()",
+    "oneDNN custom operations are on",
+    "This TensorFlow binary is optimized to use available CPU instructions",
+    "To enable the following instructions:",
+)
 
 
 def import_tensorflow_quietly() -> None:

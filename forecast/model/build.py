@@ -14,22 +14,32 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from forecast.config import Config, DenseLayerConfig, DropoutLayerConfig, RecurrentLayerConfig
 from forecast.model.backend import import_tensorflow_quietly
+from forecast.model.fused import (
+    FusedDropout,
+    FusedLSTM,
+    fused_in_training,
+    prefer_one_inter_op_thread,
+)
 
 import_tensorflow_quietly()
 
 import keras  # noqa: E402
 
-from forecast.config import (Config, DenseLayerConfig, DropoutLayerConfig,
-                             RecurrentLayerConfig)
-from forecast.model.fused import (FusedDropout, FusedLSTM, fused_in_training,
-                                  prefer_one_inter_op_thread)
-
-_RECURRENT = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU,
-              "simple_rnn": keras.layers.SimpleRNN}
-_OPTIMIZERS = {"rmsprop": keras.optimizers.RMSprop, "adam": keras.optimizers.Adam,
-               "adamw": keras.optimizers.AdamW, "sgd": keras.optimizers.SGD,
-               "nadam": keras.optimizers.Nadam, "adagrad": keras.optimizers.Adagrad}
+_RECURRENT = {
+    "lstm": keras.layers.LSTM,
+    "gru": keras.layers.GRU,
+    "simple_rnn": keras.layers.SimpleRNN,
+}
+_OPTIMIZERS = {
+    "rmsprop": keras.optimizers.RMSprop,
+    "adam": keras.optimizers.Adam,
+    "adamw": keras.optimizers.AdamW,
+    "sgd": keras.optimizers.SGD,
+    "nadam": keras.optimizers.Nadam,
+    "adagrad": keras.optimizers.Adagrad,
+}
 
 
 def build_model(cfg: Config, n_features: int = 1) -> keras.Model:
@@ -44,8 +54,9 @@ def build_model(cfg: Config, n_features: int = 1) -> keras.Model:
         prefer_one_inter_op_thread()  # before any variable starts TensorFlow's runtime
     inputs = keras.Input(shape=(cfg.data.lookback, n_features), name="window")
     hidden = inputs
-    last_recurrent = max((i for i, layer in enumerate(layers)
-                          if isinstance(layer, RecurrentLayerConfig)), default=-1)
+    last_recurrent = max(
+        (i for i, layer in enumerate(layers) if isinstance(layer, RecurrentLayerConfig)), default=-1
+    )
     if last_recurrent < 0:
         hidden = keras.layers.Flatten(name="flatten")(hidden)
     for index, layer in enumerate(layers):
@@ -54,8 +65,9 @@ def build_model(cfg: Config, n_features: int = 1) -> keras.Model:
             layer_class = _RECURRENT[layer.type]
             if layer.type == "lstm" and cfg.model.fused_lstm:
                 layer_class = FusedLSTM  # same weights; stock code wherever fusing can't apply
-            recurrent = layer_class(return_sequences=index < last_recurrent, name=name,
-                                    **layer.keras_kwargs())
+            recurrent = layer_class(
+                return_sequences=index < last_recurrent, name=name, **layer.keras_kwargs()
+            )
             if layer.bidirectional:
                 recurrent = keras.layers.Bidirectional(recurrent, name=f"bidirectional_{index}")
             hidden = recurrent(hidden)
@@ -63,13 +75,15 @@ def build_model(cfg: Config, n_features: int = 1) -> keras.Model:
             dropout_class = FusedDropout if cfg.model.fused_dropout else keras.layers.Dropout
             hidden = dropout_class(layer.rate, name=name)(hidden)
         elif isinstance(layer, DenseLayerConfig):
-            hidden = keras.layers.Dense(layer.units, activation=layer.activation,
-                                        name=name)(hidden)
+            hidden = keras.layers.Dense(layer.units, activation=layer.activation, name=name)(hidden)
     outputs = keras.layers.Dense(cfg.model.horizon, name="next_close")(hidden)  # (batch, H)
     model = keras.Model(inputs, outputs, name="forecaster")
     optimizer_class = _OPTIMIZERS[cfg.model.optimizer]
-    optimizer = (optimizer_class() if cfg.model.learning_rate is None
-                 else optimizer_class(learning_rate=cfg.model.learning_rate))
+    optimizer = (
+        optimizer_class()
+        if cfg.model.learning_rate is None
+        else optimizer_class(learning_rate=cfg.model.learning_rate)
+    )
     model.compile(loss=cfg.model.loss, optimizer=optimizer)
     return model
 
@@ -77,9 +91,14 @@ def build_model(cfg: Config, n_features: int = 1) -> keras.Model:
 def _with_layers(model: keras.Model, config: Config, fused: bool) -> keras.Model:
     """A twin of ``model`` built with (or without) the fused layers, holding its weights and,
     when it has been trained, its optimizer state."""
-    twin_config = replace(config, model=replace(config.model,
-                                                fused_lstm=fused and config.model.fused_lstm,
-                                                fused_dropout=fused and config.model.fused_dropout))
+    twin_config = replace(
+        config,
+        model=replace(
+            config.model,
+            fused_lstm=fused and config.model.fused_lstm,
+            fused_dropout=fused and config.model.fused_dropout,
+        ),
+    )
     twin = build_model(twin_config, n_features=int(model.input_shape[-1]))
     twin.set_weights(model.get_weights())
     optimizer = getattr(model, "optimizer", None)
@@ -103,9 +122,11 @@ def trained_layers(model: keras.Model, config: Config) -> keras.Model:
     so): its predictions are the ones training scored, to the bit."""
     fused_classes = (FusedLSTM, FusedDropout)
     wants_fused = config.model.fused_lstm or config.model.fused_dropout
-    has_fused = any(isinstance(layer, fused_classes)
-                    or isinstance(getattr(layer, "forward_layer", None), fused_classes)
-                    for layer in model.layers)
+    has_fused = any(
+        isinstance(layer, fused_classes)
+        or isinstance(getattr(layer, "forward_layer", None), fused_classes)
+        for layer in model.layers
+    )
     if not wants_fused or has_fused:
         return model
     return _with_layers(model, config, fused=True)

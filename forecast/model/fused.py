@@ -43,8 +43,7 @@ from forecast.model.reference import activation_name  # noqa: E402
 
 def _cpu_tensorflow() -> bool:
     """The compiled ops are TensorFlow CPU kernels; on a GPU the stock layers stay on it."""
-    return (keras.backend.backend() == "tensorflow"
-            and not tf.config.list_logical_devices("GPU"))
+    return keras.backend.backend() == "tensorflow" and not tf.config.list_logical_devices("GPU")
 
 
 def fused_eligible(layer: keras.layers.LSTM) -> bool:
@@ -52,21 +51,30 @@ def fused_eligible(layer: keras.layers.LSTM) -> bool:
 
     ``fused_in_training`` below asks the same of a layer's config, before any layer exists.
     """
-    return (activation_name(layer.activation) == "tanh"
-            and activation_name(layer.recurrent_activation) == "sigmoid"
-            and layer.recurrent_dropout == 0
-            and not layer.unroll and not layer.stateful
-            and layer.compute_dtype == "float32"
-            and _cpu_tensorflow())
+    return (
+        activation_name(layer.activation) == "tanh"
+        and activation_name(layer.recurrent_activation) == "sigmoid"
+        and layer.recurrent_dropout == 0
+        and not layer.unroll
+        and not layer.stateful
+        and layer.compute_dtype == "float32"
+        and _cpu_tensorflow()
+    )
 
 
 def fused_in_training(layer: object) -> bool:
     """Whether FusedLSTM will train a configured layer with the op: ``fused_eligible`` read
     from the config (creating a layer would start TensorFlow's runtime), plus no input
     dropout, which takes the stock path while training."""
-    return (isinstance(layer, RecurrentLayerConfig) and layer.type == "lstm"
-            and layer.activation == "tanh" and layer.recurrent_activation == "sigmoid"
-            and layer.dropout == 0 and layer.recurrent_dropout == 0 and not layer.unroll)
+    return (
+        isinstance(layer, RecurrentLayerConfig)
+        and layer.type == "lstm"
+        and layer.activation == "tanh"
+        and layer.recurrent_activation == "sigmoid"
+        and layer.dropout == 0
+        and layer.recurrent_dropout == 0
+        and not layer.unroll
+    )
 
 
 def prefer_one_inter_op_thread() -> bool:
@@ -97,19 +105,30 @@ class FusedLSTM(keras.layers.LSTM):
 
     def call(self, sequences, initial_state=None, mask=None, training=False):
         ops = fused_ops() if fused_eligible(self) else None
-        if (ops is None or initial_state is not None or mask is not None
-                or (training and self.dropout > 0)):
-            return super().call(sequences, initial_state=initial_state, mask=mask,
-                                training=training)
+        if (
+            ops is None
+            or initial_state is not None
+            or mask is not None
+            or (training and self.dropout > 0)
+        ):
+            return super().call(
+                sequences, initial_state=initial_state, mask=mask, training=training
+            )
         cell = self.cell
         inputs = tf.convert_to_tensor(sequences)  # (batch, time, features)
         if self.go_backwards:
             inputs = tf.reverse(inputs, axis=[1])
-        bias = (tf.convert_to_tensor(cell.bias) if cell.use_bias
-                else tf.zeros([4 * self.units], inputs.dtype))  # (4u)
+        bias = (
+            tf.convert_to_tensor(cell.bias)
+            if cell.use_bias
+            else tf.zeros([4 * self.units], inputs.dtype)
+        )  # (4u)
         hidden, cells, _ = ops.forecast_lstm_forward(
-            inputs, tf.convert_to_tensor(cell.kernel),
-            tf.convert_to_tensor(cell.recurrent_kernel), bias)  # (batch, time, u), (time, batch, u)
+            inputs,
+            tf.convert_to_tensor(cell.kernel),
+            tf.convert_to_tensor(cell.recurrent_kernel),
+            bias,
+        )  # (batch, time, u), (time, batch, u)
         result = hidden if self.return_sequences else hidden[:, -1]  # (batch, [time,] units)
         if self.return_state:
             return result, hidden[:, -1], cells[-1]
@@ -118,8 +137,12 @@ class FusedLSTM(keras.layers.LSTM):
 
 def dropout_eligible(layer: keras.layers.Dropout) -> bool:
     """Whether the fused dropout op can stand in for the stock one on this layer."""
-    return (0 < layer.rate < 1 and layer.noise_shape is None
-            and layer.compute_dtype == "float32" and _cpu_tensorflow())
+    return (
+        0 < layer.rate < 1
+        and layer.noise_shape is None
+        and layer.compute_dtype == "float32"
+        and _cpu_tensorflow()
+    )
 
 
 @keras.saving.register_keras_serializable(package="forecast")
@@ -131,5 +154,6 @@ class FusedDropout(keras.layers.Dropout):
         if ops is None:
             return super().call(inputs, training=training)
         seed = tf.cast(self.seed_generator.next(), tf.int64)  # (2,), advances like stock
-        return ops.forecast_dropout(tf.convert_to_tensor(inputs), seed, rate=self.rate,
-                                    scale=1.0 / (1.0 - self.rate))  # as stock: in double
+        return ops.forecast_dropout(
+            tf.convert_to_tensor(inputs), seed, rate=self.rate, scale=1.0 / (1.0 - self.rate)
+        )  # as stock: in double

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from forecast.config import Config, DenseLayerConfig, RecurrentLayerConfig
 
 
-def layer_parameter_formula(layer_type: str, units: int, inputs: int,
-                            use_bias: bool = True, reset_after: bool = True) -> int:
+def layer_parameter_formula(
+    layer_type: str, units: int, inputs: int, use_bias: bool = True, reset_after: bool = True
+) -> int:
     """Trainable parameters of one recurrent layer, by the textbook formula."""
     bias = units if use_bias else 0
     weights = units * (units + inputs)
@@ -37,8 +38,11 @@ class LayerCount:
 
 def _recurrent_formula(layer: RecurrentLayerConfig, inputs: int) -> str:
     units = layer.units
-    bias = "" if not layer.use_bias else (
-        f" + 2×{units}" if layer.type == "gru" and layer.reset_after else f" + {units}")
+    bias = (
+        ""
+        if not layer.use_bias
+        else (f" + 2×{units}" if layer.type == "gru" and layer.reset_after else f" + {units}")
+    )
     core = f"{units} × ({units} + {inputs}){bias}"
     gates = {"lstm": "4 × ", "gru": "3 × ", "simple_rnn": ""}[layer.type]
     text = f"{gates}({core})" if gates else core
@@ -57,22 +61,40 @@ def parameter_table(config: Config, n_features: int | None = None) -> list[Layer
     width = n_features if has_recurrent else config.data.lookback * n_features
     for index, layer in enumerate(layers):
         if isinstance(layer, RecurrentLayerConfig):
-            count = layer_parameter_formula(layer.type, layer.units, width, layer.use_bias,
-                                            bool(layer.reset_after))
+            count = layer_parameter_formula(
+                layer.type, layer.units, width, layer.use_bias, bool(layer.reset_after)
+            )
             count *= 2 if layer.bidirectional else 1
             name = f"bidirectional_{index}" if layer.bidirectional else f"{layer.type}_{index}"
-            rows.append(LayerCount(name, f"{layer.type.upper()}({layer.units})"
-                                   f"{' bidirectional' if layer.bidirectional else ''}",
-                                   _recurrent_formula(layer, width), count))
+            rows.append(
+                LayerCount(
+                    name,
+                    f"{layer.type.upper()}({layer.units})"
+                    f"{' bidirectional' if layer.bidirectional else ''}",
+                    _recurrent_formula(layer, width),
+                    count,
+                )
+            )
             width = layer.units * (2 if layer.bidirectional else 1)
         elif isinstance(layer, DenseLayerConfig):
-            rows.append(LayerCount(f"dense_{index}", f"Dense({layer.units})",
-                                   f"{width} × {layer.units} + {layer.units}",
-                                   width * layer.units + layer.units))
+            rows.append(
+                LayerCount(
+                    f"dense_{index}",
+                    f"Dense({layer.units})",
+                    f"{width} × {layer.units} + {layer.units}",
+                    width * layer.units + layer.units,
+                )
+            )
             width = layer.units
     outputs = config.model.horizon
-    rows.append(LayerCount("next_close", f"Dense({outputs}) output",
-                           f"{width} × {outputs} + {outputs}", width * outputs + outputs))
+    rows.append(
+        LayerCount(
+            "next_close",
+            f"Dense({outputs}) output",
+            f"{width} × {outputs} + {outputs}",
+            width * outputs + outputs,
+        )
+    )
     return rows
 
 

@@ -53,8 +53,9 @@ ACTIVATION_FUNCTIONS = {
     "relu6": lambda x: np.clip(x, 0.0, 6.0),
     "linear": lambda x: x,
     "elu": lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0.0))),
-    "selu": lambda x: 1.0507009873554805 * np.where(
-        x > 0, x, 1.6732632423543772 * np.expm1(np.minimum(x, 0.0))),
+    "selu": lambda x: (
+        1.0507009873554805 * np.where(x > 0, x, 1.6732632423543772 * np.expm1(np.minimum(x, 0.0)))
+    ),
     "softplus": lambda x: np.logaddexp(0.0, x),
     "softsign": lambda x: x / (1.0 + np.abs(x)),
     "exponential": np.exp,
@@ -80,15 +81,24 @@ def activation(name: Any):
     try:
         return ACTIVATION_FUNCTIONS[name]
     except KeyError:
-        raise ValueError(f"the NumPy network has no activation {name!r}; it knows "
-                         f"{', '.join(ACTIVATION_FUNCTIONS)}") from None
+        raise ValueError(
+            f"the NumPy network has no activation {name!r}; it knows "
+            f"{', '.join(ACTIVATION_FUNCTIONS)}"
+        ) from None
 
 
 # --- the cells --------------------------------------------------------------------------------
 
-def lstm_steps(x: np.ndarray, kernel: np.ndarray, recurrent_kernel: np.ndarray,
-               bias: np.ndarray | None, act: str = "tanh", recurrent_act: str = "sigmoid",
-               record: bool = True) -> dict[str, np.ndarray]:
+
+def lstm_steps(
+    x: np.ndarray,
+    kernel: np.ndarray,
+    recurrent_kernel: np.ndarray,
+    bias: np.ndarray | None,
+    act: str = "tanh",
+    recurrent_act: str = "sigmoid",
+    record: bool = True,
+) -> dict[str, np.ndarray]:
     """Run an LSTM over x (batch, T, inputs); every step's i, f, o, candidate, c and h
     (``record``), or h alone.  Each (batch, T, units)."""
     batch, steps, _ = x.shape
@@ -97,27 +107,41 @@ def lstm_steps(x: np.ndarray, kernel: np.ndarray, recurrent_kernel: np.ndarray,
     projected = x @ kernel + (bias if bias is not None else 0)  # (batch, T, 4u): x W + b
     h = np.zeros((batch, units), dtype=x.dtype)
     c = np.zeros((batch, units), dtype=x.dtype)
-    out = {name: np.empty((batch, steps, units), dtype=x.dtype)
-           for name in (LSTM_STATES if record else ("hidden",))}
+    out = {
+        name: np.empty((batch, steps, units), dtype=x.dtype)
+        for name in (LSTM_STATES if record else ("hidden",))
+    }
     for t in range(steps):
         gates = projected[:, t] + h @ recurrent_kernel  # (batch, 4u) in the order i, f, c, o
         i = sigma(gates[:, :units])
-        f = sigma(gates[:, units:2 * units])
-        candidate = g(gates[:, 2 * units:3 * units])
-        o = sigma(gates[:, 3 * units:])
+        f = sigma(gates[:, units : 2 * units])
+        candidate = g(gates[:, 2 * units : 3 * units])
+        o = sigma(gates[:, 3 * units :])
         c = f * c + i * candidate
         h = o * g(c)
         out["hidden"][:, t] = h
         if record:
-            for name, value in (("input_gate", i), ("forget_gate", f), ("output_gate", o),
-                                ("candidate", candidate), ("cell", c)):
+            for name, value in (
+                ("input_gate", i),
+                ("forget_gate", f),
+                ("output_gate", o),
+                ("candidate", candidate),
+                ("cell", c),
+            ):
                 out[name][:, t] = value
     return out
 
 
-def gru_steps(x: np.ndarray, kernel: np.ndarray, recurrent_kernel: np.ndarray,
-              bias: np.ndarray | None, act: str = "tanh", recurrent_act: str = "sigmoid",
-              reset_after: bool = True, record: bool = True) -> dict[str, np.ndarray]:
+def gru_steps(
+    x: np.ndarray,
+    kernel: np.ndarray,
+    recurrent_kernel: np.ndarray,
+    bias: np.ndarray | None,
+    act: str = "tanh",
+    recurrent_act: str = "sigmoid",
+    reset_after: bool = True,
+    record: bool = True,
+) -> dict[str, np.ndarray]:
     """Run a GRU over x; every step's update gate z, reset gate r, candidate and h
     (``record``), or h alone.  Each (batch, T, units)."""
     batch, steps, _ = x.shape
@@ -132,8 +156,10 @@ def gru_steps(x: np.ndarray, kernel: np.ndarray, recurrent_kernel: np.ndarray,
     z_block, r_block, h_block = (slice(k * units, (k + 1) * units) for k in range(3))
     projected = x @ kernel + input_bias  # (batch, T, 3u)
     h = np.zeros((batch, units), dtype=x.dtype)
-    out = {name: np.empty((batch, steps, units), dtype=x.dtype)
-           for name in (GRU_STATES if record else ("hidden",))}
+    out = {
+        name: np.empty((batch, steps, units), dtype=x.dtype)
+        for name in (GRU_STATES if record else ("hidden",))
+    }
     for t in range(steps):
         x_part = projected[:, t]  # (batch, 3u)
         if reset_after:
@@ -142,7 +168,7 @@ def gru_steps(x: np.ndarray, kernel: np.ndarray, recurrent_kernel: np.ndarray,
             r = sigma(x_part[:, r_block] + h_part[:, r_block])
             candidate = g(x_part[:, h_block] + r * h_part[:, h_block])
         else:
-            h_part = h @ recurrent_kernel[:, :2 * units]
+            h_part = h @ recurrent_kernel[:, : 2 * units]
             z = sigma(x_part[:, z_block] + h_part[:, z_block])
             r = sigma(x_part[:, r_block] + h_part[:, r_block])
             candidate = g(x_part[:, h_block] + (r * h) @ recurrent_kernel[:, h_block])
@@ -154,9 +180,14 @@ def gru_steps(x: np.ndarray, kernel: np.ndarray, recurrent_kernel: np.ndarray,
     return out
 
 
-def simple_rnn_steps(x: np.ndarray, kernel: np.ndarray, recurrent_kernel: np.ndarray,
-                     bias: np.ndarray | None, act: str = "tanh", record: bool = True
-                     ) -> dict[str, np.ndarray]:
+def simple_rnn_steps(
+    x: np.ndarray,
+    kernel: np.ndarray,
+    recurrent_kernel: np.ndarray,
+    bias: np.ndarray | None,
+    act: str = "tanh",
+    record: bool = True,
+) -> dict[str, np.ndarray]:
     """Run a SimpleRNN over x: h_t = act(x_t W + h_{t-1} U + b).  (batch, T, units)"""
     batch, steps, _ = x.shape
     units = recurrent_kernel.shape[0]
@@ -171,6 +202,7 @@ def simple_rnn_steps(x: np.ndarray, kernel: np.ndarray, recurrent_kernel: np.nda
 
 
 # --- the layers ---------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Recurrent:
@@ -195,8 +227,9 @@ class Recurrent:
         if self.kind == "lstm":
             return lstm_steps(*arguments, self.recurrent_activation, record=record)
         if self.kind == "gru":
-            return gru_steps(*arguments, self.recurrent_activation,
-                             reset_after=self.reset_after, record=record)
+            return gru_steps(
+                *arguments, self.recurrent_activation, reset_after=self.reset_after, record=record
+            )
         return simple_rnn_steps(*arguments, record=record)
 
 
@@ -249,8 +282,11 @@ class Network:
     @property
     def outputs(self) -> int:
         """H: the bars one call predicts (``model.horizon``)."""
-        return int(next(layer for layer in reversed(self.layers)
-                        if isinstance(layer, Dense)).kernel.shape[1])
+        return int(
+            next(layer for layer in reversed(self.layers) if isinstance(layer, Dense)).kernel.shape[
+                1
+            ]
+        )
 
     def predict(self, windows: np.ndarray) -> np.ndarray:
         """The outputs of a batch of windows.  (batch, L, F) -> (batch, H)"""
@@ -268,7 +304,8 @@ class Network:
                 x = x.reshape(x.shape[0], -1)
             elif isinstance(layer, Dense):
                 x = activation(layer.activation)(
-                    x @ layer.kernel + (layer.bias if layer.bias is not None else 0))
+                    x @ layer.kernel + (layer.bias if layer.bias is not None else 0)
+                )
             elif isinstance(layer, Bidirectional):
                 forward = layer.forward.steps(x, record)
                 backward = layer.backward.steps(x, record)
@@ -276,11 +313,11 @@ class Network:
                     traces.append(LayerTrace(layer.name, layer.forward.kind, forward))
                 if layer.return_sequences:
                     # the backward half's steps run from the window's end: flip them back
-                    x = np.concatenate([forward["hidden"], backward["hidden"][:, ::-1]],
-                                       axis=-1)
+                    x = np.concatenate([forward["hidden"], backward["hidden"][:, ::-1]], axis=-1)
                 else:
-                    x = np.concatenate([forward["hidden"][:, -1], backward["hidden"][:, -1]],
-                                       axis=-1)
+                    x = np.concatenate(
+                        [forward["hidden"][:, -1], backward["hidden"][:, -1]], axis=-1
+                    )
             else:
                 steps = layer.steps(x, record)
                 if record:
@@ -293,14 +330,18 @@ class Network:
     @classmethod
     def from_keras(cls, model: Any, dtype: str = "float32") -> Network:
         """The network of a Keras model in memory (its config and ``get_weights``)."""
+
         def weights(layer: Any) -> dict[str, list[np.ndarray]]:
             if hasattr(layer, "forward_layer"):
-                return {"forward_layer": layer.forward_layer.get_weights(),
-                        "backward_layer": layer.backward_layer.get_weights()}
+                return {
+                    "forward_layer": layer.forward_layer.get_weights(),
+                    "backward_layer": layer.backward_layer.get_weights(),
+                }
             return {"": layer.get_weights()}
 
-        layers = [(type(layer).__name__, layer.get_config(), weights(layer))
-                  for layer in model.layers]
+        layers = [
+            (type(layer).__name__, layer.get_config(), weights(layer)) for layer in model.layers
+        ]
         return cls._build(layers, tuple(model.input_shape), dtype)
 
     @classmethod
@@ -317,20 +358,29 @@ class Network:
         with h5py.File(stored, "r") as weights_file:
             groups = weights_file["layers"]
             for entry, group_name in zip(entries, _weight_group_names(entries)):
-                group = groups[group_name] if group_name in groups else None
+                group = groups.get(group_name)
                 if entry["class_name"] == "Bidirectional":
-                    found = {side: _stored_weights(group[side]) for side in
-                             ("forward_layer", "backward_layer")}
+                    found = {
+                        side: _stored_weights(group[side])
+                        for side in ("forward_layer", "backward_layer")
+                    }
                 else:
                     found = {"": _stored_weights(group) if group is not None else []}
                 layers.append((entry["class_name"], entry["config"], found))
-        input_shape = next(entry["config"]["batch_shape"] for entry in entries
-                           if entry["class_name"] == "InputLayer")
+        input_shape = next(
+            entry["config"]["batch_shape"]
+            for entry in entries
+            if entry["class_name"] == "InputLayer"
+        )
         return cls._build(layers, tuple(input_shape), dtype)
 
     @classmethod
-    def _build(cls, layers: list[tuple[str, dict, dict[str, list[np.ndarray]]]],
-               input_shape: tuple, dtype: str) -> Network:
+    def _build(
+        cls,
+        layers: list[tuple[str, dict, dict[str, list[np.ndarray]]]],
+        input_shape: tuple,
+        dtype: str,
+    ) -> Network:
         built: list[Recurrent | Bidirectional | Dense | Flatten] = []
         for class_name, config, weights in layers:
             if class_name == "InputLayer" or class_name in DROPOUT_CLASSES:
@@ -339,25 +389,44 @@ class Network:
                 built.append(Flatten(config["name"]))
             elif class_name == "Dense":
                 kernel, *bias = _arrays(weights[""], dtype)
-                built.append(Dense(config["name"], kernel, bias[0] if bias else None,
-                                   activation_name(config.get("activation", "linear"))))
+                built.append(
+                    Dense(
+                        config["name"],
+                        kernel,
+                        bias[0] if bias else None,
+                        activation_name(config.get("activation", "linear")),
+                    )
+                )
             elif class_name == "Bidirectional":
                 inner = config["layer"]["config"]
                 backward = (config.get("backward_layer") or config["layer"])["config"]
-                built.append(Bidirectional(
-                    config["name"],
-                    _recurrent(config["layer"]["class_name"], inner, weights["forward_layer"],
-                               dtype),
-                    _recurrent(config["layer"]["class_name"], {**backward, "go_backwards": True},
-                               weights["backward_layer"], dtype),
-                    return_sequences=bool(inner.get("return_sequences", False))))
+                built.append(
+                    Bidirectional(
+                        config["name"],
+                        _recurrent(
+                            config["layer"]["class_name"], inner, weights["forward_layer"], dtype
+                        ),
+                        _recurrent(
+                            config["layer"]["class_name"],
+                            {**backward, "go_backwards": True},
+                            weights["backward_layer"],
+                            dtype,
+                        ),
+                        return_sequences=bool(inner.get("return_sequences", False)),
+                    )
+                )
             elif class_name in RECURRENT_KINDS:
                 built.append(_recurrent(class_name, config, weights[""], dtype))
             else:
-                raise ValueError(f"the NumPy network does not know layer "
-                                 f"{config.get('name')} ({class_name})")
-        return cls(layers=tuple(built), lookback=int(input_shape[1]),
-                   features=int(input_shape[2]), dtype=dtype)
+                raise ValueError(
+                    f"the NumPy network does not know layer {config.get('name')} ({class_name})"
+                )
+        return cls(
+            layers=tuple(built),
+            lookback=int(input_shape[1]),
+            features=int(input_shape[2]),
+            dtype=dtype,
+        )
 
 
 def _arrays(weights: list[Any], dtype: str) -> list[np.ndarray]:
@@ -367,15 +436,18 @@ def _arrays(weights: list[Any], dtype: str) -> list[np.ndarray]:
 def _recurrent(class_name: str, config: dict, weights: list[Any], dtype: str) -> Recurrent:
     kind = RECURRENT_KINDS[class_name]
     kernel, recurrent_kernel, *bias = _arrays(weights, dtype)
-    return Recurrent(name=config["name"], kind=kind, kernel=kernel,
-                     recurrent_kernel=recurrent_kernel,
-                     bias=bias[0] if bias and config.get("use_bias", True) else None,
-                     activation=activation_name(config.get("activation", "tanh")),
-                     recurrent_activation=activation_name(
-                         config.get("recurrent_activation", "sigmoid")),
-                     reset_after=bool(config.get("reset_after", True)),
-                     go_backwards=bool(config.get("go_backwards", False)),
-                     return_sequences=bool(config.get("return_sequences", False)))
+    return Recurrent(
+        name=config["name"],
+        kind=kind,
+        kernel=kernel,
+        recurrent_kernel=recurrent_kernel,
+        bias=bias[0] if bias and config.get("use_bias", True) else None,
+        activation=activation_name(config.get("activation", "tanh")),
+        recurrent_activation=activation_name(config.get("recurrent_activation", "sigmoid")),
+        reset_after=bool(config.get("reset_after", True)),
+        go_backwards=bool(config.get("go_backwards", False)),
+        return_sequences=bool(config.get("return_sequences", False)),
+    )
 
 
 def _snake_case(name: str) -> str:

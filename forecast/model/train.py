@@ -17,16 +17,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
+from forecast.config import TrainConfig, resolve_progress
+from forecast.data.windows import Dataset
 from forecast.model.backend import import_tensorflow_quietly
 
 import_tensorflow_quietly()
 
 import keras  # noqa: E402
-import numpy as np
 import tensorflow as tf  # noqa: E402
-
-from forecast.config import TrainConfig, resolve_progress
-from forecast.data.windows import Dataset
 
 _PROGRESS = {"bar": 1, "epoch": 2, "none": 0}
 
@@ -48,8 +48,11 @@ def reseed_dropout(model, seed: int) -> None:
     Keras draws dropout masks from per-layer seed generators whose state lives in the
     model's non-trainable variables; the global seed does not reach a model already built.
     """
-    states = [variable for variable in model.non_trainable_variables
-              if "seed_generator_state" in variable.path]
+    states = [
+        variable
+        for variable in model.non_trainable_variables
+        if "seed_generator_state" in variable.path
+    ]
     for index, state in enumerate(states):
         state.assign(np.array([seed * 1009 + index + 1, 0], dtype="int64"))
 
@@ -72,10 +75,15 @@ class TrainingState:
     callbacks: list[dict] = field(default_factory=list)  # callback_state()
 
     def to_dict(self) -> dict:
-        return {"epoch": self.epoch, "history": self.history,
-                "best_val_loss": self.best_val_loss, "best_epoch": self.best_epoch,
-                "wait": self.wait, "stopped_early": self.stopped_early,
-                "callbacks": self.callbacks}
+        return {
+            "epoch": self.epoch,
+            "history": self.history,
+            "best_val_loss": self.best_val_loss,
+            "best_epoch": self.best_epoch,
+            "wait": self.wait,
+            "stopped_early": self.stopped_early,
+            "callbacks": self.callbacks,
+        }
 
 
 @dataclass(frozen=True)
@@ -92,8 +100,10 @@ def _compiled(step: Callable, model: keras.Model) -> Callable:
 def _batches(x: np.ndarray, y: np.ndarray, batch_size: int):
     """Consecutive (x, y) batches as float32 tensors; the last one may be shorter."""
     for begin in range(0, len(y), batch_size):
-        yield (tf.constant(x[begin:begin + batch_size], dtype=tf.float32),  # (b, L, 1)
-               tf.constant(y[begin:begin + batch_size], dtype=tf.float32))  # (b,)
+        yield (
+            tf.constant(x[begin : begin + batch_size], dtype=tf.float32),  # (b, L, 1)
+            tf.constant(y[begin : begin + batch_size], dtype=tf.float32),
+        )  # (b,)
 
 
 def _mean_loss(model: keras.Model) -> float:
@@ -101,8 +111,14 @@ def _mean_loss(model: keras.Model) -> float:
     return float(model.get_metrics_result()["loss"])
 
 
-def _epoch_loss(model: keras.Model, step: Callable, x: np.ndarray, y: np.ndarray,
-                batch_size: int, progress: keras.utils.Progbar | None = None) -> float:
+def _epoch_loss(
+    model: keras.Model,
+    step: Callable,
+    x: np.ndarray,
+    y: np.ndarray,
+    batch_size: int,
+    progress: keras.utils.Progbar | None = None,
+) -> float:
     """One pass of ``step`` (train or test) over (x, y) in order; the pass's mean loss.
 
     The loop hands each batch straight to the compiled step and reads the loss back only
@@ -125,11 +141,15 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return (seed * 100_003 + epoch) % 2**32
 
 
-def fit_model(model: keras.Model, dataset: Dataset, train: TrainConfig,
-              state: TrainingState | None = None, best_weights: list | None = None,
-              on_epoch_end: Callable[[TrainingState, keras.Model, list | None], None]
-              | None = None, callbacks: Sequence[keras.callbacks.Callback] = ()
-              ) -> TrainingResult:
+def fit_model(
+    model: keras.Model,
+    dataset: Dataset,
+    train: TrainConfig,
+    state: TrainingState | None = None,
+    best_weights: list | None = None,
+    on_epoch_end: Callable[[TrainingState, keras.Model, list | None], None] | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> TrainingResult:
     """Train on the training windows, validating on the later validation windows.
 
     ``state``/``best_weights`` continue an interrupted run; ``on_epoch_end`` is called after
@@ -145,8 +165,9 @@ def fit_model(model: keras.Model, dataset: Dataset, train: TrainConfig,
     verbose = progress_verbosity(train.progress)
     train_step, test_step = _compiled(model.train_step, model), _compiled(model.test_step, model)
     n_batches = math.ceil(len(dataset.y_train) / train.batch_size)
-    hooks = keras.callbacks.CallbackList(list(callbacks), model=model, epochs=train.epochs,
-                                         steps=n_batches, verbose=0)
+    hooks = keras.callbacks.CallbackList(
+        list(callbacks), model=model, epochs=train.epochs, steps=n_batches, verbose=0
+    )
     model.stop_training = False
     hooks.on_train_begin()  # resets the callbacks' counters …
     restore_callback_state(callbacks, state.callbacks)  # … which a resumed run then restores
@@ -162,13 +183,23 @@ def fit_model(model: keras.Model, dataset: Dataset, train: TrainConfig,
         progress = None
         if verbose:
             print(f"Epoch {epoch + 1}/{train.epochs}")
-            progress = keras.utils.Progbar(n_batches, verbose=verbose,
-                                           stateful_metrics=["loss", "val_loss"])
-        logs = {"loss": _epoch_loss(model, train_step, dataset.x_train[order],
-                                    dataset.y_train[order], train.batch_size, progress)}
+            progress = keras.utils.Progbar(
+                n_batches, verbose=verbose, stateful_metrics=["loss", "val_loss"]
+            )
+        logs = {
+            "loss": _epoch_loss(
+                model,
+                train_step,
+                dataset.x_train[order],
+                dataset.y_train[order],
+                train.batch_size,
+                progress,
+            )
+        }
         if has_validation:  # evaluate's number: test_step does not update the model
-            logs["val_loss"] = _epoch_loss(model, test_step, dataset.x_val, dataset.y_val,
-                                           train.batch_size)
+            logs["val_loss"] = _epoch_loss(
+                model, test_step, dataset.x_val, dataset.y_val, train.batch_size
+            )
         if progress is not None:
             progress.update(n_batches, values=list(logs.items()), finalize=True)
         for key, value in logs.items():
@@ -208,41 +239,58 @@ _CALLBACK_STATE = {"ReduceLROnPlateau": ("wait", "cooldown_counter", "best")}
 
 def callback_state(callbacks: Sequence[keras.callbacks.Callback]) -> list[dict]:
     """The built-in callbacks' counters, in order (JSON)."""
-    return [{name: float(getattr(callback, name))
-             for name in _CALLBACK_STATE.get(type(callback).__name__, ())}
-            for callback in callbacks]
+    return [
+        {
+            name: float(getattr(callback, name))
+            for name in _CALLBACK_STATE.get(type(callback).__name__, ())
+        }
+        for callback in callbacks
+    ]
 
 
-def restore_callback_state(callbacks: Sequence[keras.callbacks.Callback],
-                           saved: list[dict]) -> None:
+def restore_callback_state(
+    callbacks: Sequence[keras.callbacks.Callback], saved: list[dict]
+) -> None:
     for callback, values in zip(callbacks, saved or ()):
         for name, value in values.items():
             setattr(callback, name, int(value) if name != "best" else value)
 
 
-def build_callbacks(train: TrainConfig, learning_rate_start: float | None, run_dir: Path,
-                    resumed_epochs: int | None = None) -> list[keras.callbacks.Callback]:
+def build_callbacks(
+    train: TrainConfig,
+    learning_rate_start: float | None,
+    run_dir: Path,
+    resumed_epochs: int | None = None,
+) -> list[keras.callbacks.Callback]:
     """The Keras callbacks ``train.tensorboard`` and ``train.callbacks`` ask for, writing
     into ``run_dir``. ``resumed_epochs``: the epochs a resumed run's checkpoint holds; a CSV
     log keeps only their rows and is appended to (the later epochs are run again)."""
     built: list[keras.callbacks.Callback] = []
     for spec in train.callbacks:
-        arguments = {key: value for key, value in dataclasses.asdict(spec).items()
-                     if key != "name"}
+        arguments = {key: value for key, value in dataclasses.asdict(spec).items() if key != "name"}
         if spec.name == "CSVLogger":
             path = run_dir / spec.filename
             if resumed_epochs is not None:
                 trim_csv_log(path, resumed_epochs)
-            built.append(keras.callbacks.CSVLogger(str(path), separator=spec.separator,
-                                                   append=resumed_epochs is not None))
+            built.append(
+                keras.callbacks.CSVLogger(
+                    str(path), separator=spec.separator, append=resumed_epochs is not None
+                )
+            )
         elif spec.name == "LearningRateScheduler":
-            built.append(keras.callbacks.LearningRateScheduler(NamedSchedule(
-                spec.schedule, learning_rate_start, spec.decay, spec.every, train.epochs)))
+            built.append(
+                keras.callbacks.LearningRateScheduler(
+                    NamedSchedule(
+                        spec.schedule, learning_rate_start, spec.decay, spec.every, train.epochs
+                    )
+                )
+            )
         else:
             built.append(getattr(keras.callbacks, spec.name)(**arguments))
     if train.tensorboard:
-        built.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard"),
-                                                 write_graph=True))
+        built.append(
+            keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard"), write_graph=True)
+        )
     return built
 
 
@@ -251,7 +299,7 @@ def trim_csv_log(path: Path, epochs: int) -> None:
     epochs after its checkpoint)."""
     if path.exists():  # bytes: the csv module ends its rows with \r\n
         lines = path.read_bytes().splitlines(keepends=True)
-        path.write_bytes(b"".join(lines[:1 + epochs]))
+        path.write_bytes(b"".join(lines[: 1 + epochs]))
 
 
 @dataclass(frozen=True)
@@ -266,7 +314,7 @@ class NamedSchedule:
 
     def __call__(self, epoch: int, current: float) -> float:
         if self.kind == "exponential":
-            return self.start * self.decay ** epoch
+            return self.start * self.decay**epoch
         if self.kind == "step":
             return self.start * self.decay ** (epoch // self.every)
         return self.start * 0.5 * (1 + math.cos(math.pi * epoch / self.epochs))

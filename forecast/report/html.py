@@ -11,16 +11,22 @@ import pandas as pd
 
 from forecast.store import atomic
 
-STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
-         "img{max-width:100%}.scroll{overflow-x:auto;max-width:100%}"
-         ".table{border-collapse:collapse}.table td,.table th{padding:4px 10px;"
-         "border-bottom:1px solid #ddd;text-align:right;white-space:nowrap}"
-         ".warnings li,.messages li{color:#8a4b00}.folder{color:#666}"
-         "pre{background:#f6f6f6;padding:1em;overflow:auto;white-space:pre-wrap}")
-IMAGES = (("true_vs_predicted.png", "True vs predicted (test set)"),
-          ("loss.png", "Loss"), ("forecast.png", "Forecast"),
-          ("backtest.png", "Walk-forward backtest"), ("compare.png", "Model comparison"),
-          ("live.png", "Live record: forecasts issued and what came"))
+STYLE = (
+    "body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
+    "img{max-width:100%}.scroll{overflow-x:auto;max-width:100%}"
+    ".table{border-collapse:collapse}.table td,.table th{padding:4px 10px;"
+    "border-bottom:1px solid #ddd;text-align:right;white-space:nowrap}"
+    ".warnings li,.messages li{color:#8a4b00}.folder{color:#666}"
+    "pre{background:#f6f6f6;padding:1em;overflow:auto;white-space:pre-wrap}"
+)
+IMAGES = (
+    ("true_vs_predicted.png", "True vs predicted (test set)"),
+    ("loss.png", "Loss"),
+    ("forecast.png", "Forecast"),
+    ("backtest.png", "Walk-forward backtest"),
+    ("compare.png", "Model comparison"),
+    ("live.png", "Live record: forecasts issued and what came"),
+)
 
 
 def page_title(subject: str, finished: str | None = None) -> str:
@@ -47,12 +53,15 @@ def _write_page(folder: Path, title: str, parts: list[str]) -> Path:
 
 
 def _page(title: str, folder: Path, parts: list[str]) -> str:
-    heading = (f"<h1>{html.escape(title)}</h1><p class='folder'>folder "
-               f"{html.escape(str(folder.name))}</p>")
-    return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-            f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
-            f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>"
-            f"<body>{heading}{''.join(parts)}</body></html>\n")
+    heading = (
+        f"<h1>{html.escape(title)}</h1><p class='folder'>folder {html.escape(str(folder.name))}</p>"
+    )
+    return (
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>"
+        f"<body>{heading}{''.join(parts)}</body></html>\n"
+    )
 
 
 def _image(path: Path, alt: str) -> str:
@@ -63,8 +72,14 @@ def _image(path: Path, alt: str) -> str:
 
 def _table(frame: pd.DataFrame, escape: bool = True) -> str:
     """A table that scrolls inside its own box when it is wider than the page."""
-    table = frame.to_html(index=False, float_format=lambda value: f"{value:.4g}",
-                          na_rep="–", border=0, classes="table", escape=escape)
+    table = frame.to_html(
+        index=False,
+        float_format=lambda value: f"{value:.4g}",
+        na_rep="–",
+        border=0,
+        classes="table",
+        escape=escape,
+    )
     return f"<div class='scroll'>{table}</div>"
 
 
@@ -92,45 +107,66 @@ def _metrics_section(metrics: dict, words: str) -> str:
     if not metrics.get("n_test"):
         from forecast.evaluation.metrics import PRODUCTION
 
-        return (f"<h2>Production fit</h2><p>This run is {html.escape(PRODUCTION)} (with "
-                f"RUN the folder of this page).</p>")
-    frame = pd.DataFrame({
-        "": ["RMSE", "MAE", "MAPE %"],
-        "model": [metrics["rmse"], metrics["mae"], metrics["mape"]],
-        "naive (previous close)": [metrics["naive_rmse"], metrics["naive_mae"],
-                                   metrics["naive_mape"]]})
+        return (
+            f"<h2>Production fit</h2><p>This run is {html.escape(PRODUCTION)} (with "
+            f"RUN the folder of this page).</p>"
+        )
+    frame = pd.DataFrame(
+        {
+            "": ["RMSE", "MAE", "MAPE %"],
+            "model": [metrics["rmse"], metrics["mae"], metrics["mape"]],
+            "naive (previous close)": [
+                metrics["naive_rmse"],
+                metrics["naive_mae"],
+                metrics["naive_mape"],
+            ],
+        }
+    )
     from forecast.evaluation.metrics import metrics_verdict
 
-    return (f"<h2>Test metrics</h2>{_table(frame)}<p>On the same {words}: "
-            f"<b>{html.escape(metrics_verdict(metrics))}</b> The Diebold–Mariano test (one-sided, "
-            f"squared error) says whether a lower RMSE is more than noise.</p>")
+    return (
+        f"<h2>Test metrics</h2>{_table(frame)}<p>On the same {words}: "
+        f"<b>{html.escape(metrics_verdict(metrics))}</b> The Diebold–Mariano test (one-sided, "
+        f"squared error) says whether a lower RMSE is more than noise.</p>"
+    )
 
 
 def _live_section(summary: dict) -> str:
     """The live record: the verdict and, per horizon, the point forecasts beside the naive
     forecast issued with them and the bands' coverage beside the random walk's."""
-    rows = [{"h": part["horizon"], "n": part["n"], "rmse": part["rmse"],
-             "naive rmse": part["naive_rmse"], "rmse_ratio": part["rmse_ratio"],
-             "DM p": part["dm_p_value"], "coverage 80 %": part.get("coverage80"),
-             "coverage 95 %": part.get("coverage95"),
-             "random walk's 95 %": part.get("rw_coverage95"), "verdict": part["verdict"]}
-            for part in summary["horizons"]]
+    rows = [
+        {
+            "h": part["horizon"],
+            "n": part["n"],
+            "rmse": part["rmse"],
+            "naive rmse": part["naive_rmse"],
+            "rmse_ratio": part["rmse_ratio"],
+            "DM p": part["dm_p_value"],
+            "coverage 80 %": part.get("coverage80"),
+            "coverage 95 %": part.get("coverage95"),
+            "random walk's 95 %": part.get("rw_coverage95"),
+            "verdict": part["verdict"],
+        }
+        for part in summary["horizons"]
+    ]
     table = _table(pd.DataFrame(rows)) if rows else ""
-    return (f"<h2>Live record</h2><p><b>{html.escape(summary['verdict'])}</b></p>"
-            f"<p>Every forecast in journal.csv matched with the bar that came at its target "
-            f"(live.csv, live.json); {summary['pending']} are still pending.</p>{table}")
+    return (
+        f"<h2>Live record</h2><p><b>{html.escape(summary['verdict'])}</b></p>"
+        f"<p>Every forecast in journal.csv matched with the bar that came at its target "
+        f"(live.csv, live.json); {summary['pending']} are still pending.</p>{table}"
+    )
 
 
-def write_report(folder: str | Path, subject: str,
-                 data_warnings: list[str] | tuple[str, ...] | None = None) -> Path:
+def write_report(
+    folder: str | Path, subject: str, data_warnings: list[str] | tuple[str, ...] | None = None
+) -> Path:
     """(Re)write folder/report.html from whatever artifacts the folder holds, titled
     ``subject`` (ticker and kind: 'MSFT run') and the date.
 
     ``data_warnings``: the data checks' lines; by default those recorded in run.json.
     """
     folder = Path(folder)
-    record = json.loads((folder / "run.json").read_text()) if (folder / "run.json").exists() \
-        else {}
+    record = json.loads((folder / "run.json").read_text()) if (folder / "run.json").exists() else {}
     if subject.endswith(" run") and record.get("update"):
         subject = subject.replace(" run", " updated run")
     elif subject.endswith(" run") and record.get("test_rows", 1) == 0:
@@ -148,17 +184,21 @@ def write_report(folder: str | Path, subject: str,
         summary = json.loads((folder / "backtest.json").read_text())
         from forecast.evaluation.backtest import backtest_verdict
 
-        parts.append(f"<h2>Backtest</h2><p><b>{html.escape(backtest_verdict(summary))}</b></p>"
-                     f"{_table(table[table['fold'].astype(str) == 'all'])}"
-                     f"<details><summary>per fold</summary>"
-                     f"{_table(table[table['fold'].astype(str) != 'all'])}</details>")
+        parts.append(
+            f"<h2>Backtest</h2><p><b>{html.escape(backtest_verdict(summary))}</b></p>"
+            f"{_table(table[table['fold'].astype(str) == 'all'])}"
+            f"<details><summary>per fold</summary>"
+            f"{_table(table[table['fold'].astype(str) != 'all'])}</details>"
+        )
         if (folder / "bands.csv").exists():
-            parts.append("<h2>Bands vs the random walk's band</h2><p>Coverage of the 80 % and "
-                         "95 % bands, mean width relative to the random walk's band and the "
-                         "interval (Winkler) score, lower is better, on the same test bars "
-                         "(pooled over folds); the random walk's band is calibrated on the same "
-                         "block with the same rule.</p>"
-                         f"{_table(pd.read_csv(folder / 'bands.csv'))}")
+            parts.append(
+                "<h2>Bands vs the random walk's band</h2><p>Coverage of the 80 % and "
+                "95 % bands, mean width relative to the random walk's band and the "
+                "interval (Winkler) score, lower is better, on the same test bars "
+                "(pooled over folds); the random walk's band is calibrated on the same "
+                "block with the same rule.</p>"
+                f"{_table(pd.read_csv(folder / 'bands.csv'))}"
+            )
     if (folder / "compare.csv").exists():
         parts.append(f"<h2>Model comparison</h2>{_table(pd.read_csv(folder / 'compare.csv'))}")
     if (folder / "forecast.csv").exists():
@@ -179,27 +219,40 @@ def write_batch_report(folder: str | Path, table: pd.DataFrame, verdict: str) ->
     linked = table.copy()
     linked["report"] = [
         f"<a href='{html.escape(str(run))}/report.html'>report</a>"
-        if isinstance(run, str) and (folder / run / "report.html").exists() else "–"
-        for run in table["run_folder"]]
-    messages = [(ticker, text) for ticker, text in zip(table["ticker"], table["message"])
-                if isinstance(text, str) and text]
-    linked["message"] = ["see below" if isinstance(text, str) and text else "–"
-                         for text in table["message"]]
+        if isinstance(run, str) and (folder / run / "report.html").exists()
+        else "–"
+        for run in table["run_folder"]
+    ]
+    messages = [
+        (ticker, text)
+        for ticker, text in zip(table["ticker"], table["message"])
+        if isinstance(text, str) and text
+    ]
+    linked["message"] = [
+        "see below" if isinstance(text, str) and text else "–" for text in table["message"]
+    ]
     title = page_title(f"Batch of {len(table)} tickers")
-    parts = [f"<p><b>{html.escape(verdict)}</b></p>",
-             "<p>dm_p_value: the one-sided Diebold–Mariano test of each ticker's test "
-             "forecasts against the naive forecast on the same bars (squared error); "
-             "timing_p_value: the Pesaran–Timmermann test of its directional timing, which "
-             "conditions on the market's up-rate; each *_q_value: Benjamini–Hochberg over "
-             "the tickers that ran; live_*: the record of the forecasts issued since "
-             "(batch --update). rmse_ratio &lt; 1 alone is no evidence.</p>"]
+    parts = [
+        f"<p><b>{html.escape(verdict)}</b></p>",
+        "<p>dm_p_value: the one-sided Diebold–Mariano test of each ticker's test "
+        "forecasts against the naive forecast on the same bars (squared error); "
+        "timing_p_value: the Pesaran–Timmermann test of its directional timing, which "
+        "conditions on the market's up-rate; each *_q_value: Benjamini–Hochberg over "
+        "the tickers that ran; live_*: the record of the forecasts issued since "
+        "(batch --update). rmse_ratio &lt; 1 alone is no evidence.</p>",
+    ]
     if (folder / "batch.png").exists():
         parts.append(_image(folder / "batch.png", "rmse_ratio per ticker"))
     parts.append(_table(linked.drop(columns=["run_folder"]), escape=False))
     if messages:
-        parts.append("<h2>Messages</h2><ul class='messages'>" + "".join(
-            f"<li><b>{html.escape(str(ticker))}</b>: {html.escape(text)}</li>"
-            for ticker, text in messages) + "</ul>")
+        parts.append(
+            "<h2>Messages</h2><ul class='messages'>"
+            + "".join(
+                f"<li><b>{html.escape(str(ticker))}</b>: {html.escape(text)}</li>"
+                for ticker, text in messages
+            )
+            + "</ul>"
+        )
     return _write_page(folder, title, parts)
 
 
@@ -213,16 +266,19 @@ def write_sweep_report(folder: str | Path, table: pd.DataFrame, summary: dict) -
 
         ticker = yaml.safe_load((folder / "config.yaml").read_text())["data"]["ticker"] + " "
     title = page_title(f"{ticker}sweep of {summary['trials']} trials")
-    parts = ["<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in summary["lines"])
-             + "</ul>",
-             f"<p>Objective: {html.escape(summary['objective'])}; lower is better, and "
-             f"naive_objective is the naive forecast's score on the same rows. Trials never "
-             f"received a test row. {summary['completed']} trials completed, "
-             f"{summary['stopped_early']} were stopped early by ASHA, {summary['failed']} "
-             f"failed.</p>"]
+    parts = [
+        "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in summary["lines"]) + "</ul>",
+        f"<p>Objective: {html.escape(summary['objective'])}; lower is better, and "
+        f"naive_objective is the naive forecast's score on the same rows. Trials never "
+        f"received a test row. {summary['completed']} trials completed, "
+        f"{summary['stopped_early']} were stopped early by ASHA, {summary['failed']} "
+        f"failed.</p>",
+    ]
     if (folder / "best" / "report.html").exists():
-        parts.append("<p><a href='best/report.html'>the best config's run (best/)</a>, "
-                     "retrained on all training rows and scored once on the test rows.</p>")
+        parts.append(
+            "<p><a href='best/report.html'>the best config's run (best/)</a>, "
+            "retrained on all training rows and scored once on the test rows.</p>"
+        )
     if (folder / "best" / "metrics.json").exists():
         metrics = json.loads((folder / "best" / "metrics.json").read_text())
         parts.append(_metrics_section(metrics, _test_words(folder, metrics.get("n_test", 0))))

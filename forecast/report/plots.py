@@ -8,7 +8,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
 from forecast.data.interval import parse_timestamps
@@ -32,8 +31,9 @@ def time_axis(axes, stamps: pd.DatetimeIndex) -> np.ndarray | pd.DatetimeIndex:
     return np.arange(len(stamps))
 
 
-def finish_axes(axes, title: str, xlabel: str = "date", ylabel: str = "price",
-                legend: str | None = "best") -> None:
+def finish_axes(
+    axes, title: str, xlabel: str = "date", ylabel: str = "price", legend: str | None = "best"
+) -> None:
     """The labels, grid and legend every line plot here shares."""
     axes.set_title(title)
     axes.set_xlabel(xlabel)
@@ -43,18 +43,25 @@ def finish_axes(axes, title: str, xlabel: str = "date", ylabel: str = "price",
         axes.legend(loc=legend)
 
 
-def plot_true_vs_predicted(predictions: pd.DataFrame, show_naive: bool = True,
-                           title: str = "True vs predicted close") -> Figure:
+def plot_true_vs_predicted(
+    predictions: pd.DataFrame, show_naive: bool = True, title: str = "True vs predicted close"
+) -> Figure:
     """Actual and predicted closes over the test dates (the naive line optional)."""
     figure = Figure(figsize=(11, 5), layout="constrained")
     axes = figure.subplots()
     dates = time_axis(axes, pd.DatetimeIndex(parse_timestamps(predictions["date"])))
     axes.plot(dates, predictions["actual"], color="black", linewidth=1.2, label="actual")
-    axes.plot(dates, predictions["predicted"], color="tab:blue", linewidth=1.2,
-              label="model")
+    axes.plot(dates, predictions["predicted"], color="tab:blue", linewidth=1.2, label="model")
     if show_naive:
-        axes.plot(dates, predictions["naive"], color="tab:orange", linewidth=0.8, alpha=0.8,
-                  linestyle="--", label="naive (previous close)")
+        axes.plot(
+            dates,
+            predictions["naive"],
+            color="tab:orange",
+            linewidth=0.8,
+            alpha=0.8,
+            linestyle="--",
+            label="naive (previous close)",
+        )
     finish_axes(axes, title)
     return figure
 
@@ -77,10 +84,18 @@ def plot_price_history(dataset: Dataset) -> Figure:
     figure = Figure(figsize=(11, 4), layout="constrained")
     axes = figure.subplots()
     prices = dataset.prices
-    axes.plot(prices.index[:dataset.n_train], prices.iloc[:dataset.n_train],
-              color="tab:blue", label=f"training ({dataset.n_train} bars)")
-    axes.plot(prices.index[dataset.n_train:], prices.iloc[dataset.n_train:],
-              color="tab:red", label=f"test ({len(prices) - dataset.n_train} bars)")
+    axes.plot(
+        prices.index[: dataset.n_train],
+        prices.iloc[: dataset.n_train],
+        color="tab:blue",
+        label=f"training ({dataset.n_train} bars)",
+    )
+    axes.plot(
+        prices.index[dataset.n_train :],
+        prices.iloc[dataset.n_train :],
+        color="tab:red",
+        label=f"test ({len(prices) - dataset.n_train} bars)",
+    )
     finish_axes(axes, "Close price history")
     return figure
 
@@ -89,17 +104,22 @@ def plot_scaled_training(dataset: Dataset) -> Figure:
     """What the network sees: training closes scaled to [0, 1] by the training-only scaler."""
     figure = Figure(figsize=(11, 3.5), layout="constrained")
     axes = figure.subplots()
-    training = dataset.prices.iloc[:dataset.n_train]
+    training = dataset.prices.iloc[: dataset.n_train]
     scaled = dataset.scaler.transform(training.to_numpy().reshape(-1, 1))[:, 0]  # (n_train,)
     axes.plot(training.index, scaled, color="tab:blue")
     axes.set_ylim(-0.05, 1.05)
-    finish_axes(axes, "Scaled training series (MinMaxScaler fitted on these rows only)",
-                ylabel="scaled close", legend=None)
+    finish_axes(
+        axes,
+        "Scaled training series (MinMaxScaler fitted on these rows only)",
+        ylabel="scaled close",
+        legend=None,
+    )
     return figure
 
 
-def plot_forecast(history: pd.Series, forecast: pd.DataFrame, history_days: int = 120,
-                  title: str = "Forecast") -> Figure:
+def plot_forecast(
+    history: pd.Series, forecast: pd.DataFrame, history_days: int = 120, title: str = "Forecast"
+) -> Figure:
     """A fan chart: recent closes, then the median forecast inside its 80% and 95% bands,
     and the random walk's 95% band as a dashed outline where the forecast has one."""
     figure = Figure(figsize=(11, 5), layout="constrained")
@@ -107,29 +127,35 @@ def plot_forecast(history: pd.Series, forecast: pd.DataFrame, history_days: int 
     recent = history.iloc[-history_days:]
     dates = parse_timestamps(forecast["date"], pd.DatetimeIndex(history.index).tz)
     positions = time_axis(axes, pd.DatetimeIndex([*recent.index, *dates]))
-    axes.plot(positions[:len(recent)], recent.to_numpy(), color="black", linewidth=1.2,
-              label="history")
+    axes.plot(
+        positions[: len(recent)], recent.to_numpy(), color="black", linewidth=1.2, label="history"
+    )
     # Join the fan to the last close so the chart reads as one line.
-    joined = positions[len(recent) - 1:]
+    joined = positions[len(recent) - 1 :]
     last = float(recent.iloc[-1])
 
     def band(column: str) -> np.ndarray:
         return np.concatenate([[last], forecast[column].to_numpy()])
-    axes.fill_between(joined, band("lo95"), band("hi95"), color="tab:blue", alpha=0.15,
-                      label="95% band")
-    axes.fill_between(joined, band("lo80"), band("hi80"), color="tab:blue", alpha=0.3,
-                      label="80% band")
+
+    axes.fill_between(
+        joined, band("lo95"), band("hi95"), color="tab:blue", alpha=0.15, label="95% band"
+    )
+    axes.fill_between(
+        joined, band("lo80"), band("hi80"), color="tab:blue", alpha=0.3, label="80% band"
+    )
     axes.plot(joined, band("median"), color="tab:blue", linewidth=1.5, label="median")
     if "rw_lo95" in forecast:  # the band to beat: the naive forecast's, same rule and block
         for column, label in (("rw_lo95", "random walk's 95% band"), ("rw_hi95", None)):
-            axes.plot(joined, band(column), color="dimgray", linestyle="--", linewidth=1,
-                      label=label)
+            axes.plot(
+                joined, band(column), color="dimgray", linestyle="--", linewidth=1, label=label
+            )
     finish_axes(axes, title, legend="upper left")
     return figure
 
 
-def plot_live(history: pd.Series, journal: pd.DataFrame, issues: int = 12,
-              title: str = "Live record") -> Figure:
+def plot_live(
+    history: pd.Series, journal: pd.DataFrame, issues: int = 12, title: str = "Live record"
+) -> Figure:
     """The realized closes over the forecasts issued, by issue: each of the last ``issues``
     forecasts' median from its origin, inside its 95 % band where it had one."""
     figure = Figure(figsize=(11, 5), layout="constrained")
@@ -140,16 +166,30 @@ def plot_live(history: pd.Series, journal: pd.DataFrame, issues: int = 12,
     start = min(origins.min(), targets.min())
     shown = history[history.index >= start - (targets.max() - start) * 0.2]
     axes.plot(shown.index, shown.to_numpy(), color="black", linewidth=1.2, label="actual")
-    groups = list(journal.assign(_origin=origins, _target=targets).groupby(
-        ["issued_utc", "origin", "model_sha256", "method"], sort=False))[-issues:]
+    groups = list(
+        journal.assign(_origin=origins, _target=targets).groupby(
+            ["issued_utc", "origin", "model_sha256", "method"], sort=False
+        )
+    )[-issues:]
     colours = sequential_colours(len(groups))
     for colour, (_, part) in zip(colours, groups):
         part = part.sort_values("step")
-        axes.plot(part["_target"], part["median"].astype(float), color=colour, linewidth=1,
-                  marker=".", markersize=3)
+        axes.plot(
+            part["_target"],
+            part["median"].astype(float),
+            color=colour,
+            linewidth=1,
+            marker=".",
+            markersize=3,
+        )
         if part["lo95"].notna().all():
-            axes.fill_between(part["_target"], part["lo95"].astype(float),
-                              part["hi95"].astype(float), color=colour, alpha=0.12)
+            axes.fill_between(
+                part["_target"],
+                part["lo95"].astype(float),
+                part["hi95"].astype(float),
+                color=colour,
+                alpha=0.12,
+            )
     finish_axes(axes, title, legend="upper left")
     return figure
 
@@ -185,13 +225,20 @@ def plot_compare(table: pd.DataFrame) -> Figure:
     """Pooled RMSE of each model family and baseline on the same folds."""
     figure = Figure(figsize=(9, 4), layout="constrained")
     axes = figure.subplots()
-    colours = ["tab:blue" if method not in ("naive", "drift", "moving_average")
-               else "tab:gray" for method in table["method"]]
+    colours = [
+        "tab:blue" if method not in ("naive", "drift", "moving_average") else "tab:gray"
+        for method in table["method"]
+    ]
     axes.bar(table["method"], table["rmse"], color=colours)
     for index, (ratio, p_value) in enumerate(zip(table["rmse_ratio"], table["dm_p_value"])):
         test = "" if pd.isna(p_value) else f"\nDM p {p_value:.2g}"
-        axes.annotate(f"ratio {ratio:.3f}{test}", (index, table["rmse"].iloc[index]),
-                      ha="center", va="bottom", fontsize=8)
+        axes.annotate(
+            f"ratio {ratio:.3f}{test}",
+            (index, table["rmse"].iloc[index]),
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
     axes.set_ylabel("RMSE over all folds")
     axes.set_title("Model families vs baselines (same folds, same test bars)")
     axes.grid(alpha=0.3, axis="y")
@@ -199,17 +246,32 @@ def plot_compare(table: pd.DataFrame) -> Figure:
 
 
 GATE_PANELS = {
-    "lstm": (("forget_gate", "forget gate f"), ("input_gate", "input gate i"),
-             ("output_gate", "output gate o"), ("cell", "cell state c")),
-    "gru": (("update_gate", "update gate z"), ("reset_gate", "reset gate r"),
-            ("candidate", "candidate h̃"), ("hidden", "hidden state h")),
+    "lstm": (
+        ("forget_gate", "forget gate f"),
+        ("input_gate", "input gate i"),
+        ("output_gate", "output gate o"),
+        ("cell", "cell state c"),
+    ),
+    "gru": (
+        ("update_gate", "update gate z"),
+        ("reset_gate", "reset gate r"),
+        ("candidate", "candidate h̃"),
+        ("hidden", "hidden state h"),
+    ),
     "simple_rnn": (("hidden", "hidden state h"),),
 }
 
 
-def plot_gates(input_dates: pd.DatetimeIndex, input_prices: np.ndarray,
-               steps: dict[str, np.ndarray], kind: str, next_date: pd.Timestamp,
-               predicted: float, actual: float, title: str) -> Figure:
+def plot_gates(
+    input_dates: pd.DatetimeIndex,
+    input_prices: np.ndarray,
+    steps: dict[str, np.ndarray],
+    kind: str,
+    next_date: pd.Timestamp,
+    predicted: float,
+    actual: float,
+    title: str,
+) -> Figure:
     """The window's prices on top; below, time × unit heatmaps of the layer's gates/states.
 
     steps: arrays (time, units) for one window, as the NumPy reference cell returns them.
@@ -219,10 +281,23 @@ def plot_gates(input_dates: pd.DatetimeIndex, input_prices: np.ndarray,
     grid = figure.add_gridspec(len(panels) + 1, 2, width_ratios=[40, 1])
     top = figure.add_subplot(grid[0, 0])
     top.plot(input_dates, input_prices, color="black", marker=".", label="input closes")
-    top.scatter([next_date], [actual], color="black", marker="o", zorder=3,
-                label=f"actual next close {actual:.2f}")
-    top.scatter([next_date], [predicted], color="tab:red", marker="x", s=60, zorder=3,
-                label=f"predicted {predicted:.2f}")
+    top.scatter(
+        [next_date],
+        [actual],
+        color="black",
+        marker="o",
+        zorder=3,
+        label=f"actual next close {actual:.2f}",
+    )
+    top.scatter(
+        [next_date],
+        [predicted],
+        color="tab:red",
+        marker="x",
+        s=60,
+        zorder=3,
+        label=f"predicted {predicted:.2f}",
+    )
     top.set_title(title)
     top.set_ylabel("price")
     top.grid(alpha=0.3)
@@ -232,10 +307,16 @@ def plot_gates(input_dates: pd.DatetimeIndex, input_prices: np.ndarray,
         axes = figure.add_subplot(grid[row, 0])
         values = steps[key].T  # (units, time)
         gate = key.endswith("_gate")
-        image = axes.imshow(values, aspect="auto", origin="lower", cmap="viridis" if gate
-                            else "coolwarm", vmin=0 if gate else None, vmax=1 if gate else None,
-                            extent=(-0.5, len(steps_axis) - 0.5, -0.5, values.shape[0] - 0.5),
-                            interpolation="nearest")
+        image = axes.imshow(
+            values,
+            aspect="auto",
+            origin="lower",
+            cmap="viridis" if gate else "coolwarm",
+            vmin=0 if gate else None,
+            vmax=1 if gate else None,
+            extent=(-0.5, len(steps_axis) - 0.5, -0.5, values.shape[0] - 0.5),
+            interpolation="nearest",
+        )
         if not gate:
             limit = float(np.abs(values).max()) or 1.0
             image.set_clim(-limit, limit)
@@ -260,20 +341,28 @@ def plot_batch(table: pd.DataFrame, significance: float = 0.05) -> Figure:
     colours = ["tab:green" if beat else "tab:gray" for beat in beats]
     positions = np.arange(len(ran))
     axes.barh(positions, ratios, color=colours)
-    axes.set_yticks(positions, [f"{ticker} *" if mark else str(ticker)
-                                for ticker, mark in zip(ran["ticker"], timing)])
+    axes.set_yticks(
+        positions,
+        [f"{ticker} *" if mark else str(ticker) for ticker, mark in zip(ran["ticker"], timing)],
+    )
     axes.invert_yaxis()
     axes.axvline(1.0, color="black", linewidth=1, linestyle="--", label="naive (1.0)")
     axes.set_xlabel("rmse_ratio (model RMSE / naive RMSE on the same test bars)")
-    axes.set_title(f"{len(ran)} tickers; green = beats naive (DM, Benjamini–Hochberg at "
-                   f"{significance:.0%}); * = directional timing after Benjamini–Hochberg")
+    axes.set_title(
+        f"{len(ran)} tickers; green = beats naive (DM, Benjamini–Hochberg at "
+        f"{significance:.0%}); * = directional timing after Benjamini–Hochberg"
+    )
     axes.grid(alpha=0.3, axis="x")
     axes.legend(loc="lower right")
     return figure
 
 
-SWEEP_COLOURS = {"completed": "tab:blue", "stopped early": "tab:orange",
-                 "failed": "tab:red", "not finished": "tab:gray"}
+SWEEP_COLOURS = {
+    "completed": "tab:blue",
+    "stopped early": "tab:orange",
+    "failed": "tab:red",
+    "not finished": "tab:gray",
+}
 
 
 def plot_sweep(table: pd.DataFrame, space, objective: str, objective_name: str) -> Figure:
@@ -297,15 +386,22 @@ def plot_sweep(table: pd.DataFrame, space, objective: str, objective_name: str) 
         if not chosen.any():
             continue
         shown = np.where(finite[chosen], scores[chosen], floor)
-        top.scatter(trials[chosen], shown, color=colour, label=status, zorder=3,
-                    marker="x" if status == "failed" else "o")
+        top.scatter(
+            trials[chosen],
+            shown,
+            color=colour,
+            label=status,
+            zorder=3,
+            marker="x" if status == "failed" else "o",
+        )
     counted = (table["status"] == "completed").to_numpy() & finite
     best_so_far = np.fmin.accumulate(np.where(counted, scores, np.nan))
     top.step(trials, best_so_far, where="post", color="black", label="best so far (completed)")
     naive = table["naive_objective"].to_numpy(dtype="float64")
     if np.isfinite(naive).any():
-        top.axhline(float(np.nanmedian(naive)), color="gray", linestyle="--",
-                    label="naive forecast")
+        top.axhline(
+            float(np.nanmedian(naive)), color="gray", linestyle="--", label="naive forecast"
+        )
     top.set_xlabel("trial")
     top.xaxis.set_major_locator(MaxNLocator(integer=True))
     top.set_ylabel(objective_name.split(" (")[0])
@@ -318,8 +414,10 @@ def plot_sweep(table: pd.DataFrame, space, objective: str, objective_name: str) 
         ran = finite
         if parameter.kind == "choice":  # the space's own order; CSV cells are text
             labels = [str(value_text(value)) for value in parameter.values]
-            positions = np.array([labels.index(str(value)) if str(value) in labels else -1
-                                  for value in values], dtype="float64")
+            positions = np.array(
+                [labels.index(str(value)) if str(value) in labels else -1 for value in values],
+                dtype="float64",
+            )
             axes.set_xticks(range(len(labels)), labels, fontsize=8)
         else:
             positions = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64")

@@ -32,18 +32,41 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forecast.store import atomic, runs
-from forecast.evaluation.backtest import method_metrics, plain
-from forecast.evaluation.significance import SIGNIFICANCE, benjamini_hochberg
 from forecast.config import Config, config_from_dict, config_to_dict, resolve_progress
 from forecast.errors import UserError
+from forecast.evaluation.backtest import method_metrics, plain
+from forecast.evaluation.significance import SIGNIFICANCE, benjamini_hochberg
+from forecast.store import atomic, runs
 
 LEADERBOARD_COLUMNS = (
-    "ticker", "status", "message", "n_test", "rmse", "naive_rmse", "rmse_ratio", "dm_p_value",
-    "dm_q_value", "mase", "directional_accuracy", "up_share", "market_up_rate",
-    "timing_p_value", "timing_q_value", "last_close", "forecast_date", "forecast_median",
-    "forecast_lo95", "forecast_hi95", "backtest_rmse_ratio", "live_n", "live_rmse_ratio",
-    "live_dm_p_value", "live_dm_q_value", "live_coverage95", "run_folder")
+    "ticker",
+    "status",
+    "message",
+    "n_test",
+    "rmse",
+    "naive_rmse",
+    "rmse_ratio",
+    "dm_p_value",
+    "dm_q_value",
+    "mase",
+    "directional_accuracy",
+    "up_share",
+    "market_up_rate",
+    "timing_p_value",
+    "timing_q_value",
+    "last_close",
+    "forecast_date",
+    "forecast_median",
+    "forecast_lo95",
+    "forecast_hi95",
+    "backtest_rmse_ratio",
+    "live_n",
+    "live_rmse_ratio",
+    "live_dm_p_value",
+    "live_dm_q_value",
+    "live_coverage95",
+    "run_folder",
+)
 TEXT_COLUMNS = {"ticker", "status", "message", "forecast_date", "run_folder"}
 
 
@@ -56,21 +79,23 @@ class BatchResult:
     placement: dict[str, dict[str, Any]]  # ticker -> node_id, worker_pid, seconds
 
 
-def read_tickers(tickers: str | None = None, tickers_file: str | Path | None = None
-                 ) -> list[str]:
+def read_tickers(tickers: str | None = None, tickers_file: str | Path | None = None) -> list[str]:
     """Tickers from ``--tickers A,B,C`` or a file (one per line or comma-separated; # starts
     a comment), upper-cased, in order, without repeats."""
     if bool(tickers) == bool(tickers_file):
-        raise UserError("batch: give the tickers with either --tickers A,B,C or "
-                        "--tickers-file FILE")
+        raise UserError(
+            "batch: give the tickers with either --tickers A,B,C or --tickers-file FILE"
+        )
     text = tickers or ""
     if tickers_file:
         try:
             text = Path(tickers_file).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
-            raise UserError(f"--tickers-file {tickers_file}: cannot read it "
-                            f"({getattr(error, 'strerror', None) or error}); pass a text file "
-                            f"with one ticker per line") from None
+            raise UserError(
+                f"--tickers-file {tickers_file}: cannot read it "
+                f"({getattr(error, 'strerror', None) or error}); pass a text file "
+                f"with one ticker per line"
+            ) from None
     names: list[str] = []
     for line in text.splitlines() or [text]:
         for name in line.split("#")[0].replace(",", " ").split():
@@ -78,12 +103,15 @@ def read_tickers(tickers: str | None = None, tickers_file: str | Path | None = N
             if name and name not in names:
                 names.append(name)
     if not names:
-        raise UserError(f"{'--tickers-file ' + str(tickers_file) if tickers_file else '--tickers'}"
-                        f": no tickers found; list at least one, e.g. MSFT,AAPL")
+        raise UserError(
+            f"{'--tickers-file ' + str(tickers_file) if tickers_file else '--tickers'}"
+            f": no tickers found; list at least one, e.g. MSFT,AAPL"
+        )
     for name in names:
         if not re.fullmatch(r"[A-Z0-9._^=-]+", name):
-            raise UserError(f"ticker {name!r}: not a ticker symbol; use letters, digits and "
-                            f". - ^ = only")
+            raise UserError(
+                f"ticker {name!r}: not a ticker symbol; use letters, digits and . - ^ = only"
+            )
     return names
 
 
@@ -95,20 +123,24 @@ def ticker_folder(name: str) -> str:
 def read_tree(folder: Path, prefix: str = "") -> dict[str, bytes]:
     """Every file under ``folder`` by its path relative to it (after ``prefix``), sorted:
     how a folder travels between the driver and a worker (nothing is shared on disk)."""
-    return {f"{prefix}{path.relative_to(folder)}": path.read_bytes()
-            for path in sorted(folder.rglob("*")) if path.is_file()}
+    return {
+        f"{prefix}{path.relative_to(folder)}": path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
 
 
 # --- in the worker --------------------------------------------------------------------------
 
+
 def scratch_folder(ticker: str) -> Path:
     """A worker's scratch folder, named by ticker and process (a killed task is findable)."""
-    return Path(tempfile.mkdtemp(prefix=f"forecast-batch-{ticker_folder(ticker)}-"
-                                        f"{os.getpid()}-"))
+    return Path(tempfile.mkdtemp(prefix=f"forecast-batch-{ticker_folder(ticker)}-{os.getpid()}-"))
 
 
-def error_row(ticker: str, error: UserError, local: Path, csv: tuple[str, str] | None
-              ) -> dict[str, Any]:
+def error_row(
+    ticker: str, error: UserError, local: Path, csv: tuple[str, str] | None
+) -> dict[str, Any]:
     """A task's error, naming the driver's file rather than the worker's copy of its rows."""
     message = str(error).replace(str(local), csv[1]) if csv else str(error)
     return {"ticker": ticker, "status": "error", "message": message, "files": {}}
@@ -129,8 +161,14 @@ def ticker_csv(config: Config, ticker: str) -> tuple[str, str] | None:
     return buffer.getvalue(), str(path)
 
 
-def run_ticker(values: dict[str, Any], ticker: str, csv: tuple[str, str] | None, steps: int,
-               folds: int, runs_dir: str) -> dict[str, Any]:
+def run_ticker(
+    values: dict[str, Any],
+    ticker: str,
+    csv: tuple[str, str] | None,
+    steps: int,
+    folds: int,
+    runs_dir: str,
+) -> dict[str, Any]:
     """Train (then forecast ``steps`` bars, then backtest ``folds`` folds) one ticker in a
     scratch folder with the single-run command functions; return its files.
 
@@ -148,15 +186,25 @@ def run_ticker(values: dict[str, Any], ticker: str, csv: tuple[str, str] | None,
     scratch = scratch_folder(ticker)
     local = scratch / f"{ticker_folder(ticker)}.csv"
     try:
-        config = config_from_dict({**values, "data": {**values["data"], "ticker": ticker},
-                                   "output": {**values["output"], "runs_dir": runs_dir}})
+        config = config_from_dict(
+            {
+                **values,
+                "data": {**values["data"], "ticker": ticker},
+                "output": {**values["output"], "runs_dir": runs_dir},
+            }
+        )
         if csv is not None:  # the driver's rows, read here from a local copy
             local.write_text(csv[0], encoding="utf-8")
-            resolved, market = load_data(replace(
-                config, data=replace(config.data, path=str(local))))
+            resolved, market = load_data(
+                replace(config, data=replace(config.data, path=str(local)))
+            )
             config = replace(resolved, data=replace(resolved.data, path=config.data.path))
-            market = replace(market, warnings=tuple(  # named by the driver's file too
-                line.replace(str(local), csv[1]) for line in market.warnings))
+            market = replace(
+                market,
+                warnings=tuple(  # named by the driver's file too
+                    line.replace(str(local), csv[1]) for line in market.warnings
+                ),
+            )
         else:
             config, market = load_data(config)
         quiet = replace(config, train=replace(config.train, progress="none"))
@@ -168,10 +216,13 @@ def run_ticker(values: dict[str, Any], ticker: str, csv: tuple[str, str] | None,
             except UserError as error:  # the run stands; the row says why it has no forecast
                 atomic.write_json(run / "forecast.json", {"error": str(error)})
         if folds:
-            backtest(quiet, folds=folds, out=scratch / "backtest", echo=lambda line: None,
-                     market=market)
-        files = {**read_tree(scratch / "backtest", "backtest/"),
-                 **read_tree(scratch / "run", "run/")}
+            backtest(
+                quiet, folds=folds, out=scratch / "backtest", echo=lambda line: None, market=market
+            )
+        files = {
+            **read_tree(scratch / "backtest", "backtest/"),
+            **read_tree(scratch / "run", "run/"),
+        }
         return {"ticker": ticker, "status": "ok", "message": "", "files": files}
     except UserError as error:
         return error_row(ticker, error, local, csv)
@@ -179,8 +230,13 @@ def run_ticker(values: dict[str, Any], ticker: str, csv: tuple[str, str] | None,
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def update_ticker(ticker: str, files: dict[str, bytes], csv: tuple[str, str] | None,
-                  steps: int, parent_record: str) -> dict[str, Any]:
+def update_ticker(
+    ticker: str,
+    files: dict[str, bytes],
+    csv: tuple[str, str] | None,
+    steps: int,
+    parent_record: str,
+) -> dict[str, Any]:
     """The nightly step of one ticker in a scratch folder: update its run with the newest
     bars (a warm start), forecast ``steps`` bars, score the lineage's journal; return the
     new run folder's files (``run/…``). ``files``: the current run folder's, from the driver;
@@ -203,14 +259,17 @@ def update_ticker(ticker: str, files: dict[str, bytes], csv: tuple[str, str] | N
             data = runs.read_config(parent).data
             market = (load_market(replace(data, path=str(local), end=None)).bars, csv[1])
         quiet = lambda line: None  # noqa: E731
-        update(parent, out=scratch / "run", echo=quiet, market=market,
-               parent_record=parent_record)
+        update(parent, out=scratch / "run", echo=quiet, market=market, parent_record=parent_record)
         if steps:
             forecast(scratch / "run", steps=steps)
         if (scratch / "run" / "journal.csv").exists():
             score(scratch / "run", bars=market[0] if market else None)
-        return {"ticker": ticker, "status": "ok", "message": "",
-                "files": read_tree(scratch / "run", "run/")}
+        return {
+            "ticker": ticker,
+            "status": "ok",
+            "message": "",
+            "files": read_tree(scratch / "run", "run/"),
+        }
     except UserError as error:
         return error_row(ticker, error, local, csv)
     finally:
@@ -218,6 +277,7 @@ def update_ticker(ticker: str, files: dict[str, bytes], csv: tuple[str, str] | N
 
 
 # --- on the driver --------------------------------------------------------------------------
+
 
 def write_files(folder: Path, ticker: str, files: dict[str, bytes]) -> None:
     """A task's files into DIR/runs/TICKER and DIR/backtests/TICKER, run.json last."""
@@ -246,36 +306,64 @@ def ticker_row(folder: Path, ticker: str, error: str | None = None) -> dict[str,
         return row
     metrics = runs.read_json(run / "metrics.json")
     prices = pd.read_csv(run / "prices.csv")["price"].to_numpy()
-    row.update(status="ok", n_test=metrics["n_test"], last_close=float(prices[-1]),
-               run_folder=f"runs/{name}")
+    row.update(
+        status="ok",
+        n_test=metrics["n_test"],
+        last_close=float(prices[-1]),
+        run_folder=f"runs/{name}",
+    )
     if metrics["n_test"]:  # a production fit (after --update) has no test rows
         predictions = pd.read_csv(run / "predictions.csv")
-        scores = method_metrics(predictions["actual"].to_numpy(),
-                                predictions["predicted"].to_numpy(),
-                                predictions["naive"].to_numpy(), prices[:metrics["n_train"]])
-        row.update(rmse=metrics["rmse"], naive_rmse=metrics["naive_rmse"],
-                   rmse_ratio=metrics["rmse_ratio"], dm_p_value=scores["dm_p_value"],
-                   mase=scores["mase"], directional_accuracy=scores["directional_accuracy"],
-                   up_share=scores["up_share"], market_up_rate=scores["market_up_rate"],
-                   timing_p_value=scores["timing_p_value"])
+        scores = method_metrics(
+            predictions["actual"].to_numpy(),
+            predictions["predicted"].to_numpy(),
+            predictions["naive"].to_numpy(),
+            prices[: metrics["n_train"]],
+        )
+        row.update(
+            rmse=metrics["rmse"],
+            naive_rmse=metrics["naive_rmse"],
+            rmse_ratio=metrics["rmse_ratio"],
+            dm_p_value=scores["dm_p_value"],
+            mase=scores["mase"],
+            directional_accuracy=scores["directional_accuracy"],
+            up_share=scores["up_share"],
+            market_up_rate=scores["market_up_rate"],
+            timing_p_value=scores["timing_p_value"],
+        )
     if (run / "live.json").exists():  # the nightly record, one bar ahead
-        first = next((part for part in runs.read_json(run / "live.json")["horizons"]
-                      if part["horizon"] == 1), None)
+        first = next(
+            (
+                part
+                for part in runs.read_json(run / "live.json")["horizons"]
+                if part["horizon"] == 1
+            ),
+            None,
+        )
         if first is not None:
-            row.update(live_n=first["n"], live_rmse_ratio=first["rmse_ratio"],
-                       live_dm_p_value=first["dm_p_value"],
-                       live_coverage95=first.get("coverage95"))
-    forecast_record = runs.read_json(run / "forecast.json") if (
-        run / "forecast.json").exists() else {}
+            row.update(
+                live_n=first["n"],
+                live_rmse_ratio=first["rmse_ratio"],
+                live_dm_p_value=first["dm_p_value"],
+                live_coverage95=first.get("coverage95"),
+            )
+    forecast_record = (
+        runs.read_json(run / "forecast.json") if (run / "forecast.json").exists() else {}
+    )
     if "error" in forecast_record:
         row["message"] = f"no forecast: {forecast_record['error']}"
     elif forecast_record.get("missing_levels"):
-        row["message"] = "; ".join(f"{name} % band: {text}" for name, text in
-                                   forecast_record["missing_levels"].items())
+        row["message"] = "; ".join(
+            f"{name} % band: {text}" for name, text in forecast_record["missing_levels"].items()
+        )
     if (run / "forecast.csv").exists():
         last = pd.read_csv(run / "forecast.csv").iloc[-1]
-        row.update(forecast_date=str(last["date"]), forecast_median=float(last["median"]),
-                   forecast_lo95=float(last["lo95"]), forecast_hi95=float(last["hi95"]))
+        row.update(
+            forecast_date=str(last["date"]),
+            forecast_median=float(last["median"]),
+            forecast_lo95=float(last["lo95"]),
+            forecast_hi95=float(last["hi95"]),
+        )
     backtest = folder / "backtests" / name / "backtest.json"
     if backtest.exists():
         overall = runs.read_json(backtest)["overall"]["model"]
@@ -292,7 +380,8 @@ def leaderboard(rows: list[dict[str, Any]]) -> pd.DataFrame:
     ok = table["status"] == "ok"
     for test in ("dm", "timing", "live_dm"):
         table.loc[ok, f"{test}_q_value"] = benjamini_hochberg(
-            table.loc[ok, f"{test}_p_value"].astype("float64").to_numpy())
+            table.loc[ok, f"{test}_p_value"].astype("float64").to_numpy()
+        )
     table["_order"] = np.where(ok, table["rmse_ratio"].astype("float64"), np.inf)
     table = table.sort_values(["_order", "ticker"], kind="stable").drop(columns="_order")
     return table.reset_index(drop=True)
@@ -309,64 +398,95 @@ def batch_verdict(table: pd.DataFrame) -> str:
     errors = len(table) - len(ok)
     failed = f" ({errors} failed: see the error rows)" if errors else ""
     tested = ok[ok["n_test"].astype("float64") > 0]
-    line = (f"{below('dm_p_value')} of {len(tested)} tickers beat naive significantly (DM, "
-            f"squared error){failed}, {below('dm_q_value')} after Benjamini–Hochberg at 5 %; "
-            f"{below('timing_q_value')} show directional timing after Benjamini–Hochberg "
-            f"({below('timing_p_value')} alone); {lower} had rmse_ratio < 1, which alone is "
-            f"not evidence.")
+    line = (
+        f"{below('dm_p_value')} of {len(tested)} tickers beat naive significantly (DM, "
+        f"squared error){failed}, {below('dm_q_value')} after Benjamini–Hochberg at 5 %; "
+        f"{below('timing_q_value')} show directional timing after Benjamini–Hochberg "
+        f"({below('timing_p_value')} alone); {lower} had rmse_ratio < 1, which alone is "
+        f"not evidence."
+    )
     live = ok[ok["live_n"].astype("float64") > 0]
     if len(live):
-        line += (f" Live, one bar ahead: {below('live_dm_p_value')} of {len(live)} beat naive "
-                 f"significantly, {below('live_dm_q_value')} after Benjamini–Hochberg "
-                 f"(median {int(live['live_n'].median())} forecasts resolved).")
+        line += (
+            f" Live, one bar ahead: {below('live_dm_p_value')} of {len(live)} beat naive "
+            f"significantly, {below('live_dm_q_value')} after Benjamini–Hochberg "
+            f"(median {int(live['live_n'].median())} forecasts resolved)."
+        )
     return line
 
 
-def run_batch(config: Config, tickers: list[str], out: str | Path | None = None,
-              forecast_steps: int = 0,
-              backtest_folds: int = 0, cpus_per_task: int = 1, address: str | None = None,
-              resume: bool = False, echo: Callable[[str], None] = print) -> BatchResult:
+def run_batch(
+    config: Config,
+    tickers: list[str],
+    out: str | Path | None = None,
+    forecast_steps: int = 0,
+    backtest_folds: int = 0,
+    cpus_per_task: int = 1,
+    address: str | None = None,
+    resume: bool = False,
+    echo: Callable[[str], None] = print,
+) -> BatchResult:
     """Run every ticker (on Ray), write the folders, the leaderboard, batch.png, report.html."""
     from forecast.scaleout import engine
 
     if forecast_steps < 0 or backtest_folds < 0 or cpus_per_task < 1:
-        raise UserError(f"--forecast {forecast_steps} --backtest {backtest_folds} "
-                        f"--cpus-per-task {cpus_per_task}: forecast and backtest must be >= 0 "
-                        f"(0: skip), cpus-per-task >= 1")
+        raise UserError(
+            f"--forecast {forecast_steps} --backtest {backtest_folds} "
+            f"--cpus-per-task {cpus_per_task}: forecast and backtest must be >= 0 "
+            f"(0: skip), cpus-per-task >= 1"
+        )
     if address:
         engine.check_address(address)  # before any folder is made
     if resume:
         folder = Path(out) if out is not None else Path()
         if out is None or not (folder / "config.yaml").is_file():
-            raise UserError(f"--resume: {folder} is not a batch folder; run the batch "
-                            f"without --resume first")
+            raise UserError(
+                f"--resume: {folder} is not a batch folder; run the batch without --resume first"
+            )
         runs.check_same_config(folder, config, "batch")
     else:
         folder = runs.create_run_dir(config.output.runs_dir, "batch", out=out)
         runs.write_config(folder, config)
-    complete = {ticker for ticker in tickers
-                if (folder / "runs" / ticker_folder(ticker) / runs.MARKER).exists()}
+    complete = {
+        ticker
+        for ticker in tickers
+        if (folder / "runs" / ticker_folder(ticker) / runs.MARKER).exists()
+    }
     todo = [ticker for ticker in tickers if ticker not in complete or not resume]
     if resume and complete:
-        echo(f"resuming: {len(complete)} of {len(tickers)} tickers are complete; running "
-             f"{len(todo)}")
+        echo(
+            f"resuming: {len(complete)} of {len(tickers)} tickers are complete; running {len(todo)}"
+        )
     values = config_to_dict(config)
     errors: dict[str, str] = {}
     arguments = []
     for ticker in todo:
         try:
-            arguments.append((values, ticker, ticker_csv(config, ticker), forecast_steps,
-                              backtest_folds, str(folder / "runs")))
+            arguments.append(
+                (
+                    values,
+                    ticker,
+                    ticker_csv(config, ticker),
+                    forecast_steps,
+                    backtest_folds,
+                    str(folder / "runs"),
+                )
+            )
         except UserError as error:  # the driver cannot read this ticker's rows
             errors[ticker] = str(error)
     queued = [arguments_[1] for arguments_ in arguments]
-    return _dispatch(folder, tickers, run_ticker, arguments, queued, errors, cpus_per_task,
-                     address, echo)
+    return _dispatch(
+        folder, tickers, run_ticker, arguments, queued, errors, cpus_per_task, address, echo
+    )
 
 
-def update_batch(out: str | Path, forecast_steps: int = 0, cpus_per_task: int = 1,
-                 address: str | None = None, echo: Callable[[str], None] = print
-                 ) -> BatchResult:
+def update_batch(
+    out: str | Path,
+    forecast_steps: int = 0,
+    cpus_per_task: int = 1,
+    address: str | None = None,
+    echo: Callable[[str], None] = print,
+) -> BatchResult:
     """The nightly step over an existing batch folder: every ticker's run updated with its
     newest bars, a forecast of ``forecast_steps`` bars, its journal scored. Each run folder
     is replaced by its update; the run it came from is kept under previous/TICKER/."""
@@ -374,11 +494,15 @@ def update_batch(out: str | Path, forecast_steps: int = 0, cpus_per_task: int = 
 
     folder = Path(out)
     if not (folder / "config.yaml").is_file() or not (folder / "leaderboard.json").is_file():
-        raise UserError(f"--update {folder}: not a batch folder; run the batch first "
-                        f"(batch --tickers … --out {folder})")
+        raise UserError(
+            f"--update {folder}: not a batch folder; run the batch first "
+            f"(batch --tickers … --out {folder})"
+        )
     if forecast_steps < 0 or cpus_per_task < 1:
-        raise UserError(f"--forecast {forecast_steps} --cpus-per-task {cpus_per_task}: "
-                        f"forecast must be >= 0 (0: skip), cpus-per-task >= 1")
+        raise UserError(
+            f"--forecast {forecast_steps} --cpus-per-task {cpus_per_task}: "
+            f"forecast must be >= 0 (0: skip), cpus-per-task >= 1"
+        )
     if address:
         engine.check_address(address)
     config = runs.read_config(folder)
@@ -393,8 +517,9 @@ def update_batch(out: str | Path, forecast_steps: int = 0, cpus_per_task: int = 
         stamp = runs.read_json(run / runs.MARKER).get("finished", "run").replace(":", "")
         kept = folder / "previous" / ticker_folder(ticker) / runs.safe_name(stamp)
         try:
-            arguments.append((ticker, read_tree(run), ticker_csv(config, ticker), forecast_steps,
-                              str(kept)))
+            arguments.append(
+                (ticker, read_tree(run), ticker_csv(config, ticker), forecast_steps, str(kept))
+            )
             moves[ticker] = (run, kept)
         except UserError as error:  # the driver cannot read this ticker's rows
             errors[ticker] = str(error)
@@ -405,14 +530,32 @@ def update_batch(out: str | Path, forecast_steps: int = 0, cpus_per_task: int = 
         os.replace(run, kept)  # the run the update came from, as it was
 
     queued = [arguments_[0] for arguments_ in arguments]
-    return _dispatch(folder, tickers, update_ticker, arguments, queued, errors, cpus_per_task,
-                     address, echo, before_write=keep_parent)
+    return _dispatch(
+        folder,
+        tickers,
+        update_ticker,
+        arguments,
+        queued,
+        errors,
+        cpus_per_task,
+        address,
+        echo,
+        before_write=keep_parent,
+    )
 
 
-def _dispatch(folder: Path, tickers: list[str], task: Callable[..., dict[str, Any]],
-              arguments: list[tuple], queued: list[str], errors: dict[str, str],
-              cpus_per_task: int, address: str | None, echo: Callable[[str], None],
-              before_write: Callable[[str], None] | None = None) -> BatchResult:
+def _dispatch(
+    folder: Path,
+    tickers: list[str],
+    task: Callable[..., dict[str, Any]],
+    arguments: list[tuple],
+    queued: list[str],
+    errors: dict[str, str],
+    cpus_per_task: int,
+    address: str | None,
+    echo: Callable[[str], None],
+    before_write: Callable[[str], None] | None = None,
+) -> BatchResult:
     """Run ``task`` for each argument tuple on the engine, write each ticker's files as its
     result arrives, then the leaderboard, batch.json, batch.png and report.html."""
     from forecast.report.html import write_batch_report
@@ -435,10 +578,12 @@ def _dispatch(folder: Path, tickers: list[str], task: Callable[..., dict[str, An
             if before_write is not None:
                 before_write(ticker)
             write_files(folder, ticker, result["files"])
-        placement[ticker] = {"node_id": outcome.node_id, "worker_pid": outcome.worker_pid,
-                             "seconds": round(outcome.seconds, 2),
-                             "worker_peak_mb": outcome.worker_peak_mb and round(
-                                 outcome.worker_peak_mb)}
+        placement[ticker] = {
+            "node_id": outcome.node_id,
+            "worker_pid": outcome.worker_pid,
+            "seconds": round(outcome.seconds, 2),
+            "worker_peak_mb": outcome.worker_peak_mb and round(outcome.worker_peak_mb),
+        }
         progress.finished(ticker, "error" if ticker in errors else "ok")
 
     if arguments:
@@ -448,16 +593,23 @@ def _dispatch(folder: Path, tickers: list[str], task: Callable[..., dict[str, An
     table = leaderboard([ticker_row(folder, ticker, errors.get(ticker)) for ticker in tickers])
     line = batch_verdict(table)
     runs.write_frame(folder / "leaderboard.csv", table)
-    atomic.write_json(folder / "leaderboard.json",
-                      {"tickers": len(tickers), "verdict": line,
-                       "rows": [plain(row) for row in table.to_dict(orient="records")]})
-    atomic.write_json(folder / "batch.json", {"ran": queued, "placement": placement,
-                                              "cpus_per_task": cpus_per_task,
-                                              "address": address})
+    atomic.write_json(
+        folder / "leaderboard.json",
+        {
+            "tickers": len(tickers),
+            "verdict": line,
+            "rows": [plain(row) for row in table.to_dict(orient="records")],
+        },
+    )
+    atomic.write_json(
+        folder / "batch.json",
+        {"ran": queued, "placement": placement, "cpus_per_task": cpus_per_task, "address": address},
+    )
     runs.save_figure(folder / "batch.png", plot_batch(table, SIGNIFICANCE))
     write_batch_report(folder, table, line)
-    return BatchResult(folder=folder, leaderboard=table, verdict=line, ran=queued,
-                       placement=placement)
+    return BatchResult(
+        folder=folder, leaderboard=table, verdict=line, ran=queued, placement=placement
+    )
 
 
 class Progress:
@@ -474,12 +626,16 @@ class Progress:
         elapsed = time.perf_counter() - self.started
         remaining = elapsed / self.done * (self.total - self.done)
         if self.mode == "epoch":  # a line per finished ticker
-            self.echo(f"[{self.done}/{self.total}] {ticker}: {status} "
-                      f"({elapsed:.0f} s, about {remaining:.0f} s left)")
+            self.echo(
+                f"[{self.done}/{self.total}] {ticker}: {status} "
+                f"({elapsed:.0f} s, about {remaining:.0f} s left)"
+            )
         elif self.mode == "bar":
             filled = int(30 * self.done / self.total)
-            sys.stdout.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {self.done}/"
-                             f"{self.total} ETA {remaining:4.0f} s  {ticker}: {status:<5}")
+            sys.stdout.write(
+                f"\r[{'#' * filled}{'.' * (30 - filled)}] {self.done}/"
+                f"{self.total} ETA {remaining:4.0f} s  {ticker}: {status:<5}"
+            )
             sys.stdout.flush()
 
     def close(self) -> None:

@@ -55,8 +55,11 @@ def connected(address: str | None = None) -> Iterator[dict]:
     if ray.is_initialized():
         yield ray.cluster_resources()
         return
-    options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
-                               "configure_logging": False}
+    options: dict[str, Any] = {
+        "include_dashboard": False,
+        "log_to_driver": False,
+        "configure_logging": False,
+    }
     if address:
         check_address(address)
         options["runtime_env"] = {"py_modules": [str(PACKAGE_DIR)]}
@@ -64,9 +67,11 @@ def connected(address: str | None = None) -> Iterator[dict]:
         ray.init(address=address or "local", **options)
     except (ConnectionError, RuntimeError, ValueError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UserError(f"--address {address}: cannot join the Ray cluster ({first}); start "
-                        f"one with 'ray start --head' or leave --address out to run on this "
-                        f"machine") from None
+        raise UserError(
+            f"--address {address}: cannot join the Ray cluster ({first}); start "
+            f"one with 'ray start --head' or leave --address out to run on this "
+            f"machine"
+        ) from None
     try:
         yield ray.cluster_resources()
     finally:
@@ -81,19 +86,24 @@ def check_address(address: str, timeout: float = 5.0) -> None:
     if address == "auto":
         current = Path(os.environ.get("RAY_TMPDIR", "/tmp")) / "ray" / "ray_current_cluster"
         target = os.environ.get("RAY_ADDRESS") or (
-            current.read_text().strip() if current.exists() else "")
+            current.read_text().strip() if current.exists() else ""
+        )
         if not target:
-            raise UserError("--address auto: no Ray cluster was started on this machine; start "
-                            "one with 'ray start --head' or leave --address out")
+            raise UserError(
+                "--address auto: no Ray cluster was started on this machine; start "
+                "one with 'ray start --head' or leave --address out"
+            )
     host, _, port = target.removeprefix("ray://").rpartition(":")
     try:
         with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout):
             return
     except (OSError, ValueError) as error:
         reason = getattr(error, "strerror", None) or str(error)
-        raise UserError(f"--address {address}: no Ray cluster answers at {target} ({reason}); "
-                        f"start one with 'ray start --head' or leave --address out to run on "
-                        f"this machine") from None
+        raise UserError(
+            f"--address {address}: no Ray cluster answers at {target} ({reason}); "
+            f"start one with 'ray start --head' or leave --address out to run on "
+            f"this machine"
+        ) from None
 
 
 def _size_threads(cpus: int) -> None:
@@ -114,19 +124,30 @@ def _task(function: Callable[..., Any], cpus: int, arguments: tuple) -> tuple:
     started = time.perf_counter()
     value = function(*arguments)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-    return (value, ray.get_runtime_context().get_node_id(), os.getpid(),
-            time.perf_counter() - started, peak_mb)
+    return (
+        value,
+        ray.get_runtime_context().get_node_id(),
+        os.getpid(),
+        time.perf_counter() - started,
+        peak_mb,
+    )
 
 
-def run_tasks(function: Callable[..., Any], arguments: Sequence[tuple], cpus_per_task: int = 1,
-              on_result: Callable[[TaskOutcome], None] | None = None) -> list[TaskOutcome]:
+def run_tasks(
+    function: Callable[..., Any],
+    arguments: Sequence[tuple],
+    cpus_per_task: int = 1,
+    on_result: Callable[[TaskOutcome], None] | None = None,
+) -> list[TaskOutcome]:
     """Run ``function(*arguments[i])`` as Ray tasks on the joined instance; results in order.
 
     ``on_result`` sees each outcome as it finishes (progress, writing files).
     """
     remote = ray.remote(num_cpus=cpus_per_task, max_retries=MAX_RETRIES)(_task)
-    pending = {remote.remote(function, cpus_per_task, tuple(args)): index
-               for index, args in enumerate(arguments)}
+    pending = {
+        remote.remote(function, cpus_per_task, tuple(args)): index
+        for index, args in enumerate(arguments)
+    }
     submitted = {reference: time.perf_counter() for reference in pending}
     outcomes: dict[int, TaskOutcome] = {}
     while pending:
@@ -138,8 +159,14 @@ def run_tasks(function: Callable[..., Any], arguments: Sequence[tuple], cpus_per
             outcome = TaskOutcome(index, value, None, node_id, pid, seconds, peak_mb)
         except ray.exceptions.RayError as error:  # a worker or node lost beyond the retries
             reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
-            outcome = TaskOutcome(index, None, f"{type(error).__name__}: {reason}"[:300], None,
-                                  None, time.perf_counter() - submitted[reference])
+            outcome = TaskOutcome(
+                index,
+                None,
+                f"{type(error).__name__}: {reason}"[:300],
+                None,
+                None,
+                time.perf_counter() - submitted[reference],
+            )
         outcomes[index] = outcome
         if on_result is not None:
             on_result(outcome)
@@ -185,16 +212,21 @@ def _error_line(error: BaseException | None) -> str | None:
     return f"{type(cause).__name__}: {text[0] if text else ''}"[:300]
 
 
-def _tune_trial(params: dict[str, Any], function: Callable[..., None] | None = None,
-                arguments: dict[str, Any] | None = None, cpus: int = 1) -> None:
+def _tune_trial(
+    params: dict[str, Any],
+    function: Callable[..., None] | None = None,
+    arguments: dict[str, Any] | None = None,
+    cpus: int = 1,
+) -> None:
     """What runs in a trial's worker: size the threads, then call the sweep's function,
     which reports through ``tune.report`` (with the node it ran on)."""
     from ray import tune
 
     _size_threads(cpus)
     node = ray.get_runtime_context().get_node_id()[:12]
-    function(params, report=lambda metrics: tune.report({**metrics, "node": node}),
-             **(arguments or {}))
+    function(
+        params, report=lambda metrics: tune.report({**metrics, "node": node}), **(arguments or {})
+    )
 
 
 def _domain(parameter: Any) -> Any:
@@ -202,8 +234,11 @@ def _domain(parameter: Any) -> Any:
     from ray import tune
 
     if parameter.kind == "choice":
-        return tune.choice(list(parameter.values) if parameter.scalar_choices
-                           else list(range(len(parameter.values))))
+        return tune.choice(
+            list(parameter.values)
+            if parameter.scalar_choices
+            else list(range(len(parameter.values)))
+        )
     if parameter.kind == "uniform":
         return tune.uniform(parameter.low, parameter.high)
     if parameter.kind == "loguniform":
@@ -212,12 +247,21 @@ def _domain(parameter: Any) -> Any:
     return sample(int(parameter.low), int(parameter.high) + 1)  # Tune's upper end is exclusive
 
 
-def search(function: Callable[..., None], arguments: dict[str, Any], space: Any,
-           experiment: Path, trials: int, metric: str, max_t: int, seed: int,
-           cpus_per_trial: int = 1, max_concurrent: int | None = None,
-           start: list[dict[str, Any]] | None = None, resume: bool = False,
-           on_trial: Callable[[TrialRecord], None] | None = None
-           ) -> tuple[list[TrialRecord], bool]:
+def search(
+    function: Callable[..., None],
+    arguments: dict[str, Any],
+    space: Any,
+    experiment: Path,
+    trials: int,
+    metric: str,
+    max_t: int,
+    seed: int,
+    cpus_per_trial: int = 1,
+    max_concurrent: int | None = None,
+    start: list[dict[str, Any]] | None = None,
+    resume: bool = False,
+    on_trial: Callable[[TrialRecord], None] | None = None,
+) -> tuple[list[TrialRecord], bool]:
     """Minimise ``metric`` over ``space`` with Optuna's TPE and ASHA early stopping.
 
     Each trial calls ``function(params, report=…, **arguments)`` in a Ray worker with
@@ -242,31 +286,54 @@ def search(function: Callable[..., None], arguments: dict[str, Any], space: Any,
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # no status tables on the terminal
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     trainable = tune.with_resources(
-        tune.with_parameters(_tune_trial, function=function, arguments=arguments,
-                             cpus=cpus_per_trial),
-        {"cpu": cpus_per_trial})
+        tune.with_parameters(
+            _tune_trial, function=function, arguments=arguments, cpus=cpus_per_trial
+        ),
+        {"cpu": cpus_per_trial},
+    )
     path = Path(experiment)
     if resume:
         sys.modules.setdefault(FORMER_MODULE, sys.modules[__name__])  # older sweep folders
-        tuner = tune.Tuner.restore(str(path), trainable=trainable, resume_unfinished=True,
-                                   resume_errored=False, restart_errored=False)
+        tuner = tune.Tuner.restore(
+            str(path),
+            trainable=trainable,
+            resume_unfinished=True,
+            resume_errored=False,
+            restart_errored=False,
+        )
     else:
-        sampler = optuna.samplers.TPESampler(seed=seed,
-                                             n_startup_trials=min(10, max(2, trials // 3)))
+        sampler = optuna.samplers.TPESampler(
+            seed=seed, n_startup_trials=min(10, max(2, trials // 3))
+        )
         searcher = OptunaSearch(sampler=sampler, points_to_evaluate=start or None)
-        scheduler = ASHAScheduler(time_attr="training_iteration", max_t=max_t,
-                                  grace_period=max(1, max_t // 4),
-                                  reduction_factor=ASHA_REDUCTION)
+        scheduler = ASHAScheduler(
+            time_attr="training_iteration",
+            max_t=max_t,
+            grace_period=max(1, max_t // 4),
+            reduction_factor=ASHA_REDUCTION,
+        )
         tuner = tune.Tuner(
-            trainable, param_space={parameter.key: _domain(parameter)
-                                    for parameter in space.parameters},
+            trainable,
+            param_space={parameter.key: _domain(parameter) for parameter in space.parameters},
             tune_config=tune.TuneConfig(
-                metric=metric, mode="min", search_alg=searcher, scheduler=scheduler,
-                num_samples=trials, max_concurrent_trials=max_concurrent, reuse_actors=True,
-                trial_name_creator=_trial_folder, trial_dirname_creator=_trial_folder),
-            run_config=tune.RunConfig(name=path.name, storage_path=str(path.parent.resolve()),
-                                      verbose=0, callbacks=[_progress_class()()],
-                                      failure_config=tune.FailureConfig(max_failures=0)))
+                metric=metric,
+                mode="min",
+                search_alg=searcher,
+                scheduler=scheduler,
+                num_samples=trials,
+                max_concurrent_trials=max_concurrent,
+                reuse_actors=True,
+                trial_name_creator=_trial_folder,
+                trial_dirname_creator=_trial_folder,
+            ),
+            run_config=tune.RunConfig(
+                name=path.name,
+                storage_path=str(path.parent.resolve()),
+                verbose=0,
+                callbacks=[_progress_class()()],
+                failure_config=tune.FailureConfig(max_failures=0),
+            ),
+        )
     quiet = [logging.getLogger(name) for name in ("ray.tune", "ray.train")]
     levels = [logger.level for logger in quiet]
     _listener = on_trial
@@ -283,18 +350,28 @@ def search(function: Callable[..., None], arguments: dict[str, Any], space: Any,
     records = []
     for result in grid:
         number = int(Path(result.path).name.split("_")[1])
-        records.append(TrialRecord(number=number, params=dict(result.config or {}),
-                                   last=dict(result.metrics or {}),
-                                   error=_error_line(result.error)))
+        records.append(
+            TrialRecord(
+                number=number,
+                params=dict(result.config or {}),
+                last=dict(result.metrics or {}),
+                error=_error_line(result.error),
+            )
+        )
     records.sort(key=lambda record: record.number)
     interrupted = len(records) < trials or any(
-        record.error is None and not record.last.get("done") for record in records)
+        record.error is None and not record.last.get("done") for record in records
+    )
     return records, interrupted
 
 
 def _record(trial: Any, error: str | None = None) -> TrialRecord:
-    return TrialRecord(number=_trial_number(trial), params=dict(trial.config),
-                       last=dict(trial.last_result or {}), error=error)
+    return TrialRecord(
+        number=_trial_number(trial),
+        params=dict(trial.config),
+        last=dict(trial.last_result or {}),
+        error=error,
+    )
 
 
 def _progress_class() -> type:
@@ -306,13 +383,13 @@ def _progress_class() -> type:
         from ray.tune import Callback
 
         class _Progress(Callback):
-            def on_trial_complete(self, iteration: int, trials: list, trial: Any,
-                                  **info: Any) -> None:
+            def on_trial_complete(
+                self, iteration: int, trials: list, trial: Any, **info: Any
+            ) -> None:
                 if _listener is not None:
                     _listener(_record(trial))
 
-            def on_trial_error(self, iteration: int, trials: list, trial: Any,
-                               **info: Any) -> None:
+            def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
                 if _listener is not None:
                     _listener(_record(trial, error="failed"))
 

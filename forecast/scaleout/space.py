@@ -34,9 +34,23 @@ from forecast.errors import ConfigError
 KINDS = ("choice", "uniform", "loguniform", "int")
 # Keys a sweep must hold fixed: they pick the data, the test rows or the output.
 FIXED_SECTIONS = ("output",)
-FIXED_DATA_KEYS = ("source", "ticker", "path", "date_column", "price_column", "start", "end",
-                   "auto_adjust", "cache_dir", "test_fraction", "calendar", "interval",
-                   "timezone", "ticker_column", "on_suspect_split")
+FIXED_DATA_KEYS = (
+    "source",
+    "ticker",
+    "path",
+    "date_column",
+    "price_column",
+    "start",
+    "end",
+    "auto_adjust",
+    "cache_dir",
+    "test_fraction",
+    "calendar",
+    "interval",
+    "timezone",
+    "ticker_column",
+    "on_suspect_split",
+)
 
 
 @dataclass(frozen=True)
@@ -60,14 +74,14 @@ class Parameter:
     @property
     def scalar_choices(self) -> bool:
         """Choices Optuna can store as they are (else trials draw an index into them)."""
-        return all(value is None or isinstance(value, (bool, int, float, str))
-                   for value in self.values)
+        return all(
+            value is None or isinstance(value, (bool, int, float, str)) for value in self.values
+        )
 
     def contains(self, value: Any) -> bool:
         """Whether ``value`` is one this distribution can draw."""
         if self.kind == "choice":
-            return any(value == option and type(value) is type(option)
-                       for option in self.values)
+            return any(value == option and type(value) is type(option) for option in self.values)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return False
         if self.kind == "int" and not isinstance(value, int):
@@ -90,8 +104,7 @@ class Space:
         """The largest value ``key`` can take in this space (None when it is not searched)."""
         for parameter in self.parameters:
             if parameter.key == key:
-                return (max(parameter.values) if parameter.kind == "choice"
-                        else parameter.high)
+                return max(parameter.values) if parameter.kind == "choice" else parameter.high
         return None
 
     def decode(self, drawn: dict[str, Any]) -> dict[str, Any]:
@@ -115,8 +128,9 @@ class Space:
             if not parameter.contains(value):
                 return None
             if parameter.kind == "choice" and not parameter.scalar_choices:
-                value = next(index for index, option in enumerate(parameter.values)
-                             if option == value)
+                value = next(
+                    index for index, option in enumerate(parameter.values) if option == value
+                )
             drawn[parameter.key] = value
         return drawn
 
@@ -151,8 +165,10 @@ def _number(value: Any, integer: bool) -> bool:
 
 def _parse_one(key: str, spec: Any, where: str) -> Parameter:
     """One ``key: {kind: …}`` entry, checked for shape (not yet against the schema)."""
-    usage = ("write it as {choice: [a, b, …]}, {uniform: [a, b]}, {loguniform: [a, b]} "
-             "or {int: [a, b], log: false}")
+    usage = (
+        "write it as {choice: [a, b, …]}, {uniform: [a, b]}, {loguniform: [a, b]} "
+        "or {int: [a, b], log: false}"
+    )
     if not isinstance(spec, dict):
         raise ConfigError(f"{where}: {spec!r} is not a distribution; {usage}")
     kinds = [name for name in spec if name in KINDS]
@@ -168,11 +184,13 @@ def _parse_one(key: str, spec: Any, where: str) -> Parameter:
     argument = spec[kind]
     if kind == "choice":
         if not isinstance(argument, list) or not argument:
-            raise ConfigError(f"{where}: {{choice: {argument!r}}} needs a non-empty list of "
-                              f"values")
+            raise ConfigError(f"{where}: {{choice: {argument!r}}} needs a non-empty list of values")
         return Parameter(key, "choice", values=tuple(argument))
-    if (not isinstance(argument, list) or len(argument) != 2
-            or not all(_number(value, kind == "int") for value in argument)):
+    if (
+        not isinstance(argument, list)
+        or len(argument) != 2
+        or not all(_number(value, kind == "int") for value in argument)
+    ):
         what = "two integers" if kind == "int" else "two numbers"
         raise ConfigError(f"{where}: {{{kind}: {argument!r}}} needs {what} [low, high]")
     low, high = argument
@@ -184,21 +202,23 @@ def _parse_one(key: str, spec: Any, where: str) -> Parameter:
     if not isinstance(log, bool):
         raise ConfigError(f"{where}: log: {log!r} must be true or false")
     if (kind == "loguniform" or log) and low <= 0:
-        raise ConfigError(f"{where}: {{{kind}: [{low}, {high}]}} is on a log scale, so low "
-                          f"must be > 0")
+        raise ConfigError(
+            f"{where}: {{{kind}: [{low}, {high}]}} is on a log scale, so low must be > 0"
+        )
     return Parameter(key, kind, low=low, high=high, log=log)
 
 
 def _check_key(key: Any, where: str) -> None:
     if not isinstance(key, str) or not key or not all(key.split(".")):
-        raise ConfigError(f"{where}: {key!r} is not a dotted config key like "
-                          f"model.learning_rate")
+        raise ConfigError(f"{where}: {key!r} is not a dotted config key like model.learning_rate")
     section, _, rest = key.partition(".")
     field_name = rest.split(".")[0]
     if section in FIXED_SECTIONS or (section == "data" and field_name in FIXED_DATA_KEYS):
-        raise ConfigError(f"{where}: cannot be searched: it decides the data, the test "
-                          f"rows or the output, which every trial must share; set it with "
-                          f"--config or --set instead")
+        raise ConfigError(
+            f"{where}: cannot be searched: it decides the data, the test "
+            f"rows or the output, which every trial must share; set it with "
+            f"--config or --set instead"
+        )
 
 
 def check_space(space: Space, base: dict[str, Any]) -> None:
@@ -216,8 +236,10 @@ def check_space(space: Space, base: dict[str, Any]) -> None:
             try:
                 configure(base, {parameter.key: value})
             except ConfigError as error:
-                raise ConfigError(f"{where}: {parameter.describe()} can draw {value!r}, which "
-                                  f"the key does not accept ({error})") from None
+                raise ConfigError(
+                    f"{where}: {parameter.describe()} can draw {value!r}, which "
+                    f"the key does not accept ({error})"
+                ) from None
 
 
 def base_value(base: dict[str, Any], key: str) -> Any:
@@ -237,15 +259,19 @@ def read_space(path: str | Path, base: dict[str, Any]) -> Space:
     """Read SPACE.yaml (``yaml.safe_load``) and check it against the base config."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"--space {path}: file not found; pass a search-space YAML file "
-                          f"(see configs/space.yaml)")
+        raise ConfigError(
+            f"--space {path}: file not found; pass a search-space YAML file "
+            f"(see configs/space.yaml)"
+        )
     try:
         values = read_yaml(path)
     except ConfigError as error:
         text = str(error)
         if "config file is empty" in text or "expected a mapping" in text:
-            raise ConfigError(f"{path}: the search space is empty; map at least one dotted "
-                              f"config key to a distribution (see configs/space.yaml)") from None
+            raise ConfigError(
+                f"{path}: the search space is empty; map at least one dotted "
+                f"config key to a distribution (see configs/space.yaml)"
+            ) from None
         raise
     return space_from_dict(values, base, str(path))
 
@@ -253,8 +279,10 @@ def read_space(path: str | Path, base: dict[str, Any]) -> Space:
 def space_from_dict(values: Any, base: dict[str, Any], source: str = "space") -> Space:
     """A Space from a plain mapping, checked against the base config (a plain mapping)."""
     if not isinstance(values, dict) or not values:
-        raise ConfigError(f"{source}: the search space is empty; map at least one dotted "
-                          f"config key to a distribution (see configs/space.yaml)")
+        raise ConfigError(
+            f"{source}: the search space is empty; map at least one dotted "
+            f"config key to a distribution (see configs/space.yaml)"
+        )
     parameters = []
     for key, spec in values.items():
         _check_key(key, f"{source}: {key}")

@@ -37,12 +37,11 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from forecast.store import atomic, runs
 from forecast.config import Config, config_to_dict
-from forecast.evaluation.metrics import point_verdict
 from forecast.errors import SweepInterrupted, UserError
-from forecast.scaleout.space import (Space, base_value, configure, read_space, space_text,
-                                     value_text)
+from forecast.evaluation.metrics import point_verdict
+from forecast.scaleout.space import Space, base_value, configure, read_space, space_text, value_text
+from forecast.store import atomic, runs
 
 OBJECTIVE = "objective"  # the metric trials report and the search minimises
 TUNE_FOLDER = "tune"  # Ray Tune's experiment: trial_NNN/ with TensorBoard logs
@@ -62,8 +61,15 @@ class SweepResult:
 
 # --- in the trial's worker ------------------------------------------------------------------
 
-def run_trial(drawn: dict[str, Any], report: Callable[[dict[str, Any]], None],
-              values: dict[str, Any], space: Space, bars: pd.DataFrame, folds: int) -> None:
+
+def run_trial(
+    drawn: dict[str, Any],
+    report: Callable[[dict[str, Any]], None],
+    values: dict[str, Any],
+    space: Space,
+    bars: pd.DataFrame,
+    folds: int,
+) -> None:
     """Score one drawn config on ``bars`` (the training rows alone), reporting as it goes.
 
     Raises UserError for a config the data cannot serve (the trial is recorded as failed).
@@ -76,12 +82,17 @@ def run_trial(drawn: dict[str, Any], report: Callable[[dict[str, Any]], None],
     prices = bars["price"].to_numpy()
     if folds == 0:
         fold = make_folds(len(bars), 1, config.data.test_fraction)[0]
-        before = prices[:fold.cutoff]
+        before = prices[: fold.cutoff]
 
         def on_epoch(logs: dict[str, float], frame: pd.DataFrame, last: bool) -> None:
-            report({OBJECTIVE: mase(frame["actual"], frame["model"], before),
+            report(
+                {
+                    OBJECTIVE: mase(frame["actual"], frame["model"], before),
                     "naive_objective": mase(frame["actual"], frame["previous"], before),
-                    "finished": last, **logs})
+                    "finished": last,
+                    **logs,
+                }
+            )
 
         run_fold(config, bars, fold, on_epoch=on_epoch)
         return
@@ -89,16 +100,23 @@ def run_trial(drawn: dict[str, Any], report: Callable[[dict[str, Any]], None],
     plan = make_folds(len(bars), folds, config.data.test_fraction)
     for fold in plan:
         outcome = run_fold(config, bars, fold)
-        frame, before = outcome.predictions, prices[:fold.cutoff]
+        frame, before = outcome.predictions, prices[: fold.cutoff]
         scores.append(mase(frame["actual"], frame["model"], before))
         naive.append(mase(frame["actual"], frame["previous"], before))
         epochs += outcome.epochs_run
-        report({OBJECTIVE: float(np.mean(scores)), "naive_objective": float(np.mean(naive)),
-                "folds_run": fold.index + 1, "epochs": epochs,  # over the folds so far
-                "finished": fold.index + 1 == len(plan)})
+        report(
+            {
+                OBJECTIVE: float(np.mean(scores)),
+                "naive_objective": float(np.mean(naive)),
+                "folds_run": fold.index + 1,
+                "epochs": epochs,  # over the folds so far
+                "finished": fold.index + 1 == len(plan),
+            }
+        )
 
 
 # --- on the driver --------------------------------------------------------------------------
+
 
 def trials_table(records: list[Any], space: Space, folds: int) -> pd.DataFrame:
     """trials.csv: each trial's parameters, objective beside naive's, epochs, status."""
@@ -114,14 +132,19 @@ def trials_table(records: list[Any], space: Space, folds: int) -> pd.DataFrame:
         else:
             status = "not finished"
         params = space.decode(record.params) if record.params else {}
-        row = {"trial": record.number, "status": status,
-               OBJECTIVE: last.get(OBJECTIVE), "naive_objective": last.get("naive_objective"),
-               "epochs_run": last.get("epochs")}
+        row = {
+            "trial": record.number,
+            "status": status,
+            OBJECTIVE: last.get(OBJECTIVE),
+            "naive_objective": last.get("naive_objective"),
+            "epochs_run": last.get("epochs"),
+        }
         if folds:
             row["folds_run"] = last.get("folds_run")
         row.update({key: value_text(params.get(key)) for key in space.keys})
-        row.update(node=last.get("node"), seconds=last.get("time_total_s"),
-                   message=record.error or "")
+        row.update(
+            node=last.get("node"), seconds=last.get("time_total_s"), message=record.error or ""
+        )
         rows.append(row)
     table = pd.DataFrame(rows)
     for column in (OBJECTIVE, "naive_objective", "seconds"):
@@ -141,36 +164,53 @@ def choose_best(table: pd.DataFrame) -> pd.Series | None:
 
 
 def _objective_name(folds: int) -> str:
-    return (f"mean MASE of {folds} walk-forward folds in the training rows" if folds
-            else "MASE on the validation block (the last test_fraction of the training rows)")
+    return (
+        f"mean MASE of {folds} walk-forward folds in the training rows"
+        if folds
+        else "MASE on the validation block (the last test_fraction of the training rows)"
+    )
 
 
-def _check_resume(folder: Path, config: Config, space: Space, folds: int, trust: bool
-                  ) -> dict[str, Any]:
+def _check_resume(
+    folder: Path, config: Config, space: Space, folds: int, trust: bool
+) -> dict[str, Any]:
     from forecast.store.signature import check_signed
 
     state_path = folder / "sweep_state.json"
     if not state_path.is_file() or not (folder / TUNE_FOLDER).is_dir():
-        raise UserError(f"--resume: {folder} is not a sweep folder; run the sweep without "
-                        f"--resume first")
+        raise UserError(
+            f"--resume: {folder} is not a sweep folder; run the sweep without --resume first"
+        )
     if not trust:  # before anything is unpickled
         check_signed(folder / TUNE_FOLDER, folder / SIGNATURE, f"--resume {folder}")
     state = runs.read_json(state_path)
     runs.check_same_config(folder, config, "sweep")
     if (folder / "space.yaml").read_text(encoding="utf-8") != space_text(space):
-        raise UserError(f"--resume {folder}: the search space differs from the one the sweep "
-                        f"started with ({folder / 'space.yaml'}); resume with that space")
+        raise UserError(
+            f"--resume {folder}: the search space differs from the one the sweep "
+            f"started with ({folder / 'space.yaml'}); resume with that space"
+        )
     if state["folds"] != folds:
-        raise UserError(f"--resume {folder}: the sweep started with --folds {state['folds']}; "
-                        f"resume with the same")
+        raise UserError(
+            f"--resume {folder}: the sweep started with --folds {state['folds']}; "
+            f"resume with the same"
+        )
     return state
 
 
-def run_sweep(config: Config, space_path: str | Path, trials: int = 16, folds: int = 0,
-              out: str | Path | None = None, address: str | None = None,
-              cpus_per_trial: int = 1, max_concurrent: int | None = None,
-              resume: bool = False, trust: bool = False,
-              echo: Callable[[str], None] = print) -> SweepResult:
+def run_sweep(
+    config: Config,
+    space_path: str | Path,
+    trials: int = 16,
+    folds: int = 0,
+    out: str | Path | None = None,
+    address: str | None = None,
+    cpus_per_trial: int = 1,
+    max_concurrent: int | None = None,
+    resume: bool = False,
+    trust: bool = False,
+    echo: Callable[[str], None] = print,
+) -> SweepResult:
     """Search the space on the training rows, write trials.csv, best.yaml, best/ (retrained
     and tested once), sweep.png and report.html into a sweep folder.
 
@@ -180,31 +220,39 @@ def run_sweep(config: Config, space_path: str | Path, trials: int = 16, folds: i
     """
     from forecast.commands.common import bar_words, load_data
     from forecast.commands.train import train
-    from forecast.scaleout import engine
-    from forecast.store.signature import sign_folder
     from forecast.data.sources import data_fingerprint
     from forecast.data.windows import split_sizes
     from forecast.report.html import write_sweep_report
     from forecast.report.plots import plot_sweep
+    from forecast.scaleout import engine
+    from forecast.store.signature import sign_folder
 
     if trials < 1 or folds < 0 or cpus_per_trial < 1 or (max_concurrent or 1) < 1:
-        raise UserError(f"--trials {trials} --folds {folds} --cpus-per-trial {cpus_per_trial}"
-                        f": trials and cpus-per-trial must be >= 1, folds >= 0 (0: one "
-                        f"validation block), max-concurrent >= 1")
+        raise UserError(
+            f"--trials {trials} --folds {folds} --cpus-per-trial {cpus_per_trial}"
+            f": trials and cpus-per-trial must be >= 1, folds >= 0 (0: one "
+            f"validation block), max-concurrent >= 1"
+        )
     space = read_space(space_path, config_to_dict(config))  # before any data or Ray
     if address:
         engine.check_address(address)
     config, market = load_data(config)
-    n_train = split_sizes(len(market.bars), config.data.test_fraction, config.data.lookback,
-                          config.train.validation_fraction)[0]
+    n_train = split_sizes(
+        len(market.bars),
+        config.data.test_fraction,
+        config.data.lookback,
+        config.train.validation_fraction,
+    )[0]
     training = market.bars.iloc[:n_train]  # what trials receive: never a test row
     fingerprint = data_fingerprint(market.bars)
     if resume:
         folder = Path(out) if out is not None else Path()
         state = _check_resume(folder, config, space, folds, trust)
         if state["data_sha256"] != fingerprint:
-            raise UserError(f"--resume {folder}: the data differs from the data the sweep "
-                            f"started with; resume with the same data or start a new sweep")
+            raise UserError(
+                f"--resume {folder}: the data differs from the data the sweep "
+                f"started with; resume with the same data or start a new sweep"
+            )
         trials = state["trials"]
     else:
         folder = runs.create_run_dir(config.output.runs_dir, "sweep", out=out)
@@ -214,32 +262,51 @@ def run_sweep(config: Config, space_path: str | Path, trials: int = 16, folds: i
     max_t = folds or int(space.largest("train.epochs") or config.train.epochs)
     start = space.encode({key: base_value(values, key) for key in space.keys})
     if not resume:
-        state = {"trials": trials, "folds": folds, "data_sha256": fingerprint,
-                 "n_train": n_train, "given_trial": 1 if start else None}
+        state = {
+            "trials": trials,
+            "folds": folds,
+            "data_sha256": fingerprint,
+            "n_train": n_train,
+            "given_trial": 1 if start else None,
+        }
         atomic.write_json(folder / "sweep_state.json", state)
     if start is None and not resume:
         echo("note: the config's own values lie outside the space, so no trial starts from it")
-    echo(f"sweep: {trials} trials of {len(space.keys)} parameters, objective: "
-         f"{_objective_name(folds)} ({len(training)} training rows; the test rows stay out)")
+    echo(
+        f"sweep: {trials} trials of {len(space.keys)} parameters, objective: "
+        f"{_objective_name(folds)} ({len(training)} training rows; the test rows stay out)"
+    )
     finished = [0]
 
     def on_trial(record: Any) -> None:
         finished[0] += 1
         last = record.last
         score = last.get(OBJECTIVE)
-        text = (f"MASE {score:.4f} (naive {last.get('naive_objective', math.nan):.4f})"
-                if isinstance(score, (int, float)) else (record.error or "no result"))
+        text = (
+            f"MASE {score:.4f} (naive {last.get('naive_objective', math.nan):.4f})"
+            if isinstance(score, (int, float))
+            else (record.error or "no result")
+        )
         echo(f"[{finished[0]}/{trials}] trial {record.number}: {text}")
 
     started = time.perf_counter()
     try:
         with engine.connected(address):
             records, interrupted = engine.search(
-                run_trial, {"values": values, "space": space, "bars": training, "folds": folds},
-                space, folder / TUNE_FOLDER, trials=trials, metric=OBJECTIVE, max_t=max_t,
-                seed=config.train.seed, cpus_per_trial=cpus_per_trial,
-                max_concurrent=max_concurrent, start=[start] if start else None,
-                resume=resume, on_trial=on_trial)
+                run_trial,
+                {"values": values, "space": space, "bars": training, "folds": folds},
+                space,
+                folder / TUNE_FOLDER,
+                trials=trials,
+                metric=OBJECTIVE,
+                max_t=max_t,
+                seed=config.train.seed,
+                cpus_per_trial=cpus_per_trial,
+                max_concurrent=max_concurrent,
+                start=[start] if start else None,
+                resume=resume,
+                on_trial=on_trial,
+            )
     finally:  # Tune has written its state: sign it for a later --resume
         if (folder / TUNE_FOLDER).is_dir():
             sign_folder(folder / TUNE_FOLDER, folder / SIGNATURE)
@@ -251,70 +318,123 @@ def run_sweep(config: Config, space_path: str | Path, trials: int = 16, folds: i
             f"sweep interrupted with {int((table['status'] != 'not finished').sum())} of "
             f"{trials} trials finished; continue it with: python main.py sweep --config "
             f"{folder / 'config.yaml'} --space {folder / 'space.yaml'} --out {folder} "
-            f"--resume")
+            f"--resume"
+        )
     best = choose_best(table)
     if best is None:
         first = next((message for message in table["message"] if message), "no result")
-        raise UserError(f"sweep {folder}: none of the {len(table)} trials finished (see "
-                        f"{folder / 'trials.csv'}); the first error: {first}")
+        raise UserError(
+            f"sweep {folder}: none of the {len(table)} trials finished (see "
+            f"{folder / 'trials.csv'}); the first error: {first}"
+        )
     best_record = next(record for record in records if record.number == int(best["trial"]))
     best_values = space.decode(best_record.params)
     best_config = configure(values, best_values)
     write_best_yaml(folder / "best.yaml", best_config, best, folder, folds)
-    echo(f"retraining trial {int(best['trial'])}'s config on all {n_train} training rows, "
-         f"then scoring it once on the test rows")
-    outcome = train(best_config, out=folder / "best", overwrite=True,
-                             echo=lambda line: None, market=market)
+    echo(
+        f"retraining trial {int(best['trial'])}'s config on all {n_train} training rows, "
+        f"then scoring it once on the test rows"
+    )
+    outcome = train(
+        best_config, out=folder / "best", overwrite=True, echo=lambda line: None, market=market
+    )
     metrics = outcome.metrics
-    summary = summarise(table, best, best_values, metrics, folds, seconds, space,
-                        config_words=bar_words(config, metrics["n_test"]),
-                        given_trial=state["given_trial"])
+    summary = summarise(
+        table,
+        best,
+        best_values,
+        metrics,
+        folds,
+        seconds,
+        space,
+        config_words=bar_words(config, metrics["n_test"]),
+        given_trial=state["given_trial"],
+    )
     atomic.write_json(folder / "sweep.json", summary)
-    runs.save_figure(folder / "sweep.png", plot_sweep(table, space, OBJECTIVE,
-                                                      _objective_name(folds)))
+    runs.save_figure(
+        folder / "sweep.png", plot_sweep(table, space, OBJECTIVE, _objective_name(folds))
+    )
     write_sweep_report(folder, table, summary)
-    return SweepResult(folder=folder, trials=table, best=best.to_dict(),
-                       best_config=best_config, metrics=metrics, lines=summary["lines"])
+    return SweepResult(
+        folder=folder,
+        trials=table,
+        best=best.to_dict(),
+        best_config=best_config,
+        metrics=metrics,
+        lines=summary["lines"],
+    )
 
 
-def write_best_yaml(path: Path, config: Config, best: pd.Series, folder: Path, folds: int
-                    ) -> None:
+def write_best_yaml(path: Path, config: Config, best: pd.Series, folder: Path, folds: int) -> None:
     """A complete config that ``train --config`` takes as is, with where it came from."""
-    header = (f"# Chosen by the sweep in {folder}: trial {int(best['trial'])} of its "
-              f"trials.csv, lowest {_objective_name(folds)}\n# ({best[OBJECTIVE]:.4f}; the "
-              f"naive forecast: {best['naive_objective']:.4f}). Every key is written out; "
-              f"train it with\n# python main.py train --config {path}\n")
+    header = (
+        f"# Chosen by the sweep in {folder}: trial {int(best['trial'])} of its "
+        f"trials.csv, lowest {_objective_name(folds)}\n# ({best[OBJECTIVE]:.4f}; the "
+        f"naive forecast: {best['naive_objective']:.4f}). Every key is written out; "
+        f"train it with\n# python main.py train --config {path}\n"
+    )
     atomic.write_text(path, header + yaml.safe_dump(config_to_dict(config), sort_keys=False))
 
 
-def summarise(table: pd.DataFrame, best: pd.Series, best_values: dict[str, Any],
-              metrics: dict[str, Any], folds: int, seconds: float, space: Space,
-              config_words: str, given_trial: int | None) -> dict[str, Any]:
+def summarise(
+    table: pd.DataFrame,
+    best: pd.Series,
+    best_values: dict[str, Any],
+    metrics: dict[str, Any],
+    folds: int,
+    seconds: float,
+    space: Space,
+    config_words: str,
+    given_trial: int | None,
+) -> dict[str, Any]:
     """sweep.json, with the closing lines in words."""
     counts = {status: int((table["status"] == status).sum()) for status in STATUSES}
     given = table[table["trial"] == given_trial]
-    given_score = (float(given[OBJECTIVE].iloc[0]) if len(given)
-                   and pd.notna(given[OBJECTIVE].iloc[0]) else None)
+    given_score = (
+        float(given[OBJECTIVE].iloc[0])
+        if len(given) and pd.notna(given[OBJECTIVE].iloc[0])
+        else None
+    )
     ratio = metrics["rmse_ratio"]
-    lines = ["best parameters (trial {}): {}".format(
-                int(best["trial"]), ", ".join(f"{key}={value_text(value)}"
-                                              for key, value in best_values.items())),
-             f"validation {_objective_name(folds)}: {best[OBJECTIVE]:.4f} (naive "
-             f"{best['naive_objective']:.4f})",
-             f"best/ on the test rows ({config_words}; model RMSE {metrics['rmse']:.4f}, "
-             f"naive RMSE {metrics['naive_rmse']:.4f}): "
-             + point_verdict(ratio, metrics.get("dm_p_value"), "it", "the naive forecast"),
-             f"The test rows were used once, after the choice; no trial saw them. The best of "
-             f"{counts['completed'] + counts['stopped early']} validation scores flatters the "
-             f"winner, so quote the test score."]
-    return {"objective": _objective_name(folds), "folds": folds, "trials": len(table),
-            **{status.replace(" ", "_"): count for status, count in counts.items()},
-            "seconds": round(seconds, 1), "space": space.to_dict(),
-            "best_trial": int(best["trial"]), "best_params": best_values,
-            "best_objective": float(best[OBJECTIVE]),
-            "best_naive_objective": float(best["naive_objective"]),
-            "given_config_trial": given_trial, "given_config_objective": given_score,
-            "test": {key: metrics.get(key) for key in ("rmse", "naive_rmse", "rmse_ratio",
-                                                       "dm_p_value", "dm_p_value_abs", "mae",
-                                                       "naive_mae", "n_test")},
-            "lines": lines}
+    lines = [
+        "best parameters (trial {}): {}".format(
+            int(best["trial"]),
+            ", ".join(f"{key}={value_text(value)}" for key, value in best_values.items()),
+        ),
+        f"validation {_objective_name(folds)}: {best[OBJECTIVE]:.4f} (naive "
+        f"{best['naive_objective']:.4f})",
+        f"best/ on the test rows ({config_words}; model RMSE {metrics['rmse']:.4f}, "
+        f"naive RMSE {metrics['naive_rmse']:.4f}): "
+        + point_verdict(ratio, metrics.get("dm_p_value"), "it", "the naive forecast"),
+        f"The test rows were used once, after the choice; no trial saw them. The best of "
+        f"{counts['completed'] + counts['stopped early']} validation scores flatters the "
+        f"winner, so quote the test score.",
+    ]
+    return {
+        "objective": _objective_name(folds),
+        "folds": folds,
+        "trials": len(table),
+        **{status.replace(" ", "_"): count for status, count in counts.items()},
+        "seconds": round(seconds, 1),
+        "space": space.to_dict(),
+        "best_trial": int(best["trial"]),
+        "best_params": best_values,
+        "best_objective": float(best[OBJECTIVE]),
+        "best_naive_objective": float(best["naive_objective"]),
+        "given_config_trial": given_trial,
+        "given_config_objective": given_score,
+        "test": {
+            key: metrics.get(key)
+            for key in (
+                "rmse",
+                "naive_rmse",
+                "rmse_ratio",
+                "dm_p_value",
+                "dm_p_value_abs",
+                "mae",
+                "naive_mae",
+                "n_test",
+            )
+        },
+        "lines": lines,
+    }

@@ -20,8 +20,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # Keep the real suffix last: Keras insists on ".keras", matplotlib reads ".png".
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.tmp-",
-                                         suffix=path.suffix)
+    handle, temporary = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.stem}.tmp-", suffix=path.suffix
+    )
     os.close(handle)
     os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
     try:
@@ -62,6 +63,5 @@ def write_npz(path: str | Path, arrays: dict[str, Any]) -> None:
     """NumPy arrays by name in one .npz (read back with ``allow_pickle=False``)."""
     import numpy as np
 
-    with atomic_path(path) as temporary:
-        with open(temporary, "wb") as stream:
-            np.savez(stream, **{name: np.asarray(array) for name, array in arrays.items()})
+    with atomic_path(path) as temporary, open(temporary, "wb") as stream:
+        np.savez(stream, **{name: np.asarray(array) for name, array in arrays.items()})

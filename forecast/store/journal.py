@@ -26,9 +26,26 @@ import pandas as pd
 from forecast.store import atomic
 
 JOURNAL = "journal.csv"
-COLUMNS = ("issued_utc", "run", "origin", "step", "target", "median", "lo80", "hi80", "lo95",
-           "hi95", "naive", "rw_lo80", "rw_hi80", "rw_lo95", "rw_hi95", "method",
-           "model_sha256", "data_sha256")
+COLUMNS = (
+    "issued_utc",
+    "run",
+    "origin",
+    "step",
+    "target",
+    "median",
+    "lo80",
+    "hi80",
+    "lo95",
+    "hi95",
+    "naive",
+    "rw_lo80",
+    "rw_hi80",
+    "rw_lo95",
+    "rw_hi95",
+    "method",
+    "model_sha256",
+    "data_sha256",
+)
 KEY = ("model_sha256", "origin", "step", "method")  # one forecast, however often issued
 
 
@@ -42,17 +59,40 @@ def read_journal(run_dir: Path) -> pd.DataFrame:
     path = Path(run_dir) / JOURNAL
     if not path.exists():
         return pd.DataFrame(columns=list(COLUMNS))
-    return pd.read_csv(path, dtype={"origin": str, "target": str, "issued_utc": str,
-                                    "run": str, "method": str, "model_sha256": str,
-                                    "data_sha256": str})
+    return pd.read_csv(
+        path,
+        dtype={
+            "origin": str,
+            "target": str,
+            "issued_utc": str,
+            "run": str,
+            "method": str,
+            "model_sha256": str,
+            "data_sha256": str,
+        },
+    )
 
 
-def journal_rows(frame: pd.DataFrame, run: str, origin: str, method: str, model_sha256: str,
-                 data_sha256: str, issued: dt.datetime | None = None) -> pd.DataFrame:
+def journal_rows(
+    frame: pd.DataFrame,
+    run: str,
+    origin: str,
+    method: str,
+    model_sha256: str,
+    data_sha256: str,
+    issued: dt.datetime | None = None,
+) -> pd.DataFrame:
     """A forecast frame (date, median, lo80 … rw_hi95) as journal rows."""
-    issued = (issued or dt.datetime.now(dt.timezone.utc)).isoformat(timespec="seconds")
-    rows = pd.DataFrame({"issued_utc": issued, "run": run, "origin": origin,
-                         "step": range(1, len(frame) + 1), "target": frame["date"].astype(str)})
+    issued = (issued or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
+    rows = pd.DataFrame(
+        {
+            "issued_utc": issued,
+            "run": run,
+            "origin": origin,
+            "step": range(1, len(frame) + 1),
+            "target": frame["date"].astype(str),
+        }
+    )
     for column in COLUMNS[5:15]:
         rows[column] = frame[column].to_numpy() if column in frame else float("nan")
     rows["method"], rows["model_sha256"], rows["data_sha256"] = method, model_sha256, data_sha256

@@ -33,19 +33,39 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from forecast.store import atomic
 from forecast.config import Config, config_from_dict, config_to_dict, read_yaml
 from forecast.data.scaling import MinMaxScaling, scaler_features
 from forecast.errors import ConfigError, RunError, UserError
+from forecast.store import atomic
 
-RUN_FILES = ("config.yaml", "prices.csv", "model.keras", "scaler.json", "history.json",
-             "metrics.json", "predictions.csv", "true_vs_predicted.png", "loss.png")
+RUN_FILES = (
+    "config.yaml",
+    "prices.csv",
+    "model.keras",
+    "scaler.json",
+    "history.json",
+    "metrics.json",
+    "predictions.csv",
+    "true_vs_predicted.png",
+    "loss.png",
+)
 TEST_FILES = ("predictions.csv", "true_vs_predicted.png")  # a production fit has no test rows
 MARKER = "run.json"
 UPDATE = "update.json"  # an update's folder: its parent and how it trained (written first)
 CHECKPOINT = "training_state.json"
-_PACKAGES = ("forecast", "keras", "tensorflow-cpu", "tensorflow", "numpy", "pandas",
-             "h5py", "scipy", "matplotlib", "yfinance", "PyYAML")
+_PACKAGES = (
+    "forecast",
+    "keras",
+    "tensorflow-cpu",
+    "tensorflow",
+    "numpy",
+    "pandas",
+    "h5py",
+    "scipy",
+    "matplotlib",
+    "yfinance",
+    "PyYAML",
+)
 
 
 def safe_name(text: str) -> str:
@@ -54,8 +74,13 @@ def safe_name(text: str) -> str:
     return cleaned[:40] or "run"
 
 
-def create_run_dir(runs_dir: str | Path, ticker: str, out: str | Path | None = None,
-                   overwrite: bool = False, now: dt.datetime | None = None) -> Path:
+def create_run_dir(
+    runs_dir: str | Path,
+    ticker: str,
+    out: str | Path | None = None,
+    overwrite: bool = False,
+    now: dt.datetime | None = None,
+) -> Path:
     """Make a new, empty run folder and return it.
 
     Default: ``runs_dir/YYYYMMDD-HHMMSS-TICKER`` (a suffix -2, -3, … when that exists, so
@@ -67,22 +92,40 @@ def create_run_dir(runs_dir: str | Path, ticker: str, out: str | Path | None = N
         if path.exists() and not path.is_dir():
             raise UserError(f"--out {path}: exists and is not a folder; choose another path")
         if path.is_dir() and any(path.iterdir()) and not overwrite:
-            raise UserError(f"--out {path}: folder is not empty (holds a previous run?); "
-                            f"choose a new folder or pass --overwrite")
+            raise UserError(
+                f"--out {path}: folder is not empty (holds a previous run?); "
+                f"choose a new folder or pass --overwrite"
+            )
         if (path / "journal.csv").exists():  # a record of issued forecasts is never deleted
-            raise UserError(f"--out {path}: holds journal.csv, the record of the forecasts its "
-                            f"run issued, which --overwrite does not delete; choose a new "
-                            f"folder (update a run with: python main.py update --run {path})")
+            raise UserError(
+                f"--out {path}: holds journal.csv, the record of the forecasts its "
+                f"run issued, which --overwrite does not delete; choose a new "
+                f"folder (update a run with: python main.py update --run {path})"
+            )
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise UserError(f"--out {path}: cannot create folder ({error.strerror}); "
-                            f"choose a writable location") from None
+            raise UserError(
+                f"--out {path}: cannot create folder ({error.strerror}); choose a writable location"
+            ) from None
         if overwrite:  # remove the previous run's artifacts (only ours), marker first
             (path / MARKER).unlink(missing_ok=True)
-            for pattern in (*RUN_FILES, "report.html", "evaluation.json", "forecast.*",
-                            "explain_*", "backtest.*", "bands.*", "horizons.*", "calibration.*",
-                            "compare.*", "training_*", "live.*", "adaptive.json", UPDATE):
+            for pattern in (
+                *RUN_FILES,
+                "report.html",
+                "evaluation.json",
+                "forecast.*",
+                "explain_*",
+                "backtest.*",
+                "bands.*",
+                "horizons.*",
+                "calibration.*",
+                "compare.*",
+                "training_*",
+                "live.*",
+                "adaptive.json",
+                UPDATE,
+            ):
                 for old in path.glob(pattern):
                     if old.is_file():
                         old.unlink()
@@ -93,8 +136,10 @@ def create_run_dir(runs_dir: str | Path, ticker: str, out: str | Path | None = N
     try:
         Path(runs_dir).mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise UserError(f"output.runs_dir {runs_dir}: cannot create folder ({error.strerror}); "
-                        f"set output.runs_dir or --out to a writable folder") from None
+        raise UserError(
+            f"output.runs_dir {runs_dir}: cannot create folder ({error.strerror}); "
+            f"set output.runs_dir or --out to a writable folder"
+        ) from None
     for attempt in range(1, 1000):
         path = base if attempt == 1 else base.with_name(f"{base.name}-{attempt}")
         try:
@@ -116,8 +161,12 @@ def write_prices(run_dir: Path, bars: pd.Series | pd.DataFrame) -> None:
     from forecast.data.interval import format_timestamps
 
     bars = bars.to_frame("price") if isinstance(bars, pd.Series) else bars
-    frame = pd.DataFrame({"date": format_timestamps(pd.DatetimeIndex(bars.index)),
-                          **{column: bars[column].to_numpy() for column in bars.columns}})
+    frame = pd.DataFrame(
+        {
+            "date": format_timestamps(pd.DatetimeIndex(bars.index)),
+            **{column: bars[column].to_numpy() for column in bars.columns},
+        }
+    )
     atomic.write_csv(run_dir / "prices.csv", frame, float_format="%.17g")
 
 
@@ -158,9 +207,13 @@ def versions() -> dict[str, str]:
 
 def mark_complete(run_dir: Path, details: dict[str, Any]) -> None:
     """Write run.json last: its presence says every other artifact is in place."""
-    record = {"status": "complete",
-              "finished": dt.datetime.now().isoformat(timespec="seconds"),
-              "versions": versions(), "files": list(RUN_FILES), **details}
+    record = {
+        "status": "complete",
+        "finished": dt.datetime.now().isoformat(timespec="seconds"),
+        "versions": versions(),
+        "files": list(RUN_FILES),
+        **details,
+    }
     atomic.write_json(run_dir / MARKER, record)
 
 
@@ -168,26 +221,27 @@ def check_run_dir(run_dir: str | Path) -> tuple[Path, dict[str, Any]]:
     """Refuse a missing, foreign or incomplete run folder with a clear message."""
     path = Path(run_dir)
     if not path.is_dir():
-        raise RunError(f"--run {path}: no such folder; pass a folder written by "
-                       f"'python main.py train'")
+        raise RunError(
+            f"--run {path}: no such folder; pass a folder written by 'python main.py train'"
+        )
     marker = path / MARKER
     if not marker.exists():
-        raise RunError(f"--run {path}: no {MARKER}, so the run is incomplete (interrupted "
-                       f"or not a run folder); train again")
+        raise RunError(
+            f"--run {path}: no {MARKER}, so the run is incomplete (interrupted "
+            f"or not a run folder); train again"
+        )
     try:
         record = json.loads(marker.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise RunError(f"{marker}: unreadable ({error}); train again") from None
     if record.get("status") != "complete":
-        raise RunError(f"{marker}: status is {record.get('status')!r}, not 'complete'; "
-                       f"train again")
+        raise RunError(f"{marker}: status is {record.get('status')!r}, not 'complete'; train again")
     production = record.get("test_rows", 1) == 0
     for name in RUN_FILES:
         if production and name in TEST_FILES:
             continue
         if not (path / name).is_file():
-            raise RunError(f"--run {path}: {name} is missing; the folder is damaged, "
-                           f"train again")
+            raise RunError(f"--run {path}: {name} is missing; the folder is damaged, train again")
     return path, record
 
 
@@ -203,9 +257,11 @@ def check_same_config(folder: Path, config: Config, what: str) -> None:
     with (its output section aside: a resumed folder is where it is)."""
     started = config_to_dict(read_config(folder))
     if {**started, "output": None} != {**config_to_dict(config), "output": None}:
-        raise UserError(f"--resume {folder}: the config differs from the one the {what} "
-                        f"started with ({folder / 'config.yaml'}); resume with that config "
-                        f"or start a new {what}")
+        raise UserError(
+            f"--resume {folder}: the config differs from the one the {what} "
+            f"started with ({folder / 'config.yaml'}); resume with that config "
+            f"or start a new {what}"
+        )
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -241,11 +297,14 @@ class Run:
         try:
             return Network.from_file(path)
         except ValueError as error:  # a layer the NumPy network does not know (a Lambda…)
-            raise RunError(f"{path}: refused: {error}; only load models trained by "
-                           f"forecast") from None
+            raise RunError(
+                f"{path}: refused: {error}; only load models trained by forecast"
+            ) from None
         except (OSError, KeyError, TypeError, IndexError, zipfile.BadZipFile) as error:
-            raise RunError(f"{path}: not a readable Keras model file ({type(error).__name__}); "
-                           f"train the run again") from None
+            raise RunError(
+                f"{path}: not a readable Keras model file ({type(error).__name__}); "
+                f"train the run again"
+            ) from None
 
     def keras_model(self) -> Any:
         """model.keras loaded by Keras (TensorFlow), with the layers it was trained with."""
@@ -274,18 +333,23 @@ def load_run(run_dir: str | Path) -> Run:
     scaler = MinMaxScaling.from_dict(state, str(path / "scaler.json"))
     features = config.data.features
     if scaler_features(state) != features:
-        raise RunError(f"{path / 'scaler.json'}: scaler has features "
-                       f"{', '.join(scaler_features(state))}, config.yaml lists "
-                       f"{', '.join(features)}; the run is inconsistent, train it again")
+        raise RunError(
+            f"{path / 'scaler.json'}: scaler has features "
+            f"{', '.join(scaler_features(state))}, config.yaml lists "
+            f"{', '.join(features)}; the run is inconsistent, train it again"
+        )
     shape = model_input_shape(path / "model.keras")
     expected = (None, config.data.lookback, len(features))
     if shape != expected:
-        raise RunError(f"{path / 'model.keras'}: expects windows {shape} "
-                       f"but config.yaml says lookback {config.data.lookback} with "
-                       f"{len(features)} feature(s); the run is inconsistent, train it again")
+        raise RunError(
+            f"{path / 'model.keras'}: expects windows {shape} "
+            f"but config.yaml says lookback {config.data.lookback} with "
+            f"{len(features)} feature(s); the run is inconsistent, train it again"
+        )
     bars = read_prices(path, config.data.timezone)
-    return Run(path=path, config=resolve_older(config, bars, path), bars=bars, scaler=scaler,
-               record=record)
+    return Run(
+        path=path, config=resolve_older(config, bars, path), bars=bars, scaler=scaler, record=record
+    )
 
 
 def model_input_shape(path: Path) -> tuple:
@@ -293,16 +357,20 @@ def model_input_shape(path: Path) -> tuple:
     try:
         with zipfile.ZipFile(path) as archive:
             layers = json.loads(archive.read("config.json"))["config"]["layers"]
-        shape = next(layer["config"]["batch_shape"] for layer in layers
-                     if layer["class_name"] == "InputLayer")
-    except (OSError, KeyError, TypeError, ValueError, StopIteration,
-            zipfile.BadZipFile) as error:
-        raise RunError(f"{path}: not a loadable Keras model ({type(error).__name__}); "
-                       f"train the run again") from None
+        shape = next(
+            layer["config"]["batch_shape"]
+            for layer in layers
+            if layer["class_name"] == "InputLayer"
+        )
+    except (OSError, KeyError, TypeError, ValueError, StopIteration, zipfile.BadZipFile) as error:
+        raise RunError(
+            f"{path}: not a loadable Keras model ({type(error).__name__}); train the run again"
+        ) from None
     return tuple(shape)
 
 
 # --- calibration ----------------------------------------------------------------------------
+
 
 def write_calibration(run_dir: Path, calibration: Any) -> None:
     """calibration.npz (the residuals) first, then calibration.json (which names it)."""
@@ -328,8 +396,9 @@ def read_calibration(run_dir: Path) -> Any:
             arrays = {name: archive[name] for name in ("model_scores", "naive_scores")}
         return Calibration.from_parts(record, arrays)
     except (OSError, KeyError, TypeError, ValueError) as error:
-        raise RunError(f"{arrays_path}: damaged calibration ({type(error).__name__}); train "
-                       f"the run again") from None
+        raise RunError(
+            f"{arrays_path}: damaged calibration ({type(error).__name__}); train the run again"
+        ) from None
 
 
 def resolve_older(config: Config, bars: pd.DataFrame, path: Path) -> Config:
@@ -343,8 +412,11 @@ def resolve_older(config: Config, bars: pd.DataFrame, path: Path) -> Config:
 
     index = pd.DatetimeIndex(bars.index)
     interval = check_interval(index, config.data.interval, str(path / "prices.csv"))
-    data = replace(config.data, interval=interval,
-                   calendar=resolve_calendar(config.data.calendar, index, interval))
+    data = replace(
+        config.data,
+        interval=interval,
+        calendar=resolve_calendar(config.data.calendar, index, interval),
+    )
     return replace(config, data=data)
 
 
@@ -357,22 +429,26 @@ def load_model(path: Path, config: Config | None = None, optimizer: bool = False
     before 2026-12 name the fused classes themselves; they load too. ``optimizer``: with
     the optimizer and its state (an update continues training from them).
     """
-    import forecast.model.fused  # noqa: F401  quiet TensorFlow import; registers FusedLSTM
     import keras
+
+    import forecast.model.fused  # noqa: F401  quiet TensorFlow import; registers FusedLSTM
 
     try:
         model = keras.saving.load_model(path, safe_mode=True, compile=optimizer)
     except ValueError as error:
         text = str(error)
         if "safe_mode" in text or "Lambda" in text or "lambda" in text:
-            raise RunError(f"{path}: refused to load: it contains code (a Lambda layer), which "
-                           f"safe mode does not execute; only load models you trained here"
-                           ) from None
-        raise RunError(f"{path}: not a loadable Keras model ({text.splitlines()[0]}); "
-                       f"train the run again") from None
+            raise RunError(
+                f"{path}: refused to load: it contains code (a Lambda layer), which "
+                f"safe mode does not execute; only load models you trained here"
+            ) from None
+        raise RunError(
+            f"{path}: not a loadable Keras model ({text.splitlines()[0]}); train the run again"
+        ) from None
     except (OSError, KeyError, TypeError) as error:
-        raise RunError(f"{path}: not a loadable Keras model ({type(error).__name__}); "
-                       f"train the run again") from None
+        raise RunError(
+            f"{path}: not a loadable Keras model ({type(error).__name__}); train the run again"
+        ) from None
     if config is None:
         return model
     from forecast.model.build import trained_layers
@@ -381,6 +457,7 @@ def load_model(path: Path, config: Config | None = None, optimizer: bool = False
 
 
 # --- resumable training state ---------------------------------------------------------------
+
 
 def save_checkpoint(run_dir: Path, state: Any, model: Any, best_weights: list | None) -> None:
     """Save the state after a finished epoch: model (with optimizer state) and best weights
@@ -392,10 +469,13 @@ def save_checkpoint(run_dir: Path, state: Any, model: Any, best_weights: list | 
     best_file = None
     if best_weights is not None:
         best_file = f"training_best-{state.epoch:04d}.npz"
-        atomic.write_npz(run_dir / best_file, {f"arr_{index}": weight
-                                               for index, weight in enumerate(best_weights)})
-    atomic.write_json(run_dir / CHECKPOINT, {**state.to_dict(), "model_file": model_file,
-                                             "best_file": best_file})
+        atomic.write_npz(
+            run_dir / best_file,
+            {f"arr_{index}": weight for index, weight in enumerate(best_weights)},
+        )
+    atomic.write_json(
+        run_dir / CHECKPOINT, {**state.to_dict(), "model_file": model_file, "best_file": best_file}
+    )
     keep = {model_file, best_file}
     for old in _checkpoint_files(run_dir):
         if old.name not in keep:
@@ -418,23 +498,29 @@ def load_checkpoint(run_dir: Path) -> tuple[Any, Any, list | None] | None:
         return None
     record = read_json(path)
     try:
-        state = TrainingState(epoch=int(record["epoch"]), history=record["history"],
-                              best_val_loss=record["best_val_loss"],
-                              best_epoch=record["best_epoch"], wait=int(record["wait"]),
-                              stopped_early=bool(record["stopped_early"]),
-                              callbacks=list(record.get("callbacks", [])))
+        state = TrainingState(
+            epoch=int(record["epoch"]),
+            history=record["history"],
+            best_val_loss=record["best_val_loss"],
+            best_epoch=record["best_epoch"],
+            wait=int(record["wait"]),
+            stopped_early=bool(record["stopped_early"]),
+            callbacks=list(record.get("callbacks", [])),
+        )
         model_file = run_dir / record["model_file"]
         best_file = record.get("best_file")
     except (KeyError, TypeError, ValueError) as error:
         raise RunError(f"{path}: damaged training state ({error}); train again") from None
-    import forecast.model.fused  # noqa: F401  quiet TensorFlow import; registers FusedLSTM
     import keras
+
+    import forecast.model.fused  # noqa: F401  quiet TensorFlow import; registers FusedLSTM
 
     try:
         model = keras.saving.load_model(model_file, safe_mode=True, compile=True)
     except (OSError, ValueError) as error:
-        raise RunError(f"{model_file}: cannot load the saved training state ({error}); "
-                       f"train again") from None
+        raise RunError(
+            f"{model_file}: cannot load the saved training state ({error}); train again"
+        ) from None
     best_weights = None
     if best_file:
         with np.load(run_dir / best_file, allow_pickle=False) as archive:

@@ -53,9 +53,15 @@ def folder_digest(folder: Path, key: bytes) -> str:
 
 def sign_folder(folder: Path, signature: Path) -> None:
     """Write ``signature`` (JSON) for every file now under ``folder``."""
-    atomic.write_json(signature, {"algorithm": "HMAC-SHA256", "folder": folder.name,
-                                  "key": f"this user's {KEY_NAME} (forecast's cache folder)",
-                                  "digest": folder_digest(folder, signing_key())})
+    atomic.write_json(
+        signature,
+        {
+            "algorithm": "HMAC-SHA256",
+            "folder": folder.name,
+            "key": f"this user's {KEY_NAME} (forecast's cache folder)",
+            "digest": folder_digest(folder, signing_key()),
+        },
+    )
 
 
 def check_signed(folder: Path, signature: Path, what: str) -> None:
@@ -64,13 +70,17 @@ def check_signed(folder: Path, signature: Path, what: str) -> None:
         record = json.loads(signature.read_text(encoding="utf-8"))
         digest = str(record["digest"])
     except FileNotFoundError:
-        raise UserError(f"{what}: {folder} carries no signature of this user ({signature.name} "
-                        f"is missing: made by an older forecast or by someone else, or killed "
-                        f"before it could sign); resuming unpickles its files, so only if you "
-                        f"made it yourself: add --trust") from None
+        raise UserError(
+            f"{what}: {folder} carries no signature of this user ({signature.name} "
+            f"is missing: made by an older forecast or by someone else, or killed "
+            f"before it could sign); resuming unpickles its files, so only if you "
+            f"made it yourself: add --trust"
+        ) from None
     except (OSError, ValueError, KeyError, TypeError):
         raise UserError(f"{what}: {signature} is unreadable; start a new sweep") from None
     if not hmac.compare_digest(digest, folder_digest(folder, signing_key())):
-        raise UserError(f"{what}: {folder} changed since this user's forecast signed it (or "
-                        f"another user's did); resuming would unpickle files you did not "
-                        f"write: start a new sweep")
+        raise UserError(
+            f"{what}: {folder} changed since this user's forecast signed it (or "
+            f"another user's did); resuming would unpickle files you did not "
+            f"write: start a new sweep"
+        )

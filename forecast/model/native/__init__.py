@@ -46,8 +46,7 @@ def compiler_flags() -> list[str]:
     compile; the ops compute in float32 and never use it, so it is switched off there.
     """
     half_precision = ["-mno-avx512fp16"] if "avx512_fp16" in _cpu_fingerprint().split() else []
-    return [*_OPTIMISE, *half_precision,
-            *shlex.split(os.environ.get("FORECAST_NATIVE_FLAGS", ""))]
+    return [*_OPTIMISE, *half_precision, *shlex.split(os.environ.get("FORECAST_NATIVE_FLAGS", ""))]
 
 
 def _cpu_fingerprint() -> str:
@@ -64,10 +63,14 @@ def _cpu_fingerprint() -> str:
 def library_path() -> Path:
     """The cached library's path for this source, TensorFlow, compiler flags and CPU."""
     key = hashlib.sha256()
-    for part in (SOURCE.read_bytes(), tf.__version__.encode(),
-                 " ".join(compiler_flags()).encode(),
-                 " ".join(tf.sysconfig.get_compile_flags()).encode(),
-                 _cpu_fingerprint().encode(), platform.machine().encode()):
+    for part in (
+        SOURCE.read_bytes(),
+        tf.__version__.encode(),
+        " ".join(compiler_flags()).encode(),
+        " ".join(tf.sysconfig.get_compile_flags()).encode(),
+        _cpu_fingerprint().encode(),
+        platform.machine().encode(),
+    ):
         key.update(part)
         key.update(b"\0")
     return cache_dir() / f"fused_lstm-{key.hexdigest()[:16]}.so"
@@ -81,8 +84,15 @@ def build(target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, partial = tempfile.mkstemp(dir=target.parent, prefix=".building-", suffix=".so")
     os.close(handle)
-    command = [compiler, *compiler_flags(), *tf.sysconfig.get_compile_flags(), str(SOURCE),
-               "-o", partial, *tf.sysconfig.get_link_flags()]
+    command = [
+        compiler,
+        *compiler_flags(),
+        *tf.sysconfig.get_compile_flags(),
+        str(SOURCE),
+        "-o",
+        partial,
+        *tf.sysconfig.get_link_flags(),
+    ]
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=600)
         if result.returncode != 0:
@@ -113,8 +123,9 @@ def _register_gradient(ops) -> None:
     @tf.RegisterGradient("ForecastDropout")
     def _dropout_gradient(op, d_output):
         """Dropout is linear: the gradient takes the same mask, redrawn from the same seed."""
-        return ops.forecast_dropout(d_output, op.inputs[1], rate=op.get_attr("rate"),
-                                    scale=op.get_attr("scale")), None
+        return ops.forecast_dropout(
+            d_output, op.inputs[1], rate=op.get_attr("rate"), scale=op.get_attr("scale")
+        ), None
 
 
 def fused_ops():
@@ -128,20 +139,32 @@ def fused_ops():
         try:
             target = library_path()
             if not target.exists():
-                print("forecast: compiling the fused LSTM and dropout kernels for this machine "
-                      "(once, about 20 s)", file=sys.stderr, flush=True)
+                print(
+                    "forecast: compiling the fused LSTM and dropout kernels for this machine "
+                    "(once, about 20 s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 build(target)
             try:
                 ops = tf.load_op_library(str(target))
             except (tf.errors.NotFoundError, OSError) as error:
-                raise RuntimeError(f"{target} did not load ({error}); delete it to rebuild "
-                                   "it") from error
+                raise RuntimeError(
+                    f"{target} did not load ({error}); delete it to rebuild it"
+                ) from error
             _register_gradient(ops)
-        except (OSError, RuntimeError, subprocess.SubprocessError,
-                tf.errors.NotFoundError) as error:
+        except (
+            OSError,
+            RuntimeError,
+            subprocess.SubprocessError,
+            tf.errors.NotFoundError,
+        ) as error:
             ops, reason = None, str(error)
-            print(f"forecast: fused kernels unavailable ({reason}); using the stock "
-                  "Keras LSTM and Dropout", file=sys.stderr)
+            print(
+                f"forecast: fused kernels unavailable ({reason}); using the stock "
+                "Keras LSTM and Dropout",
+                file=sys.stderr,
+            )
     _state["ops"], _state["reason"] = ops, reason
     return ops
 
