@@ -62,12 +62,12 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--samples", type=int, default=50)
     args = parser.parse_args()
-    from forecast import pipeline
-    from forecast.backtest import backtest
+    from forecast.commands.common import load_data
     from forecast.config import load_config
+    from forecast.evaluation.backtest import walk_forward
 
     config = load_config(ROOT / "configs" / "best.yaml", ["train.progress=none"])
-    config, market = pipeline.load_data(config)
+    config, market = load_data(config)
     adaptive = replace(config, forecast=replace(config.forecast, adaptive=True))
     cases = [
         ("MSFT sample", config, market.bars),
@@ -78,7 +78,7 @@ def main() -> None:
     tables = []
     for name, case_config, bars in cases:
         started = time.perf_counter()
-        result = backtest(
+        result = walk_forward(
             case_config, bars, folds=args.folds, samples=args.samples, echo=lambda line: None
         )
         table = result.bands.assign(series=name)

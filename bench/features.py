@@ -36,9 +36,9 @@ def main() -> int:
     parser.add_argument("--out", default=str(ROOT / "bench" / "FEATURES.md"))
     args = parser.parse_args()
 
-    from forecast.backtest import backtest
     from forecast.config import load_config
     from forecast.data.sources import load_market
+    from forecast.evaluation.backtest import walk_forward
 
     rows = []
     for features in FEATURE_SETS:
@@ -47,14 +47,15 @@ def main() -> int:
         )
         market = load_market(config.data)
         started = time.perf_counter()
-        result = backtest(config, market.bars, folds=args.folds, echo=lambda line: None)
+        result = walk_forward(config, market.bars, folds=args.folds, echo=lambda line: None)
         seconds = time.perf_counter() - started
         overall = result.summary["overall"]
         model, naive = overall["model"], overall["naive"]
-        rows.append((features, model, naive, result.summary["folds_model_beat_naive"], seconds))
+        rows.append((features, model, naive, result.summary["folds_beat_naive"], seconds))
         print(
-            f"{', '.join(features):<40} U {model['theil_u']:.4f}  MASE {model['mase']:.4f}"
-            f"  dir {model['directional_accuracy']:.3f} (p {model['direction_p_value']:.3f})"
+            f"{', '.join(features):<40} rmse_ratio {model['rmse_ratio']:.4f}  "
+            f"MASE {model['mase']:.4f}  dir {model['directional_accuracy']:.3f} "
+            f"(timing p {model['timing_p_value'] or float('nan'):.3f})"
             f"  {seconds:.0f} s",
             flush=True,
         )
@@ -65,18 +66,19 @@ def main() -> int:
         f"{dt.date.today()}, `{Path(args.config).relative_to(ROOT)}` on the shipped MSFT "
         f"sample, {args.folds} walk-forward folds over the last "
         f"{load_config(args.config).data.test_fraction:.0%} of the rows (the same folds and "
-        f"seed for every set). Theil's U is the model's RMSE over the naive forecast's on "
-        f"the same days (< 1 beats naive).",
+        f"seed for every set). rmse_ratio is the model's RMSE over the naive forecast's on "
+        f"the same days (< 1 alone is not evidence: see the DM test); timing p is "
+        f"Pesaran–Timmermann's; folds beating naive count DM p < 0.05.",
         "",
-        "| features | Theil's U | MASE | naive MASE | directional accuracy (p) | folds beating "
-        "naive | seconds |",
+        "| features | rmse_ratio | MASE | naive MASE | directional accuracy (timing p) "
+        "| folds beating naive | seconds |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for features, model, naive, beat, seconds in rows:
         lines.append(
-            f"| {', '.join(features)} | {model['theil_u']:.4f} | {model['mase']:.4f} "
+            f"| {', '.join(features)} | {model['rmse_ratio']:.4f} | {model['mase']:.4f} "
             f"| {naive['mase']:.4f} | {model['directional_accuracy']:.3f} "
-            f"({model['direction_p_value']:.3f}) | {beat} of {args.folds} "
+            f"({model['timing_p_value'] or float('nan'):.3f}) | {beat} of {args.folds} "
             f"| {seconds:.0f} |"
         )
     Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -36,8 +36,9 @@ from bench.results import update_results  # noqa: E402
 from forecast.commands.common import load_data  # noqa: E402
 from forecast.commands.train import train  # noqa: E402
 from forecast.config import load_config  # noqa: E402
-from forecast.evaluation.backtest import backtest_verdict, walk_forward  # noqa: E402
+from forecast.evaluation.backtest import walk_forward  # noqa: E402
 from forecast.evaluation.metrics import metrics_verdict  # noqa: E402
+from forecast.evaluation.scoring import backtest_verdict  # noqa: E402
 
 
 def ar2_csv(folder: Path, bars: int = 3000, seed: int = 11) -> Path:

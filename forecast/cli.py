@@ -344,7 +344,7 @@ def _load(args: argparse.Namespace):
 
 
 def command_train(args: argparse.Namespace) -> int:
-    from forecast.evaluation.metrics import format_metrics_table
+    from forecast.report.text import format_metrics_table
 
     if args.resume is not None:
         if args.config is not None or args.overrides or args.out is not None:
@@ -451,11 +451,8 @@ def command_summary(args: argparse.Namespace) -> int:
 def command_backtest(args: argparse.Namespace) -> int:
     config = _load(args)
     from forecast.commands.backtest import backtest
-    from forecast.evaluation.backtest import (
-        backtest_verdict,
-        format_backtest_table,
-        format_band_table,
-    )
+    from forecast.evaluation.scoring import backtest_verdict
+    from forecast.report.text import format_backtest_table, format_band_table
 
     folder, result = backtest(
         config,
@@ -613,7 +610,8 @@ def command_sweep(args: argparse.Namespace) -> int:
 
 def command_evaluate(args: argparse.Namespace) -> int:
     from forecast.commands.evaluate import evaluate
-    from forecast.evaluation.metrics import METRIC_KEYS, format_metrics_table
+    from forecast.evaluation.metrics import METRIC_KEYS
+    from forecast.report.text import format_metrics_table
     from forecast.store.runs import read_json
 
     evaluation = evaluate(args.run)

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 from forecast.cli import main
-from forecast.evaluation.backtest import backtest_verdict as verdict
 from forecast.evaluation.backtest import baseline_predictions, make_folds
 from forecast.evaluation.backtest import walk_forward as backtest
 from forecast.evaluation.compare import family_config
+from forecast.evaluation.scoring import backtest_verdict as verdict
 from forecast.evaluation.significance import verdict_word
 from forecast.model import build_model
 from tests.conftest import QUICK, synthetic_prices, tiny_config

@@ -194,7 +194,7 @@ def test_update_refuses_a_gap_another_interval_and_nothing_new(parent, tmp_path,
 
 
 def test_a_crash_while_writing_the_journal_leaves_it_intact(parent, tmp_path, monkeypatch):
-    from forecast.store import atomic
+    from forecast.base import atomic
 
     run = tmp_path / "run"
     shutil.copytree(parent, run)

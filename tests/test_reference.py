@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from forecast.config import load_config
+from forecast.config import RECURRENT_TYPES, load_config
 from forecast.model import build_model
 from forecast.model.reference import Network, lstm_steps
 
@@ -96,7 +96,7 @@ def test_numpy_network_matches_keras_from_memory_and_from_its_file(overrides, tm
         np.testing.assert_allclose(network.predict(windows), expected, rtol=1e-5, atol=1e-6)
         trace = network.trace(windows)
         np.testing.assert_array_equal(trace.output, network.predict(windows))
-    if config.model.recurrent_layers:
+    if any(layer.type in RECURRENT_TYPES for layer in config.model.layers):
         first = trace.layers[0]
         assert first.steps["hidden"].shape == (6, 12, 7)
         if first.kind == "lstm":

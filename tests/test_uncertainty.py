@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from forecast.data.windows import fit_scaler
-from forecast.evaluation.bands import score_bands, winkler
+from forecast.evaluation.bands import interval_scores, score_bands
 from forecast.forecasting.conformal import (
     LEVELS,
     adaptive_bands,
@@ -139,7 +139,7 @@ def test_winkler_and_band_scores_by_hand():
     actual = np.array([10.0, 12.0, 7.0])
     low, high = np.array([9.0, 9.0, 9.0]), np.array([11.0, 11.0, 11.0])
     # widths 2, misses: 12 above by 1, 7 below by 2; alpha 0.2 -> penalty 10 per unit
-    assert winkler(actual, low, high, 0.8) == pytest.approx((2 + 12 + 22) / 3)
+    assert interval_scores(actual, low, high, 0.8).mean() == pytest.approx((2 + 12 + 22) / 3)
     frame = pd.DataFrame({"actual": actual})
     for method, half in (("conformal", 1.0), ("random_walk", 2.0)):
         for name in LEVELS:
@@ -200,8 +200,8 @@ def test_adaptive_conformal_updates_by_hand():
 def test_backtest_scores_every_band_on_the_same_bars_and_never_calibrates_on_test(tmp_path):
     """bands.csv: conformal, MC dropout (h=1) and the random walk at h = 1, 5; the band
     half-widths come from rows before each fold's cutoff only."""
-    from forecast.evaluation.backtest import backtest_verdict as verdict
     from forecast.evaluation.backtest import walk_forward as backtest
+    from forecast.evaluation.scoring import backtest_verdict as verdict
     from tests.conftest import synthetic_prices
 
     config = tiny_config(tmp_path, "train.epochs=1", "train.validation_fraction=0.2")

@@ -7,13 +7,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from forecast.base import atomic
 from forecast.commands.common import load_data
 from forecast.config import Config
 from forecast.data.sources import MarketData
 from forecast.errors import UserError
 from forecast.report.html import write_report
 from forecast.report.plots import plot_backtest
-from forecast.store import atomic, runs
+from forecast.store import runs
 
 
 def backtest(

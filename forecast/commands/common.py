@@ -85,8 +85,9 @@ def score(predictions: pd.DataFrame, dataset: Dataset) -> dict[str, Any]:
     """The test metrics beside naive (metrics.json, evaluation.json), and the DM p-value
     against the drift forecast (the last close plus the training rows' average change), so
     that an edge over naive which is only the drift says so."""
+    from forecast.base.values import optional
     from forecast.evaluation.backtest import baseline_predictions
-    from forecast.evaluation.metrics import forecast_metrics, optional
+    from forecast.evaluation.metrics import forecast_metrics
     from forecast.evaluation.significance import diebold_mariano
 
     actual = predictions["actual"].to_numpy()

@@ -8,12 +8,13 @@ from typing import Any
 
 import pandas as pd
 
+from forecast.base import atomic
 from forecast.commands.common import load_data
 from forecast.config import Config
 from forecast.errors import UserError
 from forecast.report.html import write_report
 from forecast.report.plots import plot_compare
-from forecast.store import atomic, runs
+from forecast.store import runs
 
 
 def compare(

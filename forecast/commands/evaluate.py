@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from forecast.base import atomic
 from forecast.commands.common import dataset_for, predict_test, score
 from forecast.data.sources import data_fingerprint
 from forecast.errors import RunError
 from forecast.evaluation.metrics import PRODUCTION
-from forecast.store import atomic, runs
+from forecast.store import runs
 
 
 def evaluate(run_dir: str | Path) -> dict[str, Any]:

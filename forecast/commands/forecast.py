@@ -16,12 +16,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from forecast.base import atomic
 from forecast.commands.common import bar_words, calibrate_run, newer_bars
 from forecast.data.interval import count_words, format_timestamps
 from forecast.data.sources import data_fingerprint
 from forecast.errors import UserError
 from forecast.forecasting.conformal import LEVELS, bands, minimum_residuals
-from forecast.store import atomic, journal, runs
+from forecast.store import journal, runs
 
 log = logging.getLogger(__name__)
 INTERVALS = ("conformal", "mc_dropout", "none")

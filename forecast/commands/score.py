@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from forecast.base import atomic
 from forecast.commands.common import newer_bars
 from forecast.errors import UserError
 from forecast.evaluation.live import LiveRecord, live_record
-from forecast.store import atomic, journal, runs
+from forecast.store import journal, runs
 
 
 def score(

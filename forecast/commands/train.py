@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from forecast.base import atomic
 from forecast.commands.common import (
     bar_words,
     calibration_steps,
@@ -33,7 +34,7 @@ from forecast.forecasting.forecaster import Forecaster
 from forecast.model.reference import Network
 from forecast.report.html import write_report
 from forecast.report.plots import plot_loss, plot_true_vs_predicted
-from forecast.store import atomic, runs
+from forecast.store import runs
 
 
 @contextlib.contextmanager

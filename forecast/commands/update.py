@@ -27,11 +27,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from forecast.base import atomic
 from forecast.commands.common import dataset_for, newer_bars
 from forecast.commands.train import TrainOutcome, _train_in
 from forecast.data.interval import check_interval, count_words, format_timestamps
 from forecast.errors import DataError, UserError
-from forecast.store import atomic, journal, runs
+from forecast.store import journal, runs
 
 log = logging.getLogger(__name__)
 TOLERANCE = 1e-9  # relative change that counts as a revised bar

@@ -117,7 +117,7 @@ def cached_sessions(calendar: str, today: pd.Timestamp | None = None) -> pd.Date
     """
     from importlib import metadata
 
-    from forecast.data.cache import cache_dir
+    from forecast.base.cache import cache_dir
 
     today = pd.Timestamp(today or pd.Timestamp.now()).normalize()
     version = metadata.version("exchange_calendars")
@@ -135,7 +135,7 @@ def cached_sessions(calendar: str, today: pd.Timestamp | None = None) -> pd.Date
         return None
     sessions = span.sessions
     sessions = pd.DatetimeIndex(sessions.tz_localize(None) if sessions.tz else sessions)
-    from forecast.store.atomic import atomic_path
+    from forecast.base.atomic import atomic_path
 
     try:
         with atomic_path(path) as temporary:  # whole or not at all

@@ -308,11 +308,6 @@ def clean_bars(
     return bars
 
 
-def clean_prices(frame: pd.DataFrame, date_column: str, price_column: str, label: str) -> pd.Series:
-    """``clean_bars``'s forecast series alone."""
-    return clean_bars(frame, date_column, price_column, label)["price"]
-
-
 def data_fingerprint(bars: pd.Series | pd.DataFrame) -> str:
     """sha256 of the timestamps (as instants) and every value actually used, for provenance.
     A price Series and a bars frame holding only ``price`` give the same digest."""
@@ -468,7 +463,7 @@ def load_yahoo(data: DataConfig, refresh: bool = False) -> pd.DataFrame:
             "Yahoo Finance %s: cached %s is unreadable; downloading again", data.ticker, path
         )
     frame = _download(data)
-    from forecast.store.atomic import write_csv  # only here: writing the download cache
+    from forecast.base.atomic import write_csv  # only here: writing the download cache
 
     write_csv(path, _cache_frame(frame))
     log.info("Yahoo Finance %s: cached %d rows in %s", data.ticker, len(frame), path)

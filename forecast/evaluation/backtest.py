@@ -12,7 +12,6 @@ from a window ending the day before. Baselines are scored on the very same days:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,29 +23,13 @@ from forecast.config import Config
 from forecast.data.interval import format_timestamps
 from forecast.data.windows import Dataset, as_bars, prepare_dataset
 from forecast.errors import UserError
-from forecast.evaluation.bands import coverage
-from forecast.evaluation.metrics import (
-    best_lag,
-    directional_accuracy,
-    forecast_metrics,
-    mase,
-    optional,
-    point_verdict,
-)
-from forecast.evaluation.significance import (
-    SIGNIFICANCE,
-    diebold_mariano,
-    p_text,
-    pesaran_timmermann,
-    verdict_word,
-)
+from forecast.evaluation.scoring import backtest_summary
 from forecast.forecasting.conformal import SCORED_HORIZONS
 from forecast.forecasting.forecaster import Forecaster, KerasNetwork
 from forecast.model.reference import Network
 
 BASELINES = ("naive", "drift", "moving_average")
 PREDICT_BATCH = 1024
-BAND_METHODS = ("conformal", "mc_dropout", "random_walk")
 
 
 @dataclass(frozen=True)
@@ -84,44 +67,6 @@ def baseline_predictions(
     windows = np.lib.stride_tricks.sliding_window_view(prices, lookback)  # (N-L+1, L)
     moving = windows[cutoff - lookback : stop - lookback].mean(axis=1)  # (n,)
     return {"naive": previous, "drift": previous + average_change, "moving_average": moving}
-
-
-def method_metrics(
-    actual: np.ndarray,
-    predicted: np.ndarray,
-    previous: np.ndarray,
-    training_prices: np.ndarray,
-    drift: np.ndarray | None = None,
-) -> dict[str, Any]:
-    """One method's one-step forecasts scored beside naive (the previous close) on the same
-    bars, in time order: errors, the Diebold–Mariano p-values against naive (squared and
-    absolute error) and, given ``drift``, against the drift forecast; directional accuracy
-    with its Pesaran–Timmermann timing test, the up-rates it conditions on and how often the
-    predicted direction flips; and the lag diagnostic."""
-    point = forecast_metrics(actual, predicted, previous)
-    share, _, days = directional_accuracy(actual, predicted, previous)
-    timing = pesaran_timmermann(actual, predicted, previous)
-    row = {
-        "rmse": point["rmse"],
-        "mae": point["mae"],
-        "mape": point["mape"],
-        "mase": mase(actual, predicted, training_prices),
-        "rmse_ratio": point["rmse_ratio"],
-        "dm_p_value": point["dm_p_value"],
-        "dm_p_value_abs": point["dm_p_value_abs"],
-    }
-    if drift is not None:
-        row["dm_p_value_drift"] = optional(diebold_mariano(actual, predicted, drift).p_value)
-    row.update(
-        directional_accuracy=share,
-        direction_days=days,
-        timing_p_value=optional(timing.p_value),
-        up_share=timing.up_share,
-        market_up_rate=timing.market_up_rate,
-        direction_changes=timing.direction_changes,
-        best_lag=best_lag(actual, predicted),
-    )
-    return row
 
 
 def predict_test_prices(model: Any, dataset: Dataset) -> np.ndarray:
@@ -328,50 +273,6 @@ def band_frame(
     return pd.concat(parts, ignore_index=True)
 
 
-def _score(
-    frame: pd.DataFrame, methods: tuple[str, ...], fold: Any, training_prices: np.ndarray
-) -> list[dict[str, Any]]:
-    """One row of metrics per method on the bars of ``frame`` (in time order)."""
-    rows = []
-    for method in methods:
-        row = {
-            "fold": fold,
-            "method": method,
-            "start": frame["date"].iloc[0],
-            "end": frame["date"].iloc[-1],
-            "n": len(frame),
-            **method_metrics(
-                frame["actual"].to_numpy(),
-                frame[method].to_numpy(),
-                frame["previous"].to_numpy(),
-                training_prices,
-                drift=frame["drift"].to_numpy(),
-            ),
-        }
-        if method == "model" and "lo80" in frame:
-            row["coverage80"] = coverage(frame["actual"], frame["lo80"], frame["hi80"])
-            row["coverage95"] = coverage(frame["actual"], frame["lo95"], frame["hi95"])
-        rows.append(row)
-    return rows
-
-
-def score_fold(outcome: FoldOutcome, methods: tuple[str, ...]) -> list[dict[str, Any]]:
-    return _score(outcome.predictions, methods, outcome.fold.index + 1, outcome.training_prices)
-
-
-def overall_rows(
-    outcomes: list[FoldOutcome], fold_rows: pd.DataFrame, methods: tuple[str, ...]
-) -> list[dict[str, Any]]:
-    """All folds' days pooled. Each fold's MASE has its own in-sample scale, so the pooled
-    MASE is the day-weighted mean of the folds' MASE."""
-    pooled = pd.concat([outcome.predictions for outcome in outcomes], ignore_index=True)
-    rows = _score(pooled, methods, "all", outcomes[0].training_prices)
-    for row in rows:
-        per_fold = fold_rows[fold_rows["method"] == row["method"]]
-        row["mase"] = float(np.average(per_fold["mase"], weights=per_fold["n"]))
-    return rows
-
-
 @dataclass(frozen=True)
 class BacktestResult:
     table: pd.DataFrame  # one row per fold × method, then the pooled "all" rows
@@ -401,199 +302,9 @@ def walk_forward(
             f"{first} → {last}"
         )
         outcomes.append(run_fold(config, prices, fold, samples=samples, horizons=SCORED_HORIZONS))
-    methods = ("model", *BASELINES)
-    fold_rows = pd.DataFrame([row for outcome in outcomes for row in score_fold(outcome, methods)])
-    table = pd.concat(
-        [fold_rows, pd.DataFrame(overall_rows(outcomes, fold_rows, methods))], ignore_index=True
+    table, summary, bands, horizons = backtest_summary(
+        config, outcomes, ("model", *BASELINES), samples, methods_label
     )
-    model_folds = fold_rows[fold_rows["method"] == "model"]
-    overall = table[(table["fold"] == "all")].set_index("method")
-    model = plain(overall.loc["model"].to_dict())
-    summary = {
-        "folds": folds,
-        "samples": samples,
-        "target": config.data.target,
-        "model": methods_label,
-        "folds_lower_rmse": int((model_folds["rmse_ratio"] < 1).sum()),
-        "folds_beat_naive": int((model_folds["dm_p_value"].astype("float64") < SIGNIFICANCE).sum()),
-        "overall": {method: plain(overall.loc[method].to_dict()) for method in methods},
-        "versus_naive": verdict_word(_p(model["dm_p_value"])),
-        "versus_drift": verdict_word(_p(model["dm_p_value_drift"])),
-    }
-    summary["beat_naive"] = summary["versus_naive"] == "beats"
-    bands, horizons = band_table(outcomes), horizon_table(outcomes)
-    if bands is not None:
-        summary.update(
-            intervals=config.forecast.intervals,
-            adaptive=config.forecast.adaptive,
-            bands=[plain(row) for row in bands.to_dict(orient="records")],
-        )
-    if horizons is not None:
-        summary["horizons"] = [plain(row) for row in horizons.to_dict(orient="records")]
     return BacktestResult(
         table=table, outcomes=outcomes, summary=summary, bands=bands, horizons=horizons
     )
-
-
-def horizon_table(outcomes: list[FoldOutcome]) -> pd.DataFrame | None:
-    """The model's point forecasts h bars ahead beside the naive forecast (the origin's
-    close) on the same pooled bars, per horizon (horizons.csv)."""
-    frames = [outcome.bands for outcome in outcomes if outcome.bands is not None]
-    if not frames:
-        return None
-    rows = []
-    for horizon, part in pd.concat(frames, ignore_index=True).groupby("horizon", sort=True):
-        actual = part["actual"].to_numpy()
-        metrics = forecast_metrics(
-            actual, part["conformal"].to_numpy(), part["close"].to_numpy(), horizon=int(horizon)
-        )
-        rows.append(
-            {
-                "horizon": int(horizon),
-                "n": len(part),
-                "rmse": metrics["rmse"],
-                "naive_rmse": metrics["naive_rmse"],
-                "rmse_ratio": metrics["rmse_ratio"],
-                "mae": metrics["mae"],
-                "naive_mae": metrics["naive_mae"],
-                "dm_p_value": metrics["dm_p_value"],
-                "dm_p_value_abs": metrics["dm_p_value_abs"],
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def band_table(outcomes: list[FoldOutcome]) -> pd.DataFrame | None:
-    """Every band method scored on the same pooled test bars, per horizon (bands.csv)."""
-    from forecast.evaluation.bands import score_bands
-
-    frames = [outcome.bands for outcome in outcomes if outcome.bands is not None]
-    if not frames:
-        return None
-    pooled = pd.concat(frames, ignore_index=True)
-    rows = []
-    for horizon, part in pooled.groupby("horizon", sort=True):
-        for row in score_bands(part, BAND_METHODS, int(horizon)):
-            rows.append({"horizon": int(horizon), **row})
-    return pd.DataFrame(rows)
-
-
-def _p(value: Any) -> float:
-    return math.nan if value is None else float(value)
-
-
-def backtest_verdict(summary: dict[str, Any]) -> str:
-    """The plain last line: is the model better than the naive forecast (and than drift),
-    with the test that says so, and is its band better than the random walk's?"""
-    model = summary["overall"]["model"]
-    n = model.get("n")
-    line = point_verdict(
-        model["rmse_ratio"],
-        model["dm_p_value"],
-        f"The {summary['model']}",
-        "the naive forecast",
-        n=n,
-    )
-    line += (
-        f" over all folds; lower RMSE in {summary['folds_lower_rmse']} of "
-        f"{summary['folds']} folds, significantly in {summary['folds_beat_naive']}"
-    )
-    drift = summary["versus_drift"]
-    if drift != "beats":
-        drift_p = _p(model.get("dm_p_value_drift"))
-        test = f"DM {p_text(drift_p)}" if math.isfinite(drift_p) else "untestable"
-        line += f". It is {drift} the drift forecast ({test})" + (
-            ": its edge over naive is the average drift" if summary["beat_naive"] else ""
-        )
-    line += "."
-    scored = summary.get("bands") and summary.get("intervals") != "none"
-    return line + (f" {band_verdict(summary)}" if scored else "")
-
-
-def band_verdict(summary: dict[str, Any]) -> str:
-    """The configured band method against the random walk's band, horizon by horizon: the
-    verdict of the per-bar interval scores' DM test at 80 and 95 %, and any coverage outside
-    tolerance."""
-    method = summary.get("intervals", "conformal")
-    rows = [row for row in summary["bands"] if row["method"] == method]
-    walk = {row["horizon"]: row for row in summary["bands"] if row["method"] == "random_walk"}
-    if not rows:
-        return "No model band was scored (mc_dropout needs --samples)."
-    parts = []
-    for row in rows:
-        other = walk[row["horizon"]]
-        p_values = "/".join(
-            "-" if row.get(f"dm_p_value{name}") is None else f"{row[f'dm_p_value{name}']:.2g}"
-            for name in ("80", "95")
-        )
-        text = (
-            f"h={row['horizon']}: {row['verdict']} (interval score {row['winkler95']:.3g} "
-            f"vs {other['winkler95']:.3g} at 95 %, DM p {p_values} at 80/95 %)"
-        )
-        if row.get("coverage_note"):
-            text += f", {row['coverage_note']}"
-        parts.append(text)
-    adaptive = " adaptive" if summary.get("adaptive") else ""
-    return f"Its{adaptive} {method} band vs the random walk's: " + "; ".join(parts) + "."
-
-
-def format_band_table(bands: pd.DataFrame) -> str:
-    """The band scores as text: one line per horizon × method, with the verdict against the
-    random walk's band."""
-    lines = [
-        f"{'h':>3} {'band':<13}{'n':>6}{'cov80':>8}{'cov95':>8}{'width95/rw':>12}"
-        f"{'score80':>10}{'score95':>10}{'DM p 80/95':>14}  verdict"
-    ]
-    for _, row in bands.iterrows():
-        p_values = "/".join(
-            "-" if pd.isna(row.get(f"dm_p_value{name}")) else f"{row[f'dm_p_value{name}']:.2g}"
-            for name in ("80", "95")
-        )
-        lines.append(
-            f"{int(row['horizon']):>3} {row['method']:<13}{int(row['n']):>6}"
-            f"{row['coverage80']:>8.1%}{row['coverage95']:>8.1%}"
-            f"{row['width95_vs_rw']:>12.3f}{row['winkler80']:>10.4g}"
-            f"{row['winkler95']:>10.4g}{p_values:>14}  "
-            f"{row['verdict'] if isinstance(row['verdict'], str) else ''}"
-        )
-    return "\n".join(lines)
-
-
-def format_backtest_table(table: pd.DataFrame) -> str:
-    """The pooled rows as text: one line per method."""
-    overall = table[table["fold"] == "all"]
-    lines = [
-        f"{'method':<16}{'RMSE':>10}{'MAE':>10}{'MAPE %':>8}{'MASE':>8}{'ratio':>8}"
-        f"{'DM p':>8}{'dir.acc':>9}{'up %':>7}{'timing p':>10}{'lag':>5}"
-    ]
-
-    def number(value: Any, width: int, digits: int) -> str:
-        return f"{value:>{width}.{digits}f}" if pd.notna(value) else f"{'-':>{width}}"
-
-    for _, row in overall.iterrows():
-        lines.append(
-            f"{row['method']:<16}{row['rmse']:>10.4f}{row['mae']:>10.4f}"
-            f"{row['mape']:>8.2f}{row['mase']:>8.3f}{row['rmse_ratio']:>8.3f}"
-            f"{number(row['dm_p_value'], 8, 3)}"
-            f"{number(row['directional_accuracy'], 9, 3)}"
-            f"{number(row['up_share'] * 100, 7, 1)}"
-            f"{number(row['timing_p_value'], 10, 3)}{int(row['best_lag']):>5d}"
-        )
-        if "coverage80" in row and pd.notna(row.get("coverage80")):
-            lines.append(
-                f"{'':<16}80% band holds {row['coverage80']:.1%} of test bars, "
-                f"95% band {row['coverage95']:.1%}"
-            )
-    return "\n".join(lines)
-
-
-def plain(values: dict[str, Any]) -> dict[str, Any]:
-    """JSON-ready values: numpy scalars to Python, NaN to None."""
-    plain = {}
-    for key, value in values.items():
-        if isinstance(value, (np.generic,)):
-            value = value.item()
-        if isinstance(value, float) and not np.isfinite(value):
-            value = None
-        plain[key] = value
-    return plain

@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from forecast.base.bands import LEVELS
+from forecast.base.values import optional
 from forecast.evaluation.significance import loss_differential_test, verdict_word
-from forecast.forecasting.conformal import LEVELS
 
 
 def interval_scores(
@@ -29,9 +30,11 @@ def interval_scores(
     return (high - low) + (2 / alpha) * (np.maximum(low - actual, 0) + np.maximum(actual - high, 0))
 
 
-def winkler(actual: np.ndarray, low: np.ndarray, high: np.ndarray, level: float) -> float:
-    """The mean interval (Winkler) score; lower is better."""
-    return float(np.mean(interval_scores(actual, low, high, level)))
+def band_p_values(row: Any) -> str:
+    """The DM p-values of a band's interval scores against the random walk's at 80 and 95 %
+    as text: '0.031/0.2', '-' where there was nothing to test."""
+    values = [optional(row.get(f"dm_p_value{name}")) for name in LEVELS]
+    return "/".join("-" if value is None else f"{value:.2g}" for value in values)
 
 
 def coverage(actual: np.ndarray, low: np.ndarray, high: np.ndarray) -> float:
@@ -108,7 +111,7 @@ def score_bands(
             else "no better than"
         )
         row.update(
-            {f"dm_p_value{name}": None if math.isnan(p) else p for name, p in p_values.items()},
+            {f"dm_p_value{name}": optional(p) for name, p in p_values.items()},
             verdict=verdict,
             beats_random_walk=verdict == "beats",
             coverage_note=note,

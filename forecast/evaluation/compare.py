@@ -10,8 +10,9 @@ from typing import Any
 
 import pandas as pd
 
+from forecast.base.values import plain
 from forecast.config import Config, DenseLayerConfig, RecurrentLayerConfig
-from forecast.evaluation.backtest import BASELINES, plain, walk_forward
+from forecast.evaluation.backtest import BASELINES, walk_forward
 from forecast.evaluation.significance import verdict_word
 
 FAMILIES = ("lstm", "gru", "simple_rnn", "mlp", "lstm_direct")

@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from forecast.base.values import optional
 from forecast.data.interval import count_words, parse_timestamps
 from forecast.evaluation.bands import interval_scores
-from forecast.evaluation.metrics import optional, point_verdict, rmse, rmse_ratio
+from forecast.evaluation.metrics import point_verdict, rmse, rmse_ratio
 from forecast.evaluation.significance import diebold_mariano, loss_differential_test
 from forecast.forecasting.conformal import LEVELS
 

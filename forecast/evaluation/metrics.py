@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from forecast.base.values import number, optional
 from forecast.evaluation.significance import diebold_mariano, p_text, verdict_word
 
 METRIC_KEYS = (
@@ -54,11 +55,6 @@ def rmse_ratio(actual: np.ndarray, predicted: np.ndarray, naive: np.ndarray) -> 
     return rmse(actual, predicted) / naive_error if naive_error > 0 else math.inf
 
 
-def optional(value: float) -> float | None:
-    """A statistic for JSON: None where it is undefined."""
-    return float(value) if math.isfinite(value) else None
-
-
 def forecast_metrics(
     actual: np.ndarray, predicted: np.ndarray, naive: np.ndarray, horizon: int = 1
 ) -> dict[str, Any]:
@@ -93,7 +89,7 @@ def point_verdict(
 ) -> str:
     """'the model beats the naive last-value forecast (rmse_ratio 0.981, DM p 0.003 over
     429 bars)', or 'is worse than …', or 'is no better than … (…: within noise)'."""
-    p_value = math.nan if p_value is None else p_value
+    p_value = number(p_value)
     if math.isfinite(p_value):
         numbers = f"rmse_ratio {ratio:.3f}, DM {p_text(p_value)}{f' over {n} bars' if n else ''}"
     else:
@@ -112,8 +108,7 @@ def metrics_verdict(metrics: dict[str, Any]) -> str:
     edge over naive may be)."""
 
     def word(key: str) -> str:
-        value = metrics.get(key)
-        return verdict_word(math.nan if value is None else value)
+        return verdict_word(number(metrics.get(key)))
 
     line = point_verdict(metrics["rmse_ratio"], metrics.get("dm_p_value"), n=metrics.get("n_test"))
     absolute = metrics.get("dm_p_value_abs")
@@ -161,21 +156,6 @@ PRODUCTION = (
     "RUN/config.yaml --set data.test_fraction=0.2; the live record: forecast, then "
     "score when the bars come"
 )
-
-
-def format_metrics_table(metrics: dict[str, Any]) -> str:
-    """A short text table: model vs naive RMSE / MAE / MAPE, and the verdict with its test
-    (a production fit has no test rows, and says so)."""
-    if not metrics.get("n_test"):
-        return PRODUCTION[0].upper() + PRODUCTION[1:] + "."
-    lines = [
-        f"{'':<8}{'RMSE':>12}{'MAE':>12}{'MAPE %':>10}",
-        f"{'model':<8}{metrics['rmse']:>12.4f}{metrics['mae']:>12.4f}{metrics['mape']:>10.2f}",
-        f"{'naive':<8}{metrics['naive_rmse']:>12.4f}{metrics['naive_mae']:>12.4f}"
-        f"{metrics['naive_mape']:>10.2f}",
-        metrics_verdict(metrics),
-    ]
-    return "\n".join(lines)
 
 
 # --- backtest diagnostics -------------------------------------------------------------------

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from forecast.store import atomic
+from forecast.base import atomic
 
 STYLE = (
     "body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
@@ -182,7 +182,7 @@ def write_report(
     if (folder / "backtest.csv").exists():
         table = pd.read_csv(folder / "backtest.csv")
         summary = json.loads((folder / "backtest.json").read_text())
-        from forecast.evaluation.backtest import backtest_verdict
+        from forecast.evaluation.scoring import backtest_verdict
 
         parts.append(
             f"<h2>Backtest</h2><p><b>{html.escape(backtest_verdict(summary))}</b></p>"

@@ -32,11 +32,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from forecast.base import atomic
+from forecast.base.values import plain
 from forecast.config import Config, config_from_dict, config_to_dict, resolve_progress
 from forecast.errors import UserError
-from forecast.evaluation.backtest import method_metrics, plain
+from forecast.evaluation.scoring import method_metrics
 from forecast.evaluation.significance import SIGNIFICANCE, benjamini_hochberg
-from forecast.store import atomic, runs
+from forecast.store import runs
 
 LEADERBOARD_COLUMNS = (
     "ticker",

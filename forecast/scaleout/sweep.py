@@ -37,11 +37,12 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from forecast.base import atomic
 from forecast.config import Config, config_to_dict
 from forecast.errors import SweepInterrupted, UserError
 from forecast.evaluation.metrics import point_verdict
 from forecast.scaleout.space import Space, base_value, configure, read_space, space_text, value_text
-from forecast.store import atomic, runs
+from forecast.store import runs
 
 OBJECTIVE = "objective"  # the metric trials report and the search minimises
 TUNE_FOLDER = "tune"  # Ray Tune's experiment: trial_NNN/ with TensorBoard logs

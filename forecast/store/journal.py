@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from forecast.store import atomic
+from forecast.base import atomic
 
 JOURNAL = "journal.csv"
 COLUMNS = (

@@ -33,10 +33,10 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from forecast.base import atomic
 from forecast.config import Config, config_from_dict, config_to_dict, read_yaml
 from forecast.data.scaling import MinMaxScaling, scaler_features
 from forecast.errors import ConfigError, RunError, UserError
-from forecast.store import atomic
 
 RUN_FILES = (
     "config.yaml",

@@ -17,15 +17,15 @@ import os
 import secrets
 from pathlib import Path
 
+from forecast.base import atomic
 from forecast.errors import UserError
-from forecast.store import atomic
 
 KEY_NAME = "signing.key"
 
 
 def signing_key() -> bytes:
     """This user's secret (created once, readable by the user alone)."""
-    from forecast.data.cache import cache_dir
+    from forecast.base.cache import cache_dir
 
     path = cache_dir() / KEY_NAME
     try:

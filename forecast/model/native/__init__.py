@@ -25,7 +25,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from forecast.data.cache import cache_dir
+from forecast.base.cache import cache_dir
 from forecast.model.backend import import_tensorflow_quietly
 
 import_tensorflow_quietly()

@@ -1,0 +1,52 @@
+"""Missing values and JSON: one rule each way between a number that is undefined (NaN, inf)
+and JSON's ``null``, and one way to read a JSON object that names the file when it cannot."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from forecast.errors import RunError
+
+
+def optional(value: Any) -> float | None:
+    """A statistic for JSON: ``None`` where it is undefined (NaN, inf or None)."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def number(value: Any) -> float:
+    """The inverse of ``optional``: ``None`` (JSON's null) as NaN, anything else a float."""
+    return math.nan if value is None else float(value)
+
+
+def plain(values: dict[str, Any]) -> dict[str, Any]:
+    """JSON-ready values: NumPy scalars as Python ones, NaN and inf as None."""
+    result = {}
+    for key, value in values.items():
+        if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+            value = value.item()  # a NumPy scalar
+        if isinstance(value, float) and not math.isfinite(value):
+            value = None
+        result[key] = value
+    return result
+
+
+def listed(values: Any) -> list[float | None]:
+    """An array of numbers as a JSON list, NaN as None."""
+    return [optional(value) for value in values]
+
+
+def read_json(path: Path, fix: str = "train the run again") -> dict[str, Any]:
+    """A JSON object from ``path``, or a RunError naming the file, what is wrong and ``fix``."""
+    try:
+        value = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise RunError(f"{path}: unreadable JSON ({error}); {fix}") from None
+    if not isinstance(value, dict):
+        raise RunError(f"{path}: expected a JSON object; {fix}")
+    return value

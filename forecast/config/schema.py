@@ -1,0 +1,160 @@
+"""The whole configuration of a run: data, model, train, forecast and output sections."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+from forecast.base.bands import BAND_METHODS
+from forecast.config.checks import (
+    BAR_INTERVALS,
+    check,
+    check_date,
+    check_feature,
+    check_name,
+    check_timezone,
+)
+from forecast.config.network import ModelConfig
+from forecast.config.training import TrainConfig
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where prices come from and how they are cut into windows."""
+
+    source: Literal["sample", "csv", "yahoo"] = "sample"
+    ticker: str = "MSFT"
+    path: str | None = None
+    date_column: str = "Date"
+    price_column: str = "Close"
+    start: str | None = None
+    end: str | None = None
+    auto_adjust: bool = True
+    cache_dir: str = ".cache/prices"
+    lookback: int = 60
+    test_fraction: float = 0.2  # 0: a production fit on every bar (backtest scores the procedure)
+    target: Literal["price", "log_return"] = "price"
+    calendar: str = "auto"  # resolved from the data when a run starts (see data/calendar.py)
+    interval: str = "auto"  # resolved from the timestamps' spacing (see data/interval.py)
+    timezone: str | None = None  # intraday only; null keeps the data's own zone
+    features: tuple[str, ...] = ("close",)
+    on_suspect_split: Literal["warn", "error"] = "warn"
+    ticker_column: str = "Ticker"  # long-format CSVs: the column naming each row's ticker
+
+    @property
+    def production_fit(self) -> bool:
+        """A production fit trains on every bar: no test rows (``test_fraction`` 0), so its
+        out-of-sample score is the backtest's and its live record's."""
+        return self.test_fraction == 0
+
+    def validate(self, path: str) -> None:
+        check(
+            bool(re.fullmatch(r"[A-Za-z0-9_/-]+", self.calendar)),
+            f"{path}.calendar",
+            self.calendar,
+            "must be auto, an exchange calendar code such as XNYS, 24/7, 24/5, or 'business'",
+        )
+        check_name(self.interval, BAR_INTERVALS, f"{path}.interval")
+        check_timezone(self.timezone, f"{path}.timezone")
+        check(
+            len(self.features) >= 1,
+            f"{path}.features",
+            list(self.features),
+            "needs at least one feature, e.g. [close]",
+        )
+        for index, name in enumerate(self.features):
+            check_feature(name, f"{path}.features.{index}")
+        duplicates = sorted({name for name in self.features if self.features.count(name) > 1})
+        check(
+            not duplicates,
+            f"{path}.features",
+            list(self.features),
+            f"lists {', '.join(duplicates)} more than once",
+        )
+        check(
+            "close" in self.features,
+            f"{path}.features",
+            list(self.features),
+            "must include close, the series being forecast (data.price_column, as "
+            "data.target models it)",
+        )
+        check(self.lookback >= 2, f"{path}.lookback", self.lookback, "must be an integer >= 2")
+        check(
+            0 <= self.test_fraction <= 0.5,
+            f"{path}.test_fraction",
+            self.test_fraction,
+            "must be in [0, 0.5] (0: a production fit on every bar, no test rows)",
+        )
+        check(
+            self.source != "csv" or bool(self.path),
+            f"{path}.path",
+            self.path,
+            "data.source 'csv' needs data.path, the CSV file to read",
+        )
+        check(bool(self.ticker.strip()), f"{path}.ticker", self.ticker, "must not be empty")
+        check(
+            self.source != "sample" or self.ticker.upper() == "MSFT",
+            f"{path}.ticker",
+            self.ticker,
+            "the shipped sample holds MSFT only; use data.source 'yahoo' or 'csv' "
+            "for other tickers",
+        )
+        check_date(self.start, f"{path}.start")
+        check_date(self.end, f"{path}.end")
+        if self.start and self.end:
+            check(self.start < self.end, f"{path}.end", self.end, "must be after data.start")
+
+
+@dataclass(frozen=True)
+class ForecastConfig:
+    """How forecasts get their bands (see forecast/forecasting/conformal.py)."""
+
+    band_method: Literal[BAND_METHODS] = "conformal"  # how forecasts get their bands
+    adaptive: bool = False  # ACI (Gibbs & Candès 2021): backtests, forecasts from the journal
+    adaptive_step: float = 0.005  # ACI's step size gamma
+
+    def validate(self, path: str) -> None:
+        check(
+            0 < self.adaptive_step < 0.5,
+            f"{path}.adaptive_step",
+            self.adaptive_step,
+            "must be in (0, 0.5); Gibbs & Candès use 0.005",
+        )
+        check(
+            not self.adaptive or self.band_method == "conformal",
+            f"{path}.adaptive",
+            self.adaptive,
+            "adapts conformal bands; set forecast.band_method: conformal",
+        )
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    """Where run folders go."""
+
+    runs_dir: str = "runs"
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole resolved configuration of a run."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    forecast: ForecastConfig = field(default_factory=ForecastConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+    def validate(self) -> None:
+        self.data.validate("data")
+        self.model.validate("model")
+        self.train.validate("train")
+        self.forecast.validate("forecast")
+        for index, callback in enumerate(self.train.callbacks):
+            check(
+                callback.name != "LearningRateScheduler" or self.model.learning_rate is not None,
+                f"train.callbacks.{index}.schedule",
+                getattr(callback, "schedule", None),
+                "starts from model.learning_rate; set it (e.g. model.learning_rate: 0.001)",
+            )
