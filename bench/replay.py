@@ -93,7 +93,7 @@ def replay(
     )
     quiet = lambda line: None  # noqa: E731
     started = time.perf_counter()
-    run = train(config, out=folder / "run-000", echo=quiet).run_dir
+    run = train(config, out=folder / "run-000", echo=quiet).folder
     full_train = time.perf_counter() - started
     spent, loop = [], 0.0
     for day in range(days):
@@ -107,7 +107,7 @@ def replay(
             began = time.perf_counter()
             run = update(
                 run, refit=policy == "refit", out=folder / f"run-{day + 1:03d}", echo=quiet
-            ).run_dir
+            ).folder
             spent.append(time.perf_counter() - began)
     write(len(bars))
     record = score(run).summary

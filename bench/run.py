@@ -12,7 +12,7 @@ same round. Measures (on the shipped sample data):
    share of this machine's measured float32 matrix-multiply peak;
 2. time to accuracy: `train --config configs/best.yaml` until its test rmse_ratio, beside the
    reference config (`configs/default.yaml`);
-3. latency: `--help`, `forecast --days 30 --samples 100`, `evaluate`;
+3. latency: `--help`, `forecast --steps 30 --samples 100`, `evaluate`;
 4. peak resident memory of a default `train`.
 """
 

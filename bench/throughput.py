@@ -36,9 +36,9 @@ LOOKBACK = 60
 def windows() -> tuple[np.ndarray, np.ndarray]:
     from forecast.config import DataConfig
     from forecast.data.sources import load_prices
-    from forecast.data.windows import prepare_dataset
+    from forecast.data.windows import WindowSpec, prepare_dataset
 
-    dataset = prepare_dataset(load_prices(DataConfig()), LOOKBACK, 0.2, 0.0)
+    dataset = prepare_dataset(load_prices(DataConfig()), WindowSpec(LOOKBACK, 0.2, 0.0))
     return dataset.x_train, dataset.y_train.astype("float32")  # (n, 60, 1), (n,)
 
 
@@ -52,7 +52,7 @@ def run_project(x, y, epochs: int) -> list[float]:
     from dataclasses import replace
 
     from forecast.config import load_config
-    from forecast.data.windows import Dataset
+    from forecast.data.windows import Dataset, WindowSpec
     from forecast.model.build import build_model
     from forecast.model.train import fit_model, seed_everything
 
@@ -62,8 +62,7 @@ def run_project(x, y, epochs: int) -> list[float]:
     empty = np.zeros((0, LOOKBACK, 1), "float32")
     dataset = Dataset(
         prices=None,
-        lookback=LOOKBACK,
-        target="price",
+        spec=WindowSpec(LOOKBACK, 0.2, 0.0),
         n_train=len(y),
         scaler=None,
         x_train=x,

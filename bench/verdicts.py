@@ -94,7 +94,7 @@ def main() -> None:
             rows.append(
                 (
                     name,
-                    metrics_verdict(outcome.metrics),
+                    metrics_verdict(outcome.summary),
                     backtest_verdict(result.summary),
                     time.perf_counter() - started,
                 )

@@ -1,17 +1,25 @@
 """forecast: LSTM stock-price forecasting driven by YAML configs.
 
-The folders follow the data: ``data`` (bars → features → split → scaled windows) →
-``model`` (build, fused kernels, training, parameter counts, the NumPy reference network) →
-``forecasting`` (sample paths, conformal calibration) → ``evaluation`` (metrics, backtests,
-band scores) → ``report`` (figures, HTML) → ``store`` (run folders, atomic writes) →
-``commands`` (one module per CLI command) → ``scaleout`` (Ray: batch, sweep).
+The folders follow the data: ``base`` (atomic writes, the cache folder, names) → ``data``
+(bars → features → split → scaled windows) → ``model`` (build, fused kernels, training,
+parameter counts, the NumPy reference network) → ``forecasting`` (the Forecaster: fit,
+predict, save, load; sample paths, conformal calibration) → ``evaluation`` (metrics,
+significance, backtests, band scores) → ``report`` (figures, text, HTML) → ``store`` (run
+folders, journals) → ``commands`` (one module per CLI command) → ``scaleout`` (Ray: batch,
+sweep). A module imports from its own folder or those before it, never after.
 
-The commands are also the Python API (for notebooks), loaded on first use::
+In a notebook, the forecaster works in memory until it is saved::
 
     import forecast
-    config = forecast.load_config("configs/quick.yaml")
-    outcome = forecast.train(config)
-    frame = forecast.forecast(outcome.run_dir, steps=10)
+    forecaster = forecast.Forecaster("quick").fit(bars)   # a DataFrame or price Series
+    forecaster.predict(steps=10).frame
+    forecaster.save("runs/mine")                          # a run folder the CLI reads
+
+The commands are the same API with their files written, loaded on first use; each returns a
+``Result`` (the folder it wrote, its table, its numbers and its verdict)::
+
+    result = forecast.train(forecast.load_config("quick"))
+    forecast.forecast(result.folder, steps=10).table
 
 Importing the package is cheap: TensorFlow is imported only by the modules that need it.
 """
@@ -24,6 +32,10 @@ from typing import Any
 __version__ = "0.1.0"
 
 _API = {
+    "Forecaster": "forecast.forecasting.forecaster",
+    "Result": "forecast.commands.result",
+    "WindowSpec": "forecast.data.windows",
+    "market_from_frame": "forecast.data.sources",
     "load_config": "forecast.config",
     "load_data": "forecast.commands.common",
     "dataset_for": "forecast.commands.common",
@@ -31,6 +43,8 @@ _API = {
     "resume": "forecast.commands.train",
     "evaluate": "forecast.commands.evaluate",
     "forecast": "forecast.commands.forecast",
+    "score": "forecast.commands.score",
+    "update": "forecast.commands.update",
     "backtest": "forecast.commands.backtest",
     "compare": "forecast.commands.compare",
     "explain": "forecast.commands.explain",

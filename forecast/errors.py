@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextvars
+import os
+
 
 class UserError(Exception):
     """A problem with the user's input: config, data, files or flags.
@@ -30,3 +33,48 @@ class TrainingInterrupted(Exception):
 class SweepInterrupted(Exception):
     """Ctrl-C during a sweep: Ray Tune saved its state; ``sweep --resume`` continues it
     without redoing finished trials (exit 130)."""
+
+
+# --- naming what was wrong ------------------------------------------------------------------
+# The same check speaks to whoever called: ``steps=40`` to Python, ``--steps 40`` to the
+# command line (which sets ``COMMAND_LINE`` while it runs a command).
+COMMAND_LINE: contextvars.ContextVar[bool] = contextvars.ContextVar("command_line", default=False)
+FLAGS = {
+    "address": "--address",
+    "backtest_folds": "--backtest",
+    "band_method": "--band-method",
+    "batch_dir": "--update",
+    "cpus_per_task": "--cpus-per-task",
+    "cpus_per_trial": "--cpus-per-trial",
+    "data_path": "--data",
+    "date": "--date",
+    "epochs": "--epochs",
+    "families": "--models",
+    "folds": "--folds",
+    "forecast_steps": "--forecast",
+    "layer": "--layer",
+    "max_concurrent": "--max-concurrent",
+    "out": "--out",
+    "refresh": "--refresh",
+    "resume": "--resume",
+    "run_dir": "--run",
+    "samples": "--samples",
+    "space_path": "--space",
+    "steps": "--steps",
+    "tickers": "--tickers",
+    "tickers_file": "--tickers-file",
+    "trials": "--trials",
+    "trust": "--trust",
+}
+
+
+def named(argument: str, value: object = None, flag: str | None = None) -> str:
+    """An argument and its value as the caller wrote them: ``steps=40`` from Python,
+    ``--steps 40`` from the command line (``flag`` overrides the usual flag)."""
+    if COMMAND_LINE.get():
+        option = flag or FLAGS.get(argument, f"--{argument.replace('_', '-')}")
+        return option if value is None else f"{option} {value}"
+    if value is None:
+        return argument
+    shown = f"'{value}'" if isinstance(value, (str, os.PathLike)) else f"{value}"
+    return f"{argument}={shown}"

@@ -56,6 +56,20 @@ def fused_lstm_built() -> None:
     fused_ops()
 
 
+def require_fused_ops() -> None:
+    """Tests of the fused ops themselves: without them (no compiler, FORECAST_NATIVE=0) a
+    fused layer is the stock one, and comparing it with the stock layer would compare the
+    stock layer with itself. Skipped, saying why, on such a machine; a failure under CI,
+    which installs g++ and must test the ops."""
+    from forecast.model import native
+
+    if native.fused_ops() is None:
+        reason = f"the fused ops are not built here ({native.unavailable_reason()})"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
 @pytest.fixture
 def prices() -> pd.Series:
     return synthetic_prices()
@@ -108,7 +122,7 @@ def trained(tmp_path_factory):
 def run_copy(trained, tmp_path) -> Path:
     """A private copy of the shared trained run folder, for a test that writes into it."""
     target = tmp_path / "run"
-    shutil.copytree(trained.run_dir, target)
+    shutil.copytree(trained.folder, target)
     return target
 
 
@@ -166,12 +180,47 @@ def write_bars(path: Path, frame: pd.DataFrame, date_format: str | None = None) 
 
 
 @pytest.fixture(scope="session")
-def ray_cluster():
+def barrier(tmp_path_factory) -> Path:
+    """The folder of the session's task barriers (forecast/base/barrier.py): a test holds a
+    task at a named point by creating NAME.hold there, and learns its pid when it arrives."""
+    return tmp_path_factory.mktemp("barrier")
+
+
+def arrival(barrier: Path, name: str, timeout: float = 300) -> int:
+    """Wait until a task reaches the barrier ``name``; its pid. The bound only keeps a broken
+    test from hanging: the task waits there, so nothing races."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = sorted(barrier.glob(f"{name}.*.started"))
+        if found:
+            return int(found[0].read_text())
+        time.sleep(0.02)
+    raise AssertionError(f"no task reached the barrier {name}")
+
+
+def arrival_of(path: Path, lines: int = 1, timeout: float = 300) -> bytes:
+    """Wait until a file another process writes holds ``lines`` lines; its bytes (a bound
+    against a broken test only: the writer is known to be on its way)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_bytes().count(b"\n") >= lines:
+            return path.read_bytes()
+        time.sleep(0.05)
+    raise AssertionError(f"{path} never held {lines} lines")
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(barrier):
     """Two simulated nodes with one CPU each, joined once for the whole session (batch and
-    sweep tests)."""
+    sweep tests); their workers see the session's task barriers."""
     import ray
     from ray.cluster_utils import Cluster
 
+    from forecast.base.barrier import VARIABLE
     from forecast.scaleout.engine import PACKAGE_DIR
 
     cluster = Cluster(
@@ -179,7 +228,9 @@ def ray_cluster():
     )
     cluster.add_node(num_cpus=1)
     ray.init(
-        address=cluster.address, log_to_driver=False, runtime_env={"py_modules": [str(PACKAGE_DIR)]}
+        address=cluster.address,
+        log_to_driver=False,
+        runtime_env={"py_modules": [str(PACKAGE_DIR)], "env_vars": {VARIABLE: str(barrier)}},
     )
     yield cluster
     ray.shutdown()
@@ -284,3 +335,14 @@ def first_sweep(ray_cluster, series_csv, tmp_path_factory):
         max_concurrent=1,
         echo=lambda line: None,
     )
+
+
+def pytest_collection_modifyitems(config, items):
+    """With pytest-xdist (pytest.ini's -n 2): the tests on the session's Ray cluster run in
+    one worker (one Ray instance per session), the notebooks in order in one worker (02
+    reuses 01's run)."""
+    for item in items:
+        if "ray_cluster" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("ray"))
+        elif item.module.__name__.endswith("test_notebooks"):
+            item.add_marker(pytest.mark.xdist_group("notebooks"))

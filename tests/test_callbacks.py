@@ -72,7 +72,7 @@ def test_tensorboard_and_scheduler_logs_are_readable(tmp_path):
         "{name: LearningRateScheduler, schedule: exponential, decay: 0.5}, "
         "{name: TerminateOnNaN}]",
     )
-    run = api.train(config, out=tmp_path / "run", echo=lambda line: None).run_dir
+    run = api.train(config, out=tmp_path / "run", echo=lambda line: None).folder
     scalars: dict[str, dict[str, list[float]]] = {}
     for side in ("train", "validation"):
         files = sorted((run / "tensorboard" / side).glob("events.out.tfevents.*"))
@@ -138,7 +138,7 @@ def test_a_resumed_run_restores_the_plateau_counter_and_ends_byte_identical(tmp_
     epoch after the first) and a CSV log; interrupted after epoch 3 and resumed, the run ends
     with the same files, byte for byte, as one that never stopped."""
     config = tiny_config(tmp_path, "train.epochs=6", PLATEAU)
-    clean = api.train(config, out=tmp_path / "clean", echo=lambda line: None).run_dir
+    clean = api.train(config, out=tmp_path / "clean", echo=lambda line: None).folder
     with pytest.raises(TrainingInterrupted):
         api.train(
             config,

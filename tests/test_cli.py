@@ -97,6 +97,19 @@ def test_user_error_in_a_subprocess_is_one_line_and_exit_2(tmp_path):
         ),
         (["train", "--set", "data.start=2017-11-01"], "found 8 rows of prices, need at least"),
         (["evaluate", "--run", "no-such-run"], "--run no-such-run: no such folder"),
+        # flags: argparse's own refusals, as one line too
+        (["train", "--epochs", "3"], "unrecognized arguments: --epochs 3"),
+        (["forecast"], "the following arguments are required: --run"),
+        (
+            ["forecast", "--run", "x", "--steps", "many"],
+            "argument --steps/--days: invalid int value",
+        ),
+        (
+            ["forecast", "--run", "x", "--data", "new.csv", "--refresh"],
+            "argument --refresh: not allowed with argument --data",
+        ),
+        (["forecast", "--run", "x", "--band-method", "wide"], "invalid choice: 'wide'"),
+        (["nonsense"], "invalid choice: 'nonsense'"),
     ],
 )
 def test_user_errors_exit_2_with_one_clear_line(argv, pattern, capsys, tmp_path, monkeypatch):
@@ -105,3 +118,17 @@ def test_user_errors_exit_2_with_one_clear_line(argv, pattern, capsys, tmp_path,
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and error[0].startswith("error: ") and pattern in error[0]
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_python_errors_name_the_argument_and_the_cli_names_the_flag(trained, capsys):
+    """The same check speaks to whoever called: steps=0 from Python, --steps 0 from the CLI."""
+    import forecast as api
+    from forecast.errors import UserError
+
+    with pytest.raises(UserError, match=r"^steps=0 samples=100: both must be at least 1$"):
+        api.forecast(trained.folder, steps=0)
+    assert main(["forecast", "--run", str(trained.folder), "--steps", "0"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert error == ["error: --steps 0 --samples 100: both must be at least 1"]
+    with pytest.raises(UserError, match=r"data_path='new.csv' with refresh: .* drop one"):
+        api.forecast(trained.folder, data_path="new.csv", refresh=True)

@@ -49,9 +49,20 @@ def test_every_default_yaml_value_has_a_comment():
             assert "#" in line, f"default.yaml line {number + 1} has no comment: {line}"
 
 
-@pytest.mark.parametrize("name", ["quick.yaml", "yahoo.yaml", "best.yaml"])
-def test_shipped_configs_load(name):
-    load_config(ROOT / "configs" / name)
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("quick", {"data.source": "sample", "data.lookback": 20, "train.epochs": 2}),
+        ("yahoo", {"data.source": "yahoo", "data.ticker": "AAPL", "train.epochs": 20}),
+        ("best", {"data.source": "sample", "data.target": "log_return", "data.lookback": 20}),
+    ],
+)
+def test_shipped_configs_load_by_name_with_their_own_values(name, expected):
+    config = load_config(name)  # a shipped config by name is the file under configs/
+    assert config == load_config(ROOT / "configs" / f"{name}.yaml")
+    for key, value in expected.items():
+        section, field = key.split(".")
+        assert getattr(getattr(config, section), field) == value, key
 
 
 def test_unknown_key_names_key_and_closest_valid_one(tmp_path):

@@ -11,7 +11,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -19,11 +18,12 @@ import pandas as pd
 import pytest
 
 import forecast as api
+from forecast.base.barrier import VARIABLE
 from forecast.commands.score import score
 from forecast.commands.update import update
 from forecast.errors import DataError, RunError
 from forecast.store.journal import read_journal
-from tests.conftest import ROOT, ohlcv_frame, tiny_config, write_bars
+from tests.conftest import ROOT, arrival, ohlcv_frame, tiny_config, write_bars
 
 DAYS = pd.bdate_range("2022-01-03", periods=320)
 BARS = ohlcv_frame(DAYS, seed=21)
@@ -69,7 +69,7 @@ def test_a_production_fit_forecasts_journals_and_scores_day_by_day(tmp_path, cap
         production_config(tmp_path, csv), out=tmp_path / "run", echo=lambda line: None
     )
     run = tmp_path / "run"
-    assert outcome.metrics == {"n_train": 260, "n_test": 0, "epochs_run": 1, "production": True}
+    assert outcome.summary == {"n_train": 260, "n_test": 0, "epochs_run": 1}
     assert not (run / "predictions.csv").exists() and (run / "calibration.npz").exists()
     with pytest.raises(RunError, match="a production fit on every bar .* no test rows"):
         api.evaluate(run)
@@ -96,7 +96,7 @@ def test_a_production_fit_forecasts_journals_and_scores_day_by_day(tmp_path, cap
     assert (
         record.summary["resolved"] == 38 - record.summary["unresolved"] - record.summary["pending"]
     )
-    rows = record.rows
+    rows = record.table
     journal = read_journal(run).set_index(["origin", "step"])
     for _, row in rows.sample(5, random_state=1).iterrows():  # by hand
         issued = journal.loc[(row["origin"], row["step"])]
@@ -128,7 +128,7 @@ def test_update_continues_a_csv_that_grew_and_keeps_the_parent(parent, tmp_path,
         outcome = update(parent, data_path=csv, out=tmp_path / "new", echo=lambda line: None)
     assert hashes(parent) == before
     assert any("5 overlapping bars changed since the run" in message for message in caplog.messages)
-    new = outcome.run_dir
+    new = outcome.folder
     record = json.loads((new / "run.json").read_text())
     assert record["update"]["parent"] == str(parent.resolve())
     assert (record["update"]["new_bars"], record["update"]["revised_bars"]) == (20, 5)
@@ -136,7 +136,7 @@ def test_update_continues_a_csv_that_grew_and_keeps_the_parent(parent, tmp_path,
     assert len(prices) == 280
     np.testing.assert_allclose(prices["price"].iloc[255:260], grown["Close"].iloc[255:260])
     assert (new / "scaler.json").read_text() == (parent / "scaler.json").read_text()
-    assert outcome.metrics["epochs_run"] == 5  # train.update_epochs
+    assert outcome.summary["epochs_run"] == 5  # train.update_epochs
     assert (new / "journal.csv").read_bytes() == (parent / "journal.csv").read_bytes()
     api.forecast(new, steps=2)
     assert (new / "journal.csv").read_bytes().startswith((parent / "journal.csv").read_bytes())
@@ -144,8 +144,8 @@ def test_update_continues_a_csv_that_grew_and_keeps_the_parent(parent, tmp_path,
     refit = update(
         parent, data_path=csv, refit=True, out=tmp_path / "refit", echo=lambda line: None
     )
-    assert (refit.run_dir / "scaler.json").read_text() != (parent / "scaler.json").read_text()
-    assert json.loads((refit.run_dir / "run.json").read_text())["update"]["refit"] is True
+    assert (refit.folder / "scaler.json").read_text() != (parent / "scaler.json").read_text()
+    assert json.loads((refit.folder / "run.json").read_text())["update"]["refit"] is True
     assert hashes(parent) == before
 
 
@@ -218,6 +218,9 @@ def test_sigkill_during_update_loses_nothing(parent, tmp_path):
     grown = write_bars(tmp_path / "grown.csv", BARS.iloc[:290])
     new = tmp_path / "new"
     environment = {**os.environ, "CI": "true"}
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    (barrier / "epoch-1.hold").touch()  # after the update's first epoch (base/barrier.py)
     process = subprocess.Popen(
         [
             sys.executable,
@@ -228,20 +231,18 @@ def test_sigkill_during_update_loses_nothing(parent, tmp_path):
             "--data",
             str(grown),
             "--epochs",
-            "40",
+            "3",
             "--out",
             str(new),
         ],
         cwd=ROOT,
-        env=environment,
+        env={**environment, VARIABLE: str(barrier)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (new / "training_state.json").exists():
-        time.sleep(0.05)
-    assert (new / "training_state.json").exists(), process.stderr.read()[-2000:]
+    assert arrival(barrier, "epoch-1") == process.pid
+    assert json.loads((new / "training_state.json").read_text())["epoch"] == 1
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
     assert hashes(parent) == before
@@ -279,15 +280,15 @@ def test_an_hourly_series_forecasts_scores_and_updates(tmp_path):
         "data.timezone=America/New_York",
     )
     api.train(config, out=tmp_path / "run", echo=lambda line: None)
-    frame = api.forecast(tmp_path / "run", steps=9)
+    frame = api.forecast(tmp_path / "run", steps=9).table
     assert list(pd.to_datetime(frame["date"], utc=True)) == list(index[350:359].tz_convert("UTC"))
     write_bars(csv, bars.iloc[:360])
     record = score(tmp_path / "run")
     assert record.summary["resolved"] == 9 and record.summary["pending"] == 0
-    assert record.rows["actual"].tolist() == pytest.approx(bars["Close"].iloc[350:359].tolist())
+    assert record.table["actual"].tolist() == pytest.approx(bars["Close"].iloc[350:359].tolist())
     outcome = update(tmp_path / "run", out=tmp_path / "new", epochs=1, echo=lambda line: None)
-    assert json.loads((outcome.run_dir / "run.json").read_text())["update"]["new_bars"] == 10
-    assert api.forecast(outcome.run_dir, steps=2)["date"].iloc[0] == str(
+    assert json.loads((outcome.folder / "run.json").read_text())["update"]["new_bars"] == 10
+    assert api.forecast(outcome.folder, steps=2).table["date"].iloc[0] == str(
         index[360].tz_convert("America/New_York")
     )
 
@@ -320,7 +321,7 @@ def test_batch_update_on_two_tickers(ray_cluster, tmp_path):
     )
     long.to_csv(path, index=False)  # the bars that came since
     result = update_batch(first.folder, forecast_steps=3, echo=lambda line: None)
-    table = result.leaderboard.set_index("ticker")
+    table = result.table.set_index("ticker")
     assert (table["status"] == "ok").all()
     assert (table["live_n"] == 1).all()  # each first forecast's one-bar step resolved
     assert table["live_rmse_ratio"].notna().all()
@@ -336,29 +337,33 @@ def test_batch_update_on_two_tickers(ray_cluster, tmp_path):
 def test_adaptive_bands_learn_from_the_journal(tmp_path):
     """forecast.adaptive: score turns the resolved record into each level's α per horizon
     (α = nominal + γ Σ(nominal − miss)), kept in adaptive.json; the next forecast's bands use
-    it: after misses at h = 1 the 80 % band is wider there, the rest unchanged."""
+    it: after every one-bar forecast missed (the closes came in half as high again), the 80 %
+    band one bar ahead is wider."""
     csv = write_bars(tmp_path / "bars.csv", BARS.iloc[:260])
     config = production_config(
         tmp_path, csv, "forecast.adaptive=true", "forecast.adaptive_step=0.05"
     )
     api.train(config, out=tmp_path / "run", echo=lambda line: None)
     run = tmp_path / "run"
-    plain = api.forecast(run, steps=2)
+    plain = api.forecast(run, steps=2).table
     for day in range(1, 6):
         write_bars(csv, BARS.iloc[: 260 + day])
         api.forecast(run, steps=2, refresh=True)
+    shocked = BARS.iloc[:266].copy()
+    shocked.loc[shocked.index[260:], ["Open", "High", "Low", "Close"]] *= 1.5  # far outside
+    write_bars(csv, shocked)
     record = score(run)
-    rows = record.rows[record.rows["step"] == 1]
+    rows = record.table[record.table["step"] == 1]
     misses = int((~rows["inside80"].astype(bool)).sum())
+    assert misses == len(rows) == 6  # every one-bar forecast missed
     stored = json.loads((run / "adaptive.json").read_text())
     expected = 0.2 + 0.05 * (len(rows) * 0.2 - misses)
-    assert stored["alphas"]["model"]["80"][0] == pytest.approx(expected)
+    assert stored["alphas"]["model"]["80"][0] == pytest.approx(expected) and expected < 0.2
     write_bars(csv, BARS.iloc[:260])  # the first origin again: only the α differs
     (run / "journal.csv").rename(tmp_path / "journal.csv")  # so the forecast is issued anew
-    again = api.forecast(run, steps=2)
+    again = api.forecast(run, steps=2).table
     widths = lambda frame, h: frame["hi80"].iloc[h] / frame["median"].iloc[h]  # noqa: E731
-    assert (widths(again, 0) > widths(plain, 0)) == (expected < 0.2)
-    assert widths(again, 0) != pytest.approx(widths(plain, 0)) or expected == 0.2
+    assert widths(again, 0) > widths(plain, 0) * (1 + 1e-9)  # a lower α: a wider band
     assert json.loads((run / "forecast.json").read_text())["adaptive"] is True
 
 
@@ -386,7 +391,7 @@ def test_a_yahoo_run_refreshes_forecasts_scores_and_updates(tmp_path, monkeypatc
         "train.validation_fraction=0.2",
         f"data.cache_dir={tmp_path / 'cache'}",
     )
-    run = api.train(config, out=tmp_path / "run", echo=lambda line: None).run_dir
+    run = api.train(config, out=tmp_path / "run", echo=lambda line: None).folder
     api.forecast(run, steps=3)  # from the 180th bar, as trained
     api.forecast(run, steps=3, refresh=True)  # downloads 185 bars: origin the newest
     origins = sorted(set(read_journal(run)["origin"]))
@@ -395,11 +400,11 @@ def test_a_yahoo_run_refreshes_forecasts_scores_and_updates(tmp_path, monkeypatc
     with caplog.at_level(logging.WARNING):
         outcome = update(run, refresh=True, out=tmp_path / "new", epochs=1, echo=lambda line: None)
     assert downloads == []
-    record = json.loads((outcome.run_dir / "run.json").read_text())["update"]
+    record = json.loads((outcome.folder / "run.json").read_text())["update"]
     assert (record["new_bars"], record["revised_bars"]) == (20, 180)
     assert (
         sum("180 overlapping bars changed since the run" in message for message in caplog.messages)
         == 1
     )
-    updated = pd.read_csv(outcome.run_dir / "prices.csv")
+    updated = pd.read_csv(outcome.folder / "prices.csv")
     assert updated["price"].iloc[0] == pytest.approx(float(adjusted[("Close", "AAPL")].iloc[0]))

@@ -13,13 +13,9 @@ import pandas as pd
 import pytest
 
 from forecast.config import DataConfig
-from forecast.data.sources import (
-    cache_file,
-    clean_prices,
-    load_prices,
-    normalize_yahoo_frame,
-    sample_path,
-)
+from forecast.data.bars import clean_bars
+from forecast.data.sources import load_prices, sample_path
+from forecast.data.yahoo import cache_file, normalize_yahoo_frame
 from forecast.errors import DataError
 from tests.conftest import empty_yfinance_frame, yfinance_frame
 
@@ -129,7 +125,7 @@ def test_normalize_yfinance_frames(auto_adjust, tz):
     frame = normalize_yahoo_frame(raw, "AAPL")
     assert list(frame.columns[:1]) == ["Date"]
     assert ("Adj Close" in frame.columns) == (not auto_adjust)
-    prices = clean_prices(frame, "Date", "Close", "AAPL")
+    prices = clean_bars(frame, "Date", "Close", "AAPL")["price"]
     assert prices.index.tz is None
     assert prices.index[0] == pd.Timestamp("2023-01-02")
     np.testing.assert_allclose(prices.to_numpy(), raw[("Close", "AAPL")].to_numpy())

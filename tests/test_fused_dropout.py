@@ -11,11 +11,13 @@ import tensorflow as tf
 
 from forecast.model import fused, native
 from forecast.model.fused import FusedDropout, dropout_eligible
+from tests.conftest import require_fused_ops
 
 
 @pytest.fixture(autouse=True, scope="module")
 def compiled_ops():
-    assert native.fused_ops() is not None, native.unavailable_reason()
+    """These tests are about the fused op itself (skipped without it, saying why)."""
+    require_fused_ops()
 
 
 def draw(values, seed=(5, 0), rate=0.2) -> np.ndarray:
@@ -122,7 +124,7 @@ def test_falls_back_to_stock_dropout_where_the_op_does_not_apply(monkeypatch):
 def test_config_switch_and_save_load(tmp_path):
     from forecast.config import load_config
     from forecast.model import build_model
-    from forecast.store.runs import load_model
+    from forecast.model.saving import load_model
 
     overrides = ["data.lookback=6", "model.layers.0.units=3", "model.layers.2.units=3"]
     stock = build_model(load_config(None, [*overrides, "model.fused_dropout=false"]))

@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 import forecast as api
+from forecast.base.values import read_json
 from forecast.errors import UserError
-from forecast.store.runs import read_json
 from tests.conftest import (
     ROOT,
     fx_hourly_index,
@@ -51,14 +51,14 @@ SERIES = {
     # too few validation bars for a conformal 95 % band 4 bars ahead: MC dropout
     "weekly": (
         pd.date_range("2018-01-05", periods=200, freq="W-FRI"),
-        ["forecast.intervals=mc_dropout"],
+        ["forecast.band_method=mc_dropout"],
         "1wk",
         "XNYS",
         "weeks",
     ),
     "monthly": (
         pd.date_range("2010-01-31", periods=120, freq="ME"),
-        ["data.lookback=6", "forecast.intervals=mc_dropout"],
+        ["data.lookback=6", "forecast.band_method=mc_dropout"],
         "1mo",
         "24/7",
         "months",
@@ -88,14 +88,15 @@ def test_train_evaluate_forecast_follow_the_series(tmp_path, name):
     config = yaml.safe_load((run / "config.yaml").read_text())["data"]
     assert (config["interval"], config["calendar"]) == (interval, calendar)
     # Every timestamp survives the run folder: evaluate reproduces metrics.json exactly.
-    evaluation = api.evaluate(run)
+    evaluation = api.evaluate(run).summary
     stored = read_json(run / "metrics.json")
     assert all(evaluation[key] == stored[key] for key in ("rmse", "mae", "mape", "rmse_ratio"))
     predictions = pd.read_csv(run / "predictions.csv")
-    assert list(predictions["date"]) == list(pd.Series(outcome.predictions["date"]))
-    if interval == "60m":
-        assert ":30:00" in predictions["date"].iloc[0] or ":00:00" in predictions["date"].iloc[0]
-    frame = api.forecast(run, steps=4, samples=5)
+    assert list(predictions["date"]) == list(pd.Series(outcome.table["date"]))
+    if interval == "60m":  # the time of day survives: XNYS bars open at 9:30, FX on the hour
+        minutes = ":30:00" if name == "xnys_hourly" else ":00:00"
+        assert predictions["date"].str[13:19].eq(minutes).all()
+    frame = api.forecast(run, steps=4, samples=5).table
     assert list(frame.columns[:6]) == ["date", "median", "lo80", "hi80", "lo95", "hi95"]
     assert np.isfinite(frame[["median", "lo95", "hi95"]].to_numpy()).all()
     future = pd.DatetimeIndex(pd.to_datetime(frame["date"], utc=interval == "60m"))
@@ -115,11 +116,11 @@ def test_train_evaluate_forecast_follow_the_series(tmp_path, name):
     report = (run / "report.html").read_text()
     assert word in report
     assert "days" not in report.replace("trading days", "") or word == "days"
-    explanation = api.explain(run)
+    explanation = api.explain(run).detail
     assert explanation.steps["cell"].shape == (10 if name != "monthly" else 6, 4)
-    folder, result = api.backtest(
+    folder = api.backtest(
         series_config(tmp_path, name), folds=1, out=tmp_path / "bt", echo=lambda line: None
-    )
+    ).folder
     table = pd.read_csv(folder / "backtest.csv")
     row = table[(table["fold"].astype(str) == "1") & (table["method"] == "model")].iloc[0]
     assert row["n"] == len(predictions) == int(len(index) * 0.2)
@@ -128,7 +129,7 @@ def test_train_evaluate_forecast_follow_the_series(tmp_path, name):
 
 def test_xnys_hourly_forecast_starts_at_the_next_session_open(tmp_path):
     api.train(series_config(tmp_path, "xnys_hourly"), out=tmp_path / "run", echo=lambda line: None)
-    frame = api.forecast(tmp_path / "run", steps=9, samples=3)
+    frame = api.forecast(tmp_path / "run", steps=9, samples=3).table
     stamps = pd.to_datetime(frame["date"], utc=True).dt.tz_convert("America/New_York")
     last = SERIES["xnys_hourly"][0][-1]  # 15:30 on the last session
     assert last.strftime("%H:%M") == "15:30"
@@ -151,25 +152,25 @@ def test_xnys_hourly_forecast_starts_at_the_next_session_open(tmp_path):
 def test_backtest_compare_explain_and_summary_with_several_features(tmp_path, capsys):
     overrides = ("data.features=[close, log_return, log_volume, range]",)
     config = series_config(tmp_path, "fx_hourly", *overrides)
-    folder, result = api.backtest(
-        config, folds=2, samples=4, out=tmp_path / "bt", echo=lambda line: None
-    )
+    result = api.backtest(config, folds=2, samples=4, out=tmp_path / "bt", echo=lambda line: None)
+    folder = result.folder
     table = pd.read_csv(folder / "backtest.csv")
     assert set(table["method"]) == {"model", "naive", "drift", "moving_average"}
     assert table["start"].str.contains(":00:00").all()
     assert "coverage95" in table.columns and "60m" in (folder / "config.yaml").read_text()
-    folder, table, summary = api.compare(
+    compared = api.compare(
         config, ("lstm", "mlp"), folds=1, out=tmp_path / "cmp", echo=lambda line: None
     )
+    folder, table = compared.folder, compared.table
     assert {"lstm", "mlp", "naive"} <= set(table["method"])
     api.train(config, out=tmp_path / "run", echo=lambda line: None)
-    explanation = api.explain(tmp_path / "run")
+    explanation = api.explain(tmp_path / "run").detail
     assert explanation.png.exists() and "T" in explanation.png.stem  # intraday: time in name
     assert explanation.steps["forget_gate"].shape[0] == 10
     # The model reads volume and range, which it does not predict: one bar at most.
     with pytest.raises(UserError, match=r"--steps 5: the model reads log_volume, range"):
         api.forecast(tmp_path / "run", steps=5, samples=3)
-    assert len(api.forecast(tmp_path / "run", steps=1, samples=3)) == 1
+    assert len(api.forecast(tmp_path / "run", steps=1, samples=3).table) == 1
     state = read_json(tmp_path / "run" / "scaler.json")
     assert state["feature_names_in_"] == ["close", "log_return", "log_volume", "range"]
     from forecast.cli import main
@@ -181,14 +182,14 @@ def test_backtest_compare_explain_and_summary_with_several_features(tmp_path, ca
 def test_a_run_from_before_intervals_loads_as_daily(trained, tmp_path):
     """Older run folders have no data.interval: it is resolved from their prices."""
     run = tmp_path / "old"
-    shutil.copytree(trained.run_dir, run)
+    shutil.copytree(trained.folder, run)
     config = yaml.safe_load((run / "config.yaml").read_text())
     for key in ("interval", "timezone", "features", "on_suspect_split"):
         config["data"].pop(key)
     config["data"]["calendar"] = "XNYS"
     (run / "config.yaml").write_text(yaml.safe_dump(config))
-    assert api.evaluate(run)["rmse"] == trained.metrics["rmse"]
-    assert len(api.forecast(run, steps=2, samples=2)) == 2
+    assert api.evaluate(run).summary["rmse"] == trained.summary["rmse"]
+    assert len(api.forecast(run, steps=2, samples=2).table) == 2
 
 
 def test_data_warnings_reach_run_json_and_the_report(tmp_path):

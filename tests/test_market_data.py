@@ -11,14 +11,15 @@ import pandas as pd
 import pytest
 
 from forecast.config import DataConfig, load_config
+from forecast.data.bars import read_bars
+from forecast.data.bars import write_bars as write_run_bars
 from forecast.data.calendar import next_timestamps, resolve_calendar
 from forecast.data.features import feature_matrix, first_complete_row, source_columns
 from forecast.data.interval import format_timestamps, infer_interval, parse_timestamps, unit_words
 from forecast.data.quality import data_warnings
 from forecast.data.sources import load_market
-from forecast.data.windows import prepare_dataset
+from forecast.data.windows import WindowSpec, prepare_dataset
 from forecast.errors import ConfigError, DataError
-from forecast.store.runs import read_prices, write_prices
 from tests.conftest import QUICK, fx_hourly_index, ohlcv_frame, write_bars, xnys_hourly_index
 
 
@@ -90,8 +91,8 @@ def test_intraday_timestamps_keep_time_and_zone_through_the_run_folder(tmp_path)
     )
     assert market.data.timezone == "America/New_York" and market.data.interval == "60m"
     assert market.bars.index.equals(index.rename("date"))
-    write_prices(tmp_path, market.bars)
-    again = read_prices(tmp_path, "America/New_York")
+    write_run_bars(tmp_path / "prices.csv", market.bars)
+    again = read_bars(tmp_path / "prices.csv", "America/New_York")
     assert again.index.equals(market.bars.index)
     pd.testing.assert_frame_equal(again, market.bars, check_freq=False)
     assert (
@@ -120,8 +121,8 @@ def test_naive_intraday_timestamps_stay_naive(tmp_path):
         "2017-04-03 00:00:00",
         "2017-04-03 01:00:00",
     ]
-    write_prices(tmp_path, market.bars)
-    assert read_prices(tmp_path).index.equals(market.bars.index)
+    write_run_bars(tmp_path / "prices.csv", market.bars)
+    assert read_bars(tmp_path / "prices.csv").index.equals(market.bars.index)
 
 
 def test_daily_dates_are_written_as_dates():
@@ -251,14 +252,14 @@ def test_several_features_are_scaled_on_training_rows_only_and_windowed(tmp_path
         .assign(price=lambda frame: frame["close"])[["price", "volume"]]
     )
     features = ("volume", "close", "volatility_10")
-    dataset = prepare_dataset(bars, 12, 0.2, 0.1, features=features)
+    dataset = prepare_dataset(bars, WindowSpec(12, 0.2, 0.1, features=features))
     assert dataset.x_train.shape[1:] == (12, 3) and dataset.x_test.shape == (60, 12, 3)
-    assert dataset.first_row == 10 and dataset.target_column == 1
+    assert dataset.first_row == 10 and dataset.spec.close_column == 1
     state = dataset.scaler.to_dict(features)
     assert state["feature_names_in_"] == list(features)
     changed = bars.copy()
     changed.iloc[dataset.n_train :] *= 3.0  # every test price and volume
-    again = prepare_dataset(changed, 12, 0.2, 0.1, features=features)
+    again = prepare_dataset(changed, WindowSpec(12, 0.2, 0.1, features=features))
     assert again.scaler.to_dict(features) == state
     train_volume = bars["volume"].iloc[10 : dataset.n_train]
     assert state["data_max_"][0] == train_volume.max()
@@ -272,9 +273,9 @@ def test_warm_up_rows_count_toward_the_minimum_length():
     bars = pd.Series(
         np.linspace(100, 120, 45), index=pd.bdate_range("2024-01-01", periods=45), name="price"
     )
-    prepare_dataset(bars, 10, 0.2, 0.1)  # the close alone fits
+    prepare_dataset(bars, WindowSpec(10, 0.2, 0.1))  # the close alone fits
     with pytest.raises(DataError, match=r"the first 25 rows are warm-up"):
-        prepare_dataset(bars, 10, 0.2, 0.1, features=("close", "macd"))
+        prepare_dataset(bars, WindowSpec(10, 0.2, 0.1, features=("close", "macd")))
 
 
 def test_feature_columns_are_read_by_name_case_insensitively(tmp_path):
@@ -406,7 +407,7 @@ def test_yahoo_intraday_bars_keep_their_zone_through_the_cache(tmp_path, monkeyp
 
     import yfinance
 
-    from forecast.data.sources import cache_file
+    from forecast.data.yahoo import cache_file
     from tests.test_data import fake_download
 
     start = dt.date.today() - dt.timedelta(days=120)

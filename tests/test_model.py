@@ -93,7 +93,7 @@ def test_mlp_without_recurrent_layers_flattens_the_window():
 def test_fit_model_trains_exactly_like_keras_fit_on_the_same_batches(tmp_path, prices, capsys):
     """fit_model's own epoch loop must be ``model.fit`` minus its overhead: same weights,
     same loss and val_loss, for a shuffled order, a short last batch and validation."""
-    from forecast.data.windows import prepare_dataset
+    from forecast.data.windows import WindowSpec, prepare_dataset
     from forecast.model.train import epoch_seed, fit_model, reseed_dropout, seed_everything
 
     config = tiny_config(
@@ -104,7 +104,7 @@ def test_fit_model_trains_exactly_like_keras_fit_on_the_same_batches(tmp_path, p
         "train.restore_best_weights=false",
         "train.progress=epoch",
     )  # final weights on both sides
-    dataset = prepare_dataset(prices, 10, 0.2, 0.1)
+    dataset = prepare_dataset(prices, WindowSpec(10, 0.2, 0.1))
     assert len(dataset.y_train) % 16 and len(dataset.y_val) % 16  # short last batches
     seed_everything(config.train.seed)
     ours = build_model(config)
@@ -139,10 +139,10 @@ def test_fit_model_trains_exactly_like_keras_fit_on_the_same_batches(tmp_path, p
 
 
 def test_fit_model_progress_bar_shows_steps_and_none_is_silent(tmp_path, prices, capsys):
-    from forecast.data.windows import prepare_dataset
+    from forecast.data.windows import WindowSpec, prepare_dataset
     from forecast.model.train import fit_model
 
-    dataset = prepare_dataset(prices, 10, 0.2, 0.0)
+    dataset = prepare_dataset(prices, WindowSpec(10, 0.2, 0.0))
     steps = -(-len(dataset.y_train) // 16)
     for progress, expect_output in (("bar", True), ("none", False)):
         config = tiny_config(

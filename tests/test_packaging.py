@@ -79,6 +79,29 @@ def test_the_wheel_installs_a_command_that_runs_from_any_folder(tmp_path):
         "print(s.sample_path().is_file())",
     ).split()
     assert where[0].startswith(str(venv)) and where[1] == "True"
+    # pip install forecast: the core alone; Ray, Optuna and TensorBoard only as extras
+    import zipfile
+
+    with zipfile.ZipFile(wheel) as archive:
+        name = next(item for item in archive.namelist() if item.endswith("METADATA"))
+        requires = [
+            line.split(": ", 1)[1]
+            for line in archive.read(name).decode().splitlines()
+            if line.startswith("Requires-Dist: ")
+        ]
+    core = [line for line in requires if "extra ==" not in line]
+    assert any(line.startswith("tensorflow-cpu==") for line in core)
+    assert not any(
+        line.split("[")[0].split("=")[0] in ("ray", "optuna", "tensorboard") for line in core
+    )
+    for package, extra in (
+        ("ray", "scaleout"),
+        ("optuna", "scaleout"),
+        ("tensorboard", "tensorboard"),
+    ):
+        assert any(
+            line.startswith(package) and f'extra == "{extra}"' in line for line in requires
+        ), package
 
 
 @pytest.mark.parametrize("package", ["forecast", "forecast.model"])
@@ -89,3 +112,44 @@ def test_every_exported_name_resolves(package):
     module = importlib.import_module(package)
     for name in module.__all__:
         assert getattr(module, name) is not None, f"{package}.{name}"
+
+
+@pytest.mark.parametrize(
+    ("call", "extra"),
+    [
+        ("batch", "scaleout"),
+        ("sweep", "scaleout"),
+        ("tensorboard", "tensorboard"),
+    ],
+)
+def test_a_missing_extra_is_one_line_naming_it(call, extra, monkeypatch, tmp_path):
+    """Without Ray, Optuna or TensorBoard installed, the command that needs them says which
+    extra to install, before any data is read or folder made."""
+    import importlib.util
+
+    from forecast.base.extras import EXTRAS
+    from forecast.errors import UserError
+    from tests.conftest import tiny_config
+
+    absent = set(EXTRAS[extra])
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *args: None if name in absent else find_spec(name, *args),
+    )
+    config = tiny_config(tmp_path, "train.tensorboard=true")
+    with pytest.raises(UserError, match=rf"pip install 'forecast\[{extra}\]'"):
+        if call == "batch":
+            from forecast.scaleout.batch import run_batch
+
+            run_batch(config, ["MSFT"], out=tmp_path / "out")
+        elif call == "sweep":
+            from forecast.scaleout.sweep import run_sweep
+
+            run_sweep(config, tmp_path / "space.yaml", out=tmp_path / "out")
+        else:
+            from forecast.commands.train import train
+
+            train(config, out=tmp_path / "out")
+    assert not (tmp_path / "out").exists()

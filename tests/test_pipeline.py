@@ -14,8 +14,9 @@ from forecast.commands.evaluate import evaluate
 from forecast.commands.train import train
 from forecast.errors import RunError, TrainingInterrupted, UserError
 from forecast.evaluation.metrics import METRIC_KEYS, rmse
-from forecast.store import runs
-from forecast.store.runs import RUN_FILES, load_run
+from forecast.forecasting.state import STATE_FILES
+from forecast.model import checkpoints
+from forecast.store.runs import load_run
 from tests.conftest import synthetic_prices, tiny_config
 
 
@@ -39,15 +40,16 @@ def csv_config(tmp_path: Path, prices: pd.Series, name: str, *overrides: str):
 
 
 def test_run_folder_holds_every_artifact(trained):
-    run_dir = trained.run_dir
-    for name in (*RUN_FILES, "run.json"):
+    run_dir = trained.folder
+    made = (*STATE_FILES, "metrics.json", "predictions.csv", "true_vs_predicted.png", "loss.png")
+    for name in (*made, "calibration.json", "calibration.npz", "report.html", "run.json"):
         assert (run_dir / name).is_file(), name
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert set(metrics) >= {*METRIC_KEYS, "n_train", "n_test", "epochs_run"}
     assert metrics["epochs_run"] == 1
     predictions = pd.read_csv(run_dir / "predictions.csv")
     assert list(predictions.columns) == ["date", "actual", "predicted", "naive"]
-    assert len(predictions) == metrics["n_test"] == len(trained.dataset.y_test)
+    assert len(predictions) == metrics["n_test"] == len(trained.forecaster.dataset().y_test)
     scaler = json.loads((run_dir / "scaler.json").read_text())
     assert {"data_min_", "data_max_", "scale_", "min_", "feature_range"} <= set(scaler)
     record = json.loads((run_dir / "run.json").read_text())
@@ -57,27 +59,27 @@ def test_run_folder_holds_every_artifact(trained):
 
 
 def test_naive_is_the_previous_close_on_the_same_days(trained):
-    predictions = pd.read_csv(trained.run_dir / "predictions.csv")
-    prices = trained.dataset.prices
-    n_train = trained.dataset.n_train
+    predictions = pd.read_csv(trained.folder / "predictions.csv")
+    prices = trained.forecaster.dataset().prices
+    n_train = trained.forecaster.dataset().n_train
     np.testing.assert_allclose(predictions["actual"], prices.iloc[n_train:].to_numpy())
     np.testing.assert_allclose(predictions["naive"], prices.iloc[n_train - 1 : -1].to_numpy())
     assert predictions["date"].iloc[0] == prices.index[n_train].strftime("%Y-%m-%d")
-    assert trained.metrics["naive_rmse"] == pytest.approx(
+    assert trained.summary["naive_rmse"] == pytest.approx(
         rmse(predictions["actual"], predictions["naive"]), rel=1e-9
     )
 
 
 def test_evaluate_reproduces_metrics_from_the_folder_alone(trained):
-    evaluation = evaluate(trained.run_dir)
-    stored = json.loads((trained.run_dir / "metrics.json").read_text())
+    evaluation = evaluate(trained.folder).summary
+    stored = json.loads((trained.folder / "metrics.json").read_text())
     assert {key: evaluation[key] for key in METRIC_KEYS} == {
         key: stored[key] for key in METRIC_KEYS
     }
-    written = json.loads((trained.run_dir / "evaluation.json").read_text())
+    written = json.loads((trained.folder / "evaluation.json").read_text())
     assert written == evaluation
-    run = load_run(trained.run_dir)
-    assert run.keras_model().input_shape == (None, run.config.data.lookback, 1)
+    run = load_run(trained.folder)
+    assert run.forecaster.keras_model().input_shape == (None, run.config.data.lookback, 1)
 
 
 def test_evaluate_refuses_incomplete_or_missing_runs(trained, tmp_path):
@@ -85,7 +87,7 @@ def test_evaluate_refuses_incomplete_or_missing_runs(trained, tmp_path):
         evaluate(tmp_path / "nothing")
     partial = tmp_path / "partial"
     partial.mkdir()
-    (partial / "config.yaml").write_text((trained.run_dir / "config.yaml").read_text())
+    (partial / "config.yaml").write_text((trained.folder / "config.yaml").read_text())
     with pytest.raises(RunError, match="no run.json, so the run is incomplete"):
         evaluate(partial)
 
@@ -95,19 +97,19 @@ def test_same_config_and_seed_give_identical_results_and_scaler_ignores_test_pri
     first = train(csv_config(tmp_path, prices, "a"), out=tmp_path / "a", echo=quiet)
     second = train(csv_config(tmp_path, prices, "a"), out=tmp_path / "b", echo=quiet)
     for name in ("metrics.json", "predictions.csv", "scaler.json"):
-        assert (first.run_dir / name).read_bytes() == (second.run_dir / name).read_bytes(), name
+        assert (first.folder / name).read_bytes() == (second.folder / name).read_bytes(), name
     future = prices.copy()
-    future.iloc[first.dataset.n_train :] *= 3.0  # change every test price
+    future.iloc[first.forecaster.dataset().n_train :] *= 3.0  # change every test price
     third = train(csv_config(tmp_path, future, "c"), out=tmp_path / "c", echo=quiet)
-    assert (third.run_dir / "scaler.json").read_bytes() == (
-        first.run_dir / "scaler.json"
+    assert (third.folder / "scaler.json").read_bytes() == (
+        first.folder / "scaler.json"
     ).read_bytes()
-    assert third.metrics["rmse"] != first.metrics["rmse"]
+    assert third.summary["rmse"] != first.summary["rmse"]
 
 
 def test_out_folder_with_a_run_is_refused_unless_overwrite(trained, tmp_path):
     with pytest.raises(UserError, match="folder is not empty"):
-        train(tiny_config(tmp_path), out=trained.run_dir, echo=quiet)
+        train(tiny_config(tmp_path), out=trained.folder, echo=quiet)
 
 
 def test_default_run_folders_never_collide(tmp_path):
@@ -126,7 +128,7 @@ def test_overwrite_clears_the_previous_runs_artifacts(trained, tmp_path):
     import shutil
 
     folder = tmp_path / "again"
-    shutil.copytree(trained.run_dir, folder)
+    shutil.copytree(trained.folder, folder)
     (folder / "forecast.csv").write_text("date,median\n")
     (folder / "notes.txt").write_text("mine")
     from forecast.store.runs import create_run_dir
@@ -139,7 +141,7 @@ def test_overwrite_clears_the_previous_runs_artifacts(trained, tmp_path):
 def test_a_ctrl_c_lost_in_a_finalizer_still_stops_training_at_the_epoch_end(tmp_path, monkeypatch):
     """Python only prints a KeyboardInterrupt raised inside __del__; the noted Ctrl-C still
     stops the run after the epoch it came in, with the resume message."""
-    save_checkpoint = runs.save_checkpoint
+    save_checkpoint = checkpoints.save_checkpoint
 
     class DropsTheInterrupt:
         def __del__(self):
@@ -150,7 +152,7 @@ def test_a_ctrl_c_lost_in_a_finalizer_still_stops_training_at_the_epoch_end(tmp_
         if state.epoch == 1:
             DropsTheInterrupt()  # freed at once: its KeyboardInterrupt is printed, not raised
 
-    monkeypatch.setattr(runs, "save_checkpoint", save_then_lose_a_ctrl_c)
+    monkeypatch.setattr(checkpoints, "save_checkpoint", save_then_lose_a_ctrl_c)
     with pytest.raises(TrainingInterrupted, match="after epoch 1 of 3.*--resume"):
         train(tiny_config(tmp_path, "train.epochs=3"), echo=quiet)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored

@@ -139,9 +139,9 @@ def test_lstm_equations_by_hand_for_one_unit():
 def test_numpy_network_matches_a_trained_run_on_its_test_windows(trained):
     from forecast.store.runs import load_run
 
-    run = load_run(trained.run_dir)
-    windows = trained.dataset.x_test
-    expected = run.keras_model().predict(windows, verbose=0)
-    network = Network.from_file(trained.run_dir / "model.keras")
+    run = load_run(trained.folder)
+    windows = trained.forecaster.dataset().x_test
+    expected = run.forecaster.keras_model().predict(windows, verbose=0)
+    network = Network.from_file(trained.folder / "model.keras")
     np.testing.assert_allclose(network.predict(windows), expected, rtol=1e-5, atol=1e-6)
     assert [layer.kind for layer in network.trace(windows[-2:]).layers] == ["lstm", "lstm"]

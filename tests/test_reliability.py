@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from forecast.cli import main
 from forecast.config import Config, config_from_dict, config_to_dict
-from forecast.data.sources import clean_prices
-from forecast.data.windows import prepare_dataset
+from forecast.data.bars import clean_bars
+from forecast.data.windows import WindowSpec, prepare_dataset
 from forecast.errors import ConfigError, UserError
 from tests.conftest import QUICK, synthetic_prices
 
@@ -142,7 +142,7 @@ def test_unsorted_dates_are_sorted_not_refused():
     frame = pd.DataFrame(
         {"Date": ["2024-01-03", "2024-01-02", "2024-01-04"], "Close": ["2", "1", "3"]}
     )
-    prices = clean_prices(frame, "Date", "Close", "x.csv")
+    prices = clean_bars(frame, "Date", "Close", "x.csv")["price"]
     assert prices.tolist() == [1.0, 2.0, 3.0]
 
 
@@ -166,9 +166,9 @@ def test_huge_and_tiny_prices_train_without_nan(tmp_path, scale):
         out=tmp_path / "run",
         echo=lambda line: None,
     )
-    assert all(np.isfinite(outcome.history["loss"]))
-    assert np.isfinite(outcome.predictions["predicted"]).all()
-    assert outcome.metrics["rmse"] / scale < 1.0  # errors in the series' own units
+    assert all(np.isfinite(outcome.forecaster.history_["loss"]))
+    assert np.isfinite(outcome.table["predicted"]).all()
+    assert outcome.summary["rmse"] / scale < 1.0  # errors in the series' own units
 
 
 # --- run folders ------------------------------------------------------------------------
@@ -178,7 +178,7 @@ def test_huge_and_tiny_prices_train_without_nan(tmp_path, scale):
 def damaged(trained, tmp_path) -> Path:
     """A private copy of the trained run to break."""
     copy = tmp_path / "run"
-    shutil.copytree(trained.run_dir, copy)
+    shutil.copytree(trained.folder, copy)
     return copy
 
 
@@ -258,7 +258,7 @@ def test_model_with_a_lambda_layer_is_refused(damaged, capsys):
 
 
 def test_no_pickles_in_artifacts(trained):
-    for path in trained.run_dir.iterdir():
+    for path in trained.folder.iterdir():
         data = path.read_bytes()
         if path.suffix == ".keras":
             with zipfile.ZipFile(path) as archive:
@@ -304,9 +304,9 @@ def test_fuzz_prices_through_load_split_scale_window(
     dates = pd.Timestamp("2020-01-01") + pd.to_timedelta(np.cumsum(gaps[: len(values)]), "D")
     frame = pd.DataFrame({"Date": dates.strftime("%Y-%m-%d"), "Close": [repr(v) for v in values]})
     try:
-        prices = clean_prices(frame, "Date", "Close", "fuzz.csv")
+        prices = clean_bars(frame, "Date", "Close", "fuzz.csv")["price"]
         dataset = prepare_dataset(
-            prices, lookback, test_fraction, validation_fraction, target=target
+            prices, WindowSpec(lookback, test_fraction, validation_fraction, target=target)
         )
     except UserError as error:
         assert "\n" not in str(error) and str(error)

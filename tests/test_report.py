@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from forecast.evaluation.metrics import forecast_metrics, predictions_frame
+from forecast.evaluation.metrics import forecast_metrics
+from forecast.forecasting.forecast import predictions_frame
 from forecast.report.plots import plot_loss, plot_true_vs_predicted
 from forecast.report.text import format_metrics_table
 

@@ -109,9 +109,9 @@ def pages(trained, first_batch, first_sweep, tmp_path_factory) -> dict[str, Path
 
     folder = tmp_path_factory.mktemp("pages")
     run = folder / "run"
-    shutil.copytree(trained.run_dir, run)
+    shutil.copytree(trained.folder, run)
     api.forecast(run, steps=5)
-    score(run, bars=trained.dataset.prices.to_frame("price"))
+    score(run, bars=trained.forecaster.dataset().prices.to_frame("price"))
     csv = folder / "prices.csv"
     prices = synthetic_prices(220, seed=2)
     prices.rename_axis("Date").rename("Close").to_csv(csv)
@@ -127,10 +127,10 @@ def pages(trained, first_batch, first_sweep, tmp_path_factory) -> dict[str, Path
             *source,
         ],
     )
-    backtest, _ = api.backtest(config, folds=2, out=folder / "backtest", echo=lambda line: None)
-    compare, _, _ = api.compare(
+    backtest = api.backtest(config, folds=2, out=folder / "backtest", echo=lambda line: None).folder
+    compare = api.compare(
         config, ("lstm", "gru"), folds=1, out=folder / "compare", echo=lambda line: None
-    )
+    ).folder
     return {
         "run": run / "report.html",
         "backtest": backtest / "report.html",

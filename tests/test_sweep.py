@@ -10,7 +10,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ import pytest
 import yaml
 
 from forecast import cli
+from forecast.base.barrier import VARIABLE
 from forecast.config import config_to_dict, load_config
 from forecast.errors import ConfigError
 from forecast.scaleout.space import space_from_dict
@@ -26,6 +26,8 @@ from forecast.scaleout.sweep import run_sweep, run_trial
 from tests.conftest import (
     ROOT,
     SPACE,
+    arrival,
+    arrival_of,
     sweep_config,
     synthetic_prices,
     tiny_config,
@@ -65,13 +67,15 @@ def test_sweep_writes_its_files_and_records_failed_trials(first_sweep):
     assert list((folder / "tune" / "trial_001").glob("events.out.tfevents.*"))
     report = (folder / "report.html").read_text()
     assert "best/report.html" in report and "rmse_ratio" in report
-    assert first_sweep.lines[-1].startswith("The test rows were used once, after the choice")
+    assert first_sweep.summary["lines"][-1].startswith(
+        "The test rows were used once, after the choice"
+    )
 
 
 def test_best_yaml_is_a_complete_config_that_trains(first_sweep, tmp_path):
     import forecast as api
 
-    folder, best = first_sweep.folder, first_sweep.best
+    folder, best = first_sweep.folder, first_sweep.detail["best"]
     values = yaml.safe_load((folder / "best.yaml").read_text())
     assert set(values) == {"data", "model", "train", "forecast", "output"}
     config = load_config(folder / "best.yaml", [f"output.runs_dir={tmp_path}"])
@@ -80,13 +84,13 @@ def test_best_yaml_is_a_complete_config_that_trains(first_sweep, tmp_path):
     assert best["status"] == "completed"
     assert (
         best["objective"]
-        == first_sweep.trials["objective"][first_sweep.trials["status"] == "completed"].min()
+        == first_sweep.table["objective"][first_sweep.table["status"] == "completed"].min()
     )
     outcome = api.train(config, out=tmp_path / "again", echo=lambda line: None)
     # The same config and seed as best/: the same test metrics
-    assert outcome.metrics["rmse_ratio"] == first_sweep.metrics["rmse_ratio"]
+    assert outcome.summary["rmse_ratio"] == first_sweep.detail["metrics"]["rmse_ratio"]
     recorded = pd.read_json(folder / "best" / "metrics.json", typ="series")
-    assert recorded["rmse_ratio"] == first_sweep.metrics["rmse_ratio"]
+    assert recorded["rmse_ratio"] == first_sweep.detail["metrics"]["rmse_ratio"]
 
 
 def test_no_trial_reads_a_test_row(first_sweep, series_csv, tmp_path, monkeypatch):
@@ -134,8 +138,9 @@ def test_trials_ran_on_the_cluster_nodes(first_sweep, ray_cluster):
 
     nodes = {node["NodeID"][:12] for node in ray.nodes() if node["Alive"]}
     assert len(nodes) == 2
-    ran = set(first_sweep.trials["node"].dropna())
-    assert ran and ran <= nodes
+    table = first_sweep.table
+    reported = table[table["status"].isin(["completed", "stopped early"])]  # failed: no node
+    assert len(reported) and reported["node"].isin(nodes).all()
 
 
 def test_the_trial_reports_validation_mase_every_epoch(series_csv, tmp_path):
@@ -330,26 +335,27 @@ def test_an_interrupted_sweep_resumes_from_signed_state_and_from_an_old_folder(
         str(out),
     ]
     environment = {**os.environ, "CI": "true"}
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    (barrier / "trial_002.hold").touch()  # trial 2 waits there (base/barrier.py)
     process = subprocess.Popen(
         command,
         cwd=ROOT,
-        env=environment,
+        env={**environment, VARIABLE: str(barrier)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 240
     first = out / "tune" / "trial_001" / "progress.csv"
-    while time.monotonic() < deadline and not (out / "tune" / "trial_002").exists():
-        time.sleep(0.2)
-    assert (out / "tune" / "trial_002").exists(), "the second trial never started"
-    kept = first.read_bytes()
+    arrival(barrier, "trial_002")  # trial 1 has finished: one trial at a time
+    kept = arrival_of(first, lines=4)  # its header and 3 epochs, which the driver writes
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr[-3000:]
     assert "--resume" in stderr.strip().splitlines()[-1]
     interrupted = pd.read_csv(out / "trials.csv")
-    assert (interrupted["status"] == "not finished").any() or len(interrupted) < 4
+    statuses = dict(zip(interrupted["trial"], interrupted["status"]))
+    assert statuses[1] == "completed" and statuses.get(2, "not finished") == "not finished"
     assert (out / "tune.signature.json").is_file()
     make_old(out / "tune")
     states = sorted((out / "tune").glob("experiment_state-*.json"))

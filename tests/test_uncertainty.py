@@ -218,7 +218,7 @@ def test_backtest_scores_every_band_on_the_same_bars_and_never_calibrates_on_tes
     assert "random walk's" in verdict(result.summary)
     frame = result.outcomes[0].bands
     half_width = np.log(frame["conformal_hi95"] / frame["conformal"]).groupby(frame["horizon"])
-    walk_width = np.log(frame["random_walk_hi95"] / frame["close"]).groupby(frame["horizon"])
+    walk_width = np.log(frame["random_walk_hi95"] / frame["naive"]).groupby(frame["horizon"])
     # each horizon has its own calibrated width, the same on every bar of that horizon
     for width in (half_width, walk_width):
         assert ((width.max() - width.min()) < 1e-9).all()
@@ -228,7 +228,7 @@ def test_backtest_scores_every_band_on_the_same_bars_and_never_calibrates_on_tes
     changed.iloc[cutoff:] = changed.iloc[cutoff:] * 2.0
     again = backtest(config, changed, folds=1, samples=0, echo=lambda line: None)
     other = again.outcomes[0].bands
-    for method, center in (("conformal", "conformal"), ("random_walk", "close")):
+    for method, center in (("conformal", "conformal"), ("random_walk", "naive")):
         np.testing.assert_allclose(
             other[f"{method}_hi95"] / other[center],
             frame[f"{method}_hi95"] / frame[center],

@@ -9,7 +9,13 @@ import pandas as pd
 import pytest
 
 from forecast.data.scaling import MinMaxScaling
-from forecast.data.windows import make_windows, prepare_dataset, required_rows, split_sizes
+from forecast.data.windows import (
+    WindowSpec,
+    make_windows,
+    prepare_dataset,
+    required_rows,
+    split_sizes,
+)
 from forecast.errors import DataError, RunError
 from tests.conftest import synthetic_prices
 
@@ -24,7 +30,7 @@ def test_make_windows_are_the_previous_lookback_values():
 
 
 def test_dataset_windows_for_every_split(prices):
-    dataset = prepare_dataset(prices, lookback=10, test_fraction=0.2, validation_fraction=0.1)
+    dataset = prepare_dataset(prices, WindowSpec(10, 0.2, 0.1))
     n_rows, n_train = len(prices), dataset.n_train
     assert n_train == n_rows - int(n_rows * 0.2)
     scaled = dataset.scaler.transform(prices.to_numpy().reshape(-1, 1))[:, 0]
@@ -44,10 +50,10 @@ def test_dataset_windows_for_every_split(prices):
 
 
 def test_scaler_never_sees_test_rows(prices):
-    dataset = prepare_dataset(prices, 10, 0.2, 0.1)
+    dataset = prepare_dataset(prices, WindowSpec(10, 0.2, 0.1))
     changed = prices.copy()
     changed.iloc[dataset.n_train :] *= 50.0  # the future goes wild
-    changed_dataset = prepare_dataset(changed, 10, 0.2, 0.1)
+    changed_dataset = prepare_dataset(changed, WindowSpec(10, 0.2, 0.1))
     assert changed_dataset.scaler.to_dict() == dataset.scaler.to_dict()
     np.testing.assert_array_equal(changed_dataset.x_train, dataset.x_train)
     np.testing.assert_array_equal(changed_dataset.y_val, dataset.y_val)
@@ -55,14 +61,14 @@ def test_scaler_never_sees_test_rows(prices):
 
 
 def test_inverse_scaling_round_trips(prices):
-    dataset = prepare_dataset(prices, 10, 0.2, 0.1)
+    dataset = prepare_dataset(prices, WindowSpec(10, 0.2, 0.1))
     np.testing.assert_allclose(
         dataset.scaler.inverse_column(dataset.y_test), dataset.test_prices, rtol=1e-6
     )
 
 
 def test_scaler_json_round_trip_is_exact(prices):
-    scaler = prepare_dataset(prices, 10, 0.2, 0.1).scaler
+    scaler = prepare_dataset(prices, WindowSpec(10, 0.2, 0.1)).scaler
     state = json.loads(json.dumps(scaler.to_dict()))
     assert set(state) >= {"data_min_", "data_max_", "scale_", "min_", "feature_range"}
     rebuilt = MinMaxScaling.from_dict(state)
@@ -90,7 +96,7 @@ def test_the_numpy_scaler_is_scikit_learns_to_the_bit():
 
 
 def test_scaler_json_with_wrong_shapes_is_refused(prices):
-    state = prepare_dataset(prices, 10, 0.2, 0.1).scaler.to_dict()
+    state = prepare_dataset(prices, WindowSpec(10, 0.2, 0.1)).scaler.to_dict()
     state["scale_"] = [1.0, 2.0]
     with pytest.raises(RunError, match=r"scale_ has shape \(2,\), expected \(1,\)"):
         MinMaxScaling.from_dict(state)
@@ -98,13 +104,13 @@ def test_scaler_json_with_wrong_shapes_is_refused(prices):
 
 def test_constant_series_does_not_divide_by_zero():
     flat = pd.Series(5.0, index=pd.bdate_range("2020-01-01", periods=100))
-    dataset = prepare_dataset(flat, 10, 0.2, 0.1)
+    dataset = prepare_dataset(flat, WindowSpec(10, 0.2, 0.1))
     assert np.isfinite(dataset.x_train).all() and np.isfinite(dataset.y_test).all()
 
 
 def test_too_short_series_says_found_and_needed():
-    needed = required_rows(0.2, 60, 0.1)
-    n_train, n_validation, n_test = split_sizes(needed, 0.2, 60, 0.1)
+    needed = required_rows(WindowSpec(60, 0.2, 0.1))
+    n_train, n_validation, n_test = split_sizes(needed, WindowSpec(60, 0.2, 0.1))
     assert n_train - 60 - n_validation >= 1 and n_validation >= 1 and n_test >= 1
     short = synthetic_prices(needed - 1)
     with pytest.raises(
@@ -112,5 +118,5 @@ def test_too_short_series_says_found_and_needed():
         match=rf"found {needed - 1} rows of prices, need at least "
         rf"{needed} for lookback 60",
     ):
-        prepare_dataset(short, 60, 0.2, 0.1)
-    prepare_dataset(synthetic_prices(needed), 60, 0.2, 0.1)  # exactly enough works
+        prepare_dataset(short, WindowSpec(60, 0.2, 0.1))
+    prepare_dataset(synthetic_prices(needed), WindowSpec(60, 0.2, 0.1))  # exactly enough works

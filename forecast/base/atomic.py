@@ -65,3 +65,14 @@ def write_npz(path: str | Path, arrays: dict[str, Any]) -> None:
 
     with atomic_path(path) as temporary, open(temporary, "wb") as stream:
         np.savez(stream, **{name: np.asarray(array) for name, array in arrays.items()})
+
+
+def write_table(path: str | Path, frame: Any) -> None:
+    """A result table (a pandas frame) as CSV: floats with 10 significant digits."""
+    write_csv(path, frame, float_format="%.10g")
+
+
+def write_figure(path: str | Path, figure: Any) -> None:
+    """A matplotlib Figure as PNG."""
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, format="png", dpi=110)

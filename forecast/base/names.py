@@ -1,9 +1,10 @@
-"""Closest-name hints: an unknown key, feature, layer type or option is answered with the
-valid name it most resembles."""
+"""Names: closest-name hints (an unknown key, feature, layer type or option is answered with
+the valid name it most resembles), and names made safe for a file."""
 
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 
 
@@ -19,3 +20,9 @@ def did_you_mean(value: object, choices: Iterable[str], cutoff: float = 0.6) -> 
     """ "did you mean 'x'?" for the closest valid name, or "" when none is close."""
     name = closest(value, choices, cutoff)
     return f"did you mean {name!r}?" if name else ""
+
+
+def safe_name(text: str) -> str:
+    """A file-name-safe fragment: no separators, no '..', nothing outside [A-Za-z0-9._-]."""
+    cleaned = re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-.")
+    return cleaned[:40] or "run"

@@ -50,3 +50,12 @@ def read_json(path: Path, fix: str = "train the run again") -> dict[str, Any]:
     if not isinstance(value, dict):
         raise RunError(f"{path}: expected a JSON object; {fix}")
     return value
+
+
+def cell_text(value: Any) -> Any:
+    """A value for one table cell or label: lists and mappings as YAML flow text."""
+    if isinstance(value, (list, tuple, dict)):
+        import yaml
+
+        return yaml.safe_dump(value, default_flow_style=True).strip()
+    return value

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from forecast.base import atomic
 from forecast.commands.common import load_data
+from forecast.commands.result import Result
 from forecast.config import Config
 from forecast.data.sources import MarketData
-from forecast.errors import UserError
+from forecast.errors import UserError, named
+from forecast.forecasting import state
 from forecast.report.html import write_report
 from forecast.report.plots import plot_backtest
 from forecast.store import runs
@@ -26,31 +27,45 @@ def backtest(
     overwrite: bool = False,
     echo: Callable[[str], None] = print,
     market: MarketData | None = None,
-) -> tuple[Path, Any]:
+) -> Result:
     """Walk-forward backtest into a new folder: backtest.csv/.json/.png and report.html.
 
     ``market``: data already loaded (with ``load_data``) instead of the configured source.
     """
     from forecast.evaluation.backtest import walk_forward
+    from forecast.evaluation.scoring import backtest_verdict
 
     if folds < 1 or samples < 0:
-        raise UserError(f"--folds {folds} --samples {samples}: folds must be >= 1, samples >= 0")
+        raise UserError(
+            f"{named('folds', folds)} {named('samples', samples)}: folds must be >= 1, samples >= 0"
+        )
     if market is None:
         config, market = load_data(config, refresh=refresh)
     folder = runs.create_run_dir(
         config.output.runs_dir, f"{config.data.ticker}-backtest", out=out, overwrite=overwrite
     )
-    runs.write_config(folder, config)
+    state.write_config(folder, config)
     result = walk_forward(config, market.bars, folds=folds, samples=samples, echo=echo)
     result.summary["data_warnings"] = list(market.warnings)
-    runs.write_frame(folder / "backtest.csv", result.table)
+    atomic.write_table(folder / "backtest.csv", result.table)
     if result.bands is not None:
-        runs.write_frame(folder / "bands.csv", result.bands)
+        atomic.write_table(folder / "bands.csv", result.bands)
     if result.horizons is not None:
-        runs.write_frame(folder / "horizons.csv", result.horizons)
+        atomic.write_table(folder / "horizons.csv", result.horizons)
     atomic.write_json(folder / "backtest.json", result.summary)
-    runs.save_figure(folder / "backtest.png", plot_backtest(result.table))
+    atomic.write_figure(folder / "backtest.png", plot_backtest(result.table))
     write_report(
-        folder, f"{config.data.ticker} backtest ({folds} folds)", data_warnings=market.warnings
+        folder,
+        f"{config.data.ticker} backtest ({folds} folds)",
+        config=config,
+        data_warnings=market.warnings,
     )
-    return folder, result
+    return Result(
+        folder=folder,
+        table=result.table,
+        summary=result.summary,
+        verdict=backtest_verdict(result.summary),
+        config=config,
+        notes=market.warnings,
+        detail=result,
+    )

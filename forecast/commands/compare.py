@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
 
 from forecast.base import atomic
 from forecast.commands.common import load_data
+from forecast.commands.result import Result
 from forecast.config import Config
-from forecast.errors import UserError
+from forecast.errors import UserError, named
+from forecast.forecasting import state
 from forecast.report.html import write_report
 from forecast.report.plots import plot_compare
 from forecast.store import runs
@@ -25,31 +24,39 @@ def compare(
     refresh: bool = False,
     overwrite: bool = False,
     echo: Callable[[str], None] = print,
-) -> tuple[Path, pd.DataFrame, dict[str, Any]]:
+) -> Result:
     """Backtest each model family on the same folds; compare.csv/.json/.png, report.html."""
-    from forecast.evaluation.compare import FAMILIES, compare_families
+    from forecast.evaluation.compare import FAMILIES, compare_families, compare_verdict
 
     unknown = [family for family in families if family not in FAMILIES]
     if unknown or not families:
         raise UserError(
-            f"--models {','.join(families)}: unknown {unknown or 'empty list'}; "
+            f"{named('families', ','.join(families))}: unknown {unknown or 'empty list'}; "
             f"choose from {','.join(FAMILIES)}"
         )
     if folds < 1:
-        raise UserError(f"--folds {folds}: must be >= 1")
+        raise UserError(f"{named('folds', folds)}: must be >= 1")
     config, market = load_data(config, refresh=refresh)
     folder = runs.create_run_dir(
         config.output.runs_dir, f"{config.data.ticker}-compare", out=out, overwrite=overwrite
     )
-    runs.write_config(folder, config)
+    state.write_config(folder, config)
     table, summary = compare_families(config, market.bars, families, folds=folds, echo=echo)
     summary["data_warnings"] = list(market.warnings)
-    runs.write_frame(folder / "compare.csv", table)
+    atomic.write_table(folder / "compare.csv", table)
     atomic.write_json(folder / "compare.json", summary)
-    runs.save_figure(folder / "compare.png", plot_compare(table))
+    atomic.write_figure(folder / "compare.png", plot_compare(table))
     write_report(
         folder,
         f"{config.data.ticker} model comparison ({folds} folds)",
+        config=config,
         data_warnings=market.warnings,
     )
-    return folder, table, summary
+    return Result(
+        folder=folder,
+        table=table,
+        summary=summary,
+        verdict=compare_verdict(summary),
+        config=config,
+        notes=market.warnings,
+    )

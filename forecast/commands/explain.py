@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecast.commands.common import dataset_for
-from forecast.data.interval import format_timestamps
-from forecast.errors import UserError
+from forecast.base import atomic
+from forecast.commands.result import Result
+from forecast.data.interval import format_timestamps, stamp_text
+from forecast.errors import UserError, named
 from forecast.store import runs
 
 
@@ -26,7 +27,7 @@ class Explanation:
     csv: Path
 
 
-def explain(run_dir: str | Path, date: str | None = None, layer: int = 0) -> Explanation:
+def explain(run_dir: str | Path, date: str | None = None, layer: int = 0) -> Result:
     """Run the test window ending at ``date`` through the run's NumPy network (read from
     model.keras; no TensorFlow) and plot the chosen recurrent layer's gates; writes
     explain_<date>.png and .csv in the run folder."""
@@ -34,50 +35,24 @@ def explain(run_dir: str | Path, date: str | None = None, layer: int = 0) -> Exp
     from forecast.report.plots import plot_gates
 
     run = runs.load_run(run_dir)
-    dataset = dataset_for(run.config, run.bars, scaler=run.scaler)
+    dataset = run.forecaster.dataset()
     index = pd.DatetimeIndex(run.prices.index)
     window_ends = index[dataset.n_train - 1 : -1]  # test window k ends the bar before row k
-    if date is None:
-        position = len(window_ends) - 1
-    else:
-        try:
-            wanted = pd.Timestamp(date)
-            if index.tz is not None:
-                wanted = (
-                    wanted.tz_localize(index.tz)
-                    if wanted.tz is None
-                    else wanted.tz_convert(index.tz)
-                )
-        except ValueError:
-            raise UserError(
-                f"--date {date!r}: not a date; use YYYY-MM-DD (or YYYY-MM-DD "
-                f"HH:MM for intraday bars)"
-            ) from None
-        matches = np.flatnonzero(window_ends == wanted)
-        if not len(matches):
-            first, last = format_timestamps(window_ends[[0, -1]])
-            raise UserError(
-                f"--date {date}: no test window ends on that day or time; choose "
-                f"a bar from {first} to {last}"
-            )
-        position = int(matches[0])
-    trace = run.network().trace(dataset.x_test[position : position + 1])  # batch of 1
+    position = _window_position(window_ends, date)
+    trace = run.forecaster.network().trace(dataset.x_test[position : position + 1])  # batch 1
     if not trace.layers:
-        raise UserError(f"--run {run.path}: the model has no recurrent layer to explain")
+        raise UserError(
+            f"{named('run_dir', run.path)}: the model has no recurrent layer to explain"
+        )
     if not 0 <= layer < len(trace.layers):
         raise UserError(
-            f"--layer {layer}: the model has recurrent layers 0..{len(trace.layers) - 1}"
+            f"{named('layer', layer)}: the model has recurrent layers 0..{len(trace.layers) - 1}"
         )
     chosen = trace.layers[layer]
-    previous = dataset.previous_prices[position]
+    previous = np.array([dataset.previous_prices[position]])
+    output = trace.output[:, 0]
     predicted = float(
-        scaled_to_prices(
-            run.scaler,
-            trace.output[:, 0],
-            np.array([previous]),
-            dataset.target,
-            dataset.target_column,
-        )[0]
+        scaled_to_prices(run.scaler, output, previous, dataset.target, dataset.spec.close_column)[0]
     )
     actual = float(dataset.test_prices[position])
     lookback = run.config.data.lookback
@@ -93,34 +68,65 @@ def explain(run_dir: str | Path, date: str | None = None, layer: int = 0) -> Exp
             **{f"{key}_mean": value.mean(axis=1) for key, value in steps.items()},
         }
     )
-    day = window_ends[position].strftime(
-        "%Y-%m-%d"
-        if window_ends[position] == window_ends[position].normalize()
-        else "%Y-%m-%dT%H%M"
-    )
+    end = window_ends[position]
+    day = end.strftime("%Y-%m-%d" if end == end.normalize() else "%Y-%m-%dT%H%M")
     png, csv = run.path / f"explain_{day}.png", run.path / f"explain_{day}.csv"
-    runs.write_frame(csv, means)
-    runs.save_figure(
-        png,
-        plot_gates(
-            input_dates,
-            input_prices,
-            steps,
-            chosen.kind,
-            index[end_row + 1],
-            predicted,
-            actual,
-            title=f"{run.config.data.ticker}: window ending {day}, layer {layer} "
-            f"({chosen.kind}, {chosen.name})",
+    atomic.write_table(csv, means)
+    title = (
+        f"{run.config.data.ticker}: window ending {day}, layer {layer} "
+        f"({chosen.kind}, {chosen.name})"
+    )
+    figure = plot_gates(
+        input_dates,
+        input_prices,
+        steps,
+        chosen.kind,
+        index[end_row + 1],
+        predicted,
+        actual,
+        title=title,
+    )
+    atomic.write_figure(png, figure)
+    explanation = Explanation(end, predicted, actual, chosen.kind, steps, means, png, csv)
+    return Result(
+        folder=run.path,
+        table=means,
+        summary={
+            "date": stamp_text(end),
+            "predicted": predicted,
+            "actual": actual,
+            "layer": layer,
+            "kind": chosen.kind,
+        },
+        verdict=(
+            f"window ending {stamp_text(end)}: predicted {predicted:.2f}, actual next close "
+            f"{actual:.2f}"
         ),
+        config=run.config,
+        detail=explanation,
+        files={"png": png, "csv": csv},
     )
-    return Explanation(
-        date=window_ends[position],
-        predicted=predicted,
-        actual=actual,
-        kind=chosen.kind,
-        steps=steps,
-        means=means,
-        png=png,
-        csv=csv,
-    )
+
+
+def _window_position(window_ends: pd.DatetimeIndex, date: str | None) -> int:
+    """The test window ending on ``date`` (default: the last one)."""
+    if date is None:
+        return len(window_ends) - 1
+    try:
+        wanted = pd.Timestamp(date)
+        zone = window_ends.tz
+        if zone is not None:
+            wanted = wanted.tz_localize(zone) if wanted.tz is None else wanted.tz_convert(zone)
+    except ValueError:
+        raise UserError(
+            f"{named('date', repr(date))}: not a date; use YYYY-MM-DD (or YYYY-MM-DD HH:MM "
+            f"for intraday bars)"
+        ) from None
+    matches = np.flatnonzero(window_ends == wanted)
+    if not len(matches):
+        first, last = format_timestamps(window_ends[[0, -1]])
+        raise UserError(
+            f"{named('date', date)}: no test window ends on that day or time; choose a bar "
+            f"from {first} to {last}"
+        )
+    return int(matches[0])

@@ -1,5 +1,5 @@
 """forecast: the next bars after a run's last one, with calibrated bands beside the random
-walk's band.
+walk's band, written into the run folder and appended to its journal.
 
 The deterministic path comes from the run's NumPy network and the bands from the calibration
 stored when the run was trained, so a conformal forecast imports neither TensorFlow nor
@@ -9,33 +9,19 @@ scikit-learn; ``mc_dropout`` samples with Keras.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from forecast.base import atomic
-from forecast.commands.common import bar_words, calibrate_run, newer_bars
-from forecast.data.interval import count_words, format_timestamps
-from forecast.data.sources import data_fingerprint
-from forecast.errors import UserError
-from forecast.forecasting.conformal import LEVELS, bands, minimum_residuals
+from forecast.base.values import read_json
+from forecast.commands.common import bar_words, newer_bars
+from forecast.commands.result import Result
+from forecast.forecasting import state
+from forecast.forecasting.forecast import Forecast
 from forecast.store import journal, runs
 
 log = logging.getLogger(__name__)
-INTERVALS = ("conformal", "mc_dropout", "none")
-BAND_COLUMNS = ("lo80", "hi80", "lo95", "hi95")
-
-
-@dataclass(frozen=True)
-class Forecast:
-    frame: pd.DataFrame  # date, median, lo80 … hi95, naive, rw_lo80 … rw_hi95
-    record: dict[str, Any]  # forecast.json
-    notes: tuple[str, ...]  # what the bands could not cover, in words
-    history: pd.Series  # the closes the forecast starts from
-    data_sha256: str  # of those bars
 
 
 def forecast(
@@ -43,116 +29,46 @@ def forecast(
     steps: int = 30,
     samples: int = 100,
     data_path: str | Path | None = None,
-    intervals: str | None = None,
+    band_method: str | None = None,
     refresh: bool = False,
-) -> pd.DataFrame:
+) -> Result:
     """Forecast the ``steps`` bars after the last one and write forecast.csv, forecast.json,
     forecast.png and report.html into the run folder, and append the forecast to its
-    journal.csv; returns the frame.
+    journal.csv.
 
-    Bands as ``intervals`` says (default: the run's ``forecast.intervals``): conformal, MC
-    dropout, or none; every band beside the random walk's band from the same calibration
+    Bands as ``band_method`` says (default: the run's ``forecast.band_method``): conformal,
+    MC dropout, or none; every band beside the random walk's band from the same calibration
     block and rule. A level the calibration block is too small for is left empty and said
     on stderr; the point forecast is always written. Starts from the run's own bars, from
     newer ones in ``data_path`` (a CSV with the run's date, price and feature columns), or
     (``refresh``) from the run's source read again (Yahoo: downloaded again).
     Timestamps follow the series (its interval and calendar).
     """
-    if steps < 1 or samples < 1:
-        raise UserError(f"--steps {steps} --samples {samples}: both must be at least 1")
     run = runs.load_run(run_dir)
-    result = make_forecast(run, steps, samples, data_path, intervals, refresh)
+    bars = newer_bars(run, data_path, refresh) if data_path is not None or refresh else None
+    forecaster = run.forecaster
+    stored = forecaster.calibration_
+    result = forecaster.predict(
+        steps,
+        bars=bars,
+        band_method=band_method,
+        samples=samples,
+        alphas=adaptive_alphas(run, steps),
+    )
+    if forecaster.calibration_ is not stored:  # calibrated further ahead: kept for next time
+        state.write_calibration(run.path, forecaster.calibration_)
     for note in result.notes:
         log.warning("%s", note)
     write_forecast(run, result)
-    return result.frame
-
-
-def make_forecast(
-    run: runs.Run,
-    steps: int,
-    samples: int = 100,
-    data_path: str | Path | None = None,
-    intervals: str | None = None,
-    refresh: bool = False,
-) -> Forecast:
-    """The forecast itself (nothing written but an extended calibration)."""
-    from forecast.data.calendar import next_timestamps
-    from forecast.data.features import feature_matrix, first_complete_row
-
-    config, data = run.config, run.config.data
-    method = intervals or config.forecast.intervals
-    if method not in INTERVALS:
-        raise UserError(f"--intervals {method}: choose one of {', '.join(INTERVALS)}")
-    forecaster = run.forecaster()
-    forecaster.check_steps(steps)
-    bars, label = run.bars, str(run.path / "prices.csv")
-    if data_path is not None or refresh:
-        bars, label = newer_bars(run, data_path, refresh)
-    values = feature_matrix(data.features, bars, data.target)
-    needed = first_complete_row(values, data.features, pd.DatetimeIndex(bars.index), label) + (
-        data.lookback
-    )
-    if len(bars) < needed:
-        raise UserError(
-            f"{label}: {len(bars)} rows of prices, the run needs at least "
-            f"{needed} (lookback {data.lookback} after the features' warm-up)"
-        )
-    dates = next_timestamps(pd.DatetimeIndex(bars.index), steps, data.interval, data.calendar)
-    last_close = float(bars["price"].iloc[-1])
-    frame = pd.DataFrame({"date": format_timestamps(dates)})
-    if method == "mc_dropout":
-        quantiles = run.forecaster(dropout=True).sample_quantiles(
-            bars, [len(bars)], steps, samples, config.train.seed, future_index=dates
-        )
-        for name, values_ in quantiles.items():
-            frame[name] = values_[0]
-    else:
-        frame["median"] = forecaster.paths(bars, [len(bars)], steps, future_index=dates)[
-            0, 0
-        ]  # (steps,)
-        for name in BAND_COLUMNS:
-            frame[name] = np.nan
-    record: dict[str, Any] = {
-        "intervals": method,
-        "steps": steps,
-        "origin": format_timestamps(pd.DatetimeIndex(bars.index[-1:]))[0],
-        "last_close": last_close,
-    }
-    notes: list[str] = []
-    if method != "none":
-        calibration = calibrate_run(run, forecaster, steps)
-        alphas = adaptive_alphas(run, steps) if method == "conformal" else None
-        widened = bands(frame["median"].to_numpy(), last_close, calibration, alphas)
-        record["adaptive"] = alphas is not None
-        if method == "conformal":
-            for name in BAND_COLUMNS:
-                frame[name] = widened[name]
-        frame["naive"] = last_close
-        for name in BAND_COLUMNS:
-            frame[f"rw_{name}"] = widened[f"rw_{name}"]
-        missing = calibration.missing(steps)
-        record.update(
-            calibration="calibration.json",
-            calibration_rows=calibration.residuals,
-            calibration_block=[calibration.first, calibration.last],
-            missing_levels={
-                name: f"no band from {count_words(horizon, 'bar')} ahead"
-                for name, horizon in missing.items()
-            },
-        )
-        notes = [
-            missing_note(calibration, name, horizon, run.config)
-            for name, horizon in missing.items()
-        ]
-    if method == "mc_dropout":
-        record["samples"] = samples
-    return Forecast(
-        frame=frame,
-        record=record,
-        notes=tuple(notes),
-        history=bars["price"],
-        data_sha256=data_fingerprint(bars),
+    return Result(
+        folder=run.path,
+        table=result.frame,
+        summary=result.record,
+        verdict=forecast_line(run, result),
+        config=run.config,
+        forecaster=forecaster,
+        notes=result.notes,
+        detail=result,
     )
 
 
@@ -163,7 +79,7 @@ def adaptive_alphas(run: runs.Run, steps: int) -> dict | None:
     path = run.path / "adaptive.json"
     if not run.config.forecast.adaptive or not path.exists():
         return None
-    stored = runs.read_json(path)["alphas"]
+    stored = read_json(path)["alphas"]
     return {
         method: {
             name: np.asarray(values[:steps], dtype="float64") for name, values in levels.items()
@@ -172,18 +88,19 @@ def adaptive_alphas(run: runs.Run, steps: int) -> dict | None:
     }
 
 
-def missing_note(calibration: Any, name: str, horizon: int, config: Any) -> str:
-    """One line: which band is empty from where, with n, what it needs and what would help."""
-    level = LEVELS[name]
-    have = calibration.counts[horizon - 1] if horizon <= calibration.horizons else 0
-    return (
-        f"the {name} % band is empty from {count_words(horizon, 'bar')} ahead: the "
-        f"validation block gives {count_words(have, 'forecast')} that far ahead and a "
-        f"conformal {name} % band needs {minimum_residuals(level)}; the point forecast "
-        f"and the other bands are written. For this band: a longer series, a larger "
-        f"train.validation_fraction (now {config.train.validation_fraction}), fewer "
-        f"--steps, or --intervals mc_dropout (uncalibrated)"
+def forecast_line(run: runs.Run, result: Forecast) -> str:
+    """One line: where the forecast ends, its 95 % band beside the random walk's."""
+    last = result.frame.iloc[-1]
+    line = (
+        f"{run.config.data.ticker}: {bar_words(run.config, len(result.frame))} from "
+        f"{result.record['origin']} (last close {result.record['last_close']:.2f}): "
+        f"median {last['median']:.2f} on {last['date']}"
     )
+    if np.isfinite(last.get("lo95", np.nan)):
+        line += f", 95 % band {last['lo95']:.2f}–{last['hi95']:.2f}"
+    if np.isfinite(last.get("rw_lo95", np.nan)):
+        line += f" (the random walk's {last['rw_lo95']:.2f}–{last['rw_hi95']:.2f})"
+    return line
 
 
 def write_forecast(run: runs.Run, result: Forecast) -> None:
@@ -193,14 +110,14 @@ def write_forecast(run: runs.Run, result: Forecast) -> None:
 
     config, frame = run.config, result.frame
     atomic.write_json(run.path / "forecast.json", result.record)
-    runs.write_frame(run.path / "forecast.csv", frame)
-    method = result.record["intervals"]
+    atomic.write_table(run.path / "forecast.csv", frame)
+    method = result.record["band_method"]
     how = {
         "conformal": "conformal bands",
         "mc_dropout": f"{result.record.get('samples')} MC-dropout samples",
         "none": "no bands",
     }[method]
-    runs.save_figure(
+    atomic.write_figure(
         run.path / "forecast.png",
         plot_forecast(
             result.history,
@@ -215,8 +132,8 @@ def write_forecast(run: runs.Run, result: Forecast) -> None:
             run.path.name,
             result.record["origin"],
             method,
-            journal.file_sha256(run.path / "model.keras"),
+            journal.file_sha256(run.path / state.MODEL),
             result.data_sha256,
         ),
     )
-    write_report(run.path, f"{config.data.ticker} run")
+    write_report(run.path, f"{config.data.ticker} run", config=config, record=run.record)

@@ -10,8 +10,9 @@ import pandas as pd
 
 from forecast.base import atomic
 from forecast.commands.common import newer_bars
-from forecast.errors import UserError
-from forecast.evaluation.live import LiveRecord, live_record
+from forecast.commands.result import Result
+from forecast.errors import UserError, named
+from forecast.evaluation.live import live_record
 from forecast.store import journal, runs
 
 
@@ -20,7 +21,7 @@ def score(
     data_path: str | Path | None = None,
     refresh: bool = False,
     bars: pd.DataFrame | None = None,
-) -> LiveRecord:
+) -> Result:
     """Match every forecast in the run's journal.csv with the realized bar at its target and
     score them per horizon; the bars come from ``data_path``, or the run's source read again
     (``refresh``: download again), or ``bars`` already loaded. With ``forecast.adaptive``
@@ -34,15 +35,15 @@ def score(
     record = journal.read_journal(run.path)
     if record.empty:
         raise UserError(
-            f"--run {run.path}: journal.csv holds no forecast yet; issue one with "
+            f"{named('run_dir', run.path)}: journal.csv holds no forecast yet; issue one with "
             f"python main.py forecast --run {run.path}"
         )
     if bars is None:
-        bars, _ = newer_bars(run, data_path, refresh)
+        bars = newer_bars(run, data_path, refresh).bars
     result = live_record(record, bars, run.config.data.timezone)
-    runs.write_frame(run.path / "live.csv", result.rows)
+    atomic.write_table(run.path / "live.csv", result.rows)
     atomic.write_json(run.path / "live.json", result.summary)
-    runs.save_figure(
+    atomic.write_figure(
         run.path / "live.png",
         plot_live(
             bars["price"],
@@ -70,5 +71,12 @@ def score(
                 },
             },
         )
-    write_report(run.path, f"{run.config.data.ticker} run")
-    return result
+    write_report(run.path, f"{run.config.data.ticker} run", config=run.config, record=run.record)
+    return Result(
+        folder=run.path,
+        table=result.rows,
+        summary=result.summary,
+        verdict=result.verdict,
+        config=run.config,
+        detail=result,
+    )

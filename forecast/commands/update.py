@@ -18,7 +18,6 @@ it was.
 from __future__ import annotations
 
 import logging
-import shutil
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -29,9 +28,20 @@ import pandas as pd
 
 from forecast.base import atomic
 from forecast.commands.common import dataset_for, newer_bars
-from forecast.commands.train import TrainOutcome, _train_in
-from forecast.data.interval import check_interval, count_words, format_timestamps
-from forecast.errors import DataError, UserError
+from forecast.commands.fitting import fit_into
+from forecast.commands.result import Result
+from forecast.data.features import feature_matrix
+from forecast.data.interval import (
+    canonical_interval,
+    check_interval,
+    count_words,
+    format_timestamps,
+)
+from forecast.data.quality import data_warnings
+from forecast.data.sources import MarketData, source_label
+from forecast.errors import DataError, UserError, named
+from forecast.forecasting import state
+from forecast.forecasting.forecaster import Forecaster
 from forecast.store import journal, runs
 
 log = logging.getLogger(__name__)
@@ -44,7 +54,7 @@ def continue_bars(
     """The run's bars continued by ``new``: (bars, new bars past the run's last, revised
     overlapping bars). Refuses a different interval, a gap, missing bars or nothing new."""
     new_interval = check_interval(pd.DatetimeIndex(new.index), "auto", label)
-    if new_interval != ("60m" if interval == "1h" else interval):
+    if new_interval != canonical_interval(interval):
         raise DataError(
             f"{label}: its bars are {new_interval}, the run's are {interval}; "
             f"update with bars of the run's own interval"
@@ -102,6 +112,16 @@ def range_warnings(
     return lines
 
 
+def updated_config(config: Any, data_path: Any, epochs: int, refit: bool) -> Any:
+    """An update's config: a production fit on every bar from the run's source (or the CSV
+    given), for ``epochs`` of warm start (a refit: the run's own epochs)."""
+    data = replace(config.data, test_fraction=0.0, end=None)
+    if data_path is not None:
+        data = replace(data, source="csv", path=str(data_path), start=None)
+    epochs = config.train.epochs if refit else epochs
+    return replace(config, data=data, train=replace(config.train, epochs=epochs))
+
+
 def update(
     run_dir: str | Path,
     data_path: str | Path | None = None,
@@ -110,41 +130,31 @@ def update(
     refit: bool = False,
     out: str | Path | None = None,
     echo: Callable[[str], None] = print,
-    market: tuple[pd.DataFrame, str] | None = None,
+    newer: MarketData | None = None,
     parent_record: str | None = None,
-) -> TrainOutcome:
+) -> Result:
     """Update a run with its newest bars into a new run folder (see the module docstring).
 
-    ``market``: (bars, where from) already loaded, in place of the run's source (a batch
-    worker gets the driver's rows); ``parent_record``: where the parent will be kept, as
-    run.json should name it (a batch moves it), else its own path."""
-    from forecast.data.features import feature_matrix
-
+    ``newer``: the bars already loaded, in place of the run's source (a batch worker gets
+    the driver's rows); ``parent_record``: where the parent will be kept, as run.json should
+    name it (a batch moves it), else its own path."""
     parent = runs.load_run(run_dir)
     config = parent.config
     epochs = config.train.update_epochs if epochs is None else epochs
     if epochs < 1:
-        raise UserError(f"--epochs {epochs}: must be at least 1")
-    new, label = market if market is not None else newer_bars(parent, data_path, refresh)
-    bars, added, revised = continue_bars(parent.bars, new, config.data.interval, label)
-    notes = (
-        []
-        if not revised
-        else [
+        raise UserError(f"{named('epochs', epochs)}: must be at least 1")
+    newer = newer if newer is not None else newer_bars(parent, data_path, refresh)
+    label = newer.label
+    bars, added, revised = continue_bars(parent.bars, newer.bars, config.data.interval, label)
+    notes = []
+    if revised:
+        notes.append(
             f"{label}: {count_words(revised, 'overlapping bar')} changed since the run (a "
             f"dividend or split re-adjusts past closes); the newer values are used"
-        ]
-    )
-    data = replace(config.data, test_fraction=0.0, end=None)
-    if data_path is not None:
-        data = replace(data, source="csv", path=str(data_path), start=None)
-    config = replace(
-        config,
-        data=data,
-        train=replace(config.train, epochs=config.train.epochs if refit else epochs),
-    )
+        )
+    config = updated_config(config, data_path, epochs, refit)
     scaler = None if refit else parent.scaler
-    dataset = dataset_for(config, bars, scaler=scaler)
+    dataset_for(config, bars, scaler=scaler, label=label)  # too few rows: refused before a folder
     if not refit:
         values = feature_matrix(config.data.features, bars, config.data.target)
         notes += range_warnings(
@@ -163,23 +173,26 @@ def update(
         "notes": notes,
     }
     atomic.write_json(folder / runs.UPDATE, record)  # first: a resume knows what this is
-    runs.write_config(folder, config)
-    runs.write_prices(folder, bars)
-    atomic.write_json(folder / "scaler.json", dataset.scaler.to_dict(config.data.features))
     for name in (journal.JOURNAL, "adaptive.json"):  # the lineage's record, carried forward
         if (parent.path / name).exists():
-            shutil.copyfile(parent.path / name, folder / name)
+            atomic.write_bytes(folder / name, (parent.path / name).read_bytes())
     echo(
         f"{label}: {count_words(added, 'new bar')} after the run's last one, {revised} revised; "
         f"{'refitting from scratch' if refit else f'warm start for {epochs} epoch(s)'}"
     )
-    return _train_in(
+    source = source_label(config.data)
+    market = MarketData(
+        bars=bars,
+        data=config.data,
+        warnings=tuple(data_warnings(bars, config.data, source)),
+        label=label,
+    )
+    return fit_into(
+        Forecaster(config),
+        market,
         folder,
-        config,
-        bars,
-        dataset,
         echo,
-        resume=False,
-        start=None if refit else parent.path / "model.keras",
+        scaler=scaler,
+        start=None if refit else parent.path / state.MODEL,
         details={"update": record},
     )

@@ -23,7 +23,7 @@ from forecast.config.training import TrainConfig
 class DataConfig:
     """Where prices come from and how they are cut into windows."""
 
-    source: Literal["sample", "csv", "yahoo"] = "sample"
+    source: Literal["sample", "csv", "yahoo", "frame"] = "sample"  # frame: given in Python
     ticker: str = "MSFT"
     path: str | None = None
     date_column: str = "Date"

@@ -54,6 +54,12 @@ def source_columns(features: tuple[str, ...]) -> list[str]:
     return needed
 
 
+def close_column(features: tuple[str, ...]) -> int:
+    """The forecast series' column among the inputs (and in the scaler): ``close``, which
+    every feature list includes (data.features is checked for it)."""
+    return tuple(features).index("close")
+
+
 def recursable(name: str) -> bool:
     """Whether a forecast can supply this input for a future bar it has not seen."""
     return (

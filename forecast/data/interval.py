@@ -27,6 +27,7 @@ INTRADAY_STEPS = {
     "90m": 90,
     "1h": 60,
 }  # minutes per bar
+INTERVAL_ALIASES = {"1h": "60m"}  # the same bar by another name
 _OFFSET_TEXT = re.compile(r"(Z|[+-]\d\d:?\d\d)\s*$")  # a UTC offset ending a timestamp
 _HAS_OFFSET = re.compile(r"(?:Z|[+-]\d\d:?\d\d)\s*$")
 
@@ -142,10 +143,15 @@ def irregular_gaps(index: pd.DatetimeIndex, interval: str) -> np.ndarray:
     return np.asarray(bad, dtype=bool)
 
 
+def canonical_interval(interval: str) -> str:
+    """One name per bar: yfinance's 1h is the 60m bar."""
+    return INTERVAL_ALIASES.get(interval, interval)
+
+
 def check_interval(index: pd.DatetimeIndex, interval: str, label: str) -> str:
     """Resolve ``auto`` from the data; an explicit interval is taken as given."""
     if interval != "auto":
-        return "60m" if interval == "1h" else interval
+        return canonical_interval(interval)
     return infer_interval(index, label)
 
 

@@ -21,11 +21,17 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from forecast.data.features import feature_matrix, first_complete_row, source_columns
+from forecast.data.features import (
+    close_column,
+    feature_matrix,
+    first_complete_row,
+    source_columns,
+)
 from forecast.data.scaling import FEATURE_RANGE, MinMaxScaling
 from forecast.errors import DataError, RunError
 
@@ -37,44 +43,60 @@ def target_offset(target: str) -> int:
     return 1 if target == "log_return" else 0
 
 
-def split_sizes(
-    n_rows: int,
-    test_fraction: float,
-    lookback: int,
-    validation_fraction: float,
-    target: str = "price",
-    offset: int | None = None,
-) -> tuple[int, int, int]:
+@dataclass(frozen=True)
+class WindowSpec:
+    """How a series is cut into windows: the six settings that travel together from the config
+    (data.lookback, test_fraction, target, features; train.validation_fraction; model.horizon)
+    to every split, window and forecast."""
+
+    lookback: int = 60  # bars in one input window
+    test_fraction: float = 0.2  # the last share of rows held out (0: a production fit)
+    validation_fraction: float = 0.1  # the last share of training windows, for validation
+    target: str = "price"  # what the network models: "price" or "log_return"
+    features: tuple[str, ...] = ("close",)  # the inputs, each scaled on its own
+    horizon: int = 1  # outputs per window: the next H modelled values
+
+    @classmethod
+    def from_config(cls, config: Any) -> WindowSpec:
+        return cls(
+            lookback=config.data.lookback,
+            test_fraction=config.data.test_fraction,
+            validation_fraction=config.train.validation_fraction,
+            target=config.data.target,
+            features=tuple(config.data.features),
+            horizon=config.model.horizon,
+        )
+
+    @property
+    def close_column(self) -> int:
+        """The forecast series' column among the inputs (and in the scaler)."""
+        return close_column(self.features)
+
+
+def split_sizes(n_rows: int, spec: WindowSpec, offset: int | None = None) -> tuple[int, int, int]:
     """(n_train_rows, n_validation_windows, n_test_rows) for a series of ``n_rows``.
 
     ``offset``: leading rows with no model input (default: the target's own, 0 or 1; more
     with indicator features).
     """
-    offset = target_offset(target) if offset is None else offset
-    n_test = max(1, int(n_rows * test_fraction)) if test_fraction > 0 else 0  # 0: production
+    offset = target_offset(spec.target) if offset is None else offset
+    n_test = max(1, int(n_rows * spec.test_fraction)) if spec.test_fraction > 0 else 0
     n_train = n_rows - n_test
-    n_windows = max(0, n_train - lookback - offset)
-    n_validation = math.ceil(n_windows * validation_fraction) if validation_fraction > 0 else 0
+    n_windows = max(0, n_train - spec.lookback - offset)
+    fraction = spec.validation_fraction
+    n_validation = math.ceil(n_windows * fraction) if fraction > 0 else 0
     return n_train, n_validation, n_test
 
 
-def required_rows(
-    test_fraction: float,
-    lookback: int,
-    validation_fraction: float,
-    target: str = "price",
-    offset: int | None = None,
-) -> int:
+def required_rows(spec: WindowSpec, offset: int | None = None) -> int:
     """The fewest rows that give one training window, one validation window (when asked
-    for) and one test day."""
-    offset = target_offset(target) if offset is None else offset
-    n_rows = lookback + 2
+    for) and one test bar (when asked for)."""
+    offset = target_offset(spec.target) if offset is None else offset
+    n_rows = spec.lookback + 2
     while True:
-        n_train, n_validation, _ = split_sizes(
-            n_rows, test_fraction, lookback, validation_fraction, offset=offset
-        )
-        n_fit = n_train - lookback - offset - n_validation
-        if n_fit >= 1 and (validation_fraction == 0 or n_validation >= 1):
+        n_train, n_validation, _ = split_sizes(n_rows, spec, offset=offset)
+        n_fit = n_train - spec.lookback - offset - n_validation
+        if n_fit >= 1 and (spec.validation_fraction == 0 or n_validation >= 1):
             return n_rows
         n_rows += 1
 
@@ -128,13 +150,34 @@ def scaled_to_prices(
     return values_to_prices(scaler.inverse_column(scaled, column), previous_prices, target)
 
 
+class SpecFields:
+    """The window settings a class carries in ``spec``, read by name."""
+
+    spec: WindowSpec
+
+    @property
+    def lookback(self) -> int:
+        return self.spec.lookback
+
+    @property
+    def target(self) -> str:
+        return self.spec.target
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        return self.spec.features
+
+    @property
+    def horizon(self) -> int:
+        return self.spec.horizon
+
+
 @dataclass(frozen=True)
-class Dataset:
+class Dataset(SpecFields):
     """Everything the model and the report need, derived from one price series."""
 
     prices: pd.Series  # (N,) the clean closes, timestamp index
-    lookback: int
-    target: str  # "price" or "log_return"
+    spec: WindowSpec
     n_train: int  # rows 0..n_train-1 are training rows
     scaler: MinMaxScaling  # fitted on training rows only, one range per feature
     x_train: np.ndarray  # (n_fit, L, F)
@@ -143,14 +186,9 @@ class Dataset:
     y_val: np.ndarray  # (n_val,)
     x_test: np.ndarray  # (n_test, L, F)
     y_test: np.ndarray  # (n_test,) scaled modelled values
-    features: tuple[str, ...] = ("close",)
     first_row: int = 0  # rows before it have no complete input (warm-up)
-    horizon: int = 1  # y_train/y_val hold the next H modelled values per window when H > 1
 
-    @property
-    def target_column(self) -> int:
-        """The forecast series' column among the inputs (and in the scaler)."""
-        return self.features.index("close")
+    # y_train/y_val hold the next H modelled values per window when spec.horizon H > 1
 
     @property
     def test_dates(self) -> pd.DatetimeIndex:
@@ -168,7 +206,7 @@ class Dataset:
     def to_prices(self, scaled: np.ndarray) -> np.ndarray:
         """Scaled test-day predictions → prices (rebuilt from the previous close for returns)."""
         return scaled_to_prices(
-            self.scaler, scaled, self.previous_prices, self.target, self.target_column
+            self.scaler, scaled, self.previous_prices, self.target, self.spec.close_column
         )  # (n_test,)
 
 
@@ -181,90 +219,51 @@ def as_bars(data: pd.Series | pd.DataFrame) -> pd.DataFrame:
 
 def prepare_dataset(
     bars: pd.Series | pd.DataFrame,
-    lookback: int,
-    test_fraction: float,
-    validation_fraction: float,
+    spec: WindowSpec,
     scaler: MinMaxScaling | None = None,
     label: str = "data",
-    target: str = "price",
     n_test: int | None = None,
-    features: tuple[str, ...] = ("close",),
-    horizon: int = 1,
 ) -> Dataset:
     """Compute the features, split, scale (fitting on training rows unless a fitted scaler
-    is given) and window.
+    is given) and window, as ``spec`` says.
 
     ``bars``: the clean series (a price Series, or a frame with ``price`` and the source
     columns the features read). ``n_test`` fixes the number of test rows (a backtest fold);
-    otherwise it is ``test_fraction`` of the rows.
+    otherwise it is ``spec.test_fraction`` of the rows.
     """
     bars = as_bars(bars)
-    missing = [column for column in source_columns(features) if column not in bars]
-    if missing:
-        raise DataError(
-            f"{label}: the bars have no {', '.join(missing)} column, which "
-            f"data.features {', '.join(features)} read; load them with "
-            f"forecast.load_data(config) (load_prices keeps the close alone)"
-        )
-    prices = bars["price"]
-    values = feature_matrix(features, bars, target)  # (N, F)
-    first = first_complete_row(values, features, pd.DatetimeIndex(bars.index), label)
-    needed = required_rows(test_fraction, lookback, validation_fraction, offset=first)
+    values, first = _checked_features(bars, spec, label, n_test)  # (N, F), warm-up rows
+    n_train, n_validation, _ = split_sizes(len(bars), spec, offset=first)
     if n_test is not None:
-        needed = max(needed, n_test + lookback + first + 2)
-    if len(prices) < needed:
-        warmup = (
-            f" (the first {first} rows are warm-up for the features, without a value)"
-            if first > target_offset(target)
-            else ""
-        )
-        raise DataError(
-            f"{label}: found {len(prices)} rows of prices, need at least {needed} for "
-            f"lookback {lookback} with test_fraction {test_fraction} and validation_fraction "
-            f"{validation_fraction}{warmup}; use a longer date range or a smaller "
-            f"data.lookback"
-        )
-    if first > target_offset(target) and n_test is None:
-        log.info(
-            "%s: the first %d rows are warm-up for the features (no value yet); windows "
-            "start after them",
-            label,
-            first,
-        )
-    n_train, n_validation, _ = split_sizes(
-        len(prices), test_fraction, lookback, validation_fraction, offset=first
-    )
-    if n_test is not None:
-        n_train = len(prices) - n_test
-        windows = n_train - lookback - first
-        n_validation = min(math.ceil(windows * validation_fraction), windows - 1)
+        n_train = len(bars) - n_test
+        windows = n_train - spec.lookback - first
+        n_validation = min(math.ceil(windows * spec.validation_fraction), windows - 1)
     if scaler is None:
         scaler = fit_scaler(values[first:n_train])
-    if scaler.n_features_in_ != len(features):
+    if scaler.n_features_in_ != len(spec.features):
         raise RunError(
             f"{label}: the scaler has {scaler.n_features_in_} features, the config "
-            f"lists {len(features)}; the run is inconsistent, train it again"
+            f"lists {len(spec.features)}; the run is inconsistent, train it again"
         )
     scaled = np.full_like(values, np.nan)  # (N, F)
     scaled[first:] = scaler.transform(values[first:])
-    column = features.index("close")
-    x_fit, y_fit = make_windows(scaled, lookback, lookback + first, n_train, column)
-    if horizon > 1:  # targets t .. t+H-1 must all be training rows: the last H-1 windows go
-        kept = len(y_fit) - horizon + 1
+    column = spec.close_column
+    x_fit, y_fit = make_windows(scaled, spec.lookback, spec.lookback + first, n_train, column)
+    if spec.horizon > 1:  # targets t .. t+H-1 must all be training rows: the last H-1 go
+        kept = len(y_fit) - spec.horizon + 1
         if kept - n_validation < 1:
             raise DataError(
                 f"{label}: {len(y_fit)} training windows leave none to fit "
-                f"with model.horizon {horizon} and {n_validation} validation "
+                f"with model.horizon {spec.horizon} and {n_validation} validation "
                 f"windows; use a longer series or a smaller model.horizon"
             )
-        y_fit = np.lib.stride_tricks.sliding_window_view(y_fit, horizon)[:kept].copy()  # (n, H)
-        x_fit = x_fit[:kept]
+        y_fit = np.lib.stride_tricks.sliding_window_view(y_fit, spec.horizon)[:kept].copy()
+        x_fit = x_fit[:kept]  # y_fit: (n, H)
     split = len(y_fit) - n_validation
-    x_test, y_test = make_windows(scaled, lookback, n_train, len(values), column)
+    x_test, y_test = make_windows(scaled, spec.lookback, n_train, len(values), column)
     return Dataset(
-        prices=prices,
-        lookback=lookback,
-        target=target,
+        prices=bars["price"],
+        spec=spec,
         n_train=n_train,
         scaler=scaler,
         x_train=x_fit[:split],
@@ -273,7 +272,45 @@ def prepare_dataset(
         y_val=y_fit[split:],
         x_test=x_test,
         y_test=y_test,
-        features=tuple(features),
         first_row=first,
-        horizon=horizon,
     )
+
+
+def _checked_features(
+    bars: pd.DataFrame, spec: WindowSpec, label: str, n_test: int | None
+) -> tuple[np.ndarray, int]:
+    """(the feature matrix (N, F), its first complete row), or a DataError naming a missing
+    column or too few rows for the spec."""
+    missing = [column for column in source_columns(spec.features) if column not in bars]
+    if missing:
+        raise DataError(
+            f"{label}: the bars have no {', '.join(missing)} column, which "
+            f"data.features {', '.join(spec.features)} read; load them with "
+            f"forecast.load_data(config) (load_prices keeps the close alone)"
+        )
+    values = feature_matrix(spec.features, bars, spec.target)  # (N, F)
+    first = first_complete_row(values, spec.features, pd.DatetimeIndex(bars.index), label)
+    needed = required_rows(spec, offset=first)
+    if n_test is not None:
+        needed = max(needed, n_test + spec.lookback + first + 2)
+    warming = first > target_offset(spec.target)
+    if len(bars) < needed:
+        warmup = (
+            f" (the first {first} rows are warm-up for the features, without a value)"
+            if warming
+            else ""
+        )
+        raise DataError(
+            f"{label}: found {len(bars)} rows of prices, need at least {needed} for "
+            f"lookback {spec.lookback} with test_fraction {spec.test_fraction} and "
+            f"validation_fraction {spec.validation_fraction}{warmup}; use a longer date range "
+            f"or a smaller data.lookback"
+        )
+    if warming and n_test is None:
+        log.info(
+            "%s: the first %d rows are warm-up for the features (no value yet); windows "
+            "start after them",
+            label,
+            first,
+        )
+    return values, first

@@ -19,17 +19,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from forecast.base.bands import BAND_COLUMNS, LEVELS
 from forecast.config import Config
 from forecast.data.interval import format_timestamps
-from forecast.data.windows import Dataset, as_bars, prepare_dataset
-from forecast.errors import UserError
+from forecast.data.windows import WindowSpec, as_bars, prepare_dataset
+from forecast.errors import UserError, named
 from forecast.evaluation.scoring import backtest_summary
 from forecast.forecasting.conformal import SCORED_HORIZONS
-from forecast.forecasting.forecaster import Forecaster, KerasNetwork
+from forecast.forecasting.forecast import predict_test_prices
+from forecast.forecasting.predictor import Predictor
+from forecast.model.keras_network import KerasNetwork
 from forecast.model.reference import Network
 
 BASELINES = ("naive", "drift", "moving_average")
-PREDICT_BATCH = 1024
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ def make_folds(n_rows: int, folds: int, test_fraction: float) -> list[Fold]:
     block = int(n_rows * test_fraction) // folds
     if block < 1:
         raise UserError(
-            f"--folds {folds}: the last {test_fraction:.0%} of {n_rows} rows is "
+            f"{named('folds', folds)}: the last {test_fraction:.0%} of {n_rows} rows is "
             f"too short for {folds} folds; use fewer folds or a longer series"
         )
     first = n_rows - folds * block
@@ -69,16 +71,10 @@ def baseline_predictions(
     return {"naive": previous, "drift": previous + average_change, "moving_average": moving}
 
 
-def predict_test_prices(model: Any, dataset: Dataset) -> np.ndarray:
-    """The Keras model's one-step predictions of every test bar, in prices.  (n_test,)"""
-    scaled = model.predict(dataset.x_test, batch_size=PREDICT_BATCH, verbose=0)[:, 0]  # (n,)
-    return dataset.to_prices(scaled)
-
-
 @dataclass(frozen=True)
 class FoldOutcome:
     fold: Fold
-    predictions: pd.DataFrame  # date, actual, previous, model, naive, drift, moving_average, …
+    predictions: pd.DataFrame  # date, actual, model, naive, drift, moving_average, (bands)
     scaler: dict[str, Any]
     training_prices: np.ndarray
     epochs_run: int = 0
@@ -108,16 +104,9 @@ def run_fold(
     from forecast.model.train import fit_model, seed_everything
 
     visible = as_bars(prices).iloc[: fold.stop]  # rows after the fold's test block: never read
+    spec = WindowSpec.from_config(config)
     dataset = prepare_dataset(
-        visible,
-        config.data.lookback,
-        config.data.test_fraction,
-        config.train.validation_fraction,
-        target=config.data.target,
-        n_test=fold.stop - fold.cutoff,
-        label=f"fold {fold.index + 1}",
-        features=config.data.features,
-        horizon=config.model.horizon,
+        visible, spec, n_test=fold.stop - fold.cutoff, label=f"fold {fold.index + 1}"
     )
     values = visible["price"].to_numpy()
 
@@ -126,7 +115,6 @@ def run_fold(
             {
                 "date": format_timestamps(dataset.test_dates),
                 "actual": dataset.test_prices,
-                "previous": dataset.previous_prices,
                 "model": predict_test_prices(model, dataset),
                 **baseline_predictions(values, fold.cutoff, fold.stop, config.data.lookback),
             }
@@ -149,26 +137,17 @@ def run_fold(
     )
     frame = predictions(model)
     if samples > 0:  # one-step Monte-Carlo dropout bands of every test bar
-        sampler = Forecaster.from_config(config, KerasNetwork(model), dataset.scaler)
+        sampler = Predictor(KerasNetwork(model), dataset.scaler, spec)
         quantiles = sampler.sample_quantiles(
             visible, np.arange(fold.cutoff, fold.stop), 1, samples, config.train.seed
         )
-        for name in ("lo80", "hi80", "lo95", "hi95"):
+        for name in BAND_COLUMNS:
             frame[name] = quantiles[name][:, 0]
-    forecaster = Forecaster.from_config(config, Network.from_keras(model), dataset.scaler)
-    bands = (
-        band_frame(
-            config,
-            forecaster,
-            len(dataset.y_val),
-            visible,
-            fold,
-            horizons,
-            frame if samples > 0 else None,
-        )
-        if horizons
-        else None
-    )
+    predictor = Predictor(Network.from_keras(model), dataset.scaler, spec)
+    mc_frame = frame if samples > 0 else None
+    bands = None
+    if horizons:
+        bands = band_frame(config, predictor, len(dataset.y_val), visible, fold, horizons, mc_frame)
     return FoldOutcome(
         fold=fold,
         predictions=frame,
@@ -181,7 +160,7 @@ def run_fold(
 
 def band_frame(
     config: Config,
-    forecaster: Forecaster,
+    predictor: Predictor,
     n_block: int,
     visible: pd.DataFrame,
     fold: Fold,
@@ -191,86 +170,108 @@ def band_frame(
     """The fold's bands on its test bars: for each horizon h (those asked for and every head
     of a direct model), every forecast made from an origin inside the test block h bars
     ahead (column ``conformal``, the model's deterministic forecast), with the conformal band
-    around it, the random walk's band around the origin's close (``close``, the naive
+    around it, the random walk's band around the origin's close (``naive``, the naive
     forecast), and (h = 1, with samples) the MC-dropout band.
 
     Calibrated on the fold's validation block (its last ``n_block`` rows before the cutoff,
-    which calibration alone reads); horizons
-    whose residuals are too few for a 95 % band are left out. With ``forecast.adaptive`` the
-    conformal and random-walk bands follow adaptive conformal inference over the fold's
-    origins. None when the block is too small for the 95 % band even one bar ahead.
+    which calibration alone reads); horizons whose residuals are too few for a 95 % band are
+    left out. With ``forecast.adaptive`` the conformal and random-walk bands follow adaptive
+    conformal inference over the fold's origins. None when the block is too small for the
+    95 % band even one bar ahead.
     """
-    from forecast.forecasting.conformal import (
-        LEVELS,
-        adaptive_bands,
-        bands,
-        calibration_from_residuals,
-        calibration_residuals,
-        minimum_residuals,
-    )
+    from forecast.forecasting.conformal import bands
 
-    length = fold.stop - fold.cutoff
-    direct = forecaster.horizon
-    horizons = tuple(sorted(set(horizons) | set(range(1, direct + 1))))  # every direct head
-    batched = forecaster.batched_steps  # further ahead, features recomputed origin by origin
-    horizons = tuple(h for h in horizons if h <= length and (batched is None or h <= batched))
-    steps = max(horizons)
-    training = visible.iloc[: fold.cutoff]  # calibration never reads a test row
-    model_residuals, naive_residuals, origins = calibration_residuals(
-        forecaster, training, n_block, steps
-    )
-    needed = minimum_residuals(max(LEVELS.values()))
-    horizons = tuple(h for h in horizons if len(model_residuals[h - 1]) >= needed)
-    if not horizons:  # the block is too small for a 95 % band even one bar ahead
+    calibrated = _fold_calibration(predictor, n_block, visible, fold, horizons)
+    if calibrated is None:  # the block is too small for a 95 % band even one bar ahead
         return None
-    steps = max(horizons)
-    model_residuals, naive_residuals = model_residuals[:steps], naive_residuals[:steps]
-    calibration = calibration_from_residuals(model_residuals, naive_residuals, origins, training)
+    calibration, horizons, residuals = calibrated
     test_origins = np.arange(fold.cutoff, fold.stop)  # (n,)
-    paths = forecaster.paths(visible, test_origins, steps)[:, 0]  # (n, steps)
+    paths = predictor.paths(visible, test_origins, max(horizons))[:, 0]  # (n, steps)
     prices = visible["price"].to_numpy(dtype="float64")
-    stamps = format_timestamps(pd.DatetimeIndex(visible.index))
     widened = bands(paths, prices[test_origins - 1], calibration)  # each (n, steps)
+    stamps = format_timestamps(pd.DatetimeIndex(visible.index))
     parts = []
     for horizon in horizons:
-        origins = test_origins[: length - horizon + 1]
+        origins = test_origins[: len(test_origins) - horizon + 1]
         targets = origins + horizon - 1
-        points, close = paths[: len(origins), horizon - 1], prices[origins - 1]
         part = pd.DataFrame(
             {
                 "fold": fold.index + 1,
                 "horizon": horizon,
                 "date": [stamps[row] for row in targets],
                 "actual": prices[targets],
-                "close": close,
-                "conformal": points,
+                "naive": prices[origins - 1],
+                "conformal": paths[: len(origins), horizon - 1],
             }
         )
-        for name, level in LEVELS.items():
-            for method, prefix in (("conformal", ""), ("random_walk", "rw_")):
-                for side in ("lo", "hi"):
-                    part[f"{method}_{side}{name}"] = widened[f"{prefix}{side}{name}"][
-                        : len(origins), horizon - 1
-                    ]
-            if config.forecast.adaptive:
-                for method, center, residuals in (
-                    ("conformal", points, model_residuals),
-                    ("random_walk", close, naive_residuals),
-                ):
-                    low, high, _ = adaptive_bands(
-                        center,
-                        prices[targets],
-                        np.abs(residuals[horizon - 1]),
-                        level,
-                        config.forecast.adaptive_step,
-                        horizon,
-                    )
-                    part[f"{method}_lo{name}"], part[f"{method}_hi{name}"] = low, high
-            if horizon == 1 and mc_frame is not None:
+        _add_bands(part, widened, residuals, horizon, config)
+        if horizon == 1 and mc_frame is not None:
+            for name in LEVELS:
                 part[f"mc_dropout_lo{name}"] = mc_frame[f"lo{name}"].to_numpy()
                 part[f"mc_dropout_hi{name}"] = mc_frame[f"hi{name}"].to_numpy()
         parts.append(part)
     return pd.concat(parts, ignore_index=True)
+
+
+def _fold_calibration(
+    predictor: Predictor, n_block: int, visible: pd.DataFrame, fold: Fold, horizons: tuple
+) -> tuple[Any, tuple[int, ...], tuple[list, list]] | None:
+    """(the fold's calibration, the horizons it can score, (model, naive) residuals per
+    horizon), from its validation block before the cutoff alone; None when even one bar
+    ahead has too few residuals for a 95 % band."""
+    from forecast.forecasting.conformal import (
+        calibration_from_residuals,
+        calibration_residuals,
+        minimum_residuals,
+    )
+
+    length = fold.stop - fold.cutoff
+    horizons = tuple(sorted(set(horizons) | set(range(1, predictor.horizon + 1))))  # each head
+    batched = predictor.batched_steps  # further ahead, features recomputed origin by origin
+    horizons = tuple(h for h in horizons if h <= length and (batched is None or h <= batched))
+    training = visible.iloc[: fold.cutoff]  # calibration never reads a test row
+    model_residuals, naive_residuals, origins = calibration_residuals(
+        predictor, training, n_block, max(horizons)
+    )
+    needed = minimum_residuals(max(LEVELS.values()))
+    horizons = tuple(h for h in horizons if len(model_residuals[h - 1]) >= needed)
+    if not horizons:
+        return None
+    steps = max(horizons)
+    model_residuals, naive_residuals = model_residuals[:steps], naive_residuals[:steps]
+    calibration = calibration_from_residuals(model_residuals, naive_residuals, origins, training)
+    return calibration, horizons, (model_residuals, naive_residuals)
+
+
+def _add_bands(
+    part: pd.DataFrame, widened: dict, residuals: tuple[list, list], horizon: int, config: Config
+) -> None:
+    """The conformal and random-walk bands of one horizon's rows (adaptive ones with
+    ``forecast.adaptive``) as columns METHOD_lo80 … METHOD_hi95."""
+    from forecast.forecasting.conformal import adaptive_bands
+
+    rows = len(part)
+    for name, level in LEVELS.items():
+        for method, prefix in (("conformal", ""), ("random_walk", "rw_")):
+            for side in ("lo", "hi"):
+                part[f"{method}_{side}{name}"] = widened[f"{prefix}{side}{name}"][
+                    :rows, horizon - 1
+                ]
+        if not config.forecast.adaptive:
+            continue
+        for method, center, scores in (
+            ("conformal", part["conformal"].to_numpy(), residuals[0]),
+            ("random_walk", part["naive"].to_numpy(), residuals[1]),
+        ):
+            low, high, _ = adaptive_bands(
+                center,
+                part["actual"].to_numpy(),
+                np.abs(scores[horizon - 1]),
+                level,
+                config.forecast.adaptive_step,
+                horizon,
+            )
+            part[f"{method}_lo{name}"], part[f"{method}_hi{name}"] = low, high
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ import math
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from forecast.base.values import number, optional
 from forecast.evaluation.significance import diebold_mariano, p_text, verdict_word
@@ -130,23 +129,6 @@ def metrics_verdict(metrics: dict[str, Any]) -> str:
                 ", so its edge over naive is the average drift" if beats_naive else ""
             )
     return line[0].upper() + line[1:] + "."
-
-
-def predictions_frame(
-    dates: pd.DatetimeIndex, actual: np.ndarray, predicted: np.ndarray, naive: np.ndarray
-) -> pd.DataFrame:
-    """One row per test bar: date (with time and zone when the bars have them), actual,
-    predicted, naive."""
-    from forecast.data.interval import format_timestamps
-
-    return pd.DataFrame(
-        {
-            "date": format_timestamps(pd.DatetimeIndex(dates)),
-            "actual": np.asarray(actual, dtype="float64"),
-            "predicted": np.asarray(predicted, dtype="float64"),
-            "naive": np.asarray(naive, dtype="float64"),
-        }
-    )
 
 
 PRODUCTION = (

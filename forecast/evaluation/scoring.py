@@ -88,7 +88,7 @@ def score_rows(
             **method_metrics(
                 frame["actual"].to_numpy(),
                 frame[method].to_numpy(),
-                frame["previous"].to_numpy(),
+                frame["naive"].to_numpy(),
                 training_prices,
                 drift=frame["drift"].to_numpy(),
             ),
@@ -127,7 +127,7 @@ def horizon_table(outcomes: list[FoldOutcome]) -> pd.DataFrame | None:
     for horizon, part in pd.concat(frames, ignore_index=True).groupby("horizon", sort=True):
         actual = part["actual"].to_numpy()
         metrics = forecast_metrics(
-            actual, part["conformal"].to_numpy(), part["close"].to_numpy(), horizon=int(horizon)
+            actual, part["conformal"].to_numpy(), part["naive"].to_numpy(), horizon=int(horizon)
         )
         rows.append(
             {

@@ -1,265 +1,415 @@
-"""A fitted forecaster: one run's network, scaler and window settings, and the sample paths
-they give from any origins, any number of steps ahead.
+"""The forecaster: an LSTM price model with scikit-learn's habits.
 
-Forecasts past a bar are recursive: each prediction becomes the next input. With close-only
-inputs the scaled prediction is appended to the window; a direct model (``model.horizon``
-H > 1) gives H steps per call and recurses H at a time. With input features beside the
-close, each step recomputes them along every path from its own predicted closes (log
-returns, volatility, RSI, MACD) and from the future timestamps (calendar features); inputs the
-model does not predict (volume, range, open, …) are known for one call only, so such a model
-forecasts at most H bars (``max_steps``).
+    forecaster = Forecaster("quick").fit(bars)    # a DataFrame of bars or a price Series
+    forecast = forecaster.predict(steps=10)       # the next 10 bars, bands beside the walk's
+    forecaster.save("runs/mine")                  # a run folder every command reads
+    Forecaster.load("runs/mine").predict(steps=5)
 
-The network is the NumPy forward pass read from the run folder (no TensorFlow), or a Keras
-model (``KerasNetwork``) where Monte-Carlo dropout needs one: S sample paths per origin, each
-step one batched call with dropout active, the spread of the paths giving the bands.
+Nothing is written until ``save``: ``fit`` cuts the bars by time, fits the scaler on the
+training rows alone, trains the configured network and calibrates the conformal bands on the
+validation block, all in memory; ``predict`` forecasts from the newest bar (or from newer
+bars it is given). The train and forecast commands are thin writers around these. A loaded
+forecaster forecasts with the NumPy network (no TensorFlow) unless MC dropout needs Keras.
+
+Given several series at once (a mapping of ticker to bars), ``fit`` fits one network per
+ticker, each split as a single series is, and ``predict`` forecasts every ticker (a
+``ticker`` column); ``forecaster[ticker]`` is that ticker's own forecaster.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from forecast.config import Config
-from forecast.data.features import feature_matrix, recursable
-from forecast.data.interval import count_words
+from forecast.base import atomic
+from forecast.base.bands import BAND_METHODS
+from forecast.base.marker import MARKER, mark_complete, read_marker
+from forecast.base.names import safe_name
+from forecast.config import Config, config_hash, load_config
+from forecast.data.bars import read_bars, write_bars
 from forecast.data.scaling import MinMaxScaling
-from forecast.data.windows import as_bars, scaled_to_prices
-from forecast.errors import UserError
+from forecast.data.sources import MarketData, data_fingerprint, market_from_frame, source_label
+from forecast.data.windows import Dataset, WindowSpec, prepare_dataset
+from forecast.errors import RunError, UserError, named
+from forecast.forecasting import state
+from forecast.forecasting.conformal import Calibration, fit_calibration
+from forecast.forecasting.forecast import (
+    Forecast,
+    calibration_steps,
+    forecast_bars,
+    predict_test_prices,
+    predictions_frame,
+)
+from forecast.forecasting.predictor import Predictor
 
-QUANTILES = {"median": 0.5, "lo80": 0.1, "hi80": 0.9, "lo95": 0.025, "hi95": 0.975}
-# Rows of history kept for recomputing indicators along the paths: an EMA's weight on
-# anything older is below 1e-30, so the windows match the training features.
-HISTORY_ROWS = 1000
-RECOMPUTABLE = "close, log_return, volatility_N, rsi_N, macd, day_of_week, hour, month"
 
+class Forecaster:
+    """One configured network for one series (or one per series of several), fitted in
+    memory, saved as a run folder. ``config``: a Config, a shipped config's name, a YAML
+    path, or None for the default."""
 
-@dataclass(frozen=True)
-class KerasNetwork:
-    """A Keras model behind the NumPy network's interface, for what needs TensorFlow:
-    Monte-Carlo dropout (``predict(..., dropout=True)``)."""
+    def __init__(self, config: Config | str | Path | None = None) -> None:
+        self.config = config if isinstance(config, Config) else load_config(config)
+        self.bars_: pd.DataFrame | None = None  # the bars it was fitted on
+        self.scaler_: MinMaxScaling | None = None  # fitted on the training rows alone
+        self.calibration_: Calibration | None = None  # the bands' calibration
+        self.history_: dict[str, list[float]] = {}  # loss per epoch
+        self.epochs_run_ = 0
+        self.train_seconds_ = 0.0
+        self.data_warnings_: tuple[str, ...] = ()
+        self.model_: Any = None  # the Keras model (read from model.keras when asked)
+        self.path_: Path | None = None  # the folder it was saved to or loaded from
+        self.record_: dict[str, Any] = {}  # that folder's run.json
+        self.members_: dict[str, Forecaster] = {}  # per ticker, when fitted on several
+        self._dataset: Dataset | None = None
+        self._network: Any = None
 
-    model: Any  # keras.Model
+    # --- state --------------------------------------------------------------------------
 
     @property
-    def outputs(self) -> int:
-        return int(self.model.output_shape[-1])
+    def spec(self) -> WindowSpec:
+        return WindowSpec.from_config(self.config)
 
-    def predict(self, windows: np.ndarray, dropout: bool = False) -> np.ndarray:
-        """(batch, L, F) -> (batch, H); ``dropout``: Keras's training mode (masks drawn)."""
-        import tensorflow as tf
+    @property
+    def fitted(self) -> bool:
+        return self.scaler_ is not None or bool(self.members_)
 
-        return np.asarray(
-            self.model(tf.constant(np.asarray(windows, dtype="float32")), training=dropout)
+    @property
+    def tickers(self) -> tuple[str, ...]:
+        """The series it forecasts: the tickers it was fitted on."""
+        return tuple(self.members_) if self.members_ else (self.config.data.ticker,)
+
+    def __getitem__(self, ticker: str) -> Forecaster:
+        if not self.members_ and ticker == self.config.data.ticker:
+            return self
+        if ticker not in self.members_:
+            raise UserError(
+                f"{named('ticker', ticker)}: not one of the fitted tickers "
+                f"{', '.join(self.tickers)}"
+            )
+        return self.members_[ticker]
+
+    def _require_fitted(self) -> None:
+        if not self.fitted:
+            raise UserError("the forecaster is not fitted yet: call fit(bars) or load(folder)")
+
+    def dataset(self) -> Dataset:
+        """The bars it was fitted on, split and windowed with its fitted scaler."""
+        self._require_fitted()
+        if self._dataset is None:
+            self._dataset = prepare_dataset(
+                self.bars_, self.spec, scaler=self.scaler_, label=self.label
+            )
+        return self._dataset
+
+    def network(self) -> Any:
+        """The NumPy forward pass of the trained network (``model.reference.Network``)."""
+        self._require_fitted()
+        if self._network is None:
+            from forecast.model.reference import Network
+
+            if self.model_ is not None:
+                self._network = Network.from_keras(self.model_)
+            else:
+                self._network = state.read_network(self.path_ / state.MODEL)
+        return self._network
+
+    def keras_model(self) -> Any:
+        """The trained Keras model, with the layers it was trained with (TensorFlow)."""
+        self._require_fitted()
+        if self.model_ is None:
+            from forecast.model.saving import load_model
+
+            self.model_ = load_model(self.path_ / state.MODEL, self.config)
+        return self.model_
+
+    def predictor(self, dropout: bool = False) -> Predictor:
+        """Price paths from the fitted network: the NumPy one, or with ``dropout`` the Keras
+        model (Monte-Carlo dropout needs TensorFlow)."""
+        if dropout:
+            from forecast.model.keras_network import KerasNetwork
+
+            return Predictor(KerasNetwork(self.keras_model()), self.scaler_, self.spec)
+        return Predictor(self.network(), self.scaler_, self.spec)
+
+    @property
+    def label(self) -> str:
+        """Its bars as messages name them: the run's prices.csv, or the configured source."""
+        if self.path_ is not None:
+            return str(self.path_ / state.PRICES)
+        return source_label(self.config.data)
+
+    # --- fit ----------------------------------------------------------------------------
+
+    def fit(
+        self,
+        bars: pd.DataFrame | pd.Series | MarketData | Mapping[str, Any],
+        *,
+        scaler: MinMaxScaling | None = None,
+        start: Path | None = None,
+        checkpoints: Path | None = None,
+        resume: bool = False,
+        callbacks: Sequence[Any] = (),
+        on_epoch: Callable[[int], None] | None = None,
+        echo: Callable[[str], None] | None = None,
+    ) -> Forecaster:
+        """Fit on ``bars``: split by time, scale on the training rows, train, calibrate.
+
+        ``bars``: a frame of bars (``price``, or the config's date and price columns), a
+        price Series, loaded ``MarketData``, or a mapping of ticker to any of these (one
+        network per ticker). ``scaler``: a fitted scaler to keep instead (an update keeps its
+        parent's). ``start``: a model file to warm-start from, weights and optimizer state.
+        ``checkpoints``: a folder to keep the training state in after every epoch (the
+        config's CSV log and TensorBoard files go there too); with ``resume``, continue from
+        the state found there. ``callbacks``: Keras callback objects, after those the
+        config names. ``on_epoch``: called with each finished epoch's number (after its
+        checkpoint). ``echo``: where the summary and progress lines go (None: nowhere).
+        """
+        if isinstance(bars, Mapping):
+            return self._fit_each(bars, callbacks=callbacks, echo=echo)
+        if not isinstance(bars, MarketData):  # bars given in Python: nothing to read again
+            given = replace(self.config.data, source="frame", path=None)
+            bars = market_from_frame(bars, given, source_label(given))
+        market = bars
+        config = replace(self.config, data=market.data)
+        dataset = prepare_dataset(
+            market.bars, WindowSpec.from_config(config), scaler=scaler, label=market.label
+        )
+        if checkpoints is not None and not resume:  # what resuming this fit starts from
+            state.write_config(checkpoints, config)
+            write_bars(checkpoints / state.PRICES, market.bars)
+            state.write_scaler(checkpoints, dataset.scaler, config.data.features)
+        from forecast.model.train import train_network
+
+        started = time.perf_counter()
+        model, result = train_network(
+            config,
+            dataset,
+            checkpoints=checkpoints,
+            resume=resume,
+            start=start,
+            callbacks=callbacks,
+            on_epoch=on_epoch,
+            echo=echo,
+        )
+        self.train_seconds_ = time.perf_counter() - started  # this session's (not a resume's)
+        self.config, self.bars_, self.data_warnings_ = config, market.bars, market.warnings
+        self.scaler_, self.model_, self._dataset = dataset.scaler, model, dataset
+        self._network = None
+        self.history_, self.epochs_run_ = result.history, result.epochs_run
+        predictor = self.predictor()
+        self.calibration_ = fit_calibration(
+            predictor,
+            market.bars.iloc[: dataset.n_train],
+            len(dataset.y_val),
+            calibration_steps(predictor),
+        )
+        return self
+
+    def _fit_each(
+        self, series: Mapping[str, Any], callbacks: Sequence[Any], echo: Callable | None
+    ) -> Forecaster:
+        """One network per ticker, each with this config (its ticker set)."""
+        if not series:
+            raise UserError(f"{named('bars')}: an empty mapping; give at least one ticker's bars")
+        self.members_ = {}
+        for ticker, bars in series.items():
+            config = replace(self.config, data=replace(self.config.data, ticker=str(ticker)))
+            self.members_[str(ticker)] = Forecaster(config).fit(
+                bars, callbacks=callbacks, echo=echo
+            )
+        return self
+
+    # --- predict ------------------------------------------------------------------------
+
+    def predict_test(self) -> pd.DataFrame:
+        """One row per test bar: date, actual, predicted (the Keras model, as training scored
+        it), naive (the previous close). No rows for a production fit."""
+        if self.members_:
+            return _each(self.members_, lambda member: member.predict_test())
+        dataset = self.dataset()
+        predicted = predict_test_prices(self.keras_model(), dataset) if len(dataset.y_test) else []
+        return predictions_frame(
+            dataset.test_dates, dataset.test_prices, predicted, dataset.previous_prices
         )
 
-    def reseed(self, seed: int) -> None:
-        """The same run and seed give the same dropout masks, hence the same bands."""
-        from forecast.model.train import reseed_dropout
+    def predict(
+        self,
+        steps: int = 30,
+        bars: pd.DataFrame | pd.Series | MarketData | None = None,
+        band_method: str | None = None,
+        samples: int = 100,
+        alphas: dict | None = None,
+    ) -> Forecast:
+        """The ``steps`` bars after the newest bar of ``bars`` (default: the bars it was
+        fitted on), with bands as ``band_method`` says (default: forecast.band_method) beside
+        the random walk's band from the same calibration block and rule. A level the block
+        is too small for is left empty with a note; the point forecast is always there.
+        ``samples``: Monte-Carlo dropout paths (band_method mc_dropout). ``alphas``: adaptive
+        conformal miscoverage per method, level and horizon (a journal's, ``score``).
+        Timestamps follow the series (its interval and calendar)."""
+        self._require_fitted()
+        if steps < 1 or samples < 1:
+            raise UserError(
+                f"{named('steps', steps)} {named('samples', samples)}: both must be at least 1"
+            )
+        if self.members_:
+            return _forecast_each(self.members_, steps, bars, band_method, samples)
+        method = band_method or self.config.forecast.band_method
+        if method not in BAND_METHODS:
+            raise UserError(
+                f"{named('band_method', method)}: choose one of {', '.join(BAND_METHODS)}"
+            )
+        predictor = self.predictor()
+        predictor.check_steps(steps)
+        label = self.label
+        if isinstance(bars, MarketData):
+            bars, label = bars.bars, bars.label
+        elif isinstance(bars, pd.Series):
+            bars = bars.rename("price").to_frame()
+        bars = self.bars_ if bars is None else bars
+        return forecast_bars(self, predictor, bars, label, steps, method, samples, alphas)
 
-        reseed_dropout(self.model, seed)
+    def calibration_for(self, steps: int) -> Calibration:
+        """The calibration for horizons 1 … ``steps``: the fitted one where it reaches that
+        far, else calibrated again on the same training rows and block (the NumPy network,
+        as the first one was), kept in its place."""
+        stored = self.calibration_
+        if stored is not None and stored.horizons >= steps:
+            return stored
+        if stored is not None:
+            n_train, n_block = stored.training_rows, stored.block_rows
+        else:  # a run from before calibration was stored when training
+            dataset = self.dataset()
+            n_train, n_block = dataset.n_train, len(dataset.y_val)
+        predictor = self.predictor()
+        self.calibration_ = fit_calibration(
+            predictor, self.bars_.iloc[:n_train], n_block, calibration_steps(predictor, steps)
+        )
+        return self.calibration_
 
+    # --- save and load ------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Forecaster:
-    """A trained network with the scaler fitted on its training rows and the window settings
-    it was trained with: everything a forecast needs."""
+    def save(
+        self,
+        folder: str | Path,
+        details: dict[str, Any] | None = None,
+        finish: Callable[[], None] | None = None,
+    ) -> Path:
+        """Write the fitted forecaster into ``folder`` (made if missing): its config, bars,
+        scaler, network, loss history and calibration, then run.json last with their
+        fingerprints and ``details``. ``finish``: called before run.json (a command writes
+        what it scored there). Returns the folder. Several tickers: one run folder each,
+        ``folder/TICKER``."""
+        self._require_fitted()
+        folder = Path(folder)
+        if self.members_:
+            for ticker, member in self.members_.items():
+                member.save(folder / safe_name(ticker), details)
+            return folder
+        folder.mkdir(parents=True, exist_ok=True)
+        state.write_config(folder, self.config)
+        write_bars(folder / state.PRICES, self.bars_)
+        state.write_scaler(folder, self.scaler_, self.config.data.features)
+        if self.model_ is not None:
+            from forecast.model.saving import save_model
 
-    network: Any  # model.reference.Network, or KerasNetwork: predict(windows) -> (n, H)
-    scaler: MinMaxScaling
-    lookback: int
-    target: str  # "price" or "log_return"
-    features: tuple[str, ...] = ("close",)
+            save_model(self.model_, self.config, folder / state.MODEL)
+        elif self.path_ is not None and self.path_.resolve() != folder.resolve():
+            atomic.write_bytes(folder / state.MODEL, (self.path_ / state.MODEL).read_bytes())
+        atomic.write_json(folder / state.HISTORY, self.history_)
+        if self.calibration_ is not None:
+            state.write_calibration(folder, self.calibration_)
+        test_rows = len(self.dataset().y_test)
+        if finish is not None:
+            finish()
+        mark_complete(
+            folder,
+            {
+                "config_sha256": config_hash(self.config),
+                "data_sha256": data_fingerprint(self.bars_),
+                "data_rows": len(self.bars_),
+                "test_rows": test_rows,
+                "data_warnings": list(self.data_warnings_),
+                "train_seconds": round(self.train_seconds_, 2),
+                "files": sorted(path.name for path in folder.iterdir() if path.is_file()),
+                **(details or {}),
+            },
+        )
+        self.path_ = folder
+        self.record_ = read_marker(folder)
+        return folder
 
     @classmethod
-    def from_config(cls, config: Config, network: Any, scaler: MinMaxScaling) -> Forecaster:
-        return cls(
-            network=network,
-            scaler=scaler,
-            lookback=config.data.lookback,
-            target=config.data.target,
-            features=tuple(config.data.features),
-        )
-
-    @property
-    def horizon(self) -> int:
-        """H: the bars one call of the network gives (``model.horizon``)."""
-        return self.network.outputs
-
-    @property
-    def close_only(self) -> bool:
-        return self.features == ("close",)
-
-    @property
-    def column(self) -> int:
-        """The forecast series' column among the inputs (and in the scaler)."""
-        return self.features.index("close")
-
-    @property
-    def max_steps(self) -> int | None:
-        """How many bars ahead this model can forecast; None: as many as asked.
-
-        Close-only inputs recurse on the predictions; other inputs recurse only when every
-        one can be recomputed along a path (one output per call). Otherwise the model knows
-        its inputs for one call: H bars.
-        """
-        if self.close_only or (self.horizon == 1 and all(map(recursable, self.features))):
-            return None
-        return self.horizon
-
-    @property
-    def batched_steps(self) -> int | None:
-        """How many bars ahead one batch over many origins computes (None: any): beside the
-        close, steps past one call recompute the features origin by origin."""
-        return None if self.close_only else self.horizon
-
-    def check_steps(self, steps: int) -> None:
-        """Refuse a forecast further ahead than ``max_steps``, saying why and what works."""
-        limit = self.max_steps
-        if limit is None or steps <= limit:
-            return
-        fixed = [name for name in self.features if not recursable(name)]
-        past = f"cannot forecast past {count_words(limit, 'bar')}"
-        why = (
-            f"the model reads {', '.join(fixed)}, which it does not predict, so it {past} "
-            f"(each later step would need their future values)"
-            if fixed
-            else f"a model.horizon {limit} model with inputs beside the close {past} (one call "
-            f"of the network; it does not recurse)"
-        )
-        raise UserError(
-            f"--steps {steps}: {why}; use --steps {limit}, train with "
-            f"model.horizon {steps} (direct multi-step), or with features it can "
-            f"recompute ({RECOMPUTABLE})"
-        )
-
-    def windows(self, bars: pd.DataFrame, origins: Any) -> np.ndarray:
-        """The scaled input windows of the ``lookback`` rows before each origin, as the network
-        reads them.  Returns (n, L, F) float32."""
-        scaled = self.scaler.transform(feature_matrix(self.features, bars, self.target))  # (N, F)
-        return np.stack([scaled[origin - self.lookback : origin] for origin in origins]).astype(
-            "float32"
-        )
-
-    def paths(
-        self,
-        bars: pd.Series | pd.DataFrame,
-        origins: Any,
-        steps: int,
-        samples: int = 1,
-        dropout: bool = False,
-        future_index: pd.DatetimeIndex | None = None,
-    ) -> np.ndarray:
-        """Price paths ``steps`` bars ahead from each origin (the first row forecast; each
-        reads rows before it only).  Returns (n_origins, samples, steps).
-
-        ``dropout``: sample with Monte-Carlo dropout (a ``KerasNetwork``); otherwise every
-        sample is the deterministic path. ``future_index``: the timestamps after the last bar
-        (calendar features of an origin at len(bars)); steps past the known timestamps are
-        NaN.
-        """
-        bars = as_bars(bars)
-        origins = np.asarray(origins, dtype="int64")  # (n,)
-        prices = bars["price"].to_numpy(dtype="float64")
-        batched = self.batched_steps
-        if batched is None or steps <= batched:
-            windows = np.repeat(self.windows(bars, origins), samples, axis=0)  # (n·S, L, F)
-            previous = np.repeat(prices[origins - 1], samples)  # (n·S,) each path's last close
-            paths = self._recurse(windows, previous, steps, dropout)  # (n·S, steps)
-            return paths.reshape(len(origins), samples, steps)
-        index = pd.DatetimeIndex(bars.index)
-        if future_index is not None:
-            index = index.append(pd.DatetimeIndex(future_index))
-        paths = np.full((len(origins), samples, steps), np.nan)
-        for row, origin in enumerate(origins):
-            ahead = min(steps, len(index) - origin)  # calendar features need each step's stamp
-            paths[row, :, :ahead] = self._feature_paths(
-                bars.iloc[:origin], ahead, samples, dropout, index[origin : origin + ahead]
-            )
-        return paths
-
-    def _predict(self, windows: np.ndarray, dropout: bool) -> np.ndarray:
-        if dropout:
-            return self.network.predict(windows, dropout=True)
-        return self.network.predict(windows)
-
-    def _recurse(
-        self, windows: np.ndarray, previous: np.ndarray, steps: int, dropout: bool
-    ) -> np.ndarray:
-        """Forecast ``steps`` bars from each scaled window, H per call of the network,
-        feeding close-only predictions back in.  windows: (n, L, F); previous: (n,) each
-        window's last close.  Returns (n, steps) prices."""
-        paths = np.empty((len(windows), steps))  # (n, steps)
-        previous = np.asarray(previous, dtype="float64")
-        step = 0
-        while step < steps:
-            output = self._predict(windows, dropout)  # (n, H) scaled
-            used = min(output.shape[1], steps - step)
-            for offset in range(used):
-                previous = scaled_to_prices(
-                    self.scaler, output[:, offset], previous, self.target, self.column
+    def load(cls, folder: str | Path) -> Forecaster:
+        """A forecaster saved with ``save`` (or any run folder): its files are checked to
+        agree; the network is read only when asked for, nothing is unpickled. A folder of
+        per-ticker run folders loads every ticker."""
+        folder = Path(folder)
+        if not (folder / MARKER).exists() and folder.is_dir():
+            members = sorted(path for path in folder.iterdir() if (path / MARKER).is_file())
+            if members:
+                loaded = [cls.load(path) for path in members]
+                combined = cls(loaded[0].config)
+                combined.members_ = {member.config.data.ticker: member for member in loaded}
+                combined.path_ = folder
+                return combined
+        record = read_marker(folder, named("run_dir"))
+        for name in state.STATE_FILES:
+            if name == state.HISTORY:
+                continue
+            if not (folder / name).is_file():
+                raise RunError(
+                    f"{named('run_dir', folder)}: {name} is missing; the folder is damaged, "
+                    f"train again"
                 )
-                paths[:, step + offset] = previous
-            step += used
-            if step < steps:
-                if not self.close_only:  # a bug guard: paths() recomputes features instead
-                    raise ValueError("inputs beside the close allow one call (H steps) only")
-                windows = np.concatenate([windows, output[:, :used, np.newaxis]], axis=1)[
-                    :, -self.lookback :
-                ]  # (n, L, 1)
-        return paths
+        config = state.read_config(folder)
+        scaler = state.read_scaler(folder, config.data.features)
+        state.check_model_shape(folder / state.MODEL, config)
+        bars = read_bars(folder / state.PRICES, config.data.timezone)
+        forecaster = cls(state.resolve_older(config, bars, folder))
+        forecaster.bars_, forecaster.scaler_, forecaster.path_ = bars, scaler, folder
+        forecaster.history_ = state.read_history(folder)
+        forecaster.epochs_run_ = len(forecaster.history_.get("loss", []))
+        forecaster.calibration_ = state.read_calibration(folder)
+        forecaster.record_ = record
+        forecaster.data_warnings_ = tuple(record.get("data_warnings") or ())
+        forecaster.train_seconds_ = float(record.get("train_seconds") or 0.0)
+        return forecaster
 
-    def _feature_paths(
-        self,
-        history: pd.DataFrame,
-        steps: int,
-        samples: int,
-        dropout: bool,
-        future_index: pd.DatetimeIndex,
-    ) -> np.ndarray:
-        """One origin's paths with every input recomputed at every step from each path's own
-        predicted closes and the future timestamps.  Returns (samples, steps)."""
-        bars = history.iloc[-(self.lookback + HISTORY_ROWS) :]
-        index = pd.DatetimeIndex(bars.index).append(pd.DatetimeIndex(future_index))
-        known = bars["price"].to_numpy(dtype="float64")  # (T,)
-        closes = np.empty((len(known) + steps, samples))  # (T + steps, S) closes per path
-        closes[: len(known)] = known[:, np.newaxis]
-        window = np.repeat(
-            feature_matrix(self.features, bars, self.target)[np.newaxis, -self.lookback :],
-            samples,
-            axis=0,
-        )  # (S, L, F) before step 0
-        for step in range(steps):
-            rows = len(known) + step
-            if step > 0:
-                frame = pd.DataFrame({"price": closes[:rows, 0]}, index=index[:rows])
-                values = feature_matrix(
-                    self.features, frame, self.target, paths=closes[:rows]
-                )  # (rows, S, F)
-                window = values[-self.lookback :].transpose(1, 0, 2)  # (S, L, F)
-            scaled = self.scaler.transform(window).astype("float32")  # (S, L, F)
-            output = self._predict(scaled, dropout)  # (S, H)
-            closes[rows] = scaled_to_prices(
-                self.scaler, output[:, 0], closes[rows - 1], self.target, self.column
-            )
-        return closes[len(known) :].T  # (S, steps)
 
-    def sample_quantiles(
-        self,
-        bars: pd.Series | pd.DataFrame,
-        origins: Any,
-        steps: int,
-        samples: int,
-        seed: int,
-        future_index: pd.DatetimeIndex | None = None,
-    ) -> dict[str, np.ndarray]:
-        """Monte-Carlo dropout: the median and the 80 %/95 % quantiles of ``samples`` paths
-        per origin and step (dropout masks reset from ``seed``: the same run and seed give the
-        same bands).  Returns {median, lo80, hi80, lo95, hi95: (n_origins, steps)}."""
-        self.network.reseed(seed)
-        paths = self.paths(
-            bars, origins, steps, samples=samples, dropout=True, future_index=future_index
-        )  # (n, S, steps)
-        return {name: np.quantile(paths, q, axis=1) for name, q in QUANTILES.items()}
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _each(
+    members: dict[str, Forecaster], make: Callable[[Forecaster], pd.DataFrame]
+) -> pd.DataFrame:
+    """Every member's frame, a ticker column first."""
+    frames = [make(member).assign(ticker=ticker) for ticker, member in members.items()]
+    combined = pd.concat(frames, ignore_index=True)
+    return combined[["ticker", *[column for column in combined if column != "ticker"]]]
+
+
+def _forecast_each(
+    members: dict[str, Forecaster], steps: int, bars: Any, band_method: str | None, samples: int
+) -> Forecast:
+    """Every member's forecast in one frame (a ticker column), records by ticker."""
+    forecasts = {
+        ticker: member.predict(steps, None if bars is None else bars[ticker], band_method, samples)
+        for ticker, member in members.items()
+    }
+    frame = _each(members, lambda member: forecasts[member.config.data.ticker].frame)
+    return Forecast(
+        frame=frame,
+        record={ticker: result.record for ticker, result in forecasts.items()},
+        notes=tuple(
+            f"{ticker}: {note}" for ticker, result in forecasts.items() for note in result.notes
+        ),
+        history=pd.concat({ticker: result.history for ticker, result in forecasts.items()}),
+        data_sha256=",".join(result.data_sha256 for result in forecasts.values()),
+    )

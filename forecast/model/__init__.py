@@ -1,4 +1,4 @@
-"""Model: build the recurrent stack from config, train it, forecast with it, look inside it.
+"""Model: build the recurrent stack from config, train it, save and load it, run it in NumPy.
 
 Names load lazily, so ``forecast.model.params`` (parameter counts) works without TensorFlow.
 """
@@ -16,6 +16,9 @@ _EXPORTS = {
     "layer_parameter_formula": "params",
     "parameter_table": "params",
     "Network": "reference",
+    "KerasNetwork": "keras_network",
+    "load_model": "saving",
+    "save_model": "saving",
 }
 
 __all__ = sorted(_EXPORTS)  # noqa: PLE0605  (the lazy exports' names, listed once above)

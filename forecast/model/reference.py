@@ -34,10 +34,6 @@ Keras weight layout (what ``layer.get_weights()`` returns, and the file stores):
 
 from __future__ import annotations
 
-import io
-import json
-import re
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -347,31 +343,9 @@ class Network:
     @classmethod
     def from_file(cls, path: str | Path, dtype: str = "float32") -> Network:
         """The network saved in a ``.keras`` file, read without TensorFlow or Keras."""
-        import h5py  # 0.1 s; only where a file is read
+        from forecast.model.keras_file import read_layers
 
-        with zipfile.ZipFile(path) as archive:
-            config = json.loads(archive.read("config.json"))
-            stored = io.BytesIO(archive.read("model.weights.h5"))
-        model_config = config["config"]
-        entries = model_config["layers"]
-        layers = []
-        with h5py.File(stored, "r") as weights_file:
-            groups = weights_file["layers"]
-            for entry, group_name in zip(entries, _weight_group_names(entries)):
-                group = groups.get(group_name)
-                if entry["class_name"] == "Bidirectional":
-                    found = {
-                        side: _stored_weights(group[side])
-                        for side in ("forward_layer", "backward_layer")
-                    }
-                else:
-                    found = {"": _stored_weights(group) if group is not None else []}
-                layers.append((entry["class_name"], entry["config"], found))
-        input_shape = next(
-            entry["config"]["batch_shape"]
-            for entry in entries
-            if entry["class_name"] == "InputLayer"
-        )
+        layers, input_shape = read_layers(path)
         return cls._build(layers, tuple(input_shape), dtype)
 
     @classmethod
@@ -448,36 +422,3 @@ def _recurrent(class_name: str, config: dict, weights: list[Any], dtype: str) ->
         go_backwards=bool(config.get("go_backwards", False)),
         return_sequences=bool(config.get("return_sequences", False)),
     )
-
-
-def _snake_case(name: str) -> str:
-    """Keras's naming.to_snake_case: LSTM → lstm, FusedLSTM → fused_lstm, SimpleRNN →
-    simple_rnn, InputLayer → input_layer."""
-    name = re.sub(r"\W+", "", name)
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
-
-
-def _weight_group_names(entries: list[dict]) -> list[str]:
-    """Where Keras 3 stores each layer's weights in model.weights.h5: ``layers/`` + the
-    snake-cased class name, ``_1``, ``_2`` … for repeats, in the model's layer order."""
-    used: dict[str, int] = {}
-    names = []
-    for entry in entries:
-        name = _snake_case(entry["class_name"])
-        if name in used:
-            used[name] += 1
-            name = f"{name}_{used[name]}"
-        else:
-            used[name] = 0
-        names.append(name)
-    return names
-
-
-def _stored_weights(group: Any) -> list[np.ndarray]:
-    """A layer group's variables in order: ``vars/0``, ``vars/1`` … (recurrent layers keep
-    theirs in ``cell/vars``)."""
-    if "cell" in group:
-        group = group["cell"]
-    variables = group["vars"]
-    return [np.asarray(variables[str(index)]) for index in range(len(variables))]

@@ -10,6 +10,7 @@ weights and optimizer state ends with the same weights as a run that never stopp
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import random
 import time
@@ -19,15 +20,19 @@ from pathlib import Path
 
 import numpy as np
 
-from forecast.config import TrainConfig, resolve_progress
+from forecast.base import atomic
+from forecast.base.extras import require
+from forecast.config import Config, TrainConfig, resolve_progress
 from forecast.data.windows import Dataset
 from forecast.model.backend import import_tensorflow_quietly
+from forecast.model.keras_network import reseed_dropout
 
 import_tensorflow_quietly()
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+log = logging.getLogger(__name__)
 _PROGRESS = {"bar": 1, "epoch": 2, "none": 0}
 
 
@@ -40,21 +45,6 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed)
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
-
-
-def reseed_dropout(model, seed: int) -> None:
-    """Reset every dropout seed-generator state of ``model`` from ``seed``.
-
-    Keras draws dropout masks from per-layer seed generators whose state lives in the
-    model's non-trainable variables; the global seed does not reach a model already built.
-    """
-    states = [
-        variable
-        for variable in model.non_trainable_variables
-        if "seed_generator_state" in variable.path
-    ]
-    for index, state in enumerate(states):
-        state.assign(np.array([seed * 1009 + index + 1, 0], dtype="int64"))
 
 
 def progress_verbosity(progress: str) -> int:
@@ -141,6 +131,47 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return (seed * 100_003 + epoch) % 2**32
 
 
+def _epoch(
+    model: keras.Model,
+    steps: tuple[Callable, Callable],
+    dataset: Dataset,
+    train: TrainConfig,
+    epoch: int,
+    verbose: int,
+    n_batches: int,
+) -> dict[str, float]:
+    """One epoch: seeded from (train.seed, epoch) alone (shuffle order and dropout masks),
+    the training windows in that order, then the validation windows; their mean losses."""
+    train_step, test_step = steps
+    this_seed = epoch_seed(train.seed, epoch)
+    keras.utils.set_random_seed(this_seed)
+    reseed_dropout(model, this_seed)  # dropout masks depend on (seed, epoch) only
+    order = np.random.default_rng(this_seed).permutation(len(dataset.y_train))  # (n_fit,)
+    progress = None
+    if verbose:
+        print(f"Epoch {epoch + 1}/{train.epochs}")
+        progress = keras.utils.Progbar(
+            n_batches, verbose=verbose, stateful_metrics=["loss", "val_loss"]
+        )
+    logs = {
+        "loss": _epoch_loss(
+            model,
+            train_step,
+            dataset.x_train[order],
+            dataset.y_train[order],
+            train.batch_size,
+            progress,
+        )
+    }
+    if len(dataset.y_val):  # evaluate's number: test_step does not update the model
+        logs["val_loss"] = _epoch_loss(
+            model, test_step, dataset.x_val, dataset.y_val, train.batch_size
+        )
+    if progress is not None:
+        progress.update(n_batches, values=list(logs.items()), finalize=True)
+    return logs
+
+
 def fit_model(
     model: keras.Model,
     dataset: Dataset,
@@ -176,32 +207,7 @@ def fit_model(
         if state.stopped_early:
             break
         hooks.on_epoch_begin(epoch)
-        this_seed = epoch_seed(train.seed, epoch)
-        keras.utils.set_random_seed(this_seed)
-        reseed_dropout(model, this_seed)  # dropout masks depend on (seed, epoch) only
-        order = np.random.default_rng(this_seed).permutation(len(dataset.y_train))  # (n_fit,)
-        progress = None
-        if verbose:
-            print(f"Epoch {epoch + 1}/{train.epochs}")
-            progress = keras.utils.Progbar(
-                n_batches, verbose=verbose, stateful_metrics=["loss", "val_loss"]
-            )
-        logs = {
-            "loss": _epoch_loss(
-                model,
-                train_step,
-                dataset.x_train[order],
-                dataset.y_train[order],
-                train.batch_size,
-                progress,
-            )
-        }
-        if has_validation:  # evaluate's number: test_step does not update the model
-            logs["val_loss"] = _epoch_loss(
-                model, test_step, dataset.x_val, dataset.y_val, train.batch_size
-            )
-        if progress is not None:
-            progress.update(n_batches, values=list(logs.items()), finalize=True)
+        logs = _epoch(model, (train_step, test_step), dataset, train, epoch, verbose, n_batches)
         for key, value in logs.items():
             state.history.setdefault(key, []).append(value)
         hooks.on_epoch_end(epoch, {**logs, "learning_rate": learning_rate(model)})
@@ -259,16 +265,27 @@ def restore_callback_state(
 def build_callbacks(
     train: TrainConfig,
     learning_rate_start: float | None,
-    run_dir: Path,
+    run_dir: Path | None,
     resumed_epochs: int | None = None,
 ) -> list[keras.callbacks.Callback]:
     """The Keras callbacks ``train.tensorboard`` and ``train.callbacks`` ask for, writing
-    into ``run_dir``. ``resumed_epochs``: the epochs a resumed run's checkpoint holds; a CSV
-    log keeps only their rows and is appended to (the later epochs are run again)."""
+    into ``run_dir`` (None: a fit in memory, which leaves out the ones that write files, and
+    says so). ``resumed_epochs``: the epochs a resumed run's checkpoint holds; a CSV log
+    keeps only their rows and is appended to (the later epochs are run again)."""
     built: list[keras.callbacks.Callback] = []
+    writers = [spec.name for spec in train.callbacks if spec.name == "CSVLogger"]
+    writers += ["train.tensorboard"] if train.tensorboard else []
+    if run_dir is None and writers:
+        log.warning(
+            "%s write into a run folder: this fit in memory leaves them out (the train "
+            "command, or fit(..., checkpoints=FOLDER), writes them)",
+            " and ".join(writers),
+        )
     for spec in train.callbacks:
         arguments = {key: value for key, value in dataclasses.asdict(spec).items() if key != "name"}
         if spec.name == "CSVLogger":
+            if run_dir is None:
+                continue
             path = run_dir / spec.filename
             if resumed_epochs is not None:
                 trim_csv_log(path, resumed_epochs)
@@ -287,7 +304,8 @@ def build_callbacks(
             )
         else:
             built.append(getattr(keras.callbacks, spec.name)(**arguments))
-    if train.tensorboard:
+    if train.tensorboard and run_dir is not None:
+        require("tensorboard", "train.tensorboard")
         built.append(
             keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard"), write_graph=True)
         )
@@ -299,7 +317,7 @@ def trim_csv_log(path: Path, epochs: int) -> None:
     epochs after its checkpoint)."""
     if path.exists():  # bytes: the csv module ends its rows with \r\n
         lines = path.read_bytes().splitlines(keepends=True)
-        path.write_bytes(b"".join(lines[: 1 + epochs]))
+        atomic.write_bytes(path, b"".join(lines[: 1 + epochs]))
 
 
 @dataclass(frozen=True)
@@ -318,3 +336,67 @@ class NamedSchedule:
         if self.kind == "step":
             return self.start * self.decay ** (epoch // self.every)
         return self.start * 0.5 * (1 + math.cos(math.pi * epoch / self.epochs))
+
+
+def train_network(
+    config: Config,
+    dataset: Dataset,
+    checkpoints: Path | None = None,
+    resume: bool = False,
+    start: Path | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    on_epoch: Callable[[int], None] | None = None,
+    echo: Callable[[str], None] | None = None,
+) -> tuple[keras.Model, TrainingResult]:
+    """Seed everything, start (from the last checkpoint in ``checkpoints`` with ``resume``,
+    else a warm start from the model file ``start``, else a new model), then fit with the
+    config's callbacks and ``callbacks``, keeping the training state in ``checkpoints``
+    after every epoch and then calling ``on_epoch`` with its number. ``echo``: the model
+    summary and the split, in lines."""
+    from forecast.model.checkpoints import save_checkpoint, starting_model
+
+    say = echo or (lambda line: None)
+    model, state, best_weights, checkpoint = starting_model(
+        config, len(dataset.features), checkpoints if resume else None, start
+    )
+    if checkpoint is not None:
+        say(f"resuming {checkpoints} after epoch {state.epoch} of {config.train.epochs}")
+    model.summary(print_fn=lambda line, *args, **kwargs: say(line))
+    say(_training_line(config, dataset))
+
+    def epoch_end(current: TrainingState, trained: keras.Model, best: list | None) -> None:
+        if checkpoints is not None:
+            save_checkpoint(checkpoints, current, trained, best)
+        if on_epoch is not None:
+            on_epoch(current.epoch)
+
+    hooks = build_callbacks(
+        config.train,
+        config.model.learning_rate,
+        checkpoints,
+        resumed_epochs=state.epoch if state else None,
+    )
+    result = fit_model(
+        model,
+        dataset,
+        config.train,
+        state=state,
+        best_weights=best_weights,
+        on_epoch_end=epoch_end,
+        callbacks=[*hooks, *callbacks],
+    )
+    return model, result
+
+
+def _training_line(config: Config, dataset: Dataset) -> str:
+    from forecast.data.interval import format_timestamps, unit_words
+
+    if len(dataset.y_test):
+        first, last = format_timestamps(dataset.test_dates[[0, -1]])
+        words = unit_words(config.data.interval, config.data.calendar, len(dataset.y_test))
+        testing = f"testing on {words} ({first} → {last})"
+    else:
+        testing = "no test rows (a production fit on every bar)"
+    return (
+        f"training on {len(dataset.y_train)} windows, validating on {len(dataset.y_val)}, {testing}"
+    )

@@ -6,10 +6,12 @@ import base64
 import html
 import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from forecast.base import atomic
+from forecast.config import Config, config_to_dict
 
 STYLE = (
     "body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
@@ -83,17 +85,23 @@ def _table(frame: pd.DataFrame, escape: bool = True) -> str:
     return f"<div class='scroll'>{table}</div>"
 
 
-def _test_words(folder: Path, count: object) -> str:
-    """'N trading days' / 'N hourly bars' from the folder's resolved config, or 'N bars'."""
-    import yaml
-
+def _test_words(config: Config | None, count: object) -> str:
+    """'N trading days' / 'N hourly bars' in the config's unit, or 'N bars' without one."""
     from forecast.data.interval import unit_words
 
-    try:
-        data = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8"))["data"]
-        return unit_words(data.get("interval", "1d"), data.get("calendar", "XNYS"), int(count))
-    except (OSError, KeyError, TypeError, ValueError, yaml.YAMLError):
+    if config is None:
         return f"{count} bars"
+    return unit_words(config.data.interval, config.data.calendar, int(count))
+
+
+def _config_section(config: Config | None) -> str:
+    """The resolved config, as config.yaml holds it."""
+    if config is None:
+        return ""
+    import yaml
+
+    text = yaml.safe_dump(config_to_dict(config), sort_keys=False)
+    return f"<h2>Config</h2><pre>{html.escape(text)}</pre>"
 
 
 def _warnings_section(lines: list[str] | tuple[str, ...]) -> str:
@@ -158,47 +166,32 @@ def _live_section(summary: dict) -> str:
 
 
 def write_report(
-    folder: str | Path, subject: str, data_warnings: list[str] | tuple[str, ...] | None = None
+    folder: str | Path,
+    subject: str,
+    config: Config | None = None,
+    record: dict[str, Any] | None = None,
+    data_warnings: list[str] | tuple[str, ...] | None = None,
 ) -> Path:
-    """(Re)write folder/report.html from whatever artifacts the folder holds, titled
+    """(Re)write folder/report.html from whatever results the folder holds, titled
     ``subject`` (ticker and kind: 'MSFT run') and the date.
 
-    ``data_warnings``: the data checks' lines; by default those recorded in run.json.
+    ``config``: the run's resolved config (counts in its unit, shown at the end);
+    ``record``: its run.json (an update's or a production fit's title, the finish time);
+    ``data_warnings``: the data checks' lines (default: the record's).
     """
-    folder = Path(folder)
-    record = json.loads((folder / "run.json").read_text()) if (folder / "run.json").exists() else {}
+    folder, record = Path(folder), record or {}
     if subject.endswith(" run") and record.get("update"):
         subject = subject.replace(" run", " updated run")
-    elif subject.endswith(" run") and record.get("test_rows", 1) == 0:
+    elif subject.endswith(" run") and config is not None and config.data.production_fit:
         subject = subject.replace(" run", " production run")
-    title = page_title(subject, record.get("finished"))
-    parts = []
     if data_warnings is None:
         data_warnings = record.get("data_warnings")
-    parts.append(_warnings_section(data_warnings or ()))
+    parts = [_warnings_section(data_warnings or ())]
     if (folder / "metrics.json").exists():
         metrics = json.loads((folder / "metrics.json").read_text())
-        parts.append(_metrics_section(metrics, _test_words(folder, metrics.get("n_test", 0))))
+        parts.append(_metrics_section(metrics, _test_words(config, metrics.get("n_test", 0))))
     if (folder / "backtest.csv").exists():
-        table = pd.read_csv(folder / "backtest.csv")
-        summary = json.loads((folder / "backtest.json").read_text())
-        from forecast.evaluation.scoring import backtest_verdict
-
-        parts.append(
-            f"<h2>Backtest</h2><p><b>{html.escape(backtest_verdict(summary))}</b></p>"
-            f"{_table(table[table['fold'].astype(str) == 'all'])}"
-            f"<details><summary>per fold</summary>"
-            f"{_table(table[table['fold'].astype(str) != 'all'])}</details>"
-        )
-        if (folder / "bands.csv").exists():
-            parts.append(
-                "<h2>Bands vs the random walk's band</h2><p>Coverage of the 80 % and "
-                "95 % bands, mean width relative to the random walk's band and the "
-                "interval (Winkler) score, lower is better, on the same test bars "
-                "(pooled over folds); the random walk's band is calibrated on the same "
-                "block with the same rule.</p>"
-                f"{_table(pd.read_csv(folder / 'bands.csv'))}"
-            )
+        parts.extend(_backtest_sections(folder))
     if (folder / "compare.csv").exists():
         parts.append(f"<h2>Model comparison</h2>{_table(pd.read_csv(folder / 'compare.csv'))}")
     if (folder / "forecast.csv").exists():
@@ -208,8 +201,32 @@ def write_report(
     for name, caption in IMAGES:
         if (folder / name).exists():
             parts.append(f"<h2>{caption}</h2>{_image(folder / name, caption)}")
-    parts.append(_text_file(folder / "config.yaml", "Config"))
-    return _write_page(folder, title, parts)
+    parts.append(_config_section(config))
+    return _write_page(folder, page_title(subject, record.get("finished")), parts)
+
+
+def _backtest_sections(folder: Path) -> list[str]:
+    """The backtest's verdict and pooled rows (per fold folded away), then its bands."""
+    from forecast.evaluation.scoring import backtest_verdict
+
+    table = pd.read_csv(folder / "backtest.csv")
+    summary = json.loads((folder / "backtest.json").read_text())
+    parts = [
+        f"<h2>Backtest</h2><p><b>{html.escape(backtest_verdict(summary))}</b></p>"
+        f"{_table(table[table['fold'].astype(str) == 'all'])}"
+        f"<details><summary>per fold</summary>"
+        f"{_table(table[table['fold'].astype(str) != 'all'])}</details>"
+    ]
+    if (folder / "bands.csv").exists():
+        parts.append(
+            "<h2>Bands vs the random walk's band</h2><p>Coverage of the 80 % and "
+            "95 % bands, mean width relative to the random walk's band and the "
+            "interval (Winkler) score, lower is better, on the same test bars "
+            "(pooled over folds); the random walk's band is calibrated on the same "
+            "block with the same rule.</p>"
+            f"{_table(pd.read_csv(folder / 'bands.csv'))}"
+        )
+    return parts
 
 
 def write_batch_report(folder: str | Path, table: pd.DataFrame, verdict: str) -> Path:
@@ -256,16 +273,13 @@ def write_batch_report(folder: str | Path, table: pd.DataFrame, verdict: str) ->
     return _write_page(folder, title, parts)
 
 
-def write_sweep_report(folder: str | Path, table: pd.DataFrame, summary: dict) -> Path:
+def write_sweep_report(
+    folder: str | Path, table: pd.DataFrame, summary: dict, config: Config
+) -> Path:
     """DIR/report.html for a sweep: the closing lines, sweep.png, the trials, the best run's
     test metrics beside naive, a link to best/report.html."""
     folder = Path(folder)
-    ticker = ""
-    if (folder / "config.yaml").exists():
-        import yaml
-
-        ticker = yaml.safe_load((folder / "config.yaml").read_text())["data"]["ticker"] + " "
-    title = page_title(f"{ticker}sweep of {summary['trials']} trials")
+    title = page_title(f"{config.data.ticker} sweep of {summary['trials']} trials")
     parts = [
         "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in summary["lines"]) + "</ul>",
         f"<p>Objective: {html.escape(summary['objective'])}; lower is better, and "
@@ -281,7 +295,7 @@ def write_sweep_report(folder: str | Path, table: pd.DataFrame, summary: dict) -
         )
     if (folder / "best" / "metrics.json").exists():
         metrics = json.loads((folder / "best" / "metrics.json").read_text())
-        parts.append(_metrics_section(metrics, _test_words(folder, metrics.get("n_test", 0))))
+        parts.append(_metrics_section(metrics, _test_words(config, metrics.get("n_test", 0))))
     if (folder / "sweep.png").exists():
         parts.append(_image(folder / "sweep.png", "objective per trial"))
     parts.append(f"<h2>Trials</h2>{_table(table)}")

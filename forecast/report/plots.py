@@ -369,7 +369,7 @@ def plot_sweep(table: pd.DataFrame, space, objective: str, objective_name: str) 
     """Top: each trial's objective in the order the search ran them, the best-so-far line
     over finished trials, and the naive forecast's score on the same rows. Below: each
     searched parameter against the objective (failed trials marked at the bottom)."""
-    from forecast.scaleout.space import value_text
+    from forecast.base.values import cell_text
 
     parameters = list(space.parameters)
     columns = min(3, max(1, len(parameters)))
@@ -413,7 +413,7 @@ def plot_sweep(table: pd.DataFrame, space, objective: str, objective_name: str) 
         values = table[parameter.key]
         ran = finite
         if parameter.kind == "choice":  # the space's own order; CSV cells are text
-            labels = [str(value_text(value)) for value in parameter.values]
+            labels = [str(cell_text(value)) for value in parameter.values]
             positions = np.array(
                 [labels.index(str(value)) if str(value) in labels else -1 for value in values],
                 dtype="float64",

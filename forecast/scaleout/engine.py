@@ -22,7 +22,7 @@ from typing import Any
 
 import ray
 
-from forecast.errors import UserError
+from forecast.errors import UserError, named
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent  # the forecast package, shipped to workers
 # Where this module lived before forecast/ was regrouped: sweep folders made then pickled
@@ -68,8 +68,8 @@ def connected(address: str | None = None) -> Iterator[dict]:
     except (ConnectionError, RuntimeError, ValueError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UserError(
-            f"--address {address}: cannot join the Ray cluster ({first}); start "
-            f"one with 'ray start --head' or leave --address out to run on this "
+            f"{named('address', address)}: cannot join the Ray cluster ({first}); start "
+            f"one with 'ray start --head' or leave {named('address')} out to run on this "
             f"machine"
         ) from None
     try:
@@ -90,8 +90,8 @@ def check_address(address: str, timeout: float = 5.0) -> None:
         )
         if not target:
             raise UserError(
-                "--address auto: no Ray cluster was started on this machine; start "
-                "one with 'ray start --head' or leave --address out"
+                f"{named('address', 'auto')}: no Ray cluster was started on this machine; "
+                f"start one with 'ray start --head' or leave {named('address')} out"
             )
     host, _, port = target.removeprefix("ray://").rpartition(":")
     try:
@@ -100,8 +100,8 @@ def check_address(address: str, timeout: float = 5.0) -> None:
     except (OSError, ValueError) as error:
         reason = getattr(error, "strerror", None) or str(error)
         raise UserError(
-            f"--address {address}: no Ray cluster answers at {target} ({reason}); "
-            f"start one with 'ray start --head' or leave --address out to run on "
+            f"{named('address', address)}: no Ray cluster answers at {target} ({reason}); "
+            f"start one with 'ray start --head' or leave {named('address')} out to run on "
             f"this machine"
         ) from None
 
@@ -222,8 +222,11 @@ def _tune_trial(
     which reports through ``tune.report`` (with the node it ran on)."""
     from ray import tune
 
+    from forecast.base.barrier import wait_at
+
     _size_threads(cpus)
     node = ray.get_runtime_context().get_node_id()[:12]
+    wait_at(tune.get_context().get_trial_name())  # a test's barrier (base/barrier.py)
     function(
         params, report=lambda metrics: tune.report({**metrics, "node": node}), **(arguments or {})
     )
@@ -274,15 +277,9 @@ def search(
     config as given). Returns the trials by number and whether the search was interrupted
     (Ctrl-C) before all ran.
     """
-    import logging
-    import warnings
-
     import optuna
     from ray import tune
-    from ray.tune.schedulers import ASHAScheduler
-    from ray.tune.search.optuna import OptunaSearch
 
-    global _listener
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # no status tables on the terminal
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     trainable = tune.with_resources(
@@ -302,67 +299,96 @@ def search(
             restart_errored=False,
         )
     else:
-        sampler = optuna.samplers.TPESampler(
-            seed=seed, n_startup_trials=min(10, max(2, trials // 3))
-        )
-        searcher = OptunaSearch(sampler=sampler, points_to_evaluate=start or None)
-        scheduler = ASHAScheduler(
-            time_attr="training_iteration",
-            max_t=max_t,
-            grace_period=max(1, max_t // 4),
-            reduction_factor=ASHA_REDUCTION,
-        )
-        tuner = tune.Tuner(
-            trainable,
-            param_space={parameter.key: _domain(parameter) for parameter in space.parameters},
-            tune_config=tune.TuneConfig(
-                metric=metric,
-                mode="min",
-                search_alg=searcher,
-                scheduler=scheduler,
-                num_samples=trials,
-                max_concurrent_trials=max_concurrent,
-                reuse_actors=True,
-                trial_name_creator=_trial_folder,
-                trial_dirname_creator=_trial_folder,
-            ),
-            run_config=tune.RunConfig(
-                name=path.name,
-                storage_path=str(path.parent.resolve()),
-                verbose=0,
-                callbacks=[_progress_class()()],
-                failure_config=tune.FailureConfig(max_failures=0),
-            ),
-        )
-    quiet = [logging.getLogger(name) for name in ("ray.tune", "ray.train")]
-    levels = [logger.level for logger in quiet]
-    _listener = on_trial
-    try:
-        for logger in quiet:  # a failed trial's traceback goes to its error.txt, not here
-            logger.setLevel(logging.CRITICAL)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            grid = tuner.fit()
-    finally:
-        _listener = None
-        for logger, level in zip(quiet, levels):
-            logger.setLevel(level)
-    records = []
-    for result in grid:
-        number = int(Path(result.path).name.split("_")[1])
-        records.append(
+        settings = {"metric": metric, "max_t": max_t, "seed": seed, "trials": trials}
+        tuner = _new_tuner(trainable, space, path, settings, max_concurrent, start)
+    grid = _fit_quietly(tuner, on_trial)
+    records = sorted(
+        (
             TrialRecord(
-                number=number,
+                number=int(Path(result.path).name.split("_")[1]),
                 params=dict(result.config or {}),
                 last=dict(result.metrics or {}),
                 error=_error_line(result.error),
             )
-        )
-    records.sort(key=lambda record: record.number)
+            for result in grid
+        ),
+        key=lambda record: record.number,
+    )
     interrupted = len(records) < trials or any(
         record.error is None and not record.last.get("done") for record in records
     )
     return records, interrupted
+
+
+def _new_tuner(
+    trainable: Any,
+    space: Any,
+    path: Path,
+    settings: dict[str, Any],
+    max_concurrent: int | None,
+    start: list[dict[str, Any]] | None,
+) -> Any:
+    """A Tuner minimising ``settings["metric"]`` with Optuna's TPE (seeded) and ASHA, its
+    trial folders named trial_NNN in the search's order."""
+    import optuna
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.search.optuna import OptunaSearch
+
+    trials, max_t = settings["trials"], settings["max_t"]
+    sampler = optuna.samplers.TPESampler(
+        seed=settings["seed"], n_startup_trials=min(10, max(2, trials // 3))
+    )
+    scheduler = ASHAScheduler(
+        time_attr="training_iteration",
+        max_t=max_t,
+        grace_period=max(1, max_t // 4),
+        reduction_factor=ASHA_REDUCTION,
+    )
+    return tune.Tuner(
+        trainable,
+        param_space={parameter.key: _domain(parameter) for parameter in space.parameters},
+        tune_config=tune.TuneConfig(
+            metric=settings["metric"],
+            mode="min",
+            search_alg=OptunaSearch(sampler=sampler, points_to_evaluate=start or None),
+            scheduler=scheduler,
+            num_samples=trials,
+            max_concurrent_trials=max_concurrent,
+            reuse_actors=True,
+            trial_name_creator=_trial_folder,
+            trial_dirname_creator=_trial_folder,
+        ),
+        run_config=tune.RunConfig(
+            name=path.name,
+            storage_path=str(path.parent.resolve()),
+            verbose=0,
+            callbacks=[_progress_class()()],
+            failure_config=tune.FailureConfig(max_failures=0),
+        ),
+    )
+
+
+def _fit_quietly(tuner: Any, on_trial: Callable[[TrialRecord], None] | None) -> Any:
+    """tuner.fit() with each finished trial handed to ``on_trial``; a failed trial's
+    traceback goes to its error.txt, not the terminal."""
+    import logging
+    import warnings
+
+    global _listener
+    quiet = [logging.getLogger(name) for name in ("ray.tune", "ray.train")]
+    levels = [logger.level for logger in quiet]
+    _listener = on_trial
+    try:
+        for logger in quiet:
+            logger.setLevel(logging.CRITICAL)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return tuner.fit()
+    finally:
+        _listener = None
+        for logger, level in zip(quiet, levels):
+            logger.setLevel(level)
 
 
 def _record(trial: Any, error: str | None = None) -> TrialRecord:

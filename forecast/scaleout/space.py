@@ -295,10 +295,3 @@ def space_from_dict(values: Any, base: dict[str, Any], source: str = "space") ->
 def space_text(space: Space) -> str:
     """The space as YAML (saved in the sweep folder, compared on --resume)."""
     return yaml.safe_dump(space.to_dict(), sort_keys=False)
-
-
-def value_text(value: Any) -> Any:
-    """A parameter value for one CSV cell or label (lists as YAML flow text)."""
-    if isinstance(value, (list, tuple, dict)):
-        return yaml.safe_dump(value, default_flow_style=True).strip()
-    return value

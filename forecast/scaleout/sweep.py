@@ -29,147 +29,32 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
-import yaml
 
 from forecast.base import atomic
+from forecast.base.values import read_json
+from forecast.commands.result import Result
 from forecast.config import Config, config_to_dict
-from forecast.errors import SweepInterrupted, UserError
-from forecast.evaluation.metrics import point_verdict
-from forecast.scaleout.space import Space, base_value, configure, read_space, space_text, value_text
+from forecast.errors import SweepInterrupted, UserError, named
+from forecast.forecasting import state
+from forecast.scaleout import load_engine
+from forecast.scaleout.space import Space, base_value, configure, read_space, space_text
+from forecast.scaleout.sweep_summary import (
+    choose_best,
+    objective_name,
+    summarise,
+    trials_table,
+    write_best_yaml,
+)
+from forecast.scaleout.sweep_trial import OBJECTIVE, run_trial
 from forecast.store import runs
 
-OBJECTIVE = "objective"  # the metric trials report and the search minimises
 TUNE_FOLDER = "tune"  # Ray Tune's experiment: trial_NNN/ with TensorBoard logs
 SIGNATURE = "tune.signature.json"  # this user's HMAC of tune/, checked before --resume
-STATUSES = ("completed", "stopped early", "failed", "not finished")
-
-
-@dataclass(frozen=True)
-class SweepResult:
-    folder: Path
-    trials: pd.DataFrame  # one row per trial: number, status, objective, naive, parameters…
-    best: dict[str, Any]  # the best trial's row
-    best_config: Config
-    metrics: dict[str, Any]  # best/'s test metrics beside naive
-    lines: list[str]  # the closing lines, in words
-
-
-# --- in the trial's worker ------------------------------------------------------------------
-
-
-def run_trial(
-    drawn: dict[str, Any],
-    report: Callable[[dict[str, Any]], None],
-    values: dict[str, Any],
-    space: Space,
-    bars: pd.DataFrame,
-    folds: int,
-) -> None:
-    """Score one drawn config on ``bars`` (the training rows alone), reporting as it goes.
-
-    Raises UserError for a config the data cannot serve (the trial is recorded as failed).
-    """
-    from forecast.evaluation.backtest import make_folds, run_fold
-    from forecast.evaluation.metrics import mase
-
-    config = configure(values, space.decode(drawn))
-    config = replace(config, train=replace(config.train, progress="none"))
-    prices = bars["price"].to_numpy()
-    if folds == 0:
-        fold = make_folds(len(bars), 1, config.data.test_fraction)[0]
-        before = prices[: fold.cutoff]
-
-        def on_epoch(logs: dict[str, float], frame: pd.DataFrame, last: bool) -> None:
-            report(
-                {
-                    OBJECTIVE: mase(frame["actual"], frame["model"], before),
-                    "naive_objective": mase(frame["actual"], frame["previous"], before),
-                    "finished": last,
-                    **logs,
-                }
-            )
-
-        run_fold(config, bars, fold, on_epoch=on_epoch)
-        return
-    scores, naive, epochs = [], [], 0
-    plan = make_folds(len(bars), folds, config.data.test_fraction)
-    for fold in plan:
-        outcome = run_fold(config, bars, fold)
-        frame, before = outcome.predictions, prices[: fold.cutoff]
-        scores.append(mase(frame["actual"], frame["model"], before))
-        naive.append(mase(frame["actual"], frame["previous"], before))
-        epochs += outcome.epochs_run
-        report(
-            {
-                OBJECTIVE: float(np.mean(scores)),
-                "naive_objective": float(np.mean(naive)),
-                "folds_run": fold.index + 1,
-                "epochs": epochs,  # over the folds so far
-                "finished": fold.index + 1 == len(plan),
-            }
-        )
-
-
-# --- on the driver --------------------------------------------------------------------------
-
-
-def trials_table(records: list[Any], space: Space, folds: int) -> pd.DataFrame:
-    """trials.csv: each trial's parameters, objective beside naive's, epochs, status."""
-    rows = []
-    for record in records:
-        last = record.last
-        if record.error is not None:
-            status = "failed"
-        elif last.get("finished"):
-            status = "completed"
-        elif last.get("done"):
-            status = "stopped early"  # by ASHA, at one of its rungs
-        else:
-            status = "not finished"
-        params = space.decode(record.params) if record.params else {}
-        row = {
-            "trial": record.number,
-            "status": status,
-            OBJECTIVE: last.get(OBJECTIVE),
-            "naive_objective": last.get("naive_objective"),
-            "epochs_run": last.get("epochs"),
-        }
-        if folds:
-            row["folds_run"] = last.get("folds_run")
-        row.update({key: value_text(params.get(key)) for key in space.keys})
-        row.update(
-            node=last.get("node"), seconds=last.get("time_total_s"), message=record.error or ""
-        )
-        rows.append(row)
-    table = pd.DataFrame(rows)
-    for column in (OBJECTIVE, "naive_objective", "seconds"):
-        table[column] = pd.to_numeric(table[column], errors="coerce").astype("float64")
-    return table
-
-
-def choose_best(table: pd.DataFrame) -> pd.Series | None:
-    """The completed trial with the lowest objective (ties: the earlier trial); trials ASHA
-    stopped count only when none completed."""
-    for statuses in (("completed",), ("completed", "stopped early")):
-        candidates = table[table["status"].isin(statuses) & table[OBJECTIVE].notna()]
-        candidates = candidates[np.isfinite(candidates[OBJECTIVE])]
-        if len(candidates):
-            return candidates.sort_values([OBJECTIVE, "trial"], kind="stable").iloc[0]
-    return None
-
-
-def _objective_name(folds: int) -> str:
-    return (
-        f"mean MASE of {folds} walk-forward folds in the training rows"
-        if folds
-        else "MASE on the validation block (the last test_fraction of the training rows)"
-    )
 
 
 def _check_resume(
@@ -180,23 +65,27 @@ def _check_resume(
     state_path = folder / "sweep_state.json"
     if not state_path.is_file() or not (folder / TUNE_FOLDER).is_dir():
         raise UserError(
-            f"--resume: {folder} is not a sweep folder; run the sweep without --resume first"
+            f"{named('resume', folder, flag='--resume')}: not a sweep folder; run the sweep "
+            f"without resuming first"
         )
     if not trust:  # before anything is unpickled
-        check_signed(folder / TUNE_FOLDER, folder / SIGNATURE, f"--resume {folder}")
-    state = runs.read_json(state_path)
+        check_signed(
+            folder / TUNE_FOLDER, folder / SIGNATURE, named("resume", folder, flag="--resume")
+        )
+    sweep_state = read_json(state_path)
     runs.check_same_config(folder, config, "sweep")
     if (folder / "space.yaml").read_text(encoding="utf-8") != space_text(space):
         raise UserError(
-            f"--resume {folder}: the search space differs from the one the sweep "
+            f"{named('resume', folder, flag='--resume')}: the search space differs from the "
+            f"one the sweep "
             f"started with ({folder / 'space.yaml'}); resume with that space"
         )
-    if state["folds"] != folds:
+    if sweep_state["folds"] != folds:
         raise UserError(
-            f"--resume {folder}: the sweep started with --folds {state['folds']}; "
-            f"resume with the same"
+            f"{named('resume', folder, flag='--resume')}: the sweep started with "
+            f"{named('folds', sweep_state['folds'])}; resume with the same"
         )
-    return state
+    return sweep_state
 
 
 def run_sweep(
@@ -211,7 +100,7 @@ def run_sweep(
     resume: bool = False,
     trust: bool = False,
     echo: Callable[[str], None] = print,
-) -> SweepResult:
+) -> Result:
     """Search the space on the training rows, write trials.csv, best.yaml, best/ (retrained
     and tested once), sweep.png and report.html into a sweep folder.
 
@@ -219,64 +108,104 @@ def run_sweep(
     user's signature (``trust``: resume one that does not, such as a sweep folder made
     before forecast signed them).
     """
-    from forecast.commands.common import bar_words, load_data
-    from forecast.commands.train import train
-    from forecast.data.sources import data_fingerprint
-    from forecast.data.windows import split_sizes
-    from forecast.report.html import write_sweep_report
-    from forecast.report.plots import plot_sweep
-    from forecast.scaleout import engine
-    from forecast.store.signature import sign_folder
+    engine = load_engine("sweep")
 
     if trials < 1 or folds < 0 or cpus_per_trial < 1 or (max_concurrent or 1) < 1:
         raise UserError(
-            f"--trials {trials} --folds {folds} --cpus-per-trial {cpus_per_trial}"
-            f": trials and cpus-per-trial must be >= 1, folds >= 0 (0: one "
-            f"validation block), max-concurrent >= 1"
+            f"{named('trials', trials)} {named('folds', folds)} "
+            f"{named('cpus_per_trial', cpus_per_trial)}: trials and cpus-per-trial must be "
+            f">= 1, folds >= 0 (0: one validation block), max-concurrent >= 1"
         )
     space = read_space(space_path, config_to_dict(config))  # before any data or Ray
     if address:
         engine.check_address(address)
+    plan = _plan(config, space, trials, folds, out, resume, trust, echo)
+    started = time.perf_counter()
+    records = _search(plan, space, address, cpus_per_trial, max_concurrent, resume, echo)
+    table = trials_table(records, space, folds)
+    atomic.write_table(plan.folder / "trials.csv", table)
+    return _finish(plan, space, records, table, time.perf_counter() - started, echo)
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """What a sweep (new or resumed) searches with: its folder, the resolved config and data,
+    the training rows the trials get, and its state (sweep_state.json)."""
+
+    folder: Path
+    config: Config
+    market: Any  # MarketData
+    training: pd.DataFrame
+    state: dict[str, Any]
+    start: dict[str, Any] | None  # the config's own values, encoded: trial 1
+
+
+def _plan(
+    config: Config,
+    space: Space,
+    trials: int,
+    folds: int,
+    out: str | Path | None,
+    resume: bool,
+    trust: bool,
+    echo: Callable[[str], None],
+) -> SweepPlan:
+    """Load the data, keep the training rows, make (or check, on resume) the sweep folder."""
+    from forecast.commands.common import load_data
+    from forecast.data.sources import data_fingerprint
+    from forecast.data.windows import WindowSpec, split_sizes
+
     config, market = load_data(config)
-    n_train = split_sizes(
-        len(market.bars),
-        config.data.test_fraction,
-        config.data.lookback,
-        config.train.validation_fraction,
-    )[0]
+    n_train = split_sizes(len(market.bars), WindowSpec.from_config(config))[0]
     training = market.bars.iloc[:n_train]  # what trials receive: never a test row
     fingerprint = data_fingerprint(market.bars)
+    values = config_to_dict(config)
+    start = space.encode({key: base_value(values, key) for key in space.keys})
     if resume:
         folder = Path(out) if out is not None else Path()
-        state = _check_resume(folder, config, space, folds, trust)
-        if state["data_sha256"] != fingerprint:
+        sweep_state = _check_resume(folder, config, space, folds, trust)
+        if sweep_state["data_sha256"] != fingerprint:
             raise UserError(
-                f"--resume {folder}: the data differs from the data the sweep "
-                f"started with; resume with the same data or start a new sweep"
+                f"{named('resume', folder, flag='--resume')}: the data differs from the data "
+                f"the sweep started with; resume with the same data or start a new sweep"
             )
-        trials = state["trials"]
     else:
         folder = runs.create_run_dir(config.output.runs_dir, "sweep", out=out)
-        runs.write_config(folder, config)
+        state.write_config(folder, config)
         atomic.write_text(folder / "space.yaml", space_text(space))
-    values = config_to_dict(config)
-    max_t = folds or int(space.largest("train.epochs") or config.train.epochs)
-    start = space.encode({key: base_value(values, key) for key in space.keys})
-    if not resume:
-        state = {
+        sweep_state = {
             "trials": trials,
             "folds": folds,
             "data_sha256": fingerprint,
             "n_train": n_train,
             "given_trial": 1 if start else None,
         }
-        atomic.write_json(folder / "sweep_state.json", state)
-    if start is None and not resume:
-        echo("note: the config's own values lie outside the space, so no trial starts from it")
+        atomic.write_json(folder / "sweep_state.json", sweep_state)
+        if start is None:
+            echo("note: the config's own values lie outside the space, so no trial starts from it")
     echo(
-        f"sweep: {trials} trials of {len(space.keys)} parameters, objective: "
-        f"{_objective_name(folds)} ({len(training)} training rows; the test rows stay out)"
+        f"sweep: {sweep_state['trials']} trials of {len(space.keys)} parameters, objective: "
+        f"{objective_name(folds)} ({len(training)} training rows; the test rows stay out)"
     )
+    return SweepPlan(folder, config, market, training, sweep_state, start)
+
+
+def _search(
+    plan: SweepPlan,
+    space: Space,
+    address: str | None,
+    cpus_per_trial: int,
+    max_concurrent: int | None,
+    resume: bool,
+    echo: Callable[[str], None],
+) -> list[Any]:
+    """The trials on the engine; Tune's state signed whatever happens; a Ctrl-C raises
+    SweepInterrupted saying how to continue."""
+    from forecast.scaleout import engine
+    from forecast.store.signature import sign_folder
+
+    folds, trials = plan.state["folds"], plan.state["trials"]
+    values = config_to_dict(plan.config)
     finished = [0]
 
     def on_trial(record: Any) -> None:
@@ -290,37 +219,54 @@ def run_sweep(
         )
         echo(f"[{finished[0]}/{trials}] trial {record.number}: {text}")
 
-    started = time.perf_counter()
     try:
         with engine.connected(address):
             records, interrupted = engine.search(
                 run_trial,
-                {"values": values, "space": space, "bars": training, "folds": folds},
+                {"values": values, "space": space, "bars": plan.training, "folds": folds},
                 space,
-                folder / TUNE_FOLDER,
+                plan.folder / TUNE_FOLDER,
                 trials=trials,
                 metric=OBJECTIVE,
-                max_t=max_t,
-                seed=config.train.seed,
+                max_t=folds or int(space.largest("train.epochs") or plan.config.train.epochs),
+                seed=plan.config.train.seed,
                 cpus_per_trial=cpus_per_trial,
                 max_concurrent=max_concurrent,
-                start=[start] if start else None,
+                start=[plan.start] if plan.start else None,
                 resume=resume,
                 on_trial=on_trial,
             )
     finally:  # Tune has written its state: sign it for a later --resume
-        if (folder / TUNE_FOLDER).is_dir():
-            sign_folder(folder / TUNE_FOLDER, folder / SIGNATURE)
-    seconds = time.perf_counter() - started
-    table = trials_table(records, space, folds)
-    runs.write_frame(folder / "trials.csv", table)
+        if (plan.folder / TUNE_FOLDER).is_dir():
+            sign_folder(plan.folder / TUNE_FOLDER, plan.folder / SIGNATURE)
     if interrupted:
+        table = trials_table(records, space, folds)
+        atomic.write_table(plan.folder / "trials.csv", table)
+        done = int((table["status"] != "not finished").sum())
         raise SweepInterrupted(
-            f"sweep interrupted with {int((table['status'] != 'not finished').sum())} of "
-            f"{trials} trials finished; continue it with: python main.py sweep --config "
-            f"{folder / 'config.yaml'} --space {folder / 'space.yaml'} --out {folder} "
-            f"--resume"
+            f"sweep interrupted with {done} of {trials} trials finished; continue it with: "
+            f"python main.py sweep --config {plan.folder / 'config.yaml'} --space "
+            f"{plan.folder / 'space.yaml'} --out {plan.folder} --resume"
         )
+    return records
+
+
+def _finish(
+    plan: SweepPlan,
+    space: Space,
+    records: list[Any],
+    table: pd.DataFrame,
+    seconds: float,
+    echo: Callable[[str], None],
+) -> Result:
+    """The best trial's config as best.yaml, retrained into best/ and scored once on the test
+    rows; sweep.json, sweep.png, report.html."""
+    from forecast.commands.common import bar_words
+    from forecast.commands.train import train
+    from forecast.report.html import write_sweep_report
+    from forecast.report.plots import plot_sweep
+
+    folder, folds = plan.folder, plan.state["folds"]
     best = choose_best(table)
     if best is None:
         first = next((message for message in table["message"] if message), "no result")
@@ -330,16 +276,16 @@ def run_sweep(
         )
     best_record = next(record for record in records if record.number == int(best["trial"]))
     best_values = space.decode(best_record.params)
-    best_config = configure(values, best_values)
+    best_config = configure(config_to_dict(plan.config), best_values)
     write_best_yaml(folder / "best.yaml", best_config, best, folder, folds)
     echo(
-        f"retraining trial {int(best['trial'])}'s config on all {n_train} training rows, "
-        f"then scoring it once on the test rows"
+        f"retraining trial {int(best['trial'])}'s config on all {plan.state['n_train']} "
+        f"training rows, then scoring it once on the test rows"
     )
-    outcome = train(
-        best_config, out=folder / "best", overwrite=True, echo=lambda line: None, market=market
+    trained = train(
+        best_config, out=folder / "best", overwrite=True, echo=lambda line: None, market=plan.market
     )
-    metrics = outcome.metrics
+    metrics = trained.summary
     summary = summarise(
         table,
         best,
@@ -348,94 +294,20 @@ def run_sweep(
         folds,
         seconds,
         space,
-        config_words=bar_words(config, metrics["n_test"]),
-        given_trial=state["given_trial"],
+        config_words=bar_words(plan.config, metrics["n_test"]),
+        given_trial=plan.state["given_trial"],
     )
     atomic.write_json(folder / "sweep.json", summary)
-    runs.save_figure(
-        folder / "sweep.png", plot_sweep(table, space, OBJECTIVE, _objective_name(folds))
+    atomic.write_figure(
+        folder / "sweep.png", plot_sweep(table, space, OBJECTIVE, objective_name(folds))
     )
-    write_sweep_report(folder, table, summary)
-    return SweepResult(
+    write_sweep_report(folder, table, summary, plan.config)
+    return Result(
         folder=folder,
-        trials=table,
-        best=best.to_dict(),
-        best_config=best_config,
-        metrics=metrics,
-        lines=summary["lines"],
+        table=table,
+        summary=summary,
+        verdict=summary["lines"][-1],
+        config=best_config,
+        forecaster=trained.forecaster,
+        detail={"best": best.to_dict(), "metrics": metrics},
     )
-
-
-def write_best_yaml(path: Path, config: Config, best: pd.Series, folder: Path, folds: int) -> None:
-    """A complete config that ``train --config`` takes as is, with where it came from."""
-    header = (
-        f"# Chosen by the sweep in {folder}: trial {int(best['trial'])} of its "
-        f"trials.csv, lowest {_objective_name(folds)}\n# ({best[OBJECTIVE]:.4f}; the "
-        f"naive forecast: {best['naive_objective']:.4f}). Every key is written out; "
-        f"train it with\n# python main.py train --config {path}\n"
-    )
-    atomic.write_text(path, header + yaml.safe_dump(config_to_dict(config), sort_keys=False))
-
-
-def summarise(
-    table: pd.DataFrame,
-    best: pd.Series,
-    best_values: dict[str, Any],
-    metrics: dict[str, Any],
-    folds: int,
-    seconds: float,
-    space: Space,
-    config_words: str,
-    given_trial: int | None,
-) -> dict[str, Any]:
-    """sweep.json, with the closing lines in words."""
-    counts = {status: int((table["status"] == status).sum()) for status in STATUSES}
-    given = table[table["trial"] == given_trial]
-    given_score = (
-        float(given[OBJECTIVE].iloc[0])
-        if len(given) and pd.notna(given[OBJECTIVE].iloc[0])
-        else None
-    )
-    ratio = metrics["rmse_ratio"]
-    lines = [
-        "best parameters (trial {}): {}".format(
-            int(best["trial"]),
-            ", ".join(f"{key}={value_text(value)}" for key, value in best_values.items()),
-        ),
-        f"validation {_objective_name(folds)}: {best[OBJECTIVE]:.4f} (naive "
-        f"{best['naive_objective']:.4f})",
-        f"best/ on the test rows ({config_words}; model RMSE {metrics['rmse']:.4f}, "
-        f"naive RMSE {metrics['naive_rmse']:.4f}): "
-        + point_verdict(ratio, metrics.get("dm_p_value"), "it", "the naive forecast"),
-        f"The test rows were used once, after the choice; no trial saw them. The best of "
-        f"{counts['completed'] + counts['stopped early']} validation scores flatters the "
-        f"winner, so quote the test score.",
-    ]
-    return {
-        "objective": _objective_name(folds),
-        "folds": folds,
-        "trials": len(table),
-        **{status.replace(" ", "_"): count for status, count in counts.items()},
-        "seconds": round(seconds, 1),
-        "space": space.to_dict(),
-        "best_trial": int(best["trial"]),
-        "best_params": best_values,
-        "best_objective": float(best[OBJECTIVE]),
-        "best_naive_objective": float(best["naive_objective"]),
-        "given_config_trial": given_trial,
-        "given_config_objective": given_score,
-        "test": {
-            key: metrics.get(key)
-            for key in (
-                "rmse",
-                "naive_rmse",
-                "rmse_ratio",
-                "dm_p_value",
-                "dm_p_value_abs",
-                "mae",
-                "naive_mae",
-                "n_test",
-            )
-        },
-        "lines": lines,
-    }

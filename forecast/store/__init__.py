@@ -1,1 +1,2 @@
-"""Storage: run folders (what a trained forecaster needs to be used again) and atomic writes."""
+"""Storage: run folders (a saved forecaster beside what the commands wrote about it), the
+journal of forecasts issued, and signatures of state a later run will unpickle."""

@@ -1,0 +1,70 @@
+"""run.json: written last into every folder forecast writes, so that its presence says every
+other file is in place; an interrupted write leaves a folder readers refuse."""
+
+from __future__ import annotations
+
+import datetime as dt
+import platform
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from forecast.base import atomic
+from forecast.base.values import read_json
+from forecast.errors import RunError
+
+MARKER = "run.json"
+PACKAGES = (
+    "forecast",
+    "keras",
+    "tensorflow-cpu",
+    "tensorflow",
+    "numpy",
+    "pandas",
+    "h5py",
+    "scipy",
+    "matplotlib",
+    "yfinance",
+    "PyYAML",
+)
+
+
+def versions() -> dict[str, str]:
+    """Python's and the installed packages' versions, for provenance."""
+    found = {"python": platform.python_version()}
+    for package in PACKAGES:
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def mark_complete(folder: Path, details: dict[str, Any]) -> None:
+    """Write run.json last: status complete, when, the versions, and ``details``."""
+    record = {
+        "status": "complete",
+        "finished": dt.datetime.now().isoformat(timespec="seconds"),
+        "versions": versions(),
+        **details,
+    }
+    atomic.write_json(folder / MARKER, record)
+
+
+def read_marker(folder: Path, flag: str = "--run") -> dict[str, Any]:
+    """The folder's run.json, refusing a missing folder, a missing or unfinished marker."""
+    path = Path(folder)
+    if not path.is_dir():
+        raise RunError(
+            f"{flag} {path}: no such folder; pass a folder written by 'python main.py train'"
+        )
+    marker = path / MARKER
+    if not marker.exists():
+        raise RunError(
+            f"{flag} {path}: no {MARKER}, so the run is incomplete (interrupted or not a run "
+            f"folder); train again"
+        )
+    record = read_json(marker)
+    if record.get("status") != "complete":
+        raise RunError(f"{marker}: status is {record.get('status')!r}, not 'complete'; train again")
+    return record

@@ -1,0 +1,359 @@
+"""The command line's grammar: one builder per subcommand. A flag error (unknown flag, bad
+value, missing argument) is one line on stderr and exit 2, like every other bad input."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from forecast.base.bands import BAND_METHODS
+from forecast.errors import UserError
+
+
+class FlagError(UserError):
+    """A flag the parser refused (argparse's own message, as one line)."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a refused flag raises FlagError (one line, exit 2) instead of printing
+    the usage and exiting itself."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise FlagError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def program_name() -> str:
+    """How the user called us: ``python main.py``, ``forecast`` or ``python -m forecast``."""
+    name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "forecast"
+    if name == "main.py":
+        return "python main.py"
+    return "python -m forecast" if name == "__main__.py" else "forecast"
+
+
+def build_parser() -> Parser:
+    parser = Parser(
+        prog=program_name(),
+        description="LSTM stock-price forecaster. With no command, trains the default config "
+        "(forecast/configs/default.yaml) on the shipped MSFT sample.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for build in (
+        _train,
+        _evaluate,
+        _forecast,
+        _score,
+        _update,
+        _explain,
+        _summary,
+        _backtest,
+        _compare,
+        _batch,
+        _sweep,
+    ):
+        build(commands)
+    return parser
+
+
+# --- shared options -------------------------------------------------------------------------
+
+
+def _config_source(command: argparse.ArgumentParser, help_set: str) -> None:
+    """--config and --set."""
+    command.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="YAML config file, or a shipped config by name: default, quick, best, yahoo "
+        "(default: default)",
+    )
+    command.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=help_set
+    )
+
+
+def _config_options(command: argparse.ArgumentParser) -> None:
+    """What the commands that start from a config and write one folder share."""
+    _config_source(command, "override a config key, e.g. --set train.epochs=5 (repeatable)")
+    command.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="folder to write (default: output.runs_dir/TIME-TICKER…)",
+    )
+    command.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="allow --out to name a folder that already holds results",
+    )
+    command.add_argument(
+        "--refresh",
+        action="store_true",
+        help="download Yahoo Finance prices again instead of using the cache",
+    )
+
+
+def _address(command: argparse.ArgumentParser) -> None:
+    """Where the distributed commands run."""
+    command.add_argument(
+        "--address",
+        default=None,
+        help="Ray cluster to join: auto, HOST:PORT or ray://HOST:10001 (default: a local Ray "
+        "instance on this machine's cores)",
+    )
+
+
+def _newer_bars(command: argparse.ArgumentParser, data_help: str) -> None:
+    """--data FILE or --refresh (not both): where the bars that came since the run are read."""
+    newer = command.add_mutually_exclusive_group()
+    newer.add_argument(
+        "--data", type=Path, default=None, help=f"{data_help} (default: the run's source again)"
+    )
+    newer.add_argument(
+        "--refresh",
+        action="store_true",
+        help="read the run's source again, downloading Yahoo Finance bars again first",
+    )
+
+
+def _run(command: argparse.ArgumentParser, what: str) -> None:
+    command.add_argument("--run", type=Path, required=True, help=f"run folder {what}")
+
+
+# --- one builder per subcommand ---------------------------------------------------------------
+
+
+def _train(commands) -> None:
+    train = commands.add_parser("train", help="train a model and write a run folder")
+    _config_options(train)
+    train.add_argument(
+        "--resume",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="continue an interrupted run in DIR from its last finished epoch",
+    )
+
+
+def _evaluate(commands) -> None:
+    evaluate = commands.add_parser("evaluate", help="reload a run folder and recompute its metrics")
+    _run(evaluate, "to evaluate")
+
+
+def _forecast(commands) -> None:
+    forecast = commands.add_parser(
+        "forecast",
+        help="forecast the next bars (trading days, hours, months…) from a run, with "
+        "uncertainty bands",
+    )
+    _run(forecast, "to use")
+    forecast.add_argument(
+        "--steps",
+        "--days",
+        dest="steps",
+        type=int,
+        default=30,
+        help="bars ahead, in the data's own interval (30); --days is the older name",
+    )
+    forecast.add_argument(
+        "--samples", type=int, default=100, help="Monte-Carlo dropout samples (100)"
+    )
+    _newer_bars(
+        forecast, "CSV of newer prices (the run's date/price/feature columns) to start from"
+    )
+    forecast.add_argument(
+        "--band-method",
+        "--intervals",
+        dest="band_method",
+        choices=BAND_METHODS,
+        default=None,
+        help="band method for this forecast (default: the run's forecast.band_method); "
+        "--intervals is the older name",
+    )
+
+
+def _score(commands) -> None:
+    score = commands.add_parser(
+        "score",
+        help="match the run's journalled forecasts with the bars that came: the live record "
+        "(live.csv/json/png)",
+    )
+    _run(score, "to score")
+    _newer_bars(score, "CSV with the bars that came")
+
+
+def _update(commands) -> None:
+    update = commands.add_parser(
+        "update",
+        help="bring a run up to its newest bars without a full retrain, into a new run folder",
+    )
+    _run(update, "to update")
+    _newer_bars(update, "CSV continuing the run's bars")
+    update.add_argument(
+        "--epochs", type=int, default=None, help="warm-start epochs (default: train.update_epochs)"
+    )
+    update.add_argument(
+        "--refit",
+        action="store_true",
+        help="train from scratch with a new scaler instead of a warm start",
+    )
+    update.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="new run folder (default: output.runs_dir/TIME-TICKER)",
+    )
+
+
+def _explain(commands) -> None:
+    explain = commands.add_parser(
+        "explain", help="plot the gates of one test window's prediction (NumPy reference)"
+    )
+    _run(explain, "to explain")
+    explain.add_argument(
+        "--date",
+        default=None,
+        help="last input bar of the test window, YYYY-MM-DD or YYYY-MM-DD HH:MM (default: the "
+        "last window)",
+    )
+    explain.add_argument(
+        "--layer", type=int, default=0, help="recurrent layer to show, 0 = first (default 0)"
+    )
+
+
+def _summary(commands) -> None:
+    summary = commands.add_parser(
+        "summary", help="parameter counts per layer with their formulas (no training)"
+    )
+    _config_source(summary, "override a config key (repeatable)")
+
+
+def _backtest(commands) -> None:
+    backtest = commands.add_parser(
+        "backtest",
+        help="walk-forward backtest against naive, drift and moving-average baselines",
+    )
+    _config_options(backtest)
+    backtest.add_argument("--folds", type=int, default=5, help="expanding-window folds (5)")
+    backtest.add_argument(
+        "--samples",
+        type=int,
+        default=0,
+        help="MC-dropout samples per day for band coverage (0: off)",
+    )
+
+
+def _compare(commands) -> None:
+    compare = commands.add_parser(
+        "compare", help="backtest several model families on the same folds"
+    )
+    _config_options(compare)
+    compare.add_argument(
+        "--models",
+        default="lstm,gru,simple_rnn,mlp",
+        help="comma-separated families (lstm,gru,simple_rnn,mlp,lstm_direct; default "
+        "lstm,gru,simple_rnn,mlp; lstm_direct: 20 outputs, one per bar ahead)",
+    )
+    compare.add_argument("--folds", type=int, default=5, help="expanding-window folds (5)")
+
+
+def _batch(commands) -> None:
+    batch = commands.add_parser(
+        "batch",
+        help="train many tickers (on this machine's cores or a Ray cluster) and rank them in "
+        "a leaderboard with Benjamini-Hochberg q-values",
+    )
+    _config_source(batch, "override a config key (repeatable)")
+    _address(batch)
+    batch.add_argument("--tickers", default=None, help="comma-separated tickers, e.g. MSFT,AAPL")
+    batch.add_argument(
+        "--tickers-file", type=Path, default=None, help="file with one ticker per line (# comments)"
+    )
+    batch.add_argument(
+        "--forecast",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also forecast N bars for each ticker (0: no)",
+    )
+    batch.add_argument(
+        "--backtest",
+        type=int,
+        default=0,
+        metavar="K",
+        help="also backtest K walk-forward folds for each ticker (0: no)",
+    )
+    batch.add_argument(
+        "--out", type=Path, default=None, help="batch folder (default: output.runs_dir/TIME-batch)"
+    )
+    batch.add_argument(
+        "--cpus-per-task",
+        type=int,
+        default=1,
+        help="CPUs per ticker task; TensorFlow's threads follow (1)",
+    )
+    batch.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the batch in --out, skipping tickers already complete",
+    )
+    batch.add_argument(
+        "--update",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="the nightly step over batch folder DIR: update every ticker's run with its "
+        "newest bars, forecast (--forecast N), score",
+    )
+
+
+def _sweep(commands) -> None:
+    sweep = commands.add_parser(
+        "sweep",
+        help="search hyperparameters (Ray Tune, Optuna TPE, ASHA) on validation rows, then "
+        "retrain the best config and score it once on the test rows",
+    )
+    _config_source(sweep, "override a config key (repeatable)")
+    _address(sweep)
+    sweep.add_argument(
+        "--space",
+        type=Path,
+        required=True,
+        help="search space YAML: dotted config keys to distributions (see configs/space.yaml)",
+    )
+    sweep.add_argument("--trials", type=int, default=16, help="trials to run (16)")
+    sweep.add_argument(
+        "--folds",
+        type=int,
+        default=0,
+        help="score each trial by the mean MASE of K walk-forward folds inside the training "
+        "rows (0: one validation block, per epoch)",
+    )
+    sweep.add_argument(
+        "--out", type=Path, default=None, help="sweep folder (default: output.runs_dir/TIME-sweep)"
+    )
+    sweep.add_argument(
+        "--cpus-per-trial",
+        type=int,
+        default=1,
+        help="CPUs per trial; TensorFlow's threads follow (1)",
+    )
+    sweep.add_argument(
+        "--max-concurrent",
+        type=int,
+        default=None,
+        help="trials at once (default: as many as the CPUs allow; 1 makes the search order "
+        "reproducible)",
+    )
+    sweep.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the interrupted sweep in --out without redoing finished trials (its "
+        "state must carry your signature)",
+    )
+    sweep.add_argument(
+        "--trust",
+        action="store_true",
+        help="with --resume: continue a sweep folder your forecast did not sign (made by an "
+        "older version, or killed before it signed); only one you made yourself",
+    )
