@@ -121,7 +121,7 @@ def test_a_direct_head_forecasts_inputs_it_does_not_predict_up_to_h_bars(tmp_pat
     api.train(config, out=tmp_path / "run", echo=lambda line: None)
     frame = api.forecast(tmp_path / "run", steps=3).table
     assert len(frame) == 3 and np.isfinite(frame[["median", "lo95", "hi95"]]).all().all()
-    with pytest.raises(UserError, match=r"--steps 4: the model reads log_volume.*past 3 "):
+    with pytest.raises(UserError, match=r"steps=4: the model reads log_volume.*past 3 "):
         api.forecast(tmp_path / "run", steps=4)
 
 

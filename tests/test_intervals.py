@@ -168,7 +168,7 @@ def test_backtest_compare_explain_and_summary_with_several_features(tmp_path, ca
     assert explanation.png.exists() and "T" in explanation.png.stem  # intraday: time in name
     assert explanation.steps["forget_gate"].shape[0] == 10
     # The model reads volume and range, which it does not predict: one bar at most.
-    with pytest.raises(UserError, match=r"--steps 5: the model reads log_volume, range"):
+    with pytest.raises(UserError, match=r"steps=5: the model reads log_volume, range"):
         api.forecast(tmp_path / "run", steps=5, samples=3)
     assert len(api.forecast(tmp_path / "run", steps=1, samples=3).table) == 1
     state = read_json(tmp_path / "run" / "scaler.json")

@@ -11,7 +11,7 @@ from typing import Any
 
 from forecast.base import atomic
 from forecast.base.values import read_json
-from forecast.errors import RunError
+from forecast.errors import RunError, named
 
 MARKER = "run.json"
 PACKAGES = (
@@ -51,18 +51,20 @@ def mark_complete(folder: Path, details: dict[str, Any]) -> None:
     atomic.write_json(folder / MARKER, record)
 
 
-def read_marker(folder: Path, flag: str = "--run") -> dict[str, Any]:
-    """The folder's run.json, refusing a missing folder, a missing or unfinished marker."""
+def read_marker(folder: Path) -> dict[str, Any]:
+    """The run folder's run.json, refusing a missing folder, a missing or unfinished marker
+    (named as the caller gave the folder: ``run_dir=…`` or ``--run …``)."""
     path = Path(folder)
     if not path.is_dir():
         raise RunError(
-            f"{flag} {path}: no such folder; pass a folder written by 'python main.py train'"
+            f"{named('run_dir', path)}: no such folder; pass a folder written by "
+            f"'python main.py train'"
         )
     marker = path / MARKER
     if not marker.exists():
         raise RunError(
-            f"{flag} {path}: no {MARKER}, so the run is incomplete (interrupted or not a run "
-            f"folder); train again"
+            f"{named('run_dir', path)}: no {MARKER}, so the run is incomplete (interrupted or "
+            f"not a run folder); train again"
         )
     record = read_json(marker)
     if record.get("status") != "complete":

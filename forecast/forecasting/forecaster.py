@@ -359,7 +359,7 @@ class Forecaster:
                 combined.members_ = {member.config.data.ticker: member for member in loaded}
                 combined.path_ = folder
                 return combined
-        record = read_marker(folder, named("run_dir"))
+        record = read_marker(folder)
         for name in state.STATE_FILES:
             if name == state.HISTORY:
                 continue

@@ -27,7 +27,7 @@ from forecast.data.features import feature_matrix, recursable
 from forecast.data.interval import count_words
 from forecast.data.scaling import MinMaxScaling
 from forecast.data.windows import SpecFields, WindowSpec, as_bars, scaled_to_prices
-from forecast.errors import UserError
+from forecast.errors import UserError, named
 
 QUANTILES = {"median": 0.5, "lo80": 0.1, "hi80": 0.9, "lo95": 0.025, "hi95": 0.975}
 # Rows of history kept for recomputing indicators along the paths: an EMA's weight on
@@ -92,7 +92,7 @@ class Predictor(SpecFields):
             f"of the network; it does not recurse)"
         )
         raise UserError(
-            f"--steps {steps}: {why}; use --steps {limit}, train with "
+            f"{named('steps', steps)}: {why}; use {named('steps', limit)}, train with "
             f"model.horizon {steps} (direct multi-step), or with features it can "
             f"recompute ({RECOMPUTABLE})"
         )

@@ -114,7 +114,8 @@ def run_batch(
         folder = Path(out) if out is not None else Path()
         if out is None or not (folder / "config.yaml").is_file():
             raise UserError(
-                f"--resume: {folder} is not a batch folder; run the batch without --resume first"
+                f"{named('resume', folder, flag='--resume')}: not a batch folder; run the batch "
+                f"without resuming first"
             )
         runs.check_same_config(folder, config, "batch")
     else:

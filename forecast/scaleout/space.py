@@ -29,7 +29,7 @@ from typing import Any
 import yaml
 
 from forecast.config import Config, config_from_dict, read_yaml, set_key
-from forecast.errors import ConfigError
+from forecast.errors import ConfigError, named
 
 KINDS = ("choice", "uniform", "loguniform", "int")
 # Keys a sweep must hold fixed: they pick the data, the test rows or the output.
@@ -260,7 +260,7 @@ def read_space(path: str | Path, base: dict[str, Any]) -> Space:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(
-            f"--space {path}: file not found; pass a search-space YAML file "
+            f"{named('space_path', path)}: file not found; pass a search-space YAML file "
             f"(see configs/space.yaml)"
         )
     try:
