@@ -64,7 +64,6 @@ FLAGS = {
     "tickers": "--tickers",
     "tickers_file": "--tickers-file",
     "trials": "--trials",
-    "trust": "--trust",
 }
 
 

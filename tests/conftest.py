@@ -108,6 +108,20 @@ def empty_yfinance_frame(ticker: str = "NOPE") -> pd.DataFrame:
     return pd.DataFrame(columns=columns, index=pd.DatetimeIndex([], name="Date"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def fake_yahoo() -> str:
+    """The base URL of a loopback server that plays Yahoo Finance (tests/fake_yahoo.py),
+    where every test's Yahoo request goes (FORECAST_YAHOO_URL, inherited by the processes
+    tests start): no test talks to Yahoo itself."""
+    from forecast.data.yahoo import YAHOO_URL
+    from tests.fake_yahoo import serve
+
+    server = serve()
+    os.environ[YAHOO_URL] = f"http://127.0.0.1:{server.server_port}"
+    yield os.environ[YAHOO_URL]
+    server.shutdown()
+
+
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory):
     """One tiny model trained on the quick config (sample data), shared by many tests: read

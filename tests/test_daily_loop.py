@@ -11,6 +11,8 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -210,6 +212,38 @@ def test_a_crash_while_writing_the_journal_leaves_it_intact(parent, tmp_path, mo
     assert not list(run.glob(".journal.tmp-*"))
 
 
+def test_an_update_reads_its_parent_after_a_forecast_writing_it(parent, tmp_path, monkeypatch):
+    """update holds its parent's lock while it reads it: a forecast journalling there (the
+    lock held as forecast holds it) finishes first, and the update carries its rows."""
+    from forecast.store.lock import writing
+
+    run, later = tmp_path / "run", tmp_path / "later"
+    shutil.copytree(parent, run)
+    shutil.copytree(parent, later)
+    api.forecast(later, steps=6)  # the journal the forecast below writes
+    grown = write_bars(tmp_path / "grown.csv", BARS.iloc[:270])
+    monkeypatch.setenv(VARIABLE, str(tmp_path / "barrier"))
+    outcome: dict = {}
+
+    def updating() -> None:
+        try:
+            outcome["result"] = update(
+                run, data_path=grown, epochs=1, out=tmp_path / "new", echo=lambda line: None
+            )
+        except Exception as error:  # shown by the assertion below
+            outcome["error"] = error
+
+    with writing(run, "forecast"):
+        thread = threading.Thread(target=updating)
+        thread.start()
+        arrival(tmp_path / "barrier", "waiting-update-reading-its-parent", timeout=60)
+        shutil.copyfile(later / "journal.csv", run / "journal.csv")  # the forecast's rows
+    thread.join(timeout=300)
+    assert "result" in outcome, outcome.get("error")
+    carried = outcome["result"].folder / "journal.csv"
+    assert carried.read_bytes() == (later / "journal.csv").read_bytes()
+
+
 @pytest.mark.slow
 def test_sigkill_during_update_loses_nothing(parent, tmp_path):
     """Kill an update mid-training: the parent is untouched, the new folder is not a run
@@ -293,9 +327,40 @@ def test_an_hourly_series_forecasts_scores_and_updates(tmp_path):
     )
 
 
+def killed_between_keeping_and_writing(batch: Path, address: str, tmp_path: Path) -> str:
+    """Run batch --update (the CLI, on the session's cluster) and SIGKILL it once it has moved
+    the first ticker's run to previous/ and before it writes that ticker's update; which
+    ticker that was."""
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    for ticker in ("AAA", "BBB"):
+        (barrier / f"batch-moved-{ticker}.hold").touch()
+    process = subprocess.Popen(
+        [sys.executable, "main.py", "batch", "--update", str(batch), "--forecast", "3"]
+        + ["--address", address],
+        cwd=ROOT,
+        env={**os.environ, "CI": "true", VARIABLE: str(barrier)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 300
+    while not list(barrier.glob("batch-moved-*.started")) and time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read()[-2000:]
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    moved = next(barrier.glob("batch-moved-*.started")).name.split(".")[0].split("-")[-1]
+    assert not (batch / "runs" / moved).exists()  # kept under previous/, its update unwritten
+    assert len(list((batch / "previous" / moved).glob("*/run.json"))) == 1
+    return moved
+
+
 def test_batch_update_on_two_tickers(ray_cluster, tmp_path):
     """The nightly step: every ticker updated, forecast and scored; the leaderboard gains the
-    live record; each previous run is kept."""
+    live record; each previous run is kept. A first --update killed after it moved one
+    ticker's run to previous/ and before it wrote the update: the next puts it back and
+    updates it."""
     from forecast.scaleout.batch import run_batch, update_batch
 
     frames = []
@@ -320,7 +385,10 @@ def test_batch_update_on_two_tickers(ray_cluster, tmp_path):
         config, ["AAA", "BBB"], out=tmp_path / "batch", forecast_steps=3, echo=lambda line: None
     )
     long.to_csv(path, index=False)  # the bars that came since
-    result = update_batch(first.folder, forecast_steps=3, echo=lambda line: None)
+    moved = killed_between_keeping_and_writing(first.folder, ray_cluster.address, tmp_path)
+    lines: list[str] = []
+    result = update_batch(first.folder, forecast_steps=3, echo=lines.append)
+    assert any(line.startswith(f"{moved}: restored previous/{moved}/") for line in lines)
     table = result.table.set_index("ticker")
     assert (table["status"] == "ok").all()
     assert (table["live_n"] == 1).all()  # each first forecast's one-bar step resolved

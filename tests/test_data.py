@@ -196,13 +196,13 @@ def test_yahoo_without_dates_asks_for_the_whole_history(tmp_path, monkeypatch):
     [
         (
             empty_yfinance_frame("AAPL"),
-            r"Yahoo Finance AAPL: no prices returned .* use "
+            r"Yahoo Finance AAPL: no prices returned: an empty answer, without an error .* use "
             r"data\.source: sample or csv",
         ),
         (
-            OSError("Could not resolve host"),
-            r"Yahoo Finance AAPL: download failed \(OSError: "
-            r"Could not resolve host\).*data\.source: sample or csv",
+            OSError("Could not resolve host: query2.finance.yahoo.com"),
+            r"Yahoo Finance AAPL: no prices returned: the name did not resolve, offline or DNS "
+            r"\(OSError: Could not resolve host.*check the network, or use data\.source",
         ),
     ],
 )
@@ -221,8 +221,28 @@ def test_yahoo_rate_limit_error_is_clear(tmp_path, monkeypatch):
     from yfinance.exceptions import YFRateLimitError
 
     monkeypatch.setattr(yfinance, "download", fake_download([YFRateLimitError()], []))
-    with pytest.raises(DataError, match=r"AAPL: download failed \(YFRateLimitError"):
+    with pytest.raises(DataError, match=r"AAPL: no prices returned: Yahoo rate-limited"):
         load_prices(yahoo_config(tmp_path))
+
+
+@pytest.mark.parametrize(
+    ("cause", "words"),
+    [
+        ("ImpersonateError('Impersonating chrome152 is not supported')", "impersonate a browser"),
+        ("DNSError: Could not resolve host: query2.finance.yahoo.com", "did not resolve"),
+        ("HTTPError('HTTP Error 503: Service Unavailable')", "HTTP status 503"),
+        ("HTTP status 500: Internal Server Error", "HTTP status 500"),
+        ("YFPricesMissingError('possibly delisted; no price data found')", "unknown or delisted"),
+        ("YFRateLimitError('Too Many Requests. Rate limited.')", "rate-limited"),
+        ("curl: (28) Operation timed out after 10000 milliseconds", "connection failed"),
+        (None, "an empty answer"),
+    ],
+)
+def test_a_failed_download_names_its_cause(cause, words):
+    from forecast.data.yahoo import describe_failure
+
+    reason, fix = describe_failure(cause)
+    assert words in reason and fix
 
 
 def test_corrupt_cache_is_not_used_silently(tmp_path, monkeypatch, caplog):

@@ -134,7 +134,10 @@ def test_overwrite_clears_the_previous_runs_artifacts(trained, tmp_path):
     from forecast.store.runs import create_run_dir
 
     create_run_dir(tmp_path, "X", out=folder, overwrite=True)
-    assert sorted(path.name for path in folder.iterdir()) == ["notes.txt"]
+    assert sorted(path.name for path in folder.iterdir()) == [
+        ".lock",
+        "notes.txt",
+    ]  # the lock stays
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")

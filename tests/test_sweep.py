@@ -4,13 +4,12 @@ the session's simulated two-node Ray cluster (conftest.ray_cluster)."""
 
 from __future__ import annotations
 
+import json
+import math
 import os
-import pickletools
-import re
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -242,68 +241,45 @@ def test_shipped_space_validates_against_the_default_and_best_configs():
         assert "model.learning_rate" in space.keys
 
 
-def before_the_move(pickled: bytes) -> bytes:
-    """A one-frame protocol-5 pickle as the code before forecast/ was regrouped wrote it:
-    classes and functions of ``forecast.engine`` (now ``forecast.scaleout.engine``)."""
-    new, old = b"forecast.scaleout.engine", b"forecast.engine"
-    marker = b"\x8c" + bytes([len(new)]) + new
-    count = pickled.count(marker)
-    if not count:
-        return pickled
-    assert pickled[:3] == b"\x80\x05\x95"  # PROTO 5, FRAME
-    assert sum(op.name == "FRAME" for op, _, _ in pickletools.genops(pickled)) == 1
-    size = int.from_bytes(pickled[3:11], "little") - count * (len(new) - len(old))
-    body = pickled[11:].replace(marker, b"\x8c" + bytes([len(old)]) + old)
-    return pickled[:3] + size.to_bytes(8, "little") + body
+def test_the_trial_log_survives_a_damaged_line_and_reads_old_sweep_folders(tmp_path):
+    """trials.jsonl is what a resumed sweep believes ran; a sweep folder from before the log
+    reads its trials' JSON files, counting only trials that ended (finished or failed)."""
+    from forecast.scaleout import sweep_log
 
-
-def make_old(tune: Path) -> None:
-    """Rewrite a sweep's Tune state as a sweep folder made before the regroup: tuner.pkl
-    and the hex pickles inside the experiment state JSON name forecast.engine."""
-    (tune / "tuner.pkl").write_bytes(before_the_move((tune / "tuner.pkl").read_bytes()))
-    for path in tune.glob("experiment_state-*.json"):
-        path.write_text(
-            re.sub(
-                r"(?<=\")(80059[0-9a-f]+)(?=\")",
-                lambda match: before_the_move(bytes.fromhex(match.group(1))).hex(),
-                path.read_text(),
-            )
-        )
-    assert b"forecast.scaleout" not in (tune / "tuner.pkl").read_bytes()
-
-
-def test_a_sweep_signature_is_checked_before_anything_is_unpickled(tmp_path, monkeypatch):
-    from forecast.errors import UserError
-    from forecast.store.signature import KEY_NAME, check_signed, sign_folder
-
-    monkeypatch.setenv("FORECAST_CACHE_DIR", str(tmp_path / "cache"))
-    tune = tmp_path / "tune"
-    (tune / "trial_001").mkdir(parents=True)
-    (tune / "tuner.pkl").write_bytes(b"state")
-    (tune / "trial_001" / "params.pkl").write_bytes(b"params")
-    signature = tmp_path / "tune.signature.json"
-    with pytest.raises(UserError, match="carries no signature of this user .*add --trust"):
-        check_signed(tune, signature, "--resume x")
-    sign_folder(tune, signature)
-    assert (tmp_path / "cache" / KEY_NAME).stat().st_mode & 0o777 == 0o600
-    check_signed(tune, signature, "--resume x")  # as signed: accepted
-    (tune / "trial_001" / "params.pkl").write_bytes(b"someone else's code")
-    with pytest.raises(UserError, match="changed since this user's forecast signed it"):
-        check_signed(tune, signature, "--resume x")
-    sign_folder(tune, signature)
-    monkeypatch.setenv("FORECAST_CACHE_DIR", str(tmp_path / "another user"))
-    with pytest.raises(UserError, match="changed since"):  # another key, another user
-        check_signed(tune, signature, "--resume x")
+    sweep_log.append(tmp_path, sweep_log.TrialRecord(1, {"a": 1}, {"objective": 1.5}, None))
+    sweep_log.append(tmp_path, sweep_log.TrialRecord(2, {"a": 2}, {"objective": math.nan}, "x"))
+    with open(tmp_path / sweep_log.LOG, "a") as log:
+        log.write('{"number": 3, "par')  # a line cut short: trial 3 runs again
+    records = sweep_log.read(tmp_path)
+    assert [(r.number, r.params, r.last, r.error) for r in records] == [
+        (1, {"a": 1}, {"objective": 1.5}, None),
+        (2, {"a": 2}, {"objective": None}, "x"),
+    ]
+    old = tmp_path / "old"
+    ended, stopped = '{"objective": 1.0, "finished": true}', '{"objective": 2.0}'
+    for number, lines, error in (
+        (1, [stopped, ended], None),
+        (2, [stopped], None),  # killed mid-way: runs again
+        (3, [], "Traceback ...\nforecast.errors.UserError: data.lookback=230: too long\n"),
+    ):
+        trial = old / "tune" / f"trial_{number:03d}"
+        trial.mkdir(parents=True)
+        (trial / "params.json").write_text(json.dumps({"data.lookback": 10 * number}))
+        (trial / "result.json").write_text("\n".join(lines) + "\n")
+        if error:
+            (trial / "error.txt").write_text(error)
+    records = sweep_log.read(old)
+    assert [(r.number, r.last.get("objective"), r.error) for r in records] == [
+        (1, 1.0, None),
+        (3, None, "data.lookback=230: too long"),
+    ]
 
 
 @pytest.mark.slow
-def test_an_interrupted_sweep_resumes_from_signed_state_and_from_an_old_folder(
-    series_csv, tmp_path
-):
-    """Ctrl-C mid-sweep (the CLI on its own local Ray): the Tune state is signed. Rewritten as
-    a sweep folder from before the regroup (pickles naming forecast.engine), --resume refuses
-    it (this user did not sign those files) before unpickling anything; --resume --trust
-    continues it without redoing finished trials."""
+def test_a_sweep_interrupted_then_killed_resumes_without_redoing_a_trial(series_csv, tmp_path):
+    """Ctrl-C at trial 2 (the CLI on its own local Ray), then SIGKILL of the resumed sweep
+    at trial 3: each --resume reads trials.jsonl alone (nothing pickled is loaded), runs
+    only the trials that had not ended, and numbers them after the others."""
     out = tmp_path / "out"
     command = [
         sys.executable,
@@ -335,59 +311,53 @@ def test_an_interrupted_sweep_resumes_from_signed_state_and_from_an_old_folder(
         str(out),
     ]
     environment = {**os.environ, "CI": "true"}
-    barrier = tmp_path / "barrier"
-    barrier.mkdir()
-    (barrier / "trial_002.hold").touch()  # trial 2 waits there (base/barrier.py)
-    process = subprocess.Popen(
-        command,
-        cwd=ROOT,
-        env={**environment, VARIABLE: str(barrier)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+
+    def start(arguments: list[str], held: str) -> subprocess.Popen:
+        barrier = tmp_path / f"barrier-{held}"
+        barrier.mkdir()
+        (barrier / f"{held}.hold").touch()  # that trial waits there (base/barrier.py)
+        process = subprocess.Popen(
+            arguments,
+            cwd=ROOT,
+            env={**environment, VARIABLE: str(barrier)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        arrival(barrier, held)
+        return process
+
+    process = start(command, "trial_002")  # trial 1 has ended: one trial at a time
     first = out / "tune" / "trial_001" / "progress.csv"
-    arrival(barrier, "trial_002")  # trial 1 has finished: one trial at a time
     kept = arrival_of(first, lines=4)  # its header and 3 epochs, which the driver writes
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr[-3000:]
     assert "--resume" in stderr.strip().splitlines()[-1]
-    interrupted = pd.read_csv(out / "trials.csv")
-    statuses = dict(zip(interrupted["trial"], interrupted["status"]))
+    statuses = dict(pd.read_csv(out / "trials.csv")[["trial", "status"]].to_numpy())
     assert statuses[1] == "completed" and statuses.get(2, "not finished") == "not finished"
-    assert (out / "tune.signature.json").is_file()
-    make_old(out / "tune")
-    states = sorted((out / "tune").glob("experiment_state-*.json"))
-    refused = subprocess.run(
-        [*command, "--resume"],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert refused.returncode == 2 and refused.stderr.strip().splitlines()[-1:] == [
-        f"error: --resume {out}: {out / 'tune'} changed since this user's forecast signed it "
-        f"(or another user's did); resuming would unpickle files you did not write: start a "
-        f"new sweep"
-    ]
-    assert sorted((out / "tune").glob("experiment_state-*.json")) == states  # not restored
+
+    process = start([*command, "--resume"], "trial_003")  # trial 2 has ended
+    os.killpg(process.pid, signal.SIGKILL)
+    process.communicate(timeout=60)
+    assert [line["number"] for line in map(json.loads, (out / "trials.jsonl").open())] == [1, 2]
+    second = {path: path.read_bytes() for path in (out / "tune-2").rglob("*") if path.is_file()}
+
     resumed = subprocess.run(
-        [*command, "--resume", "--trust"],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=300,
+        [*command, "--resume"], cwd=ROOT, env=environment, capture_output=True, text=True
     )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming: 2 of 4 trials finished before" in resumed.stdout
     table = pd.read_csv(out / "trials.csv")
     assert list(table["trial"]) == [1, 2, 3, 4]
     assert set(table["status"]) <= {"completed", "stopped early", "failed"}
-    assert first.read_bytes() == kept  # trial 1 finished before the interrupt: not redone
+    assert first.read_bytes() == kept and not (out / "tune-3" / "trial_001").exists()
+    assert {path: path.read_bytes() for path in second} == second  # tune-2 left alone
+    assert sorted(path.name for path in (out / "tune-3").glob("trial_*")) == [
+        "trial_003",
+        "trial_004",
+    ]
+    assert not list(out.rglob("*.pkl.tmp*"))
     assert (out / "best" / "run.json").is_file()
     assert resumed.stdout.strip().splitlines()[-1].startswith("The test rows were used once")
-    from forecast.store.signature import check_signed
-
-    check_signed(out / "tune", out / "tune.signature.json", "again")  # signed anew

@@ -9,6 +9,8 @@ import os
 import time
 from pathlib import Path
 
+from forecast.base import atomic
+
 VARIABLE = "FORECAST_TASK_BARRIER"
 LONGEST_WAIT = 600.0  # seconds
 
@@ -19,7 +21,7 @@ def wait_at(name: str) -> None:
         return
     folder_path = Path(folder)
     folder_path.mkdir(parents=True, exist_ok=True)
-    (folder_path / f"{name}.{os.getpid()}.started").write_text(str(os.getpid()))
+    atomic.write_text(folder_path / f"{name}.{os.getpid()}.started", str(os.getpid()))
     hold, deadline = folder_path / f"{name}.hold", time.monotonic() + LONGEST_WAIT
     while hold.exists() and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -267,7 +267,6 @@ def command_sweep(args: argparse.Namespace) -> int:
         cpus_per_trial=args.cpus_per_trial,
         max_concurrent=args.max_concurrent,
         resume=args.resume,
-        trust=args.trust,
     )
     failed = result.table[result.table["status"] == "failed"]
     for _, row in failed.iterrows():

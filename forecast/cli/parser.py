@@ -348,12 +348,6 @@ def _sweep(commands) -> None:
     sweep.add_argument(
         "--resume",
         action="store_true",
-        help="continue the interrupted sweep in --out without redoing finished trials (its "
-        "state must carry your signature)",
-    )
-    sweep.add_argument(
-        "--trust",
-        action="store_true",
-        help="with --resume: continue a sweep folder your forecast did not sign (made by an "
-        "older version, or killed before it signed); only one you made yourself",
+        help="continue the sweep in --out (interrupted or killed) without redoing the trials "
+        "its trials.jsonl lists",
     )

@@ -41,31 +41,32 @@ def backtest(
         )
     if market is None:
         config, market = load_data(config, refresh=refresh)
-    folder = runs.create_run_dir(
-        config.output.runs_dir, f"{config.data.ticker}-backtest", out=out, overwrite=overwrite
-    )
-    state.write_config(folder, config)
-    result = walk_forward(config, market.bars, folds=folds, samples=samples, echo=echo)
-    result.summary["data_warnings"] = list(market.warnings)
-    atomic.write_table(folder / "backtest.csv", result.table)
-    if result.bands is not None:
-        atomic.write_table(folder / "bands.csv", result.bands)
-    if result.horizons is not None:
-        atomic.write_table(folder / "horizons.csv", result.horizons)
-    atomic.write_json(folder / "backtest.json", result.summary)
-    atomic.write_figure(folder / "backtest.png", plot_backtest(result.table))
-    write_report(
-        folder,
-        f"{config.data.ticker} backtest ({folds} folds)",
-        config=config,
-        data_warnings=market.warnings,
-    )
-    return Result(
-        folder=folder,
-        table=result.table,
-        summary=result.summary,
-        verdict=backtest_verdict(result.summary),
-        config=config,
-        notes=market.warnings,
-        detail=result,
-    )
+    name = f"{config.data.ticker}-backtest"
+    with runs.new_folder(
+        config.output.runs_dir, name, "backtest", out=out, overwrite=overwrite
+    ) as folder:
+        state.write_config(folder, config)
+        result = walk_forward(config, market.bars, folds=folds, samples=samples, echo=echo)
+        result.summary["data_warnings"] = list(market.warnings)
+        atomic.write_table(folder / "backtest.csv", result.table)
+        if result.bands is not None:
+            atomic.write_table(folder / "bands.csv", result.bands)
+        if result.horizons is not None:
+            atomic.write_table(folder / "horizons.csv", result.horizons)
+        atomic.write_json(folder / "backtest.json", result.summary)
+        atomic.write_figure(folder / "backtest.png", plot_backtest(result.table))
+        write_report(
+            folder,
+            f"{config.data.ticker} backtest ({folds} folds)",
+            config=config,
+            data_warnings=market.warnings,
+        )
+        return Result(
+            folder=folder,
+            table=result.table,
+            summary=result.summary,
+            verdict=backtest_verdict(result.summary),
+            config=config,
+            notes=market.warnings,
+            detail=result,
+        )

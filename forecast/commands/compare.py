@@ -37,26 +37,27 @@ def compare(
     if folds < 1:
         raise UserError(f"{named('folds', folds)}: must be >= 1")
     config, market = load_data(config, refresh=refresh)
-    folder = runs.create_run_dir(
-        config.output.runs_dir, f"{config.data.ticker}-compare", out=out, overwrite=overwrite
-    )
-    state.write_config(folder, config)
-    table, summary = compare_families(config, market.bars, families, folds=folds, echo=echo)
-    summary["data_warnings"] = list(market.warnings)
-    atomic.write_table(folder / "compare.csv", table)
-    atomic.write_json(folder / "compare.json", summary)
-    atomic.write_figure(folder / "compare.png", plot_compare(table))
-    write_report(
-        folder,
-        f"{config.data.ticker} model comparison ({folds} folds)",
-        config=config,
-        data_warnings=market.warnings,
-    )
-    return Result(
-        folder=folder,
-        table=table,
-        summary=summary,
-        verdict=compare_verdict(summary),
-        config=config,
-        notes=market.warnings,
-    )
+    name = f"{config.data.ticker}-compare"
+    with runs.new_folder(
+        config.output.runs_dir, name, "compare", out=out, overwrite=overwrite
+    ) as folder:
+        state.write_config(folder, config)
+        table, summary = compare_families(config, market.bars, families, folds=folds, echo=echo)
+        summary["data_warnings"] = list(market.warnings)
+        atomic.write_table(folder / "compare.csv", table)
+        atomic.write_json(folder / "compare.json", summary)
+        atomic.write_figure(folder / "compare.png", plot_compare(table))
+        write_report(
+            folder,
+            f"{config.data.ticker} model comparison ({folds} folds)",
+            config=config,
+            data_warnings=market.warnings,
+        )
+        return Result(
+            folder=folder,
+            table=table,
+            summary=summary,
+            verdict=compare_verdict(summary),
+            config=config,
+            notes=market.warnings,
+        )

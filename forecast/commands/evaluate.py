@@ -12,8 +12,10 @@ from forecast.data.sources import data_fingerprint
 from forecast.errors import RunError, named
 from forecast.evaluation.metrics import METRIC_KEYS, PRODUCTION, metrics_verdict
 from forecast.store import runs
+from forecast.store.lock import locked
 
 
+@locked("evaluate")
 def evaluate(run_dir: str | Path) -> Result:
     """Reload model, scaler and data from the run folder alone and recompute the metrics.
 

@@ -13,6 +13,7 @@ from forecast.commands.result import Result
 from forecast.data.interval import format_timestamps, stamp_text
 from forecast.errors import UserError, named
 from forecast.store import runs
+from forecast.store.lock import locked
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class Explanation:
     csv: Path
 
 
+@locked("explain")
 def explain(run_dir: str | Path, date: str | None = None, layer: int = 0) -> Result:
     """Run the test window ending at ``date`` through the run's NumPy network (read from
     model.keras; no TensorFlow) and plot the chosen recurrent layer's gates; writes

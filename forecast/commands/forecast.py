@@ -20,10 +20,12 @@ from forecast.commands.result import Result
 from forecast.forecasting import state
 from forecast.forecasting.forecast import Forecast
 from forecast.store import journal, runs
+from forecast.store.lock import locked
 
 log = logging.getLogger(__name__)
 
 
+@locked("forecast")
 def forecast(
     run_dir: str | Path,
     steps: int = 30,

@@ -14,8 +14,10 @@ from forecast.commands.result import Result
 from forecast.errors import UserError, named
 from forecast.evaluation.live import live_record
 from forecast.store import journal, runs
+from forecast.store.lock import locked
 
 
+@locked("score")
 def score(
     run_dir: str | Path,
     data_path: str | Path | None = None,

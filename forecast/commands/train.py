@@ -22,6 +22,7 @@ from forecast.errors import RunError, named
 from forecast.forecasting import state
 from forecast.forecasting.forecaster import Forecaster
 from forecast.store import runs
+from forecast.store.lock import writing
 
 
 def train(
@@ -44,10 +45,10 @@ def train(
     if market is None:
         config, market = load_data(config, refresh=refresh)
     dataset_for(config, market.bars, label=market.label)  # too few rows: refused before a folder
-    run_dir = runs.create_run_dir(
-        config.output.runs_dir, config.data.ticker, out=out, overwrite=overwrite
-    )
-    return fit_into(Forecaster(config), market, run_dir, echo, callbacks=callbacks)
+    with runs.new_folder(
+        config.output.runs_dir, config.data.ticker, "train", out=out, overwrite=overwrite
+    ) as run_dir:
+        return fit_into(Forecaster(config), market, run_dir, echo, callbacks=callbacks)
 
 
 def resume(
@@ -61,6 +62,14 @@ def resume(
         raise RunError(
             f"{where}: no such folder; pass the run folder that 'python main.py train' was writing"
         )
+    with writing(path, "train --resume"):
+        return _resume(path, where, echo, callbacks)
+
+
+def _resume(
+    path: Path, where: str, echo: Callable[[str], None], callbacks: Sequence[Any]
+) -> Result:
+    """``resume`` with the folder's write lock held."""
     if (path / MARKER).exists():
         raise RunError(f"{where}: this run is already complete; nothing to resume")
     for name in (state.CONFIG, state.PRICES, state.SCALER):

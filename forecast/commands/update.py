@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ from forecast.errors import DataError, UserError, named
 from forecast.forecasting import state
 from forecast.forecasting.forecaster import Forecaster
 from forecast.store import journal, runs
+from forecast.store.lock import writing
 
 log = logging.getLogger(__name__)
 TOLERANCE = 1e-9  # relative change that counts as a revised bar
@@ -138,6 +139,53 @@ def update(
     ``newer``: the bars already loaded, in place of the run's source (a batch worker gets
     the driver's rows); ``parent_record``: where the parent will be kept, as run.json should
     name it (a batch moves it), else its own path."""
+    with writing(run_dir, "update (reading its parent)"):  # a consistent parent
+        plan = _plan(run_dir, data_path, refresh, epochs, refit, newer, parent_record)
+    config, label = plan.config, plan.market.label
+    with runs.new_folder(config.output.runs_dir, config.data.ticker, "update", out=out) as folder:
+        atomic.write_json(folder / runs.UPDATE, plan.record)  # first: a resume knows it
+        for name, data in plan.carried.items():  # the lineage's record, carried forward
+            atomic.write_bytes(folder / name, data)
+        added, revised = plan.record["new_bars"], plan.record["revised_bars"]
+        epochs_run = config.train.epochs
+        how = "refitting from scratch" if refit else f"warm start for {epochs_run} epoch(s)"
+        echo(
+            f"{label}: {count_words(added, 'new bar')} after the run's last one, {revised} "
+            f"revised; {how}"
+        )
+        return fit_into(
+            Forecaster(config),
+            plan.market,
+            folder,
+            echo,
+            scaler=plan.scaler,
+            start=None if refit else plan.parent / state.MODEL,
+            details={"update": plan.record},
+        )
+
+
+@dataclass(frozen=True)
+class UpdatePlan:
+    """What an update read of its parent, under the parent's lock."""
+
+    parent: Path
+    config: Any  # the update's config: a production fit, its epochs
+    market: MarketData  # the parent's bars continued by the newer ones
+    scaler: Any  # the parent's, kept (None: refit)
+    record: dict[str, Any]  # update.json
+    carried: dict[str, bytes]  # the lineage's journal.csv and adaptive.json, as they were
+
+
+def _plan(
+    run_dir: str | Path,
+    data_path: str | Path | None,
+    refresh: bool,
+    epochs: int | None,
+    refit: bool,
+    newer: MarketData | None,
+    parent_record: str | None,
+) -> UpdatePlan:
+    """Read the parent and the newer bars; check they continue; the update's config."""
     parent = runs.load_run(run_dir)
     config = parent.config
     epochs = config.train.update_epochs if epochs is None else epochs
@@ -162,7 +210,6 @@ def update(
         )
     for note in notes:
         log.warning("%s", note)
-    folder = runs.create_run_dir(config.output.runs_dir, config.data.ticker, out=out)
     record = {
         "parent": parent_record or str(parent.path.resolve()),
         "refit": refit,
@@ -172,27 +219,15 @@ def update(
         "epochs": config.train.epochs,
         "notes": notes,
     }
-    atomic.write_json(folder / runs.UPDATE, record)  # first: a resume knows what this is
-    for name in (journal.JOURNAL, "adaptive.json"):  # the lineage's record, carried forward
-        if (parent.path / name).exists():
-            atomic.write_bytes(folder / name, (parent.path / name).read_bytes())
-    echo(
-        f"{label}: {count_words(added, 'new bar')} after the run's last one, {revised} revised; "
-        f"{'refitting from scratch' if refit else f'warm start for {epochs} epoch(s)'}"
-    )
-    source = source_label(config.data)
     market = MarketData(
         bars=bars,
         data=config.data,
-        warnings=tuple(data_warnings(bars, config.data, source)),
+        warnings=tuple(data_warnings(bars, config.data, source_label(config.data))),
         label=label,
     )
-    return fit_into(
-        Forecaster(config),
-        market,
-        folder,
-        echo,
-        scaler=scaler,
-        start=None if refit else parent.path / state.MODEL,
-        details={"update": record},
-    )
+    carried = {
+        name: (parent.path / name).read_bytes()
+        for name in (journal.JOURNAL, "adaptive.json")
+        if (parent.path / name).exists()
+    }
+    return UpdatePlan(parent.path, config, market, scaler, record, carried)

@@ -7,10 +7,14 @@ frame for a failed ticker, and adjusted closes by default (``auto_adjust``).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import json
 import logging
+import os
 import re
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -20,6 +24,7 @@ from forecast.data.interval import format_timestamps, is_intraday, parse_timesta
 from forecast.errors import DataError
 
 log = logging.getLogger(__name__)
+YAHOO_URL = "FORECAST_YAHOO_URL"  # tests: Yahoo's requests go to this base URL instead
 
 YAHOO_COLUMNS = ("Open", "High", "Low", "Close", "Adj Close", "Volume")
 
@@ -119,6 +124,28 @@ def cache_file(data: DataConfig, today: dt.date | None = None) -> Path:
 
 
 def _download(data: DataConfig) -> pd.DataFrame:
+    """The bars Yahoo serves for ``data``, or one line naming why there are none.
+
+    yfinance downloads through curl_cffi's browser impersonation, which fails once
+    TensorFlow was loaded before curl_cffi in the process (a notebook that trained a model, a
+    reused batch worker, ``update --refresh``; ranaroussi/yfinance#2528). Such a failure is
+    retried in a fresh Python process that loads no TensorFlow."""
+    frame, cause = fetch(data)
+    if frame.empty and cause and "impersonat" in cause.lower():
+        log.info("Yahoo Finance %s: %s; downloading in a separate process", data.ticker, cause)
+        frame, cause = fetch_in_child(data)
+    if frame.empty:
+        reason, fix = describe_failure(cause)
+        raise DataError(
+            f"Yahoo Finance {data.ticker}: no prices returned: {reason}; {fix}, or use "
+            f"data.source: sample or csv"
+        )
+    return frame
+
+
+def fetch(data: DataConfig) -> tuple[pd.DataFrame, str | None]:
+    """(the bars yfinance returns for ``data``, flattened; the first error it reported or
+    raised, as text). yfinance itself logs a failed ticker and returns an empty frame."""
     import yfinance  # imported here: it is slow and only this source needs it
 
     interval = yahoo_interval(data)
@@ -135,22 +162,147 @@ def _download(data: DataConfig) -> pd.DataFrame:
         kwargs["period"] = YAHOO_INTRADAY_PERIOD.get(
             interval, "60d" if interval in YAHOO_INTRADAY_DAYS else "max"
         )
+    if os.environ.get(YAHOO_URL):
+        kwargs["session"] = _session()
+    reported = _ErrorLines()
+    logger = logging.getLogger("yfinance")
+    logger.addHandler(reported)
     try:
         raw = yfinance.download(data.ticker, **kwargs)
     except Exception as error:  # rate limits and network errors escape yfinance
-        raise DataError(
-            f"Yahoo Finance {data.ticker}: download failed "
-            f"({type(error).__name__}: {error}); check the network and ticker, "
-            f"or use data.source: sample or csv"
-        ) from None
+        return pd.DataFrame(), f"{type(error).__name__}: {error}"
+    finally:
+        logger.removeHandler(reported)
     frame = normalize_yahoo_frame(raw, data.ticker, interval)
-    if frame.empty:
-        raise DataError(
-            f"Yahoo Finance {data.ticker}: no prices returned (offline, rate "
-            f"limited, or unknown ticker); check the ticker or use "
-            f"data.source: sample or csv"
+    if not frame.empty:
+        return frame, None
+    return frame, diagnose(data.ticker) or reported.first()
+
+
+def diagnose(ticker: str) -> str | None:
+    """Why Yahoo gave nothing, asked once of its chart endpoint as yfinance asks it (yfinance
+    logs a guess, "possibly delisted", whatever happened): the connection's error (DNS,
+    impersonation, timeout), or an HTTP status with Yahoo's own description; None when
+    Yahoo answered normally (the range holds no bars)."""
+    from urllib.parse import quote
+
+    url = f"https://query2.finance.yahoo.com/v8/finance/chart/{quote(ticker)}"
+    try:
+        response = _session().get(url, params={"range": "5d", "interval": "1d"}, timeout=20)
+    except Exception as error:
+        return f"{type(error).__name__}: {error}"
+    if response.status_code < 400:
+        return None
+    try:
+        detail = (response.json().get("chart") or {}).get("error") or {}
+        description = detail.get("description") or response.reason
+    except (ValueError, AttributeError):
+        description = getattr(response, "reason", "") or ""
+    return f"HTTP status {response.status_code}: {description}".rstrip(": ")
+
+
+def fetch_in_child(data: DataConfig) -> tuple[pd.DataFrame, str | None]:
+    """``fetch`` in a fresh Python process (no TensorFlow there), its bars read back from a
+    temporary CSV with their time zone."""
+    import subprocess
+    import sys
+    import tempfile
+
+    values = {
+        key: list(value) if isinstance(value, tuple) else value
+        for key, value in dataclasses.asdict(data).items()
+    }
+    with tempfile.TemporaryDirectory(prefix="forecast-yahoo-") as folder:
+        path = Path(folder) / "bars.csv"
+        done = subprocess.run(
+            [sys.executable, "-m", "forecast.data.yahoo", json.dumps(values), str(path)],
+            capture_output=True,
+            text=True,
+            timeout=600,
         )
-    return frame
+        lines = done.stdout.strip().splitlines()
+        if done.returncode != 0 or not lines:
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            return pd.DataFrame(), f"the download process failed ({last})"
+        cause = json.loads(lines[-1]).get("cause")
+        frame = _read_cache(path) if path.exists() else None
+    return (frame if frame is not None else pd.DataFrame()), cause
+
+
+def describe_failure(cause: str | None) -> tuple[str, str]:
+    """(what went wrong, what to do) for yfinance's error text, in words."""
+    text = (cause or "").strip()
+    lower = text.lower()
+    if "impersonat" in lower:
+        return (
+            f"curl_cffi could not impersonate a browser ({text})",
+            "upgrade curl_cffi and yfinance (pip install -U curl_cffi yfinance)",
+        )
+    if any(
+        word in lower for word in ("resolve host", "name or service", "dnserror", "getaddrinfo")
+    ):
+        return (f"the name did not resolve, offline or DNS ({text})", "check the network")
+    if "429" in lower or "too many requests" in lower or "ratelimit" in lower:
+        return (f"Yahoo rate-limited the download ({text})", "wait a few minutes and try again")
+    if any(word in lower for word in ("delisted", "no data found", "not found", "no price data")):
+        return (
+            f"Yahoo has no data for this ticker in that range: an unknown or delisted ticker "
+            f"({text})",
+            "check data.ticker, data.start and data.end",
+        )
+    status = re.search(
+        r"\b(?:HTTP(?: Error| status)?|status(?: code)?)[ :]*([45]\d\d)\b", text, re.IGNORECASE
+    )
+    if status:
+        return (f"Yahoo answered HTTP status {status.group(1)} ({text})", "try again later")
+    if any(word in lower for word in ("timed out", "timeout", "connection", "ssl", "curl")):
+        return (f"the connection failed ({text})", "check the network")
+    if text:
+        return (text, "check the network and the ticker")
+    return (
+        "an empty answer, without an error (a ticker Yahoo does not know, or a range with no bars)",
+        "check data.ticker and the dates",
+    )
+
+
+class _ErrorLines(logging.Handler):
+    """yfinance's error lines during one download (it logs a failed ticker, it does not
+    raise)."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        for line in record.getMessage().splitlines():
+            if line.strip() and "failed download" not in line.lower():
+                self.lines.append(line.strip())
+
+    def first(self) -> str | None:
+        return self.lines[0].split("]: ", 1)[-1] if self.lines else None
+
+
+def _session() -> Any:
+    """A curl_cffi session impersonating a browser, as yfinance's own; with
+    ``FORECAST_YAHOO_URL`` set (tests), one that sends Yahoo's https requests to that base
+    URL instead (a loopback server that plays Yahoo)."""
+    from urllib.parse import urlsplit
+
+    from curl_cffi import requests as curl_requests
+
+    base = os.environ.get(YAHOO_URL)
+    if not base:
+        return curl_requests.Session(impersonate="chrome")
+
+    class Redirected(curl_requests.Session):
+        def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+            parts = urlsplit(url)
+            if parts.scheme == "https" and (parts.hostname or "").endswith("yahoo.com"):
+                query = f"?{parts.query}" if parts.query else ""
+                url = f"{base.rstrip('/')}{parts.path or '/'}{query}"
+            return super().request(method, url, *args, **kwargs)
+
+    return Redirected(impersonate="chrome")
 
 
 def load_yahoo(data: DataConfig, refresh: bool = False) -> pd.DataFrame:
@@ -197,3 +349,20 @@ def _read_cache(path: Path) -> pd.DataFrame | None:
     if dates.isna().any():
         return None
     return frame.assign(Date=dates)
+
+
+def _child_main(arguments: list[str]) -> None:
+    """``python -m forecast.data.yahoo DATA_JSON OUT.csv``: fetch in this fresh process, the
+    bars to OUT.csv (with their zone), the error's text on stdout as JSON."""
+    values, out = json.loads(arguments[0]), Path(arguments[1])
+    values["features"] = tuple(values["features"])
+    frame, cause = fetch(DataConfig(**values))
+    if not frame.empty:
+        _cache_frame(frame).to_csv(out, index=False)
+    print(json.dumps({"cause": cause, "rows": len(frame)}))
+
+
+if __name__ == "__main__":
+    import sys
+
+    _child_main(sys.argv[1:])

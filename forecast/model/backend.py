@@ -1,11 +1,13 @@
 """TensorFlow, imported once and quietly, by the modules that need it.
 
 Nothing else in the package imports TensorFlow, so ``--help``, config validation and
-parameter counting stay instant.
+parameter counting stay instant. curl_cffi (yfinance's HTTP client) is loaded first where it
+is installed: loaded after TensorFlow, its browser impersonation fails (yfinance#2528).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
@@ -28,6 +30,8 @@ def import_tensorflow_quietly() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if "tensorflow" in sys.modules:
         return
+    with contextlib.suppress(ImportError):  # before TensorFlow, or its browser impersonation
+        import curl_cffi.requests  # noqa: F401  fails (yfinance#2528): Yahoo downloads use it
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile(mode="w+b") as captured:

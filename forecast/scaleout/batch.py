@@ -12,16 +12,18 @@ alone, so a resumed batch and an undisturbed one give byte-identical files.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from forecast.base import atomic
+from forecast.base.barrier import wait_at
 from forecast.base.marker import MARKER
 from forecast.base.names import safe_name
 from forecast.base.values import plain, read_json
@@ -34,6 +36,7 @@ from forecast.scaleout import load_engine
 from forecast.scaleout.batch_worker import read_tree, run_ticker, ticker_csv, update_ticker
 from forecast.scaleout.leaderboard import batch_verdict, leaderboard, ticker_row
 from forecast.store import runs
+from forecast.store.lock import writing
 
 
 def read_tickers(tickers: str | None = None, tickers_file: str | Path | None = None) -> list[str]:
@@ -110,46 +113,51 @@ def run_batch(
         )
     if address:
         engine.check_address(address)  # before any folder is made
-    if resume:
-        folder = Path(out) if out is not None else Path()
-        if out is None or not (folder / "config.yaml").is_file():
-            raise UserError(
-                f"{named('resume', folder, flag='--resume')}: not a batch folder; run the batch "
-                f"without resuming first"
+    with _batch_folder(config, out, resume) as folder:
+        complete = {
+            ticker for ticker in tickers if (folder / "runs" / safe_name(ticker) / MARKER).exists()
+        }
+        todo = [ticker for ticker in tickers if ticker not in complete or not resume]
+        if resume and complete:
+            echo(
+                f"resuming: {len(complete)} of {len(tickers)} tickers are complete; running "
+                f"{len(todo)}"
             )
-        runs.check_same_config(folder, config, "batch")
-    else:
-        folder = runs.create_run_dir(config.output.runs_dir, "batch", out=out)
-        state.write_config(folder, config)
-    complete = {
-        ticker for ticker in tickers if (folder / "runs" / safe_name(ticker) / MARKER).exists()
-    }
-    todo = [ticker for ticker in tickers if ticker not in complete or not resume]
-    if resume and complete:
-        echo(
-            f"resuming: {len(complete)} of {len(tickers)} tickers are complete; running {len(todo)}"
+        values = config_to_dict(config)
+        errors: dict[str, str] = {}
+        arguments = []
+        for ticker in todo:
+            try:
+                csv = ticker_csv(config, ticker)
+            except UserError as error:  # the driver cannot read this ticker's rows
+                errors[ticker] = str(error)
+                continue
+            runs_dir = str(folder / "runs")
+            arguments.append((values, ticker, csv, forecast_steps, backtest_folds, runs_dir))
+        queued = [arguments_[1] for arguments_ in arguments]
+        return _dispatch(
+            folder, tickers, run_ticker, arguments, queued, errors, cpus_per_task, address, echo
         )
-    values = config_to_dict(config)
-    errors: dict[str, str] = {}
-    arguments = []
-    for ticker in todo:
-        try:
-            arguments.append(
-                (
-                    values,
-                    ticker,
-                    ticker_csv(config, ticker),
-                    forecast_steps,
-                    backtest_folds,
-                    str(folder / "runs"),
-                )
-            )
-        except UserError as error:  # the driver cannot read this ticker's rows
-            errors[ticker] = str(error)
-    queued = [arguments_[1] for arguments_ in arguments]
-    return _dispatch(
-        folder, tickers, run_ticker, arguments, queued, errors, cpus_per_task, address, echo
-    )
+
+
+@contextlib.contextmanager
+def _batch_folder(config: Config, out: str | Path | None, resume: bool) -> Iterator[Path]:
+    """The batch's folder held with its write lock: a new one with the config written, or
+    (``resume``) the one given, refused unless it started with this config."""
+    if not resume:
+        with runs.new_folder(config.output.runs_dir, "batch", "batch", out=out) as folder:
+            state.write_config(folder, config)
+            yield folder
+        return
+    folder = Path(out) if out is not None else Path()
+    if out is None or not (folder / "config.yaml").is_file():
+        raise UserError(
+            f"{named('resume', folder, flag='--resume')}: not a batch folder; run the batch "
+            f"without resuming first"
+        )
+    with writing(folder, "batch --resume"):
+        runs.check_same_config(folder, config, "batch")
+        yield folder
 
 
 def update_batch(
@@ -177,13 +185,25 @@ def update_batch(
         )
     if address:
         engine.check_address(address)
+    with writing(folder, "batch --update"):
+        return _update_each(folder, forecast_steps, cpus_per_task, address, echo)
+
+
+def _update_each(
+    folder: Path,
+    forecast_steps: int,
+    cpus_per_task: int,
+    address: str | None,
+    echo: Callable[[str], None],
+) -> Result:
+    """``update_batch`` with the batch folder's write lock held."""
     config = runs.read_config(folder)
     tickers = [str(row["ticker"]) for row in read_json(folder / "leaderboard.json")["rows"]]
     errors: dict[str, str] = {}
     arguments, moves = [], {}
     for ticker in tickers:
         run = folder / "runs" / safe_name(ticker)
-        if not (run / MARKER).exists():
+        if not (run / MARKER).exists() and not restore(folder, ticker, echo):
             errors[ticker] = "no complete run folder to update"
             continue
         stamp = read_json(run / MARKER).get("finished", "run").replace(":", "")
@@ -199,7 +219,9 @@ def update_batch(
     def keep_parent(ticker: str) -> None:
         run, kept = moves[ticker]
         kept.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(run, kept)  # the run the update came from, as it was
+        with writing(run, "batch --update"):  # not while a forecast or score writes it
+            os.replace(run, kept)  # the run the update came from, as it was
+        wait_at(f"batch-moved-{safe_name(ticker)}")  # a test's barrier (base/barrier.py)
 
     queued = [arguments_[0] for arguments_ in arguments]
     return _dispatch(
@@ -214,6 +236,26 @@ def update_batch(
         echo,
         before_write=keep_parent,
     )
+
+
+def restore(folder: Path, ticker: str, echo: Callable[[str], None]) -> bool:
+    """A ticker whose run sits only under previous/ (an --update stopped between keeping its
+    run there and writing the update): the newest kept run back in runs/TICKER, any partial
+    update there removed. False when there is none to restore."""
+    kept = folder / "previous" / safe_name(ticker)
+    candidates = sorted(path for path in kept.glob("*") if (path / MARKER).is_file())
+    if not candidates:
+        return False
+    run = folder / "runs" / safe_name(ticker)
+    if run.exists():
+        shutil.rmtree(run)  # an update's files, written only in part: it runs again
+    run.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(candidates[-1], run)
+    echo(
+        f"{ticker}: restored {candidates[-1].relative_to(folder)} to runs/ (the last --update "
+        f"stopped after keeping it and before writing its update); updating it again"
+    )
+    return True
 
 
 def _dispatch(

@@ -12,6 +12,7 @@ raises is not (that is a property of its input, not of the machine).
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sys
 import time
@@ -23,11 +24,9 @@ from typing import Any
 import ray
 
 from forecast.errors import UserError, named
+from forecast.scaleout.sweep_log import TrialRecord, error_from_text
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent  # the forecast package, shipped to workers
-# Where this module lived before forecast/ was regrouped: sweep folders made then pickled
-# their progress callback as forecast.engine._Progress (tune/tuner.pkl).
-FORMER_MODULE = "forecast.engine"
 MAX_RETRIES = 3
 
 
@@ -178,21 +177,15 @@ def run_tasks(
 ASHA_REDUCTION = 3  # each ASHA rung keeps the best third of the trials that reached it
 
 
-@dataclass(frozen=True)
-class TrialRecord:
-    """One trial as Ray Tune ended it."""
-
-    number: int  # 1, 2, … in the order the search proposed them
-    params: dict[str, Any]  # the drawn values, as Tune holds them (see Space.decode)
-    last: dict[str, Any]  # the last metrics it reported ({} when it failed before any)
-    error: str | None  # one line when it failed
-
-
 _listener: Callable[[TrialRecord], None] | None = None  # progress of the running search
 
 
+_first_number = 0  # the trials of earlier sessions of the running search: numbered after them
+
+
 def _trial_number(trial: Any) -> int:
-    return int(str(trial.experiment_tag).split("_")[0])
+    """The trial's number in the whole search (its session's count, after earlier ones)."""
+    return _first_number + int(str(trial.experiment_tag).split("_")[0])
 
 
 def _trial_folder(trial: Any) -> str:
@@ -262,7 +255,7 @@ def search(
     cpus_per_trial: int = 1,
     max_concurrent: int | None = None,
     start: list[dict[str, Any]] | None = None,
-    resume: bool = False,
+    previous: Sequence[TrialRecord] = (),
     on_trial: Callable[[TrialRecord], None] | None = None,
 ) -> tuple[list[TrialRecord], bool]:
     """Minimise ``metric`` over ``space`` with Optuna's TPE and ASHA early stopping.
@@ -272,14 +265,17 @@ def search(
     takes a metrics dict after every epoch (or fold); ASHA stops trials whose ``metric`` is
     among the worst at a rung (``training_iteration`` milestones up to ``max_t``). A trial
     whose function raises is recorded as failed and the search goes on. The experiment lives
-    in the folder ``experiment`` (TensorBoard logs per trial); ``resume`` continues an interrupted
-    one there without redoing its finished trials. ``start``: points evaluated first (the
-    config as given). Returns the trials by number and whether the search was interrupted
-    (Ctrl-C) before all ran.
+    in the folder ``experiment`` (TensorBoard logs per trial). ``start``: points evaluated
+    first (the config as given). ``previous``: the trials an earlier session of this search
+    finished (a resumed sweep), told to the search with their scores, never run again (and
+    nothing of that session is unpickled); this session runs ``trials`` more, numbered after
+    them. Returns this session's trials by number and whether it was interrupted (Ctrl-C)
+    before all ran.
     """
     import optuna
     from ray import tune
 
+    global _first_number
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # no status tables on the terminal
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     trainable = tune.with_resources(
@@ -288,19 +284,17 @@ def search(
         ),
         {"cpu": cpus_per_trial},
     )
-    path = Path(experiment)
-    if resume:
-        sys.modules.setdefault(FORMER_MODULE, sys.modules[__name__])  # older sweep folders
-        tuner = tune.Tuner.restore(
-            str(path),
-            trainable=trainable,
-            resume_unfinished=True,
-            resume_errored=False,
-            restart_errored=False,
-        )
+    if previous:  # told to the search as evaluated points; a failed one as the worst score
+        points = [record.params for record in previous]
+        rewards = [_reward(record.last.get(metric)) for record in previous]
     else:
-        settings = {"metric": metric, "max_t": max_t, "seed": seed, "trials": trials}
-        tuner = _new_tuner(trainable, space, path, settings, max_concurrent, start)
+        points, rewards = start or [], None
+    settings = {"metric": metric, "max_t": max_t, "trials": trials}
+    settings["seed"] = seed + len(previous)  # a resumed session draws afresh, not trial 2 again
+    _first_number = max((record.number for record in previous), default=0)
+    tuner = _new_tuner(
+        trainable, space, Path(experiment), settings, max_concurrent, points, rewards
+    )
     grid = _fit_quietly(tuner, on_trial)
     records = sorted(
         (
@@ -320,16 +314,25 @@ def search(
     return records, interrupted
 
 
+def _reward(value: Any) -> float:
+    """A finished trial's score for the search: the metric, or +inf where it has none."""
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        return float(value)
+    return math.inf
+
+
 def _new_tuner(
     trainable: Any,
     space: Any,
     path: Path,
     settings: dict[str, Any],
     max_concurrent: int | None,
-    start: list[dict[str, Any]] | None,
+    points: list[dict[str, Any]],
+    rewards: list[float] | None,
 ) -> Any:
     """A Tuner minimising ``settings["metric"]`` with Optuna's TPE (seeded) and ASHA, its
-    trial folders named trial_NNN in the search's order."""
+    trial folders named trial_NNN in the search's order. ``points``: evaluated first, or
+    with ``rewards`` told as evaluated already."""
     import optuna
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
@@ -351,7 +354,9 @@ def _new_tuner(
         tune_config=tune.TuneConfig(
             metric=settings["metric"],
             mode="min",
-            search_alg=OptunaSearch(sampler=sampler, points_to_evaluate=start or None),
+            search_alg=OptunaSearch(
+                sampler=sampler, points_to_evaluate=points or None, evaluated_rewards=rewards
+            ),
             scheduler=scheduler,
             num_samples=trials,
             max_concurrent_trials=max_concurrent,
@@ -400,11 +405,20 @@ def _record(trial: Any, error: str | None = None) -> TrialRecord:
     )
 
 
+def _error_file_text(trial: Any) -> str:
+    """The traceback Tune wrote to a failed trial's error.txt ("" if none)."""
+    path = trial.error_file
+    try:
+        return Path(path).read_text(encoding="utf-8") if path else ""
+    except OSError:
+        return ""
+
+
 def _progress_class() -> type:
     """The Tune callback that hands each finished trial to the running search's
-    ``on_trial``. It is pickled with the experiment (tuner.pkl) by reference, as
-    ``forecast.scaleout.engine._Progress``, so it keeps no state of its own; it is made on first use
-    (importing ray.tune costs batch runs 0.6 s) and found again by ``__getattr__``."""
+    ``on_trial``. Tune pickles it with the experiment by reference, as
+    ``forecast.scaleout.engine._Progress`` (nothing here ever loads that pickle again); it is
+    made on first use, since importing ray.tune costs batch runs 0.6 s."""
     if "_Progress" not in globals():
         from ray.tune import Callback
 
@@ -417,14 +431,8 @@ def _progress_class() -> type:
 
             def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
                 if _listener is not None:
-                    _listener(_record(trial, error="failed"))
+                    _listener(_record(trial, error=error_from_text(_error_file_text(trial))))
 
         _Progress.__qualname__ = "_Progress"
         globals()["_Progress"] = _Progress
     return globals()["_Progress"]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "_Progress":  # unpickling a resumed experiment's callback
-        return _progress_class()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

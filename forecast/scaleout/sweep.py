@@ -41,8 +41,9 @@ from forecast.commands.result import Result
 from forecast.config import Config, config_to_dict
 from forecast.errors import SweepInterrupted, UserError, named
 from forecast.forecasting import state
-from forecast.scaleout import load_engine
+from forecast.scaleout import load_engine, sweep_log
 from forecast.scaleout.space import Space, base_value, configure, read_space, space_text
+from forecast.scaleout.sweep_log import TrialRecord
 from forecast.scaleout.sweep_summary import (
     choose_best,
     objective_name,
@@ -52,25 +53,28 @@ from forecast.scaleout.sweep_summary import (
 )
 from forecast.scaleout.sweep_trial import OBJECTIVE, run_trial
 from forecast.store import runs
+from forecast.store.lock import writing
 
-TUNE_FOLDER = "tune"  # Ray Tune's experiment: trial_NNN/ with TensorBoard logs
-SIGNATURE = "tune.signature.json"  # this user's HMAC of tune/, checked before --resume
+TUNE_FOLDER = "tune"  # Ray Tune's experiment: trial_NNN/ (TensorBoard logs); tune-2, … resumed
 
 
-def _check_resume(
-    folder: Path, config: Config, space: Space, folds: int, trust: bool
-) -> dict[str, Any]:
-    from forecast.store.signature import check_signed
+def _session_folder(folder: Path) -> Path:
+    """Where this session's trials go: tune/ first, tune-2/, tune-3/, … for each resume (Ray
+    Tune's state of an earlier session is never loaded again; trials.jsonl carries it)."""
+    if not (folder / TUNE_FOLDER).exists():
+        return folder / TUNE_FOLDER
+    sessions = 2
+    while (folder / f"{TUNE_FOLDER}-{sessions}").exists():
+        sessions += 1
+    return folder / f"{TUNE_FOLDER}-{sessions}"
 
+
+def _check_resume(folder: Path, config: Config, space: Space, folds: int) -> dict[str, Any]:
     state_path = folder / "sweep_state.json"
-    if not state_path.is_file() or not (folder / TUNE_FOLDER).is_dir():
+    if not state_path.is_file():
         raise UserError(
             f"{named('resume', folder, flag='--resume')}: not a sweep folder; run the sweep "
             f"without resuming first"
-        )
-    if not trust:  # before anything is unpickled
-        check_signed(
-            folder / TUNE_FOLDER, folder / SIGNATURE, named("resume", folder, flag="--resume")
         )
     sweep_state = read_json(state_path)
     runs.check_same_config(folder, config, "sweep")
@@ -98,15 +102,13 @@ def run_sweep(
     cpus_per_trial: int = 1,
     max_concurrent: int | None = None,
     resume: bool = False,
-    trust: bool = False,
     echo: Callable[[str], None] = print,
 ) -> Result:
     """Search the space on the training rows, write trials.csv, best.yaml, best/ (retrained
     and tested once), sweep.png and report.html into a sweep folder.
 
-    ``resume`` continues an interrupted sweep in ``out``; its Ray Tune state must carry this
-    user's signature (``trust``: resume one that does not, such as a sweep folder made
-    before forecast signed them).
+    ``resume`` continues a sweep in ``out`` that was interrupted or killed: the trials its
+    trials.jsonl lists are told to the search and not run again; the rest run now.
     """
     engine = load_engine("sweep")
 
@@ -119,12 +121,20 @@ def run_sweep(
     space = read_space(space_path, config_to_dict(config))  # before any data or Ray
     if address:
         engine.check_address(address)
-    plan = _plan(config, space, trials, folds, out, resume, trust, echo)
-    started = time.perf_counter()
-    records = _search(plan, space, address, cpus_per_trial, max_concurrent, resume, echo)
-    table = trials_table(records, space, folds)
-    atomic.write_table(plan.folder / "trials.csv", table)
-    return _finish(plan, space, records, table, time.perf_counter() - started, echo)
+    from forecast.commands.common import load_data
+
+    config, market = load_data(config)
+    if resume:
+        held = writing(Path(out) if out is not None else Path(), "sweep --resume")
+    else:
+        held = runs.new_folder(config.output.runs_dir, "sweep", "sweep", out=out)
+    with held as folder:
+        plan = _plan(config, market, space, trials, folds, folder, resume, echo)
+        started = time.perf_counter()
+        records = _search(plan, space, address, cpus_per_trial, max_concurrent, echo)
+        table = trials_table(records, space, folds)
+        atomic.write_table(plan.folder / "trials.csv", table)
+        return _finish(plan, space, records, table, time.perf_counter() - started, echo)
 
 
 @dataclass(frozen=True)
@@ -142,35 +152,31 @@ class SweepPlan:
 
 def _plan(
     config: Config,
+    market: Any,
     space: Space,
     trials: int,
     folds: int,
-    out: str | Path | None,
+    folder: Path,
     resume: bool,
-    trust: bool,
     echo: Callable[[str], None],
 ) -> SweepPlan:
-    """Load the data, keep the training rows, make (or check, on resume) the sweep folder."""
-    from forecast.commands.common import load_data
+    """Keep the training rows; start the sweep's folder (or check it, on resume)."""
     from forecast.data.sources import data_fingerprint
     from forecast.data.windows import WindowSpec, split_sizes
 
-    config, market = load_data(config)
     n_train = split_sizes(len(market.bars), WindowSpec.from_config(config))[0]
     training = market.bars.iloc[:n_train]  # what trials receive: never a test row
     fingerprint = data_fingerprint(market.bars)
     values = config_to_dict(config)
     start = space.encode({key: base_value(values, key) for key in space.keys})
     if resume:
-        folder = Path(out) if out is not None else Path()
-        sweep_state = _check_resume(folder, config, space, folds, trust)
+        sweep_state = _check_resume(folder, config, space, folds)
         if sweep_state["data_sha256"] != fingerprint:
             raise UserError(
                 f"{named('resume', folder, flag='--resume')}: the data differs from the data "
                 f"the sweep started with; resume with the same data or start a new sweep"
             )
     else:
-        folder = runs.create_run_dir(config.output.runs_dir, "sweep", out=out)
         state.write_config(folder, config)
         atomic.write_text(folder / "space.yaml", space_text(space))
         sweep_state = {
@@ -196,19 +202,22 @@ def _search(
     address: str | None,
     cpus_per_trial: int,
     max_concurrent: int | None,
-    resume: bool,
     echo: Callable[[str], None],
-) -> list[Any]:
-    """The trials on the engine; Tune's state signed whatever happens; a Ctrl-C raises
-    SweepInterrupted saying how to continue."""
+) -> list[TrialRecord]:
+    """The trials trials.jsonl lists, and the rest run now on the engine, each logged as it
+    ends; a Ctrl-C raises SweepInterrupted saying how to continue."""
     from forecast.scaleout import engine
-    from forecast.store.signature import sign_folder
 
     folds, trials = plan.state["folds"], plan.state["trials"]
-    values = config_to_dict(plan.config)
-    finished = [0]
+    previous = sweep_log.read(plan.folder)
+    if previous:
+        echo(f"resuming: {len(previous)} of {trials} trials finished before")
+    if len(previous) >= trials:
+        return previous
+    finished = [len(previous)]
 
-    def on_trial(record: Any) -> None:
+    def on_trial(record: TrialRecord) -> None:
+        sweep_log.append(plan.folder, record)
         finished[0] += 1
         last = record.last
         score = last.get(OBJECTIVE)
@@ -219,26 +228,28 @@ def _search(
         )
         echo(f"[{finished[0]}/{trials}] trial {record.number}: {text}")
 
-    try:
-        with engine.connected(address):
-            records, interrupted = engine.search(
-                run_trial,
-                {"values": values, "space": space, "bars": plan.training, "folds": folds},
-                space,
-                plan.folder / TUNE_FOLDER,
-                trials=trials,
-                metric=OBJECTIVE,
-                max_t=folds or int(space.largest("train.epochs") or plan.config.train.epochs),
-                seed=plan.config.train.seed,
-                cpus_per_trial=cpus_per_trial,
-                max_concurrent=max_concurrent,
-                start=[plan.start] if plan.start else None,
-                resume=resume,
-                on_trial=on_trial,
-            )
-    finally:  # Tune has written its state: sign it for a later --resume
-        if (plan.folder / TUNE_FOLDER).is_dir():
-            sign_folder(plan.folder / TUNE_FOLDER, plan.folder / SIGNATURE)
+    with engine.connected(address):
+        records, interrupted = engine.search(
+            run_trial,
+            {
+                "values": config_to_dict(plan.config),
+                "space": space,
+                "bars": plan.training,
+                "folds": folds,
+            },
+            space,
+            _session_folder(plan.folder),
+            trials=trials - len(previous),
+            metric=OBJECTIVE,
+            max_t=folds or int(space.largest("train.epochs") or plan.config.train.epochs),
+            seed=plan.config.train.seed,
+            cpus_per_trial=cpus_per_trial,
+            max_concurrent=max_concurrent,
+            start=[plan.start] if plan.start and not previous else None,
+            previous=previous,
+            on_trial=on_trial,
+        )
+    records = [*previous, *records]
     if interrupted:
         table = trials_table(records, space, folds)
         atomic.write_table(plan.folder / "trials.csv", table)

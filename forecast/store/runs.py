@@ -16,8 +16,10 @@ A folder without a complete ``run.json`` is an interrupted run and is refused by
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,7 @@ from forecast.config import Config, config_to_dict
 from forecast.errors import UserError, named
 from forecast.forecasting import state
 from forecast.forecasting.forecaster import Forecaster
+from forecast.store.lock import LOCK, writing
 
 UPDATE = "update.json"  # an update's folder: its parent and how it trained (written first)
 # What --overwrite removes from a folder: the files forecast writes, and nothing else.
@@ -90,11 +93,41 @@ def create_run_dir(
     raise UserError(f"output.runs_dir {runs_dir}: too many runs named {base.name}")
 
 
+@contextlib.contextmanager
+def new_folder(
+    runs_dir: str | Path,
+    name: str,
+    command: str,
+    out: str | Path | None = None,
+    overwrite: bool = False,
+) -> Iterator[Path]:
+    """A new run (or batch, sweep) folder, held with its write lock (store/lock.py) for the
+    block: two commands never write one folder, and a named ``out`` is checked empty (or
+    emptied, with ``overwrite``) only once the lock is held."""
+    if out is None:
+        path = create_run_dir(runs_dir, name)
+        with writing(path, command):
+            yield path
+        return
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{named('out', path)}: exists and is not a folder; choose another path")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(
+            f"{named('out', path)}: cannot create folder ({error.strerror}); choose a "
+            f"writable location"
+        ) from None
+    with writing(path, command):
+        yield create_run_dir(runs_dir, name, out=path, overwrite=overwrite)
+
+
 def _named_folder(path: Path, overwrite: bool) -> Path:
     """``out``: an empty (or, with ``overwrite``, emptied of our files) folder."""
     if path.exists() and not path.is_dir():
         raise UserError(f"{named('out', path)}: exists and is not a folder; choose another path")
-    if path.is_dir() and any(path.iterdir()) and not overwrite:
+    if path.is_dir() and any(item.name != LOCK for item in path.iterdir()) and not overwrite:
         raise UserError(
             f"{named('out', path)}: folder is not empty (holds a previous run?); choose a new "
             f"folder or pass {named('overwrite')}"
