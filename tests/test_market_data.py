@@ -350,6 +350,26 @@ def test_an_unadjusted_split_is_named_with_the_fix(tmp_path, caplog):
         load_market(csv_config(path, on_suspect_split="error"))
 
 
+def test_a_split_on_a_day_the_stock_rose_is_found_beside_adj_close(tmp_path):
+    """AAPL's 2000-06-21 2:1 split came on a +9.8 % day: the close went ×0.549, far from 1/2,
+    but ×0.500 beside Adj Close. A -50 % crash that Adj Close shows too is a real move."""
+    index = pd.bdate_range("2000-01-03", periods=160)
+    frame = ohlcv_frame(index, seed=7, sigma=0.004)
+    frame["Adj Close"] = frame["Close"] * 0.9  # dividends: a constant factor here
+    frame.loc[index[100], ["Open", "High", "Low", "Close", "Adj Close"]] *= 1.098
+    frame.loc[index[101] :, ["Open", "High", "Low", "Close", "Adj Close"]] *= 1.098
+    frame.loc[index[100] :, ["Open", "High", "Low", "Close"]] /= 2  # unadjusted from here on
+    frame.loc[index[130] :, ["Open", "High", "Low", "Close", "Adj Close"]] *= 0.5  # a crash
+    market = load_market(csv_config(write_bars(tmp_path / "aapl.csv", frame)))
+    [line] = [line for line in market.warnings if "split-like" in line]
+    assert f"1 split-like jump(s) in Close: {index[100].date()} ×0.5" in line
+    assert "(×0.500 beside Adj Close, near 1/2)" in line
+    assert "look like unadjusted splits: set data.price_column: Adj Close" in line
+    assert f"1 more where Adj Close moves as much (real moves?): {index[130].date()} ×0.49" in line
+    adjusted = load_market(csv_config(tmp_path / "aapl.csv", price_column="Adj Close"))
+    assert not any("look like unadjusted splits" in line for line in adjusted.warnings)
+
+
 def test_missing_sessions_stale_stretches_and_zero_volume_are_reported():
     index = pd.bdate_range("2024-01-02", periods=80)
     bars = ohlcv_frame(index, seed=1).rename(columns=str.lower)

@@ -2,7 +2,8 @@
 
 Nothing here changes the data; each check says what it found, where, and what to do:
 
-    split-like jumps      a one-bar close ratio near 1/2, 1/3, 2/3, 2, 3 … (an unadjusted split)
+    split-like jumps      a one-bar close ratio near 1/2, 1/3, 2/3, 2, 3 …, or the close moving
+                          by such a ratio against Adj Close (an unadjusted split)
     missing sessions      sessions of the calendar with no row, and the longest such gap
     rows on closed days   daily rows on days the calendar has no session
     stale stretches       5 or more identical closes in a row
@@ -27,7 +28,8 @@ from forecast.data.calendar import (
 from forecast.data.interval import describe_gap, irregular_gaps, is_intraday, stamp_text, wall_clock
 from forecast.errors import DataError
 
-SPLIT_RATIOS = (1 / 10, 1 / 5, 1 / 4, 1 / 3, 1 / 2, 2 / 3, 3 / 2, 2, 3, 4, 5, 10)
+SPLIT_FACTORS = (2, 3, 4, 5, 6, 7, 8, 10, 15, 20, 3 / 2)  # forward splits seen in US stocks
+SPLIT_RATIOS = tuple(sorted({1 / factor for factor in SPLIT_FACTORS} | set(SPLIT_FACTORS)))
 SPLIT_TOLERANCE = 0.03  # |log(ratio) − log(split ratio)|: within about 3 %
 STALE_RUN = 5  # identical closes in a row
 SHOWN = 3  # examples named in a line
@@ -60,38 +62,76 @@ def _examples(stamps: list[str], total: int) -> str:
 
 
 def suspect_splits(bars: pd.DataFrame, data: DataConfig, label: str) -> str | None:
-    """A one-bar ratio near a split ratio, with a hint when Adj Close is smooth there."""
-    prices = bars["price"].to_numpy()
+    """One-bar moves that look like splits: a close ratio near a split ratio; and, where an
+    Adj Close column differs from the prices, a day whose close moved by a split ratio more
+    than Adj Close did, whatever the day's own move (a 2:1 split on a +10 % day: ×0.549)."""
+    prices = bars["price"].to_numpy(dtype=float)
     if len(prices) < 2:
         return None
     log_ratio = np.log(prices[1:] / prices[:-1])  # (N-1,)
-    distance = np.abs(log_ratio[:, None] - np.log(SPLIT_RATIOS)[None, :])  # (N-1, ratios)
-    near = np.flatnonzero(distance.min(axis=1) < SPLIT_TOLERANCE)
-    if not len(near):
+    near = _near_split(log_ratio)
+    adjusted = bars["adj_close"].to_numpy(dtype=float) if "adj_close" in bars else None
+    if adjusted is None or np.allclose(adjusted, prices, equal_nan=True):
+        if not near:
+            return None
+        stamps = [_stamp(bars, log_ratio, k, ratio) for k, ratio in near.items()]
+        return (
+            f"{label}: {len(near)} split-like jump(s) in {data.price_column}: "
+            f"{_examples(stamps, len(near))}; if these are splits, use split-adjusted prices"
+        )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        beside = log_ratio - np.log(adjusted[1:] / adjusted[:-1])  # (N-1,) the move Adj lacks
+    behind = _near_split(beside)
+    moves = {k: ratio for k, ratio in near.items() if k not in behind}
+    if not behind and not moves:
         return None
+    if not behind:
+        stamps = [_stamp(bars, log_ratio, k, ratio) for k, ratio in moves.items()]
+        return (
+            f"{label}: {len(moves)} split-like jump(s) in {data.price_column}, where Adj Close "
+            f"moves as much: {_examples(stamps, len(moves))}; if these are splits, use "
+            f"split-adjusted prices"
+        )
     stamps = [
-        f"{stamp_text(bars.index[k + 1])} ×{np.exp(log_ratio[k]):.3f} (near "
-        f"{Fraction(SPLIT_RATIOS[int(np.argmin(distance[k]))]).limit_denominator(10)})"
-        for k in near
+        _stamp(bars, log_ratio, k, ratio, beside=None if k in near else beside[k])
+        for k, ratio in behind.items()
     ]
+    fix = "data.auto_adjust: true" if data.source == "yahoo" else "data.price_column: Adj Close"
     line = (
-        f"{label}: {len(near)} split-like jump(s) in {data.price_column}: "
-        f"{_examples(stamps, len(near))}"
+        f"{label}: {len(behind)} split-like jump(s) in {data.price_column}: "
+        f"{_examples(stamps, len(behind))}; Adj Close does not jump there, so these look like "
+        f"unadjusted splits: set {fix}"
     )
-    if "adj_close" in bars and not np.allclose(bars["adj_close"], prices, equal_nan=True):
-        adjusted = bars["adj_close"].to_numpy()
-        adjusted_ratio = np.abs(np.log(adjusted[near + 1] / adjusted[near]))
-        if np.all(adjusted_ratio < 0.5 * np.abs(log_ratio[near])):
-            fix = (
-                "data.auto_adjust: true"
-                if data.source == "yahoo"
-                else "data.price_column: Adj Close"
-            )
-            return (
-                f"{line}; Adj Close does not jump there, so these look like unadjusted "
-                f"splits: set {fix}"
-            )
-    return f"{line}; if these are splits, use split-adjusted prices"
+    if moves:
+        shown = [_stamp(bars, log_ratio, k, ratio) for k, ratio in moves.items()]
+        line += (
+            f"; {len(moves)} more where Adj Close moves as much (real moves?): "
+            f"{_examples(shown, len(moves))}"
+        )
+    return line
+
+
+def _near_split(log_ratio: np.ndarray) -> dict[int, float]:
+    """The bars (index into the ratios) whose log ratio lies within SPLIT_TOLERANCE of a
+    split ratio's, with that split ratio."""
+    distance = np.abs(log_ratio[:, None] - np.log(SPLIT_RATIOS)[None, :])  # (N-1, ratios)
+    distance = np.nan_to_num(distance, nan=np.inf)  # a missing Adj Close: no split there
+    closest = np.argmin(distance, axis=1)  # (N-1,)
+    found = np.flatnonzero(distance.min(axis=1) < SPLIT_TOLERANCE)
+    return {int(k): SPLIT_RATIOS[int(closest[k])] for k in found}
+
+
+def _stamp(
+    bars: pd.DataFrame, log_ratio: np.ndarray, k: int, ratio: float, beside: float | None = None
+) -> str:
+    """``2000-06-21 ×0.549 (×0.500 beside Adj Close, near 1/2)``: a flagged bar in words."""
+    split = Fraction(ratio).limit_denominator(20)
+    how = (
+        f"×{np.exp(beside):.3f} beside Adj Close, near {split}"
+        if beside is not None
+        else (f"near {split}")
+    )
+    return f"{stamp_text(bars.index[k + 1])} ×{np.exp(log_ratio[k]):.3f} ({how})"
 
 
 def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
