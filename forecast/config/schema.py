@@ -112,14 +112,14 @@ class ForecastConfig:
 
     band_method: Literal[BAND_METHODS] = "conformal"  # how forecasts get their bands
     adaptive: bool = False  # ACI (Gibbs & Candès 2021): backtests, forecasts from the journal
-    adaptive_step: float = 0.005  # ACI's step size gamma
+    adaptive_step: float = 0.05  # ACI's step size gamma (bench/REPLAY.md: daily journals)
 
     def validate(self, path: str) -> None:
         check(
             0 < self.adaptive_step < 0.5,
             f"{path}.adaptive_step",
             self.adaptive_step,
-            "must be in (0, 0.5); Gibbs & Candès use 0.005",
+            "must be in (0, 0.5); 0.05 suits a daily journal (docs/daily-loop.md)",
         )
         check(
             not self.adaptive or self.band_method == "conformal",

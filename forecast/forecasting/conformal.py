@@ -15,7 +15,8 @@ point forecast by the finite-sample quantile of those residuals.
   scale with the price level (a dollar residual from a $50 stretch would be too narrow at
   $100).
 - **Quantile rule**: the ⌈(n+1)(1-α)⌉-th smallest absolute residual of the n at that
-  horizon; the band is forecast × exp(±q). With fewer than 1/α - 1 residuals no finite band
+  horizon, or an earlier horizon's if larger (a band never narrows further ahead); the band
+  is forecast × exp(±q). With fewer than 1/α - 1 residuals no finite band
   can promise the level, and the forecast says so.
 - **Random walk's band**: the naive forecast (the last close) widened by the same rule from
   the same block's h-bar log returns (the naive forecast's residuals), so the two bands
@@ -49,6 +50,15 @@ def conformal_quantile(scores: np.ndarray, level: float) -> float:
     scores = np.sort(np.asarray(scores, dtype="float64"))  # (n,)
     rank = math.ceil((len(scores) + 1) * level)
     return float(scores[rank - 1]) if rank <= len(scores) else math.inf
+
+
+def widening(widths: np.ndarray) -> np.ndarray:
+    """Half-widths per horizon that never shrink as the horizon grows: the running maximum.
+    Each horizon's quantile comes from its own residuals, so on a short block the raw ones
+    can cross (87.34, 86.76, 87.07, …); taking the larger only widens a band, so each
+    horizon keeps at least its own quantile's coverage. NaN (too few residuals) stays NaN,
+    and every horizon after it too.  (H,)"""
+    return np.maximum.accumulate(np.asarray(widths, dtype="float64"))
 
 
 def minimum_residuals(level: float) -> int:
@@ -91,7 +101,8 @@ class Calibration:
         (80, 95); NaN where the horizon has too few residuals for the level.  (H,)
 
         ``alphas``: a miscoverage per horizon from adaptive conformal inference in place of
-        the nominal 1 − level (``adaptive_quantile``); nominal past its end.
+        the nominal 1 − level (``adaptive_quantile``); nominal past its end. A band never
+        narrows further ahead (``widening``).
         """
         level = LEVELS[name]
         scores = self.model_scores if method == "model" else self.naive_scores
@@ -103,7 +114,7 @@ class Calibration:
                 widths.append(conformal_quantile(values, level))
             else:
                 widths.append(adaptive_quantile(np.sort(values), float(alphas[horizon])))
-        return np.array(widths)
+        return widening(np.array(widths))
 
     def missing(self, steps: int) -> dict[str, int]:
         """Levels without a band somewhere in 1 … ``steps``: name -> the first horizon that
