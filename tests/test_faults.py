@@ -134,3 +134,79 @@ def test_two_runs_started_together_get_their_own_folders_and_identical_results(t
     first, second = folders
     for name in ("metrics.json", "predictions.csv"):  # same config + seed: same bytes
         assert (first / name).read_bytes() == (second / name).read_bytes()
+
+
+# --- full disks and read-only folders --------------------------------------------------------
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir()) if path.is_file()}
+
+
+def no_space(name: str):
+    """matplotlib's savefig, failing as a full disk does when it writes ``name``."""
+    import errno
+
+    from matplotlib.figure import Figure
+
+    save = Figure.savefig
+
+    def savefig(self, target, *arguments, **keywords):
+        if Path(target).name.startswith(f".{Path(name).stem}.tmp-"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return save(self, target, *arguments, **keywords)
+
+    return savefig
+
+
+@pytest.mark.parametrize(
+    "command, failing",
+    [
+        (["forecast", "--steps", "3"], "forecast.png"),  # after forecast.csv and .json
+        (["score"], "live.png"),  # after live.csv and live.json
+    ],
+)
+def test_a_full_disk_mid_command_leaves_every_file_as_it_was(
+    command, failing, run_copy, monkeypatch, capsys
+):
+    """ENOSPC at the command's third file: one line naming it and why; every file the
+    command had already replaced is put back byte for byte, and nothing new is left."""
+    from matplotlib.figure import Figure
+
+    from forecast.cli import main
+
+    assert main(["forecast", "--run", str(run_copy), "--steps", "2"]) == 0  # a journal to score
+    capsys.readouterr()
+    before = snapshot(run_copy)
+    monkeypatch.setattr(Figure, "savefig", no_space(failing))
+    code = main([command[0], "--run", str(run_copy), *command[1:]])
+    error = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(error) == 1, error
+    assert error[0].startswith(f"error: {run_copy / failing}: cannot write (No space left")
+    assert "nothing this command wrote was kept" in error[0]
+    assert snapshot(run_copy) == before
+    assert not [path.name for path in run_copy.iterdir() if ".tmp-" in path.name]
+
+
+def test_a_folder_that_may_not_be_written_is_named(run_copy, monkeypatch, capsys):
+    """EACCES (as a read-only folder gives; root may write anywhere, so it is patched in):
+    the forecast says which file and why, and the journal is as it was."""
+    import errno
+    import tempfile
+
+    from forecast.cli import main
+
+    make = tempfile.mkstemp
+
+    def refused(*arguments, **keywords):
+        if keywords.get("prefix", "").startswith(".journal"):
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return make(*arguments, **keywords)
+
+    before = snapshot(run_copy)
+    monkeypatch.setattr(tempfile, "mkstemp", refused)
+    code = main(["forecast", "--run", str(run_copy), "--steps", "2"])
+    error = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(error) == 1, error
+    assert error[0].startswith(f"error: {run_copy / 'journal.csv'}: cannot write (Permission")
+    assert snapshot(run_copy) == before

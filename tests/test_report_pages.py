@@ -1,6 +1,7 @@
 """Every kind of report page opened in a real browser (headless Chromium): one clear title,
 every image loads, nothing overflows a 1280-pixel window (wide tables scroll in their own
-box), no console error; a screenshot of each is kept in the test's folder.
+box), no console error, a hostile ticker shown as text; a screenshot of each is kept in the
+test's folder.
 
 Locally the test skips, saying why, when Chromium is not installed; under CI it fails."""
 
@@ -97,6 +98,11 @@ def open_in_chromium(page: Path, screenshot: Path) -> dict:
     )
 
 
+# A ticker is input too: markup that would report itself if the page ran it, and a $ that
+# matplotlib would read as mathtext.
+HOSTILE = "SYN<img src=x onerror=\"console.error('injected')\">$x"
+
+
 @pytest.fixture(scope="module")
 def pages(trained, first_batch, first_sweep, tmp_path_factory) -> dict[str, Path]:
     """One page of each kind: a run with a forecast and a live record, a backtest, a model
@@ -115,7 +121,7 @@ def pages(trained, first_batch, first_sweep, tmp_path_factory) -> dict[str, Path
     csv = folder / "prices.csv"
     prices = synthetic_prices(220, seed=2)
     prices.rename_axis("Date").rename("Close").to_csv(csv)
-    source = ["data.source=csv", f"data.path={csv}", "data.start=null", "data.ticker=SYN"]
+    source = ["data.source=csv", f"data.path={csv}", "data.start=null", f"data.ticker={HOSTILE}"]
     config = api.load_config(
         QUICK,
         [
@@ -152,6 +158,8 @@ def test_a_report_page_reads_well_in_a_browser(pages, kind, tmp_path):
     assert report["outside"] == []
     assert report["errors"] == []
     assert (tmp_path / f"{kind}.png").read_bytes()[:4] == b"\x89PNG"
+    if kind in ("backtest", "compare"):  # the hostile ticker is shown as text
+        assert "SYN&lt;img src=x onerror=" in pages[kind].read_text()
     if kind == "run":
         text = pages[kind].read_text()
         assert "Live record" in text and "Forecast" in text

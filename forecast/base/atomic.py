@@ -1,35 +1,120 @@
 """Atomic file writes: a temporary file beside the target, then one rename.
 
-A reader (or a crashed run) never sees a half-written file under the final name.
+A reader (or a crashed run) never sees a half-written file under the final name. A write
+that fails (a full disk, a folder that may not be written) raises ``WriteError``: one line
+naming the file and why, the previous file as it was.
+
+``transaction()`` makes a command's writes all or nothing: each file it replaces is kept
+(a hard link) until the block ends; if the block fails (a full disk at its third file, a
+bad input found late, Ctrl-C), every file is put back as it was and new ones are removed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from forecast.errors import UserError
+
+
+class WriteError(UserError):
+    """A file that could not be written: no space, no permission, a read-only disk."""
+
+
+# the running transaction's replaced files: final path -> its previous version (None: new)
+_replaced: contextvars.ContextVar[dict[Path, Path | None] | None] = contextvars.ContextVar(
+    "atomic_transaction", default=None
+)
+
+
+def _cannot(path: Path, error: OSError) -> WriteError:
+    reason = error.strerror or str(error) or type(error).__name__
+    kept = (
+        "; nothing this command wrote was kept"
+        if _replaced.get() is not None
+        else "; the previous file is as it was"
+    )
+    return WriteError(
+        f"{path}: cannot write ({reason}){kept}; free some space or write somewhere you may "
+        f"(--out, output.runs_dir)"
+    )
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path (same folder, same suffix) that replaces ``path`` on success."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Keep the real suffix last: Keras insists on ".keras", matplotlib reads ".png".
-    handle, temporary = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.stem}.tmp-", suffix=path.suffix
-    )
-    os.close(handle)
-    os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
     try:
-        yield Path(temporary)
-        os.replace(temporary, path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Keep the real suffix last: Keras insists on ".keras", matplotlib reads ".png".
+        handle, temporary = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.stem}.tmp-", suffix=path.suffix
+        )
+        os.close(handle)
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
+    except OSError as error:
+        raise _cannot(path, error) from None
+    try:
+        try:
+            yield Path(temporary)
+        except OSError as error:  # the caller's write into the temporary file
+            raise _cannot(path, error) from None
+        _replace(Path(temporary), path)
     finally:
         Path(temporary).unlink(missing_ok=True)
+
+
+def _replace(temporary: Path, path: Path) -> None:
+    """The rename; inside a transaction, the file it replaces kept first."""
+    replaced = _replaced.get()
+    try:
+        if replaced is not None and path not in replaced:
+            previous = None
+            if path.exists():
+                previous = path.with_name(f".{path.name}.previous-{os.getpid()}")
+                previous.unlink(missing_ok=True)
+                try:
+                    os.link(path, previous)  # no copy: the old bytes stay where they are
+                except OSError:
+                    shutil.copy2(path, previous)
+            replaced[path] = previous
+        os.replace(temporary, path)
+    except OSError as error:
+        raise _cannot(path, error) from None
+
+
+@contextlib.contextmanager
+def transaction() -> Iterator[None]:
+    """All the atomic writes in the block, or none: on any exception the replaced files
+    are put back and the new ones removed (a nested block joins the outer one)."""
+    if _replaced.get() is not None:
+        yield
+        return
+    replaced: dict[Path, Path | None] = {}
+    token = _replaced.set(replaced)
+    try:
+        yield
+    except BaseException:
+        for path, previous in reversed(list(replaced.items())):
+            with contextlib.suppress(OSError):
+                if previous is None:
+                    path.unlink(missing_ok=True)
+                else:
+                    os.replace(previous, path)
+        raise
+    else:
+        for previous in replaced.values():
+            if previous is not None:
+                previous.unlink(missing_ok=True)
+    finally:
+        _replaced.reset(token)
 
 
 def _umask() -> int:

@@ -6,6 +6,7 @@ wrong types and out-of-range values fail naming the field, the value and the rul
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime as dt
 import hashlib
@@ -341,11 +342,36 @@ def load_config(
     if path is not None:
         path = config_path(path)  # a file, or a shipped config by name ("quick")
         values = _merge(values, read_yaml(path))
+    given = copy.deepcopy(values)
     for assignment in overrides:
         apply_override(values, assignment)
     try:
         return config_from_dict(values)
     except ConfigError as error:
-        if path is not None:
-            raise ConfigError(f"{path}: {error}") from None
-        raise
+        where = _blame(str(error), path, given, list(overrides))
+        raise ConfigError(f"{where}: {error}" if where else str(error)) from None
+
+
+def _blame(message: str, path: Path | None, given: dict[str, Any], overrides: list[str]) -> str:
+    """Who gave the value a config was refused for: the ``--set KEY=VALUE`` that set that
+    field (or, for a rule across fields, the first override after which the config fails),
+    else the config file ("" for the defaults)."""
+    for assignment in reversed(overrides):
+        key = assignment.partition("=")[0].strip()
+        if message.startswith((f"{key}:", f"{key}.", f"{key} ")):
+            return f"--set {assignment}"
+    values = copy.deepcopy(given)
+    failing = _fails(values)
+    for assignment in overrides:
+        apply_override(values, assignment)
+        if not failing and _fails(values):
+            return f"--set {assignment}"
+    return str(path) if path is not None else ""
+
+
+def _fails(values: dict[str, Any]) -> bool:
+    try:
+        config_from_dict(copy.deepcopy(values))
+    except ConfigError:
+        return True
+    return False

@@ -50,6 +50,13 @@ class DataConfig:
 
     def validate(self, path: str) -> None:
         check(
+            0 < len(self.ticker.strip()) <= 64 and self.ticker.isprintable(),
+            f"{path}.ticker",
+            self.ticker,
+            "must be 1 to 64 printable characters (no control characters such as NUL or a "
+            "line break)",
+        )
+        check(
             bool(re.fullmatch(r"[A-Za-z0-9_/-]+", self.calendar)),
             f"{path}.calendar",
             self.calendar,

@@ -22,6 +22,7 @@ import pandas as pd
 from forecast.config import DataConfig
 from forecast.data.bars import clean_bars, find_column
 from forecast.data.calendar import resolve_calendar
+from forecast.data.csv_files import read_csv
 from forecast.data.features import check_features, source_columns
 from forecast.data.interval import check_interval, is_intraday
 from forecast.errors import DataError, named
@@ -179,26 +180,6 @@ def restrict_dates(
             f"widen the date range"
         )
     return bars
-
-
-def read_csv(path: Path) -> pd.DataFrame:
-    """A CSV as text columns, or a DataError naming the file."""
-    if not path.exists():
-        raise DataError(f"{path}: file not found; set data.path to an existing CSV file")
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except pd.errors.EmptyDataError:
-        raise DataError(
-            f"{path}: file is empty; expected a header line such as "
-            f"'Date,Close' and one row per day"
-        ) from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise DataError(
-            f"{path}: not a readable CSV file ({first}); expected comma-separated "
-            f"columns such as Date,Close"
-        ) from None
-    return frame
 
 
 def data_fingerprint(bars: pd.Series | pd.DataFrame) -> str:

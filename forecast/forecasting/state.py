@@ -15,6 +15,7 @@ for other windows); nothing is unpickled and YAML is read safely.
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,8 @@ def read_config(folder: Path) -> Config:
     try:
         return config_from_dict(migrate_renamed(read_yaml(path)))
     except ConfigError as error:
-        raise RunError(f"{path}: {error}") from None
+        message = str(error)
+        raise RunError(message if message.startswith(str(path)) else f"{path}: {message}") from None
 
 
 def write_scaler(folder: Path, scaler: MinMaxScaling, features: tuple[str, ...]) -> None:
@@ -90,7 +92,7 @@ def read_calibration(folder: Path) -> Any:
         with np.load(arrays_path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in ("model_scores", "naive_scores")}
         return Calibration.from_parts(record, arrays)
-    except (OSError, KeyError, TypeError, ValueError) as error:
+    except (OSError, KeyError, TypeError, ValueError, EOFError, zipfile.BadZipFile) as error:
         raise RunError(
             f"{arrays_path}: damaged calibration ({type(error).__name__}); train the run again"
         ) from None
@@ -134,8 +136,6 @@ def check_model_shape(path: Path, config: Config) -> None:
 
 def read_network(path: Path) -> Any:
     """model.keras as the NumPy network (no TensorFlow), refusing a layer it does not know."""
-    import zipfile
-
     from forecast.model.reference import Network
 
     try:

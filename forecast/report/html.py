@@ -234,6 +234,11 @@ def write_batch_report(folder: str | Path, table: pd.DataFrame, verdict: str) ->
     each ticker's own report."""
     folder = Path(folder)
     linked = table.copy()
+    for column in linked.columns:  # the table goes out unescaped for its links: escape here
+        if linked[column].dtype == object or pd.api.types.is_string_dtype(linked[column]):
+            linked[column] = [
+                html.escape(value) if isinstance(value, str) else value for value in linked[column]
+            ]
     linked["report"] = [
         f"<a href='{html.escape(str(run))}/report.html'>report</a>"
         if isinstance(run, str) and (folder / run / "report.html").exists()

@@ -31,11 +31,17 @@ def time_axis(axes, stamps: pd.DatetimeIndex) -> np.ndarray | pd.DatetimeIndex:
     return np.arange(len(stamps))
 
 
+def plain(text: object) -> str:
+    """Text as it is written: a ``$`` in a ticker or file name is not mathtext (an odd one
+    would make matplotlib fail to draw the figure)."""
+    return str(text).replace("$", r"\$")
+
+
 def finish_axes(
     axes, title: str, xlabel: str = "date", ylabel: str = "price", legend: str | None = "best"
 ) -> None:
     """The labels, grid and legend every line plot here shares."""
-    axes.set_title(title)
+    axes.set_title(plain(title))
     axes.set_xlabel(xlabel)
     axes.set_ylabel(ylabel)
     axes.grid(alpha=0.3)
@@ -298,7 +304,7 @@ def plot_gates(
         zorder=3,
         label=f"predicted {predicted:.2f}",
     )
-    top.set_title(title)
+    top.set_title(plain(title))
     top.set_ylabel("price")
     top.grid(alpha=0.3)
     top.legend(loc="upper left", fontsize=8)
@@ -343,7 +349,7 @@ def plot_batch(table: pd.DataFrame, significance: float = 0.05) -> Figure:
     axes.barh(positions, ratios, color=colours)
     axes.set_yticks(
         positions,
-        [f"{ticker} *" if mark else str(ticker) for ticker, mark in zip(ran["ticker"], timing)],
+        [plain(f"{ticker} *" if mark else ticker) for ticker, mark in zip(ran["ticker"], timing)],
     )
     axes.invert_yaxis()
     axes.axvline(1.0, color="black", linewidth=1, linestyle="--", label="naive (1.0)")

@@ -68,12 +68,26 @@ def read_tickers(tickers: str | None = None, tickers_file: str | Path | None = N
             f"{named('tickers_file', tickers_file) if tickers_file else named('tickers')}"
             f": no tickers found; list at least one, e.g. MSFT,AAPL"
         )
-    for name in names:
-        if not re.fullmatch(r"[A-Z0-9._^=-]+", name):
+    return check_tickers(names)
+
+
+def check_tickers(tickers: list[str]) -> list[str]:
+    """Refuse a name that is no ticker symbol, and two tickers that would share a folder
+    (BRK.B and BRK-B are both runs/BRK-B)."""
+    folders: dict[str, str] = {}
+    for name in tickers:
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9^][A-Za-z0-9._^=-]*", name):
             raise UserError(
-                f"ticker {name!r}: not a ticker symbol; use letters, digits and . - ^ = only"
+                f"ticker {name!r}: not a ticker symbol; use letters, digits and . - ^ = only, "
+                f"starting with a letter, a digit or ^"
             )
-    return names
+        other = folders.setdefault(safe_name(name), name)
+        if other != name:
+            raise UserError(
+                f"tickers {other!r} and {name!r} would share the folder runs/{safe_name(name)}; "
+                f"list only one of them"
+            )
+    return tickers
 
 
 def write_files(folder: Path, ticker: str, files: dict[str, bytes]) -> None:
@@ -111,6 +125,7 @@ def run_batch(
             f"{named('cpus_per_task', cpus_per_task)}: forecast and backtest must be >= 0 "
             f"(0: skip), cpus-per-task >= 1"
         )
+    tickers = check_tickers(list(tickers))
     if address:
         engine.check_address(address)  # before any folder is made
     with _batch_folder(config, out, resume) as folder:

@@ -48,7 +48,8 @@ def ticker_csv(config: Config, ticker: str) -> tuple[str, str] | None:
     the driver so that workers need no shared filesystem; None for other sources."""
     if config.data.source != "csv":
         return None
-    from forecast.data.sources import read_csv, ticker_file, ticker_rows
+    from forecast.data.csv_files import read_csv
+    from forecast.data.sources import ticker_file, ticker_rows
 
     data = replace(config.data, ticker=ticker)
     path = ticker_file(data)

@@ -24,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from forecast.base import atomic
+from forecast.errors import RunError
 
 JOURNAL = "journal.csv"
 COLUMNS = (
@@ -59,18 +60,22 @@ def read_journal(run_dir: Path) -> pd.DataFrame:
     path = Path(run_dir) / JOURNAL
     if not path.exists():
         return pd.DataFrame(columns=list(COLUMNS))
-    return pd.read_csv(
-        path,
-        dtype={
-            "origin": str,
-            "target": str,
-            "issued_utc": str,
-            "run": str,
-            "method": str,
-            "model_sha256": str,
-            "data_sha256": str,
-        },
-    )
+    text = {column: str for column in COLUMNS[:5] + COLUMNS[15:]}
+    try:
+        journal = pd.read_csv(path, dtype=text)
+        missing = [column for column in COLUMNS if column not in journal.columns]
+        if missing:
+            raise ValueError(f"no column {missing[0]!r}")
+        for column in COLUMNS[5:15]:
+            journal[column] = pd.to_numeric(journal[column], errors="raise")
+        journal["step"] = pd.to_numeric(journal["step"], errors="raise").astype("int64")
+    except (ValueError, TypeError, UnicodeDecodeError, pd.errors.ParserError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise RunError(
+            f"{path}: not a journal forecast wrote ({first}); a record of issued forecasts "
+            f"is never rewritten: move it aside to start a new one"
+        ) from None
+    return journal
 
 
 def journal_rows(

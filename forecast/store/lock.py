@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from forecast.base import atomic
 from forecast.base.barrier import wait_at
 from forecast.errors import RunError
 
@@ -51,7 +52,13 @@ def writing(folder: str | Path, command: str, wait: float | None = None) -> Iter
         return
     limit = float(os.environ.get(WAIT, DEFAULT_WAIT)) if wait is None else wait
     seam = re.sub(r"[^A-Za-z0-9]+", "-", command).strip("-")  # a test's barrier names
-    descriptor = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        descriptor = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise RunError(
+            f"{folder}: cannot write in this folder ({error.strerror}); make it writable or "
+            f"copy the run somewhere you may write"
+        ) from None
     try:
         deadline, waiting = time.monotonic() + limit, False
         while True:
@@ -88,12 +95,12 @@ def writing(folder: str | Path, command: str, wait: float | None = None) -> Iter
 
 def locked(command: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """A command function whose first argument is the run folder it writes runs holding that
-    folder's lock."""
+    folder's lock, its writes all or nothing (``atomic.transaction``)."""
 
     def wrap(function: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(function)
         def run(folder: str | Path, *arguments: Any, **keywords: Any) -> Any:
-            with writing(folder, command):
+            with writing(folder, command), atomic.transaction():
                 return function(folder, *arguments, **keywords)
 
         return run

@@ -1,0 +1,137 @@
+"""Reading the CSV files people actually have: whatever the spreadsheet or the bank exported.
+
+- **Encoding**: UTF-8 (with or without the BOM Excel writes), UTF-16 with its BOM (Excel's
+  "Unicode text"), else Windows-1252 (any byte decodes; older European exports).
+- **Separator**: the one of ``,`` ``;`` tab ``|`` that splits the header and the first rows
+  into the same number of fields, most fields winning (``,`` when none does better).
+- **Numbers**: one decimal mark per file. A file with a decimal comma anywhere (``123,45``,
+  ``1.234,56``) is read the European way (``.`` and spaces group thousands); otherwise ``.``
+  is the decimal mark and ``,`` (or a space, an apostrophe) groups thousands (``1,234.56``).
+  A lone ``1,234`` decides nothing: in a ``;`` file it is 1.234, else 1234. A cell in the
+  other style is left as it is, for the checks downstream to name.
+
+Every column comes back as text; ``bars.clean_bars`` parses it and names what it cannot.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from forecast.errors import DataError
+
+SEPARATORS = (",", ";", "\t", "|")
+SAMPLE_BYTES = 65536  # what the encoding and separator are judged on
+SAMPLE_LINES = 20
+_GROUP = r"[ '\u00a0\u202f]"  # thousands groupers other than . and ,
+_EUROPEAN = re.compile(rf"[+-]?(\d{{1,3}}((\.|{_GROUP})\d{{3}})+|\d+)(,\d+)?")
+_POINT = re.compile(rf"[+-]?(\d{{1,3}}((,|{_GROUP})\d{{3}})+|\d+)(\.\d+)?")
+_DECIMAL_COMMA = re.compile(r"[+-]?(\d{1,3}(\.\d{3})+|\d+),\d+")  # 123,45 or 1.234,56
+_AMBIGUOUS = re.compile(r"[+-]?\d{1,3}(,\d{3})+")  # 1,234: a group or a decimal comma
+
+
+def read_csv(path: Path) -> pd.DataFrame:
+    """A CSV as text columns (numbers rewritten with a decimal point and no grouping), or a
+    DataError naming the file."""
+    if not path.exists():
+        raise DataError(f"{path}: file not found; set data.path to an existing CSV file")
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder; set data.path to a CSV file")
+    with open(path, "rb") as handle:
+        head = handle.read(SAMPLE_BYTES)
+    encoding = _encoding(head)
+    if encoding != "utf-16" and b"\x00" in head:
+        raise DataError(
+            f"{path}: not a readable CSV file (it holds binary data); expected columns "
+            f"separated by , or ; such as Date,Close"
+        )
+    sample = head.decode(encoding, errors="ignore")
+    separator = sniff_separator(sample)
+    try:
+        frame = pd.read_csv(
+            path,
+            sep=separator,
+            encoding=encoding,
+            dtype=str,
+            keep_default_na=False,
+            skipinitialspace=True,
+        )
+    except pd.errors.EmptyDataError:
+        raise DataError(
+            f"{path}: file is empty; expected a header line such as "
+            f"'Date,Close' and one row per day"
+        ) from None
+    except (pd.errors.ParserError, UnicodeError, ValueError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise DataError(
+            f"{path}: not a readable CSV file ({first}); expected columns separated by , or "
+            f"; such as Date,Close"
+        ) from None
+    frame.columns = [str(column).strip().lstrip("\ufeff") for column in frame.columns]
+    return plain_numbers(frame, european=decimal_comma(frame, separator))
+
+
+def _encoding(head: bytes) -> str:
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    if head.startswith(b"\xef\xbb\xbf"):
+        return "utf-8-sig"
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as error:
+        if error.start < len(head) - 3:  # not just a character cut at the sample's end
+            return "cp1252"
+    return "utf-8"
+
+
+def sniff_separator(sample: str) -> str:
+    """The separator that splits the first lines into the same number of fields (most
+    fields wins; ``,`` when nothing splits)."""
+    lines = [line for line in sample.splitlines()[:SAMPLE_LINES] if line.strip()]
+    if len(sample) >= SAMPLE_BYTES and len(lines) > 1:
+        lines = lines[:-1]  # the last line may be cut short
+    best, best_fields = ",", 1
+    for separator in SEPARATORS:
+        try:
+            counts = {len(row) for row in csv.reader(lines, delimiter=separator)}
+        except csv.Error:
+            continue
+        fields = counts.pop() if len(counts) == 1 else 0
+        if fields > best_fields:
+            best, best_fields = separator, fields
+    return best
+
+
+def decimal_comma(frame: pd.DataFrame, separator: str) -> bool:
+    """Whether the file writes decimals with a comma: a cell such as 123,45 or 1.234,56
+    anywhere in its first rows (a lone 1,234 counts only in a ``;`` file)."""
+    cells = pd.Series(frame.head(1000).to_numpy().ravel(), dtype=str).str.strip()
+    comma = cells.str.fullmatch(_DECIMAL_COMMA)
+    ambiguous = cells.str.fullmatch(_AMBIGUOUS)
+    if (comma & ~ambiguous).any():
+        return True
+    return bool(ambiguous.any()) and separator == ";"
+
+
+def plain_numbers(frame: pd.DataFrame, european: bool) -> pd.DataFrame:
+    """Every cell that is a number in the file's style, rewritten with a decimal point and
+    no thousands groups; other cells (dates, text, a number in the other style) as they
+    were, for the checks downstream to name."""
+    pattern = _EUROPEAN if european else _POINT
+    for column in frame.columns:
+        text = frame[column].astype(str).str.strip()
+        if not european and not text.str.contains(rf"[,{_GROUP[1:-1]}]", regex=True).any():
+            continue  # plain already
+        number = text.str.fullmatch(pattern)
+        if not number.any():
+            continue
+        grouped = text[number].str.replace(_GROUP, "", regex=True)
+        if european:
+            grouped = grouped.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+        else:
+            grouped = grouped.str.replace(",", "", regex=False)
+        frame[column] = text.where(~number, grouped)
+    return frame
