@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import shutil
 import zipfile
@@ -11,14 +10,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from forecast.cli import main
-from forecast.config import Config, config_from_dict, config_to_dict
 from forecast.data.bars import clean_bars
-from forecast.data.windows import WindowSpec, prepare_dataset
-from forecast.errors import ConfigError, UserError
 from tests.conftest import QUICK, synthetic_prices
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -277,106 +271,3 @@ def test_ticker_cannot_write_outside_the_runs_folder(tmp_path):
         folder = create_run_dir(tmp_path / "runs", ticker)
         assert folder.parent == tmp_path / "runs"
         assert folder.resolve().is_relative_to((tmp_path / "runs").resolve())
-
-
-# --- fuzzing ------------------------------------------------------------------------------
-
-price_values = st.one_of(
-    st.floats(allow_nan=True, allow_infinity=True, width=64),
-    st.floats(min_value=1e-9, max_value=1e13),
-    st.just(0.0),
-    st.just(5.0),
-)
-
-
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    values=st.lists(price_values, min_size=0, max_size=120),
-    gaps=st.lists(st.integers(min_value=0, max_value=5), min_size=120, max_size=120),
-    lookback=st.integers(min_value=2, max_value=30),
-    test_fraction=st.floats(min_value=0.05, max_value=0.5),
-    validation_fraction=st.sampled_from([0.0, 0.1, 0.3]),
-    target=st.sampled_from(["price", "log_return"]),
-)
-def test_fuzz_prices_through_load_split_scale_window(
-    values, gaps, lookback, test_fraction, validation_fraction, target
-):
-    dates = pd.Timestamp("2020-01-01") + pd.to_timedelta(np.cumsum(gaps[: len(values)]), "D")
-    frame = pd.DataFrame({"Date": dates.strftime("%Y-%m-%d"), "Close": [repr(v) for v in values]})
-    try:
-        prices = clean_bars(frame, "Date", "Close", "fuzz.csv")["price"]
-        dataset = prepare_dataset(
-            prices, WindowSpec(lookback, test_fraction, validation_fraction, target=target)
-        )
-    except UserError as error:
-        assert "\n" not in str(error) and str(error)
-        return
-    assert prices.index.is_unique and (prices > 0).all()
-    for array in (dataset.x_train, dataset.y_train, dataset.x_test, dataset.y_test):
-        assert np.isfinite(array).all()
-    assert len(dataset.y_test) >= 1 and len(dataset.y_train) >= 1
-
-
-valid = config_to_dict(Config())
-keys_by_section = {
-    section: list(values) for section, values in valid.items() if isinstance(values, dict)
-}
-leaf_values = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(-5, 500),
-    st.floats(allow_nan=True, allow_infinity=True),
-    st.text(max_size=8),
-    st.dates(min_value=dt.date(1990, 1, 1)).map(str),
-    st.lists(st.integers(), max_size=2),
-)
-
-
-@st.composite
-def config_dicts(draw):
-    values = json.loads(json.dumps(valid))
-    for _ in range(draw(st.integers(1, 4))):
-        section = draw(st.sampled_from([*keys_by_section, "extra"]))
-        if section == "extra":
-            values[draw(st.text(max_size=6))] = draw(leaf_values)
-            continue
-        key = draw(st.one_of(st.sampled_from(keys_by_section[section]), st.text(max_size=6)))
-        if key == "layers":
-            values[section][key] = draw(
-                st.lists(
-                    st.dictionaries(
-                        st.sampled_from(
-                            [
-                                "type",
-                                "units",
-                                "rate",
-                                "activation",
-                                "bidirectional",
-                                "dropout",
-                                "reset_after",
-                                "bogus",
-                            ]
-                        ),
-                        st.one_of(
-                            leaf_values,
-                            st.sampled_from(["lstm", "gru", "simple_rnn", "dropout", "dense"]),
-                        ),
-                    ),
-                    max_size=3,
-                )
-            )
-        else:
-            values[section][key] = draw(leaf_values)
-    return values
-
-
-@settings(max_examples=300, deadline=None)
-@given(values=config_dicts())
-def test_fuzz_config_validation(values):
-    try:
-        config = config_from_dict(values)
-    except ConfigError as error:
-        assert "\n" not in str(error) and str(error)
-        return
-    assert isinstance(config, Config)
-    assert config_from_dict(config_to_dict(config)) == config

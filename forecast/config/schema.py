@@ -41,6 +41,7 @@ class DataConfig:
     features: tuple[str, ...] = ("close",)
     on_suspect_split: Literal["warn", "error"] = "warn"
     ticker_column: str = "Ticker"  # long-format CSVs: the column naming each row's ticker
+    decimal: Literal["auto", ".", ","] = "auto"  # csv: the decimal mark (auto: from the cells)
 
     @property
     def production_fit(self) -> bool:

@@ -128,10 +128,13 @@ def _timestamps(raw: pd.Series, column: str, label: str, timezone: str | None) -
     read and its row."""
     if pd.api.types.is_datetime64_any_dtype(raw):
         return raw.dt.tz_convert(timezone) if timezone and raw.dt.tz else raw
+    dayfirst = day_first(raw.astype(str).str.strip(), column, label)
     try:
-        dates = parse_timestamps(raw, timezone)
+        dates = parse_timestamps(raw, timezone, dayfirst)
     except (ValueError, TypeError):  # e.g. a zone name that the values contradict
         dates = pd.Series(pd.NaT, index=raw.index)
+    years = dates.dt.year
+    dates = dates.where((years >= 1678) & (years <= 2261))  # what nanoseconds can hold
     if dates.isna().any():
         row = int(np.flatnonzero(dates.isna().to_numpy())[0])
         raise DataError(
@@ -139,6 +142,43 @@ def _timestamps(raw: pd.Series, column: str, label: str, timezone: str | None) -
             f"date; use YYYY-MM-DD dates or YYYY-MM-DD HH:MM[:SS][+HH:MM] timestamps"
         )
     return dates
+
+
+_DAY_MONTH = r"^(\d{1,2})([./-])(\d{1,2})\2(\d{4}|\d{2})(?!\d)"  # 02.01.2024, 1/2/24
+
+
+def day_first(text: pd.Series, column: str, label: str) -> bool:
+    """Whether the column's D.M.Y / M/D/Y dates put the day first, decided for the whole
+    column: a first field over 12 says day-first, a second over 12 month-first (both: one
+    line naming one of each). Where every field is 12 or less, the reading that spaces the
+    rows as bars are spaced (1 day, not 1 month, between 01/02 and 01/03); dotted dates are
+    day-first; otherwise the dates are refused as ambiguous rather than guessed."""
+    parts = text.str.extract(_DAY_MONTH)
+    shaped = parts[0].notna()
+    if not shaped.any():
+        return False
+    first, second = parts.loc[shaped, 0].astype(int), parts.loc[shaped, 2].astype(int)
+    if (first > 12).any() and (second > 12).any():
+        raise DataError(
+            f"{label}: column {column!r} writes dates day-first ({text[first.idxmax()]!r}) and "
+            f"month-first ({text[second.idxmax()]!r}); write them one way, best YYYY-MM-DD"
+        )
+    if (first > 12).any() or (second > 12).any():
+        return bool((first > 12).any())
+    spacing = {}
+    for option in (True, False):
+        parsed = pd.DatetimeIndex(parse_timestamps(text[shaped], dayfirst=option))
+        steps = np.abs(np.diff(parsed.asi8)) if parsed.notna().all() else np.array([np.inf])
+        spacing[option] = float(np.median(steps)) if len(steps) else 0.0
+    if spacing[True] < spacing[False] / 2 or spacing[False] < spacing[True] / 2:
+        return spacing[True] < spacing[False]
+    if (first == second).all() or (parts.loc[shaped, 1] == ".").all():
+        return True  # the same either way, or dotted (day-first wherever it is written)
+    example = text[shaped].iloc[0]
+    raise DataError(
+        f"{label}: the dates in column {column!r} read either way ({example!r}: day or month "
+        f"first); write them as YYYY-MM-DD"
+    )
 
 
 def _checked_prices(bars: pd.DataFrame, price_column: str, label: str) -> pd.DataFrame:
@@ -198,6 +238,17 @@ def read_bars(path: Path, timezone: str | None = None) -> pd.DataFrame:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     except FileNotFoundError:
         raise RunError(f"{path}: missing; this run folder is incomplete, retrain it") from None
+    except (
+        ValueError,
+        UnicodeDecodeError,
+        pd.errors.ParserError,
+        pd.errors.EmptyDataError,
+    ) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise RunError(f"{path}: damaged ({first}); train the run again") from None
     columns = [column for column in frame.columns if column in SOURCE_FEATURES]
-    bars = clean_bars(frame, "date", "price", str(path), columns, timezone=timezone)
+    try:
+        bars = clean_bars(frame, "date", "price", str(path), columns, timezone=timezone)
+    except DataError as error:
+        raise RunError(f"{error}; the run's prices are damaged: train it again") from None
     return bars[["price", *columns]]

@@ -4,11 +4,13 @@
   "Unicode text"), else Windows-1252 (any byte decodes; older European exports).
 - **Separator**: the one of ``,`` ``;`` tab ``|`` that splits the header and the first rows
   into the same number of fields, most fields winning (``,`` when none does better).
-- **Numbers**: one decimal mark per file. A file with a decimal comma anywhere (``123,45``,
-  ``1.234,56``) is read the European way (``.`` and spaces group thousands); otherwise ``.``
-  is the decimal mark and ``,`` (or a space, an apostrophe) groups thousands (``1,234.56``).
-  A lone ``1,234`` decides nothing: in a ``;`` file it is 1.234, else 1234. A cell in the
-  other style is left as it is, for the checks downstream to name.
+- **Numbers**: one decimal mark per file, decided by the cells that read one way only:
+  ``123,45`` and ``1.234,56`` say comma (the European way: ``.`` and spaces group
+  thousands), ``12.5`` and ``1,234.56`` say point (``,``, a space or an apostrophe group
+  thousands); the majority decides. A number that reads both ways (``1,234``, ``1.234``) in
+  a file where nothing else says which is refused, naming ``data.decimal`` (``'.'`` or
+  ``','``), which also overrides the guess. A cell in the other style is left as it is, for
+  the checks downstream to name.
 
 Every column comes back as text; ``bars.clean_bars`` parses it and names what it cannot.
 """
@@ -29,13 +31,19 @@ SAMPLE_LINES = 20
 _GROUP = r"[ '\u00a0\u202f]"  # thousands groupers other than . and ,
 _EUROPEAN = re.compile(rf"[+-]?(\d{{1,3}}((\.|{_GROUP})\d{{3}})+|\d+)(,\d+)?")
 _POINT = re.compile(rf"[+-]?(\d{{1,3}}((,|{_GROUP})\d{{3}})+|\d+)(\.\d+)?")
-_DECIMAL_COMMA = re.compile(r"[+-]?(\d{1,3}(\.\d{3})+|\d+),\d+")  # 123,45 or 1.234,56
-_AMBIGUOUS = re.compile(r"[+-]?\d{1,3}(,\d{3})+")  # 1,234: a group or a decimal comma
+# cells that read one way only (three digits after a lone mark could be a group)
+_SAYS_COMMA = re.compile(
+    r"[+-]?(\d+,(\d{1,2}|\d{4,})|\d{4,},\d+|\d{1,3}(\.\d{3})+,\d+|\d{1,3}(\.\d{3}){2,})"
+)  # 0,07  1234,567  1.234,5  1.234.567
+_SAYS_POINT = re.compile(
+    r"[+-]?(\d+\.(\d{1,2}|\d{4,})|\d{4,}\.\d+|\d{1,3}(,\d{3})+\.\d+|\d{1,3}(,\d{3}){2,})"
+)  # 0.07  1234.567  1,234.5  1,234,567
+_EITHER = re.compile(r"[+-]?\d{1,3}[.,]\d{3}")  # 1,234 or 1.234
 
 
-def read_csv(path: Path) -> pd.DataFrame:
+def read_csv(path: Path, decimal: str = "auto") -> pd.DataFrame:
     """A CSV as text columns (numbers rewritten with a decimal point and no grouping), or a
-    DataError naming the file."""
+    DataError naming the file. ``decimal``: the file's decimal mark, or ``auto``."""
     if not path.exists():
         raise DataError(f"{path}: file not found; set data.path to an existing CSV file")
     if path.is_dir():
@@ -71,7 +79,11 @@ def read_csv(path: Path) -> pd.DataFrame:
             f"; such as Date,Close"
         ) from None
     frame.columns = [str(column).strip().lstrip("\ufeff") for column in frame.columns]
-    return plain_numbers(frame, european=decimal_comma(frame, separator))
+    if decimal == "auto":
+        european = decimal_comma(frame, separator, str(path))
+    else:
+        european = decimal == ","
+    return plain_numbers(frame, european)
 
 
 def _encoding(head: bytes) -> str:
@@ -105,15 +117,24 @@ def sniff_separator(sample: str) -> str:
     return best
 
 
-def decimal_comma(frame: pd.DataFrame, separator: str) -> bool:
-    """Whether the file writes decimals with a comma: a cell such as 123,45 or 1.234,56
-    anywhere in its first rows (a lone 1,234 counts only in a ``;`` file)."""
+def decimal_comma(frame: pd.DataFrame, separator: str, label: str) -> bool:
+    """Whether the file writes decimals with a comma, by the cells of its first rows that
+    can only be read one way: 123,45, 1.234,56 or 1.234.567 say comma; 12.5, 1,234.56 or
+    1,234,567 say point. More of one than the other decides. With neither, a number that
+    reads both ways (1,234 or 1.234: a decimal mark or a thousands group) is refused rather
+    than guessed; without one, it does not matter."""
     cells = pd.Series(frame.head(1000).to_numpy().ravel(), dtype=str).str.strip()
-    comma = cells.str.fullmatch(_DECIMAL_COMMA)
-    ambiguous = cells.str.fullmatch(_AMBIGUOUS)
-    if (comma & ~ambiguous).any():
-        return True
-    return bool(ambiguous.any()) and separator == ";"
+    comma = int(cells.str.fullmatch(_SAYS_COMMA).sum())
+    point = int(cells.str.fullmatch(_SAYS_POINT).sum())
+    if comma != point:
+        return comma > point
+    either = cells[cells.str.fullmatch(_EITHER)]
+    if len(either):
+        raise DataError(
+            f"{label}: {either.iloc[0]!r} reads two ways (a decimal mark or a thousands "
+            f"group) and no other number says which; set data.decimal to '.' or ','"
+        )
+    return separator == ";"
 
 
 def plain_numbers(frame: pd.DataFrame, european: bool) -> pd.DataFrame:

@@ -29,7 +29,8 @@ INTRADAY_STEPS = {
 }  # minutes per bar
 INTERVAL_ALIASES = {"1h": "60m"}  # the same bar by another name
 _OFFSET_TEXT = re.compile(r"(Z|[+-]\d\d:?\d\d)\s*$")  # a UTC offset ending a timestamp
-_HAS_OFFSET = re.compile(r"(?:Z|[+-]\d\d:?\d\d)\s*$")
+# an offset after a time of day (a date alone never has one: 18-12-2000 ends in a year)
+_HAS_OFFSET = re.compile(r"\d:\d\d(?::\d\d(?:\.\d+)?)?\s*(?:Z|[+-]\d\d:?\d\d)\s*$")
 
 
 def is_intraday(interval: str) -> bool:
@@ -188,18 +189,33 @@ def format_timestamps(index: pd.DatetimeIndex) -> list[str]:
     return [stamp.isoformat(sep=" ") for stamp in index]
 
 
-def parse_timestamps(text: pd.Series, timezone: str | None = None) -> pd.Series:
+def parse_timestamps(
+    text: pd.Series, timezone: str | None = None, dayfirst: bool = False
+) -> pd.Series:
     """Text timestamps → datetimes (NaT where unreadable). Values with UTC offsets become
     one time zone: ``timezone`` when given, else their common offset, or UTC when the offsets
-    differ (as they do across daylight saving: set data.timezone to see local times)."""
+    differ (as they do across daylight saving: set data.timezone to see local times) — except
+    where every row shows one time of day as the offset changes (daily bars at local
+    midnight across DST, as yfinance writes them): those are read as written, wall-clock
+    days without a zone. ``dayfirst``: 02.01.2024 is the 2nd of January (decided for a
+    whole column, never per value: ``bars.day_first``)."""
     text = text.astype(str).str.strip()
     with_offset = text.str.contains(_HAS_OFFSET)
     if not with_offset.any():
-        parsed = pd.to_datetime(text, errors="coerce", format="mixed")
+        parsed = pd.to_datetime(text, errors="coerce", format="mixed", dayfirst=dayfirst)
         return parsed.dt.tz_localize(timezone) if timezone else parsed
-    parsed = pd.to_datetime(text, errors="coerce", format="mixed", utc=True)
+    parsed = pd.to_datetime(text, errors="coerce", format="mixed", utc=True, dayfirst=dayfirst)
     parsed = parsed.where(with_offset)  # a value without an offset has no defined instant
     if timezone is None:
         offsets = set(text[with_offset].str.extract(_OFFSET_TEXT, expand=False))
+        if len(offsets) > 1 and with_offset.all():
+            local = pd.to_datetime(
+                text.str.replace(_OFFSET_TEXT, "", regex=True),
+                errors="coerce",
+                format="mixed",
+                dayfirst=dayfirst,
+            )
+            if local.notna().all() and (local - local.dt.normalize()).nunique() == 1:
+                return local  # one time of day as the offsets change (DST): days, as written
         timezone = pd.Timestamp(text[with_offset].iloc[0]).tz if len(offsets) == 1 else "UTC"
     return parsed.dt.tz_convert(timezone)

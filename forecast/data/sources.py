@@ -76,7 +76,7 @@ def load_market(data: DataConfig, refresh: bool = False) -> MarketData:
     elif data.source == "csv":
         path = ticker_file(data)
         label = str(path)
-        frame = ticker_rows(read_csv(path), data, label)
+        frame = ticker_rows(read_csv(path, data.decimal), data, label)
     else:
         from forecast.data.yahoo import load_yahoo
 

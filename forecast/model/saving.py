@@ -52,4 +52,10 @@ def load_model(path: Path, config: Config | None = None, optimizer: bool = False
         return model
     from forecast.model.build import trained_layers
 
-    return trained_layers(model, config)
+    try:
+        return trained_layers(model, config)
+    except ValueError as error:  # weights of another shape than config.yaml's network
+        raise RunError(
+            f"{path}: does not match config.yaml ({str(error).splitlines()[0]}); the run is "
+            f"inconsistent, train it again"
+        ) from None

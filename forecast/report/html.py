@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from forecast.base import atomic
+from forecast.base.values import read_json
 from forecast.config import Config, config_to_dict
 
 STYLE = (
@@ -188,7 +188,7 @@ def write_report(
         data_warnings = record.get("data_warnings")
     parts = [_warnings_section(data_warnings or ())]
     if (folder / "metrics.json").exists():
-        metrics = json.loads((folder / "metrics.json").read_text())
+        metrics = read_json(folder / "metrics.json")
         parts.append(_metrics_section(metrics, _test_words(config, metrics.get("n_test", 0))))
     if (folder / "backtest.csv").exists():
         parts.extend(_backtest_sections(folder))
@@ -197,7 +197,7 @@ def write_report(
     if (folder / "forecast.csv").exists():
         parts.append(f"<h2>Forecast</h2>{_table(pd.read_csv(folder / 'forecast.csv'))}")
     if (folder / "live.json").exists():
-        parts.append(_live_section(json.loads((folder / "live.json").read_text())))
+        parts.append(_live_section(read_json(folder / "live.json")))
     for name, caption in IMAGES:
         if (folder / name).exists():
             parts.append(f"<h2>{caption}</h2>{_image(folder / name, caption)}")
@@ -210,7 +210,7 @@ def _backtest_sections(folder: Path) -> list[str]:
     from forecast.evaluation.scoring import backtest_verdict
 
     table = pd.read_csv(folder / "backtest.csv")
-    summary = json.loads((folder / "backtest.json").read_text())
+    summary = read_json(folder / "backtest.json")
     parts = [
         f"<h2>Backtest</h2><p><b>{html.escape(backtest_verdict(summary))}</b></p>"
         f"{_table(table[table['fold'].astype(str) == 'all'])}"
@@ -299,7 +299,7 @@ def write_sweep_report(
             "retrained on all training rows and scored once on the test rows.</p>"
         )
     if (folder / "best" / "metrics.json").exists():
-        metrics = json.loads((folder / "best" / "metrics.json").read_text())
+        metrics = read_json(folder / "best" / "metrics.json")
         parts.append(_metrics_section(metrics, _test_words(config, metrics.get("n_test", 0))))
     if (folder / "sweep.png").exists():
         parts.append(_image(folder / "sweep.png", "objective per trial"))

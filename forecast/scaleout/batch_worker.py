@@ -53,7 +53,7 @@ def ticker_csv(config: Config, ticker: str) -> tuple[str, str] | None:
 
     data = replace(config.data, ticker=ticker)
     path = ticker_file(data)
-    frame = ticker_rows(read_csv(path), data, str(path))
+    frame = ticker_rows(read_csv(path, data.decimal), data, str(path))
     buffer = io.StringIO()
     frame.to_csv(buffer, index=False)
     return buffer.getvalue(), str(path)
