@@ -213,3 +213,24 @@ def test_a_journal_of_a_quarter_million_rows_is_read_and_kept(run_copy):
     api.forecast(run_copy, steps=2)
     after = (run_copy / "journal.csv").read_bytes()
     assert after.startswith(before) and after.count(b"\n") == before.count(b"\n") + 2
+
+
+def flip_weights_byte(run):
+    """One byte of model.weights.h5 flipped inside model.keras (a disk's bit rot): found by
+    bench/fuzz.py's run-folder campaign, which ended in a BadZipFile traceback."""
+    import zipfile
+
+    data = bytearray((run / "model.keras").read_bytes())
+    with zipfile.ZipFile(run / "model.keras") as archive:
+        member = archive.getinfo("model.weights.h5")
+    inside = member.header_offset + 30 + len(member.filename) + len(member.extra) + 64
+    data[inside] ^= 0xFF
+    (run / "model.keras").write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("command", ["evaluate", "forecast"])
+def test_a_model_keras_with_a_flipped_byte_is_refused_in_one_line(command, run_copy, capsys):
+    flip_weights_byte(run_copy)
+    argv = [command, "--run", str(run_copy)] + (["--steps", "2"] if command == "forecast" else [])
+    code, error = run_main(argv, capsys)
+    assert_one_clear_line(code, error, str(run_copy / "model.keras"), "not a")

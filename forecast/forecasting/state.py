@@ -15,7 +15,6 @@ for other windows); nothing is unpickled and YAML is read safely.
 
 from __future__ import annotations
 
-import zipfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from forecast.base.values import read_json
 from forecast.config import Config, config_from_dict, config_to_dict, migrate_renamed, read_yaml
 from forecast.data.scaling import MinMaxScaling, scaler_features
 from forecast.errors import ConfigError, RunError
+from forecast.model.keras_file import DAMAGED
 
 CONFIG = "config.yaml"
 PRICES = "prices.csv"
@@ -92,7 +92,7 @@ def read_calibration(folder: Path) -> Any:
         with np.load(arrays_path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in ("model_scores", "naive_scores")}
         return Calibration.from_parts(record, arrays)
-    except (OSError, KeyError, TypeError, ValueError, EOFError, zipfile.BadZipFile) as error:
+    except (*DAMAGED, ValueError) as error:
         raise RunError(
             f"{arrays_path}: damaged calibration ({type(error).__name__}); train the run again"
         ) from None
@@ -142,7 +142,7 @@ def read_network(path: Path) -> Any:
         return Network.from_file(path)
     except ValueError as error:  # a layer the NumPy network does not know (a Lambda…)
         raise RunError(f"{path}: refused: {error}; only load models trained by forecast") from None
-    except (OSError, KeyError, TypeError, IndexError, zipfile.BadZipFile) as error:
+    except DAMAGED as error:
         raise RunError(
             f"{path}: not a readable Keras model ({type(error).__name__}); train the run again"
         ) from None

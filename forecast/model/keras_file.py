@@ -7,10 +7,24 @@ import io
 import json
 import re
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+# What reading a damaged .keras file raises (a truncated or bit-flipped zip, a broken HDF5
+# inside it): each is named as a file to train again, never a traceback.
+DAMAGED = (
+    OSError,
+    KeyError,
+    TypeError,
+    IndexError,
+    EOFError,
+    StopIteration,
+    zipfile.BadZipFile,
+    zlib.error,
+)
 
 
 def read_layers(path: str | Path) -> tuple[list[tuple[str, dict, dict]], tuple]:
@@ -87,7 +101,7 @@ def input_shape(path: str | Path) -> tuple:
             for layer in layers
             if layer["class_name"] == "InputLayer"
         )
-    except (OSError, KeyError, TypeError, ValueError, StopIteration, zipfile.BadZipFile) as error:
+    except (*DAMAGED, ValueError) as error:
         raise RunError(
             f"{path}: not a loadable Keras model ({type(error).__name__}); train the run again"
         ) from None

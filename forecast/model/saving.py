@@ -31,6 +31,7 @@ def load_model(path: Path, config: Config | None = None, optimizer: bool = False
     the optimizer and its state (an update continues training from them).
     """
     from forecast.model import fused  # quiet TensorFlow import; registers FusedLSTM
+    from forecast.model.keras_file import DAMAGED
 
     try:
         model = fused.keras.saving.load_model(path, safe_mode=True, compile=optimizer)
@@ -44,7 +45,7 @@ def load_model(path: Path, config: Config | None = None, optimizer: bool = False
         raise RunError(
             f"{path}: not a loadable Keras model ({text.splitlines()[0]}); train the run again"
         ) from None
-    except (OSError, KeyError, TypeError) as error:
+    except DAMAGED as error:
         raise RunError(
             f"{path}: not a loadable Keras model ({type(error).__name__}); train the run again"
         ) from None
