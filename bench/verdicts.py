@@ -55,6 +55,30 @@ def ar2_csv(folder: Path, bars: int = 3000, seed: int = 11) -> Path:
     return path
 
 
+def series_overrides(scratch: Path) -> dict[str, list[str]]:
+    """The three series, as --set overrides of configs/best.yaml (AR(2) written to
+    ``scratch``)."""
+    return {
+        "MSFT sample": [],
+        "SPY (zipline-reloaded)": [
+            "data.source=csv",
+            "data.ticker=SPY",
+            f"data.path={ROOT / 'bench' / 'data' / 'SPY.csv'}",
+        ],
+        "AR(2) log returns": [
+            "data.source=csv",
+            f"data.path={ar2_csv(scratch)}",
+            "data.ticker=AR2",
+            "train.batch_size=32",
+            *[
+                f"model.layers.{index}.{key}=null"
+                for index in (0, 2)
+                for key in ("kernel_regularizer", "regularization_factor")
+            ],
+        ],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folds", type=int, default=3)
@@ -63,25 +87,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         scratch_path = Path(scratch)
-        series = {
-            "MSFT sample": [],
-            "SPY (zipline-reloaded)": [
-                "data.source=csv",
-                "data.ticker=SPY",
-                f"data.path={ROOT / 'bench' / 'data' / 'SPY.csv'}",
-            ],
-            "AR(2) log returns": [
-                "data.source=csv",
-                f"data.path={ar2_csv(scratch_path)}",
-                "data.ticker=AR2",
-                "train.batch_size=32",
-                *[
-                    f"model.layers.{index}.{key}=null"
-                    for index in (0, 2)
-                    for key in ("kernel_regularizer", "regularization_factor")
-                ],
-            ],
-        }
+        series = series_overrides(scratch_path)
         for name, overrides in series.items():
             started = time.perf_counter()
             config = load_config(

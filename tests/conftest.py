@@ -41,6 +41,7 @@ def tiny_config(tmp_path: Path, *overrides: str) -> Config:
             "model.layers.0.units=4",
             "model.layers.2.units=4",
             "train.epochs=1",
+            "evaluation.baselines=[]",  # tests of the baselines switch them on
             f"output.runs_dir={tmp_path / 'runs'}",
             *overrides,
         ],
@@ -351,6 +352,7 @@ def first_sweep(ray_cluster, series_csv, tmp_path_factory):
     )
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups (else ignored)
 def pytest_collection_modifyitems(config, items):
     """With pytest-xdist (pytest.ini's -n 2): the tests on the session's Ray cluster run in
     one worker (one Ray instance per session), the notebooks in order in one worker (02

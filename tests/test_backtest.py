@@ -92,8 +92,9 @@ def test_backtest_command_end_to_end(tmp_path, capsys):
     assert code == 0
     printed = capsys.readouterr().out.strip().splitlines()
     table = pd.read_csv(out / "backtest.csv")
-    assert set(table["method"]) == {"model", "naive", "drift", "moving_average"}
-    assert len(table) == 2 * 4 + 4
+    methods = {"model", "naive", "drift", "moving_average", "arima", "ets", "theta"}
+    assert set(table["method"]) == methods
+    assert len(table) == 2 * 7 + 7
     for column in (
         "rmse",
         "mae",
@@ -177,6 +178,9 @@ def test_compare_command_end_to_end(tmp_path, capsys, monkeypatch):
         "naive",
         "drift",
         "moving_average",
+        "arima",
+        "ets",
+        "theta",
     ]
     assert table["rmse"].notna().all()
     assert (tmp_path / "cmp" / "compare.png").exists()

@@ -73,6 +73,7 @@ def test_train_then_evaluate_end_to_end_on_the_sample(tmp_path):
     stored = json.loads((out / "metrics.json").read_text())
     evaluation = json.loads((out / "evaluation.json").read_text())
     assert all(evaluation[key] == stored[key] for key in evaluation if key in stored)
+    assert stored["baselines"]["arima"]["label"].startswith("ARIMA(")  # from baselines.json
     assert "Traceback" not in result.stderr
 
 

@@ -15,7 +15,10 @@ from tests.conftest import arrival
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICK = str(ROOT / "configs" / "quick.yaml")
-SETTINGS = ["--set", "train.epochs=12", "--set", "data.lookback=10"]
+SETTINGS = [
+    *("--set", "train.epochs=12", "--set", "data.lookback=10"),
+    *("--set", "evaluation.baselines=[]"),  # their fits are tested in test_baselines
+]
 
 
 def cli(*args: str) -> list[str]:

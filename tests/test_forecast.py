@@ -198,12 +198,13 @@ def test_a_longer_forecast_extends_the_stored_calibration(run_copy):
 
 
 def test_forecast_never_imports_tensorflow_or_scikit_learn(run_copy):
-    """A conformal forecast runs on the NumPy network in a fresh process."""
+    """A conformal forecast runs on the NumPy network in a fresh process (and without the
+    statistical baselines' statsmodels)."""
     code = (
         "import sys; from forecast.cli import main; "
         f"code = main(['forecast', '--run', {str(run_copy)!r}, '--steps', '30']); "
-        "print(code, sorted(name for name in ('tensorflow', 'keras', 'sklearn', 'scipy') "
-        "if name in sys.modules))"
+        "print(code, sorted(name for name in ('tensorflow', 'keras', 'sklearn', 'scipy', "
+        "'statsmodels') if name in sys.modules))"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True

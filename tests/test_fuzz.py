@@ -15,15 +15,17 @@ from tests.conftest import tiny_config
 
 
 def fuzzed(examples: int) -> settings:
+    """The same inputs on every run (a timed suite; bench/fuzz.py explores at random)."""
     return settings(
         max_examples=examples,
         deadline=None,
         database=None,
+        derandomize=True,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
     )
 
 
-EXAMPLES = {"csv": 150, "prices": 150, "config": 300, "overrides": 200}
+EXAMPLES = {"csv": 120, "prices": 100, "config": 250, "overrides": 150}  # bench/fuzz.py: 10,700
 
 
 def make_world(run: Path, folder: Path) -> fuzzing.World:
@@ -31,7 +33,8 @@ def make_world(run: Path, folder: Path) -> fuzzing.World:
     from forecast.data.sources import sample_path
 
     config = folder / "tiny.yaml"
-    config.write_text(yaml.safe_dump(config_to_dict(tiny_config(folder)), sort_keys=False))
+    last_year = tiny_config(folder, "data.start=2016-11-10")  # a command that trains: seconds
+    config.write_text(yaml.safe_dump(config_to_dict(last_year), sort_keys=False))
     return fuzzing.World(run=run, config=config, csv=sample_path(), folder=folder)
 
 
@@ -53,12 +56,15 @@ def test_fuzz(target, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("target, examples", [("command_line", 30), ("run_folder", 30)])
+@pytest.mark.parametrize("target, examples", [("command_line", 20), ("run_folder", 30)])
 def test_fuzz_commands(target, examples, world):
     strategy, check = fuzzing.TARGETS[target]
+    # compare's success path trains four families on five folds (half a minute a draw): its
+    # flags are fuzzed by bench/fuzz.py's campaign, its runs by test_backtest.
+    drawn = strategy(skip=("compare",)) if target == "command_line" else strategy()
 
     @fuzzed(examples)
-    @given(example=strategy())
+    @given(example=drawn)
     def run(example):
         check(example, world)
 

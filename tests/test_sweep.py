@@ -76,7 +76,7 @@ def test_best_yaml_is_a_complete_config_that_trains(first_sweep, tmp_path):
 
     folder, best = first_sweep.folder, first_sweep.detail["best"]
     values = yaml.safe_load((folder / "best.yaml").read_text())
-    assert set(values) == {"data", "model", "train", "forecast", "output"}
+    assert set(values) == {"data", "model", "train", "forecast", "evaluation", "output"}
     config = load_config(folder / "best.yaml", [f"output.runs_dir={tmp_path}"])
     assert config.data.lookback == best["data.lookback"]
     assert config.model.layers[0].units == best["model.layers.0.units"]

@@ -14,6 +14,7 @@ from forecast.data.interval import unit_words
 from forecast.data.sources import MarketData, load_market, source_label
 from forecast.data.windows import Dataset, WindowSpec, prepare_dataset
 from forecast.errors import UserError, named
+from forecast.forecasting.classical import Baselines
 
 
 def dataset_for(
@@ -56,20 +57,32 @@ def bar_words(config: Config, count: int) -> str:
     return unit_words(config.data.interval, config.data.calendar, count)
 
 
-def test_metrics(predictions: pd.DataFrame, dataset: Dataset) -> dict[str, Any]:
-    """The test metrics beside naive (metrics.json, evaluation.json), and the DM p-value
-    against the drift forecast (the last close plus the training rows' average change), so
-    that an edge over naive which is only the drift says so."""
+def test_metrics(
+    predictions: pd.DataFrame, dataset: Dataset, baselines: Baselines | None = None
+) -> dict[str, Any]:
+    """The test metrics beside naive (metrics.json, evaluation.json), the DM p-value against
+    the drift forecast (the last close plus the training rows' average change), so that an
+    edge over naive which is only the drift says so, and the model beside each statistical
+    model in ``baselines``, fitted on the training rows (the forecaster's ``baselines_``)."""
     from forecast.base.values import optional
     from forecast.evaluation.backtest import baseline_predictions
+    from forecast.evaluation.baselines import fitted_predictions, versus_baselines
     from forecast.evaluation.metrics import forecast_metrics
     from forecast.evaluation.significance import diebold_mariano
 
     actual = predictions["actual"].to_numpy()
     predicted = predictions["predicted"].to_numpy()
+    naive = predictions["naive"].to_numpy()
     prices = dataset.prices.to_numpy()
     drift = baseline_predictions(prices, dataset.n_train, len(prices), dataset.lookback)["drift"]
-    return {
-        **forecast_metrics(actual, predicted, predictions["naive"].to_numpy()),
+    metrics = {
+        **forecast_metrics(actual, predicted, naive),
         "dm_p_value_drift": optional(diebold_mariano(actual, predicted, drift).p_value),
     }
+    fitted = fitted_predictions(prices, dataset.n_train, baselines)
+    metrics.update(
+        versus_baselines(
+            actual, predicted, naive, drift, fitted.forecasts, fitted.described, fitted.notes
+        )
+    )
+    return metrics

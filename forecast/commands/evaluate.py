@@ -36,7 +36,7 @@ def evaluate(run_dir: str | Path) -> Result:
     predictions = run.forecaster.predict_test()  # Keras: metrics.json to the bit
     dataset = run.forecaster.dataset()
     evaluation = {
-        **test_metrics(predictions, dataset),
+        **test_metrics(predictions, dataset, run.forecaster.baselines_),
         "n_train": dataset.n_train,
         "n_test": len(predictions),
     }

@@ -130,7 +130,8 @@ def _write_scores(
     predictions = forecaster.predict_test()  # the Keras model: metrics.json to the bit
     metrics: dict[str, Any] = {"n_train": dataset.n_train, "n_test": len(predictions)}
     if len(predictions):
-        metrics = {**test_metrics(predictions, dataset), **metrics}
+        scored = test_metrics(predictions, dataset, forecaster.baselines_)
+        metrics = {**scored, **metrics}
         if not np.isfinite([metrics[key] for key in ("rmse", "mae", "mape")]).all():
             echo("warning: the model produced non-finite predictions (training diverged)")
         atomic.write_table(run_dir / "predictions.csv", predictions)

@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from forecast.base import atomic
 from forecast.base.values import read_json
@@ -127,15 +128,33 @@ def write_forecast(run: runs.Run, result: Forecast) -> None:
             title=f"{config.data.ticker}: next {bar_words(config, len(frame))} ({how})",
         ),
     )
-    journal.append(
-        run.path,
+    model_sha256 = journal.file_sha256(run.path / state.MODEL)
+    rows = [
         journal.journal_rows(
-            frame,
-            run.path.name,
-            result.record["origin"],
-            method,
-            journal.file_sha256(run.path / state.MODEL),
-            result.data_sha256,
-        ),
-    )
+            frame, run.path.name, result.record["origin"], method, model_sha256, result.data_sha256
+        )
+    ]
+    baselines = run.forecaster.baselines_
+    if baselines is not None and baselines.fitted:  # issued with it, scored beside it
+        closes = result.history.to_numpy(dtype="float64")  # (N,) up to the origin
+        for model in baselines.fitted:
+            origin = [len(closes)]
+            same = frame[["date", "naive"]].assign(
+                median=model.paths(closes, origin, len(frame))[0],  # (steps,)
+                **{
+                    column: values[0]
+                    for column, values in model.bands(closes, origin, len(frame)).items()
+                },
+            )
+            rows.append(
+                journal.journal_rows(
+                    same,
+                    run.path.name,
+                    result.record["origin"],
+                    model.name,
+                    model_sha256,
+                    result.data_sha256,
+                )
+            )
+    journal.append(run.path, pd.concat(rows, ignore_index=True))
     write_report(run.path, f"{config.data.ticker} run", config=config, record=run.record)

@@ -22,7 +22,7 @@ from forecast.errors import RunError, named
 from forecast.forecasting import state
 from forecast.forecasting.forecaster import Forecaster
 from forecast.store import runs
-from forecast.store.lock import writing
+from forecast.store.lock import RUN_FILES, writing
 
 
 def train(
@@ -62,7 +62,7 @@ def resume(
         raise RunError(
             f"{where}: no such folder; pass the run folder that 'python main.py train' was writing"
         )
-    with writing(path, "train --resume"):
+    with writing(path, "train --resume", only_if=RUN_FILES):
         return _resume(path, where, echo, callbacks)
 
 

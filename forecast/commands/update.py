@@ -43,7 +43,7 @@ from forecast.errors import DataError, UserError, named
 from forecast.forecasting import state
 from forecast.forecasting.forecaster import Forecaster
 from forecast.store import journal, runs
-from forecast.store.lock import writing
+from forecast.store.lock import RUN_FILES, writing
 
 log = logging.getLogger(__name__)
 TOLERANCE = 1e-9  # relative change that counts as a revised bar
@@ -139,7 +139,7 @@ def update(
     ``newer``: the bars already loaded, in place of the run's source (a batch worker gets
     the driver's rows); ``parent_record``: where the parent will be kept, as run.json should
     name it (a batch moves it), else its own path."""
-    with writing(run_dir, "update (reading its parent)"):  # a consistent parent
+    with writing(run_dir, "update (reading its parent)", only_if=RUN_FILES):  # consistent
         plan = _plan(run_dir, data_path, refresh, epochs, refit, newer, parent_record)
     config, label = plan.config, plan.market.label
     with runs.new_folder(config.output.runs_dir, config.data.ticker, "update", out=out) as folder:

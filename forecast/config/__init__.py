@@ -38,7 +38,13 @@ from forecast.config.network import (
     ModelConfig,
     RecurrentLayerConfig,
 )
-from forecast.config.schema import Config, DataConfig, ForecastConfig, OutputConfig
+from forecast.config.schema import (
+    Config,
+    DataConfig,
+    EvaluationConfig,
+    ForecastConfig,
+    OutputConfig,
+)
 from forecast.config.training import (
     CALLBACK_TYPES,
     CallbackConfig,
@@ -71,6 +77,7 @@ __all__ = [
     "DataConfig",
     "DenseLayerConfig",
     "DropoutLayerConfig",
+    "EvaluationConfig",
     "ForecastConfig",
     "LayerConfig",
     "LearningRateSchedulerConfig",

@@ -1,4 +1,5 @@
-"""The whole configuration of a run: data, model, train, forecast and output sections."""
+"""The whole configuration of a run: data, model, train, forecast, evaluation and output
+sections."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from forecast.base.bands import BAND_METHODS
+from forecast.base.baselines import CLASSICAL
 from forecast.config.checks import (
     BAR_INTERVALS,
     check,
@@ -138,6 +140,33 @@ class ForecastConfig:
 
 
 @dataclass(frozen=True)
+class EvaluationConfig:
+    """What the model is judged beside, besides naive, drift and the moving average (always
+    there: they cost nothing). See forecast/forecasting/classical.py."""
+
+    baselines: tuple[str, ...] = CLASSICAL  # statistical models fitted per run; [] for none
+    long_short: int = 0  # batch: tickers per side of the cross-section's book (0: a fifth)
+    cost_bps: float = 5.0  # batch: cost per side, in basis points of what the book trades
+
+    def validate(self, path: str) -> None:
+        check(self.long_short >= 0, f"{path}.long_short", self.long_short, "must be >= 0")
+        check(
+            0 <= self.cost_bps < 1e4,
+            f"{path}.cost_bps",
+            self.cost_bps,
+            "must be >= 0 (basis points per side: 5 is 0.05 %)",
+        )
+        for index, name in enumerate(self.baselines):
+            check_name(name, CLASSICAL, f"{path}.baselines.{index}")
+        check(
+            len(set(self.baselines)) == len(self.baselines),
+            f"{path}.baselines",
+            list(self.baselines),
+            "names a model twice; list each once",
+        )
+
+
+@dataclass(frozen=True)
 class OutputConfig:
     """Where run folders go."""
 
@@ -152,6 +181,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     forecast: ForecastConfig = field(default_factory=ForecastConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 
     def validate(self) -> None:
@@ -159,6 +189,7 @@ class Config:
         self.model.validate("model")
         self.train.validate("train")
         self.forecast.validate("forecast")
+        self.evaluation.validate("evaluation")
         for index, callback in enumerate(self.train.callbacks):
             check(
                 callback.name != "LearningRateScheduler" or self.model.learning_rate is not None,

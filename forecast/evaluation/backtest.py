@@ -8,12 +8,15 @@ from a window ending the day before. Baselines are scored on the very same days:
     naive           tomorrow = today's close
     drift           today's close + the average daily change over the fold's training rows
     moving_average  the mean of the last ``lookback`` closes
+    arima, ets, theta  the statistical models of ``evaluation.baselines``, fitted again on
+                    the fold's training rows (forecast/forecasting/classical.py)
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -24,7 +27,9 @@ from forecast.config import Config
 from forecast.data.interval import format_timestamps
 from forecast.data.windows import WindowSpec, as_bars, prepare_dataset
 from forecast.errors import UserError, named
+from forecast.evaluation.baselines import Predicted, fit_and_predict
 from forecast.evaluation.scoring import backtest_summary
+from forecast.forecasting.classical import Fitted
 from forecast.forecasting.conformal import SCORED_HORIZONS
 from forecast.forecasting.forecast import predict_test_prices
 from forecast.forecasting.predictor import Predictor
@@ -79,6 +84,9 @@ class FoldOutcome:
     training_prices: np.ndarray
     epochs_run: int = 0
     bands: pd.DataFrame | None = None  # band_frame(): one row per horizon × target bar
+    baselines: dict[str, Any] | None = None  # the fitted statistical models: label, orders
+    baseline_notes: tuple[str, ...] = ()  # the models left out of this fold, and why
+    seconds: float = 0.0  # the whole fold: fits, predictions, bands
 
 
 def run_fold(
@@ -88,6 +96,7 @@ def run_fold(
     samples: int = 0,
     on_epoch: Callable[[dict[str, float], pd.DataFrame, bool], None] | None = None,
     horizons: tuple[int, ...] = (),
+    baselines: tuple[str, ...] = (),
 ) -> FoldOutcome:
     """Refit scaler and model on the fold's training rows; predict its test bars.
 
@@ -99,6 +108,7 @@ def run_fold(
     when early stopping restores them).
     horizons: score bands at these horizons too (``band_frame``), calibrated on the fold's
     own validation block before its cutoff.
+    baselines: the statistical models to fit on the fold's training rows and score beside.
     """
     from forecast.model.build import build_model
     from forecast.model.train import fit_model, seed_everything
@@ -109,6 +119,7 @@ def run_fold(
         visible, spec, n_test=fold.stop - fold.cutoff, label=f"fold {fold.index + 1}"
     )
     values = visible["price"].to_numpy()
+    classical, described, notes, models = fold_baselines(values, fold.cutoff, baselines)
 
     def predictions(model: Any) -> pd.DataFrame:
         return pd.DataFrame(
@@ -117,6 +128,7 @@ def run_fold(
                 "actual": dataset.test_prices,
                 "model": predict_test_prices(model, dataset),
                 **baseline_predictions(values, fold.cutoff, fold.stop, config.data.lookback),
+                **classical,
             }
         )
 
@@ -147,7 +159,9 @@ def run_fold(
     mc_frame = frame if samples > 0 else None
     bands = None
     if horizons:
-        bands = band_frame(config, predictor, len(dataset.y_val), visible, fold, horizons, mc_frame)
+        bands = band_frame(
+            config, predictor, len(dataset.y_val), visible, fold, horizons, mc_frame, models
+        )
     return FoldOutcome(
         fold=fold,
         predictions=frame,
@@ -155,7 +169,27 @@ def run_fold(
         training_prices=values[: fold.cutoff],
         epochs_run=result.epochs_run,
         bands=bands,
+        baselines=described,
+        baseline_notes=tuple(notes),
     )
+
+
+_FITTED: dict[tuple[str, int, tuple[str, ...]], Predicted] = {}
+
+
+def fold_baselines(values: np.ndarray, cutoff: int, names: tuple[str, ...]) -> Predicted:
+    """The statistical models fitted on ``values[:cutoff]`` and their forecasts of the rows
+    after it (``evaluation.baselines.fit_and_predict``), kept for the process: ``compare``
+    backtests every family on the same folds, and the baselines are the same each time."""
+    import hashlib
+
+    values = np.ascontiguousarray(values, dtype="float64")
+    key = (hashlib.sha256(values.tobytes()).hexdigest(), cutoff, tuple(names))
+    if key not in _FITTED:
+        if len(_FITTED) >= 32:  # a few series' folds at a time: a batch's do not pile up
+            _FITTED.clear()
+        _FITTED[key] = fit_and_predict(values, cutoff, names)
+    return _FITTED[key]
 
 
 def band_frame(
@@ -166,12 +200,15 @@ def band_frame(
     fold: Fold,
     horizons: tuple[int, ...],
     mc_frame: pd.DataFrame | None,
+    baselines: tuple[Fitted, ...] = (),
 ) -> pd.DataFrame | None:
     """The fold's bands on its test bars: for each horizon h (those asked for and every head
     of a direct model), every forecast made from an origin inside the test block h bars
     ahead (column ``conformal``, the model's deterministic forecast), with the conformal band
     around it, the random walk's band around the origin's close (``naive``, the naive
-    forecast), and (h = 1, with samples) the MC-dropout band.
+    forecast), (h = 1, with samples) the MC-dropout band, and each statistical baseline's
+    forecast from the same origin (a column by its name) with its own prediction intervals
+    (NAME_lo80 … NAME_hi95).
 
     Calibrated on the fold's validation block (its last ``n_block`` rows before the cutoff,
     which calibration alone reads); horizons whose residuals are too few for a 95 % band are
@@ -189,6 +226,12 @@ def band_frame(
     paths = predictor.paths(visible, test_origins, max(horizons))[:, 0]  # (n, steps)
     prices = visible["price"].to_numpy(dtype="float64")
     widened = bands(paths, prices[test_origins - 1], calibration)  # each (n, steps)
+    baseline_paths = {
+        model.name: model.paths(prices, test_origins, max(horizons)) for model in baselines
+    }  # each (n, steps)
+    baseline_bands = {
+        model.name: model.bands(prices, test_origins, max(horizons)) for model in baselines
+    }  # each name → lo80 … hi95, each (n, steps)
     stamps = format_timestamps(pd.DatetimeIndex(visible.index))
     parts = []
     for horizon in horizons:
@@ -202,6 +245,14 @@ def band_frame(
                 "actual": prices[targets],
                 "naive": prices[origins - 1],
                 "conformal": paths[: len(origins), horizon - 1],
+                **{
+                    name: path[: len(origins), horizon - 1] for name, path in baseline_paths.items()
+                },
+                **{
+                    f"{name}_{column}": values[: len(origins), horizon - 1]
+                    for name, columns in baseline_bands.items()
+                    for column, values in columns.items()
+                },
             }
         )
         _add_bands(part, widened, residuals, horizon, config)
@@ -302,9 +353,23 @@ def walk_forward(
             f"fold {fold.index + 1}/{folds}: training on {fold.cutoff} rows, testing "
             f"{first} → {last}"
         )
-        outcomes.append(run_fold(config, prices, fold, samples=samples, horizons=SCORED_HORIZONS))
+        started = time.perf_counter()
+        outcome = run_fold(
+            config,
+            prices,
+            fold,
+            samples=samples,
+            horizons=SCORED_HORIZONS,
+            baselines=config.evaluation.baselines,
+        )
+        outcomes.append(replace(outcome, seconds=time.perf_counter() - started))
+    fitted_everywhere = [
+        name
+        for name in config.evaluation.baselines
+        if all(name in outcome.predictions for outcome in outcomes)
+    ]
     table, summary, bands, horizons = backtest_summary(
-        config, outcomes, ("model", *BASELINES), samples, methods_label
+        config, outcomes, ("model", *BASELINES, *fitted_everywhere), samples, methods_label
     )
     return BacktestResult(
         table=table, outcomes=outcomes, summary=summary, bands=bands, horizons=horizons

@@ -1,5 +1,6 @@
 """Model-family comparison: the configured stack as LSTM, GRU, SimpleRNN, an MLP and a direct
-multi-step LSTM, each backtested on the same folds beside the same baselines."""
+multi-step LSTM, each backtested on the same folds beside the same baselines (the statistical
+ones fitted once per fold)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from forecast.base.baselines import CLASSICAL
 from forecast.base.values import plain
 from forecast.config import Config, DenseLayerConfig, RecurrentLayerConfig
 from forecast.evaluation.backtest import BASELINES, walk_forward
@@ -73,7 +75,7 @@ def compare_families(
         rows.append({"method": family, **plain(overall.loc["model"].to_dict()), **ahead})
     baseline_table = next(iter(results.values())).table
     overall = baseline_table[baseline_table["fold"] == "all"].set_index("method")
-    for baseline in BASELINES:
+    for baseline in [*BASELINES, *(name for name in CLASSICAL if name in overall.index)]:
         rows.append({"method": baseline, **plain(overall.loc[baseline].to_dict())})
     table = pd.DataFrame(rows).drop(columns=["fold"], errors="ignore")
     table["versus_naive"] = [

@@ -11,17 +11,24 @@ forecasts at a horizon are said to be too few, not judged.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from forecast.base.baselines import CLASSICAL, WORDS
 from forecast.base.values import optional
 from forecast.data.interval import count_words, parse_timestamps
 from forecast.evaluation.bands import interval_scores
 from forecast.evaluation.metrics import point_verdict, rmse, rmse_ratio
-from forecast.evaluation.significance import diebold_mariano, loss_differential_test
+from forecast.evaluation.significance import (
+    diebold_mariano,
+    loss_differential_test,
+    p_text,
+    verdict_word,
+)
 from forecast.forecasting.conformal import LEVELS
 
 MIN_TO_JUDGE = 20  # resolved forecasts a horizon needs before the record says anything
@@ -153,10 +160,47 @@ def horizon_summary(part: pd.DataFrame, horizon: int) -> dict[str, Any]:
     return summary
 
 
+def versus_issued_baselines(
+    horizons: list[dict[str, Any]], resolved: pd.DataFrame, baseline_rows: pd.DataFrame
+) -> None:
+    """Add ``baselines`` to each horizon's summary: for each statistical model, on the
+    targets where both it and the model were issued from the same origin and resolved, its
+    RMSE ratio to naive, the model's RMSE over its, and the model's DM p against it."""
+    key = ["model_sha256", "origin", "step"]
+    model = resolved.drop_duplicates(key)[
+        [*key, "target", "issued_utc", "median", "naive", "actual"]
+    ]
+    issued = baseline_rows[[*key, "method", "median"]].rename(columns={"median": "baseline"})
+    pairs = model.merge(issued, on=key)
+    for summary in horizons:
+        step = pairs[pairs["step"] == summary["horizon"]]
+        if step.empty:
+            continue
+        summary["baselines"] = {}
+        for name, part in step.groupby("method", sort=True):
+            part = part.sort_values(["target", "issued_utc"], kind="stable")
+            actual = part["actual"].to_numpy(dtype="float64")
+            baseline = part["baseline"].to_numpy(dtype="float64")
+            naive = part["naive"].to_numpy(dtype="float64")
+            predicted = part["median"].to_numpy(dtype="float64")
+            own = rmse(actual, baseline)
+            summary["baselines"][str(name)] = {
+                "n": len(part),
+                "rmse_ratio": rmse_ratio(actual, baseline, naive),
+                "model_rmse_ratio": rmse(actual, predicted) / own if own > 0 else float("inf"),
+                "model_dm_p_value": optional(
+                    diebold_mariano(actual, predicted, baseline, summary["horizon"]).p_value
+                ),
+            }
+
+
 def live_record(
     journal: pd.DataFrame, bars: pd.DataFrame, timezone: str | None = None
 ) -> LiveRecord:
-    """Every journal row matched with the realized bars, scored per horizon."""
+    """Every journal row matched with the realized bars, scored per horizon; the statistical
+    baselines' rows (issued with the model's) each beside the model on the same targets."""
+    is_baseline = journal["method"].isin(CLASSICAL)
+    baseline_rows, journal = journal[is_baseline], journal[~is_baseline]
     resolved, unresolved, pending = match(journal, bars, timezone)
     rows = score_rows(resolved) if len(resolved) else pd.DataFrame()
     horizons = (
@@ -164,6 +208,8 @@ def live_record(
         if len(rows)
         else []
     )
+    if len(baseline_rows) and len(resolved):
+        versus_issued_baselines(horizons, resolved, baseline_rows)
     summary = {
         "forecasts": len(journal),
         "resolved": len(rows),
@@ -188,6 +234,17 @@ def live_record(
                 text += (
                     f"; 95 % band covered {part['coverage95']:.1%} "
                     f"(95 % interval {low:.1%}–{high:.1%})"
+                )
+            issued = part.get("baselines") or {}
+            if issued:  # the strongest statistical model issued beside it, on these targets
+                name = min(issued, key=lambda key: issued[key]["rmse_ratio"])
+                p_value = issued[name]["model_dm_p_value"]
+                word = verdict_word(math.nan if p_value is None else p_value)
+                test = f"DM {p_text(p_value)}" if p_value is not None else "untestable"
+                text += (
+                    f"; beside {WORDS[name]} issued with it "
+                    f"(its rmse_ratio {issued[name]['rmse_ratio']:.3f}) the model "
+                    f"{'is ' if word != 'beats' else ''}{word} it ({test})"
                 )
             parts.append(text)
         verdict = f"{counts}. " + "; ".join(parts) + "."

@@ -128,7 +128,31 @@ def metrics_verdict(metrics: dict[str, Any]) -> str:
             line += f"; it is {word('dm_p_value_drift')} the drift forecast ({test})" + (
                 ", so its edge over naive is the average drift" if beats_naive else ""
             )
+    strongest = strongest_verdict(metrics)
+    if strongest:  # a "beats" above is qualified in the same breath when this is not one
+        qualified = word("dm_p_value") == "beats" and word("dm_p_value_strongest") != "beats"
+        line += f"{', but' if qualified else ';'} {strongest}"
     return line[0].upper() + line[1:] + "."
+
+
+def strongest_verdict(metrics: dict[str, Any], subject: str = "it") -> str:
+    """'' when the strongest baseline is naive or drift (the verdict already tests both);
+    else the model against it: 'it is no better than ETS(A,N,N), the strongest baseline here
+    (RMSE 1.002× its, DM p 0.41: within noise)'."""
+    name = metrics.get("strongest_baseline")
+    if name in (None, "naive", "drift") or name not in metrics.get("baselines", {}):
+        return ""
+    row = metrics["baselines"][name]
+    p_value = number(metrics.get("dm_p_value_strongest"))
+    word = verdict_word(p_value)
+    test = f"DM {p_text(p_value)}" if math.isfinite(p_value) else "untestable"
+    numbers = f"RMSE {row['model_rmse_ratio']:.3f}× its, {test}"
+    label = f"{row['label']}, the strongest baseline here"
+    if word == "beats":
+        return f"{subject} beats {label} ({numbers})"
+    if word == "worse than":
+        return f"{subject} is worse than {label} ({numbers})"
+    return f"{subject} is no better than {label} ({numbers}: within noise)"
 
 
 PRODUCTION = (

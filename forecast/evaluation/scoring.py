@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from forecast.base.baselines import CLASSICAL, WORDS
 from forecast.base.values import number, optional, plain
 from forecast.evaluation.bands import band_p_values, coverage, score_bands
 from forecast.evaluation.metrics import (
@@ -18,6 +19,7 @@ from forecast.evaluation.metrics import (
     forecast_metrics,
     mase,
     point_verdict,
+    rmse,
 )
 from forecast.evaluation.significance import (
     SIGNIFICANCE,
@@ -31,7 +33,8 @@ if TYPE_CHECKING:
     from forecast.evaluation.backtest import FoldOutcome
 
 # The band methods a backtest scores: the model's conformal band, its MC-dropout band (with
-# --samples) and the random walk's band it must beat.
+# --samples) and the random walk's band it must beat; beside them the statistical
+# baselines' own prediction intervals where they were fitted (CLASSICAL).
 SCORED_BANDS = ("conformal", "mc_dropout", "random_walk")
 
 
@@ -119,7 +122,9 @@ def overall_rows(
 
 def horizon_table(outcomes: list[FoldOutcome]) -> pd.DataFrame | None:
     """The model's point forecasts h bars ahead beside the naive forecast (the origin's
-    close) on the same pooled bars, per horizon (horizons.csv)."""
+    close) on the same pooled bars, per horizon (horizons.csv); with statistical baselines,
+    each one's ``rmse_ratio`` to naive (``arima_rmse_ratio`` …) and the model's DM p against
+    it (``dm_p_value_arima`` …), h - 1 lags."""
     frames = [outcome.bands for outcome in outcomes if outcome.bands is not None]
     if not frames:
         return None
@@ -142,6 +147,14 @@ def horizon_table(outcomes: list[FoldOutcome]) -> pd.DataFrame | None:
                 "dm_p_value_abs": metrics["dm_p_value_abs"],
             }
         )
+        for name in CLASSICAL:
+            if name not in part or part[name].isna().any():
+                continue  # not fitted in every fold
+            forecast = part[name].to_numpy()
+            rows[-1][f"{name}_rmse_ratio"] = rmse(actual, forecast) / metrics["naive_rmse"]
+            rows[-1][f"dm_p_value_{name}"] = optional(
+                diebold_mariano(actual, part["conformal"], forecast, int(horizon)).p_value
+            )
     return pd.DataFrame(rows)
 
 
@@ -153,7 +166,7 @@ def band_table(outcomes: list[FoldOutcome]) -> pd.DataFrame | None:
     pooled = pd.concat(frames, ignore_index=True)
     rows = []
     for horizon, part in pooled.groupby("horizon", sort=True):
-        for row in score_bands(part, SCORED_BANDS, int(horizon)):
+        for row in score_bands(part, (*SCORED_BANDS, *CLASSICAL), int(horizon)):
             rows.append({"horizon": int(horizon), **row})
     return pd.DataFrame(rows)
 
@@ -182,6 +195,18 @@ def backtest_verdict(summary: dict[str, Any]) -> str:
             ": its edge over naive is the average drift" if summary["beat_naive"] else ""
         )
     line += "."
+    strongest = summary.get("strongest_baseline")
+    if strongest not in (None, "naive", "drift"):
+        row = summary["overall"][strongest]
+        ratio = model["rmse"] / row["rmse"] if row["rmse"] > 0 else math.inf
+        p_value = number(summary.get("dm_p_value_strongest"))
+        test = f"DM {p_text(p_value)}" if math.isfinite(p_value) else "untestable"
+        label = f"{summary['strongest_baseline_label']}, the strongest baseline here"
+        word = verdict_word(p_value)
+        tail = ": within noise" if word == "no better than" else ""
+        verb = word if word == "beats" else f"is {word}"
+        but = "But it" if summary["beat_naive"] and word != "beats" else "It"
+        line += f" {but} {verb} {label} (RMSE {ratio:.3f}× its, {test}{tail})."
     scored = summary.get("bands") and summary.get("band_method") != "none"
     return line + (f" {band_verdict(summary)}" if scored else "")
 
@@ -207,6 +232,48 @@ def band_verdict(summary: dict[str, Any]) -> str:
         parts.append(text)
     adaptive = " adaptive" if summary.get("adaptive") else ""
     return f"Its{adaptive} {method} band vs the random walk's: " + "; ".join(parts) + "."
+
+
+def strongest_baseline(
+    outcomes: list[FoldOutcome], overall: pd.DataFrame, methods: tuple[str, ...]
+) -> dict[str, Any]:
+    """What each fold's statistical models were (backtest.json), the notes on those left
+    out, and the strongest baseline over all folds (lowest pooled RMSE of naive, drift and
+    the statistical models) with the model's DM p against it on the pooled bars."""
+    fitted = [name for name in methods if name in CLASSICAL]
+    fits = [
+        {
+            "fold": outcome.fold.index + 1,
+            **{key: value for key, value in outcome.baselines.items() if key != "fit_seconds"},
+        }
+        for outcome in outcomes
+        if outcome.baselines
+    ]  # each: name → label and orders (the seconds stay in FoldOutcome: not a metric)
+    notes = [
+        f"fold {outcome.fold.index + 1}: {note}"
+        for outcome in outcomes
+        for note in outcome.baseline_notes
+    ]
+    contenders = ["naive", "drift", *fitted]
+    strongest = min(contenders, key=lambda name: float(overall.loc[name, "rmse"]))
+    pooled = pd.concat([outcome.predictions for outcome in outcomes], ignore_index=True)
+    test = diebold_mariano(pooled["actual"], pooled["model"], pooled[strongest])
+    label = strongest
+    if strongest in WORDS:
+        labels = [fit[strongest]["label"] for fit in fits if strongest in fit]
+        distinct = list(dict.fromkeys(labels))  # in fold order, each once
+        label = (
+            f"{labels[0]} (every fold)"
+            if len(distinct) == 1
+            else f"{WORDS[strongest]} refitted per fold ({', '.join(distinct)})"
+        )
+    return {
+        "baseline_fits": fits,
+        "baseline_notes": notes,
+        "strongest_baseline": strongest,
+        "strongest_baseline_label": label,
+        "dm_p_value_strongest": optional(test.p_value),
+    }
 
 
 def backtest_summary(
@@ -237,6 +304,7 @@ def backtest_summary(
         "versus_drift": verdict_word(number(model["dm_p_value_drift"])),
     }
     summary["beat_naive"] = summary["versus_naive"] == "beats"
+    summary.update(strongest_baseline(outcomes, overall, methods))
     bands, horizons = band_table(outcomes), horizon_table(outcomes)
     if bands is not None:
         summary.update(

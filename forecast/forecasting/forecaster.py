@@ -37,6 +37,7 @@ from forecast.data.sources import MarketData, data_fingerprint, market_from_fram
 from forecast.data.windows import Dataset, WindowSpec, prepare_dataset
 from forecast.errors import RunError, UserError, named
 from forecast.forecasting import state
+from forecast.forecasting.classical import Baselines, fit_baselines
 from forecast.forecasting.conformal import Calibration, fit_calibration
 from forecast.forecasting.forecast import (
     Forecast,
@@ -58,6 +59,7 @@ class Forecaster:
         self.bars_: pd.DataFrame | None = None  # the bars it was fitted on
         self.scaler_: MinMaxScaling | None = None  # fitted on the training rows alone
         self.calibration_: Calibration | None = None  # the bands' calibration
+        self.baselines_: Baselines | None = None  # ARIMA, ETS, Theta on the training rows
         self.history_: dict[str, list[float]] = {}  # loss per epoch
         self.epochs_run_ = 0
         self.train_seconds_ = 0.0
@@ -209,6 +211,9 @@ class Forecaster:
             len(dataset.y_val),
             calibration_steps(predictor),
         )
+        self.baselines_ = fit_baselines(
+            dataset.prices.to_numpy()[: dataset.n_train], config.evaluation.baselines
+        )
         return self
 
     def _fit_each(
@@ -325,6 +330,8 @@ class Forecaster:
         atomic.write_json(folder / state.HISTORY, self.history_)
         if self.calibration_ is not None:
             state.write_calibration(folder, self.calibration_)
+        if self.baselines_ is not None:
+            state.write_baselines(folder, self.baselines_)
         test_rows = len(self.dataset().y_test)
         if finish is not None:
             finish()
@@ -377,6 +384,7 @@ class Forecaster:
         forecaster.history_ = state.read_history(folder)
         forecaster.epochs_run_ = len(forecaster.history_.get("loss", []))
         forecaster.calibration_ = state.read_calibration(folder)
+        forecaster.baselines_ = state.read_baselines(folder)
         forecaster.record_ = record
         forecaster.data_warnings_ = tuple(record.get("data_warnings") or ())
         forecaster.train_seconds_ = float(record.get("train_seconds") or 0.0)

@@ -7,6 +7,8 @@
     model.keras            the trained network in stock Keras layers (model.saving)
     history.json           loss per epoch
     calibration.json/.npz  the conformal bands' calibration: half-widths by name, residuals
+    baselines.json         the statistical baselines fitted on the training rows: each one's
+                           label, orders and parameters (forecasting/classical.py)
 
 Every file is written to a temporary name and renamed into place. Readers refuse, in one line
 naming the file, a state that does not hang together (a scaler for other features, a network
@@ -28,6 +30,7 @@ from forecast.base.values import read_json
 from forecast.config import Config, config_from_dict, config_to_dict, migrate_renamed, read_yaml
 from forecast.data.scaling import MinMaxScaling, scaler_features
 from forecast.errors import ConfigError, RunError
+from forecast.forecasting.classical import Baselines
 from forecast.model.keras_file import DAMAGED
 
 CONFIG = "config.yaml"
@@ -37,6 +40,7 @@ MODEL = "model.keras"
 HISTORY = "history.json"
 CALIBRATION = "calibration.json"
 CALIBRATION_ARRAYS = "calibration.npz"
+BASELINES = "baselines.json"
 STATE_FILES = (CONFIG, PRICES, MODEL, SCALER, HISTORY)  # calibration: runs since 2026-12
 
 
@@ -95,6 +99,23 @@ def read_calibration(folder: Path) -> Any:
     except (*DAMAGED, ValueError) as error:
         raise RunError(
             f"{arrays_path}: damaged calibration ({type(error).__name__}); train the run again"
+        ) from None
+
+
+def write_baselines(folder: Path, baselines: Baselines) -> None:
+    atomic.write_json(Path(folder) / BASELINES, baselines.to_dict())
+
+
+def read_baselines(folder: Path) -> Baselines | None:
+    """The run's fitted statistical baselines; None for runs from before them."""
+    path = Path(folder) / BASELINES
+    if not path.is_file():
+        return None
+    try:
+        return Baselines.from_dict(read_json(path))
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise RunError(
+            f"{path}: damaged baselines ({type(error).__name__}: {error}); train the run again"
         ) from None
 
 

@@ -136,6 +136,34 @@ def _metrics_section(metrics: dict, words: str) -> str:
         f"<h2>Test metrics</h2>{_table(frame)}<p>On the same {words}: "
         f"<b>{html.escape(metrics_verdict(metrics))}</b> The Diebold–Mariano test (one-sided, "
         f"squared error) says whether a lower RMSE is more than noise.</p>"
+        + _baselines_section(metrics)
+    )
+
+
+def _baselines_section(metrics: dict) -> str:
+    """The statistical baselines fitted on the training rows, each beside naive and the
+    model tested against it; the models left out and why."""
+    rows = [
+        {
+            "baseline": row["label"],
+            "rmse": row["rmse"],
+            "rmse_ratio (to naive)": row["rmse_ratio"],
+            "DM p vs naive": row["dm_p_value"],
+            "model's RMSE / its": row["model_rmse_ratio"],
+            "model's DM p vs it": row["model_dm_p_value"],
+        }
+        for row in metrics.get("baselines", {}).values()
+    ]
+    notes = metrics.get("baseline_notes") or []
+    if not rows and not notes:
+        return ""
+    items = "".join(f"<li>{html.escape(note)}</li>" for note in notes)
+    return (
+        "<h2>Statistical baselines</h2><p>Fitted on the training rows alone (log prices), "
+        "then run over the test bars with their parameters fixed, each bar's forecast from "
+        "the bars before it.</p>"
+        + (_table(pd.DataFrame(rows)) if rows else "")
+        + (f"<ul class='warnings'>{items}</ul>" if items else "")
     )
 
 

@@ -28,13 +28,19 @@ from forecast.base.marker import MARKER
 from forecast.base.names import safe_name
 from forecast.base.values import plain, read_json
 from forecast.commands.result import Result
-from forecast.config import Config, config_to_dict, resolve_progress
+from forecast.config import Config, EvaluationConfig, config_to_dict, resolve_progress
 from forecast.errors import UserError, named
+from forecast.evaluation.cross_section import panel_verdict
 from forecast.evaluation.significance import SIGNIFICANCE
 from forecast.forecasting import state
 from forecast.scaleout import load_engine
 from forecast.scaleout.batch_worker import read_tree, run_ticker, ticker_csv, update_ticker
-from forecast.scaleout.leaderboard import batch_verdict, leaderboard, ticker_row
+from forecast.scaleout.leaderboard import (
+    batch_verdict,
+    cross_section_of_runs,
+    leaderboard,
+    ticker_row,
+)
 from forecast.store import runs
 from forecast.store.lock import writing
 
@@ -151,7 +157,16 @@ def run_batch(
             arguments.append((values, ticker, csv, forecast_steps, backtest_folds, runs_dir))
         queued = [arguments_[1] for arguments_ in arguments]
         return _dispatch(
-            folder, tickers, run_ticker, arguments, queued, errors, cpus_per_task, address, echo
+            folder,
+            tickers,
+            run_ticker,
+            arguments,
+            queued,
+            errors,
+            cpus_per_task,
+            address,
+            echo,
+            evaluation=config.evaluation,
         )
 
 
@@ -250,6 +265,7 @@ def _update_each(
         address,
         echo,
         before_write=keep_parent,
+        evaluation=config.evaluation,
     )
 
 
@@ -284,9 +300,12 @@ def _dispatch(
     address: str | None,
     echo: Callable[[str], None],
     before_write: Callable[[str], None] | None = None,
+    evaluation: EvaluationConfig | None = None,
 ) -> Result:
     """Run ``task`` for each argument tuple on the engine, write each ticker's files as its
-    result arrives, then the leaderboard, batch.json, batch.png and report.html."""
+    result arrives, then the leaderboard (with the cross-section's verdict: ``evaluation``'s
+    long–short book and costs), batch.json, batch.png and report.html."""
+    evaluation = evaluation or EvaluationConfig()
     from forecast.report.html import write_batch_report
     from forecast.report.plots import plot_batch
     from forecast.scaleout import engine
@@ -321,6 +340,14 @@ def _dispatch(
     progress.close()
     table = leaderboard([ticker_row(folder, ticker, errors.get(ticker)) for ticker in tickers])
     line = batch_verdict(table)
+    ok = table.loc[table["status"] == "ok", "ticker"]
+    judged = cross_section_of_runs(
+        {ticker: folder / "runs" / safe_name(ticker) for ticker in ok},
+        evaluation.long_short,
+        evaluation.cost_bps,
+    )
+    if judged is not None:
+        line += " " + panel_verdict(judged)
     atomic.write_table(folder / "leaderboard.csv", table)
     atomic.write_json(
         folder / "leaderboard.json",
@@ -328,6 +355,7 @@ def _dispatch(
             "tickers": len(tickers),
             "verdict": line,
             "rows": [plain(row) for row in table.to_dict(orient="records")],
+            "cross_section": judged,
         },
     )
     atomic.write_json(

@@ -2,9 +2,11 @@
 alone (so a resumed batch and an undisturbed one agree byte for byte).
 
 With many tickers some beat the naive forecast by chance: each ticker's test forecasts have a
-Diebold–Mariano p-value against naive (its metrics.json) and get a Pesaran–Timmermann p-value
-of directional timing, and the p-values of the tickers that ran get Benjamini–Hochberg
-q-values (the false discovery rate at which each would be significant).
+Diebold–Mariano p-value against naive (its metrics.json), one against the strongest baseline
+on its test bars (the lowest RMSE of naive, drift, ARIMA, ETS and Theta) and get a
+Pesaran–Timmermann p-value of directional timing, and the p-values of the tickers that ran
+get Benjamini–Hochberg q-values (the false discovery rate at which each would be
+significant).
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ LEADERBOARD_COLUMNS = (
     "market_up_rate",
     "timing_p_value",
     "timing_q_value",
+    "strongest_baseline",
+    "strongest_dm_p_value",
+    "strongest_dm_q_value",
     "last_close",
     "forecast_date",
     "forecast_median",
@@ -52,7 +57,14 @@ LEADERBOARD_COLUMNS = (
 )
 
 
-TEXT_COLUMNS = {"ticker", "status", "message", "forecast_date", "run_folder"}
+TEXT_COLUMNS = {
+    "ticker",
+    "status",
+    "message",
+    "strongest_baseline",
+    "forecast_date",
+    "run_folder",
+}
 
 
 def ticker_row(folder: Path, ticker: str, error: str | None = None) -> dict[str, Any]:
@@ -91,6 +103,8 @@ def ticker_row(folder: Path, ticker: str, error: str | None = None) -> dict[str,
             up_share=scores["up_share"],
             market_up_rate=scores["market_up_rate"],
             timing_p_value=scores["timing_p_value"],
+            strongest_baseline=metrics.get("strongest_baseline_label"),  # older runs: none
+            strongest_dm_p_value=metrics.get("dm_p_value_strongest"),
         )
     if (run / "live.json").exists():  # the nightly record, one bar ahead
         first = next(
@@ -133,7 +147,7 @@ def leaderboard(rows: list[dict[str, Any]]) -> pd.DataFrame:
     for column in set(LEADERBOARD_COLUMNS) - TEXT_COLUMNS:  # None (an error row) → NaN
         table[column] = table[column].astype("float64")
     ok = table["status"] == "ok"
-    for test in ("dm", "timing", "live_dm"):
+    for test in ("dm", "timing", "strongest_dm", "live_dm"):
         table.loc[ok, f"{test}_q_value"] = benjamini_hochberg(
             table.loc[ok, f"{test}_p_value"].astype("float64").to_numpy()
         )
@@ -155,7 +169,9 @@ def batch_verdict(table: pd.DataFrame) -> str:
     tested = ok[ok["n_test"].astype("float64") > 0]
     line = (
         f"{below('dm_p_value')} of {len(tested)} tickers beat naive significantly (DM, "
-        f"squared error){failed}, {below('dm_q_value')} after Benjamini–Hochberg at 5 %; "
+        f"squared error){failed}, {below('dm_q_value')} after Benjamini–Hochberg at 5 %, "
+        f"and {below('strongest_dm_q_value')} beat their strongest baseline of naive, drift, "
+        f"ARIMA, ETS and Theta after it; "
         f"{below('timing_q_value')} show directional timing after Benjamini–Hochberg "
         f"({below('timing_p_value')} alone); {lower} had rmse_ratio < 1, which alone is "
         f"not evidence."
@@ -168,3 +184,29 @@ def batch_verdict(table: pd.DataFrame) -> str:
             f"(median {int(live['live_n'].median())} forecasts resolved)."
         )
     return line
+
+
+def cross_section_of_runs(
+    runs: dict[str, Path], k: int = 0, cost_bps: float = 5.0
+) -> dict[str, Any] | None:
+    """The tickers' test forecasts judged together on the dates they share
+    (``evaluation.cross_section.judge_panel``), from each run's predictions.csv and
+    prices.csv alone; None when fewer than three tickers have test rows."""
+    from forecast.data.bars import read_bars
+    from forecast.data.interval import format_timestamps
+    from forecast.evaluation.cross_section import MIN_TICKERS, judge_panel
+
+    frames, closes = [], {}
+    for ticker, run in runs.items():
+        if not (run / "predictions.csv").is_file():
+            continue  # a production fit: no test rows
+        bars = read_bars(run / "prices.csv")
+        stamps = dict(zip(format_timestamps(pd.DatetimeIndex(bars.index)), bars.index))
+        predictions = pd.read_csv(run / "predictions.csv", dtype={"date": str})
+        predictions["date"] = predictions["date"].map(stamps)
+        frames.append(predictions.dropna(subset=["date"]).assign(ticker=ticker))
+        closes[ticker] = bars["price"]
+    if len(frames) < MIN_TICKERS:
+        return None
+    panel = pd.concat(frames, ignore_index=True)[["date", "ticker", "actual", "predicted", "naive"]]
+    return judge_panel(panel, pd.DataFrame(closes).sort_index(), k, cost_bps)

@@ -53,7 +53,7 @@ from forecast.scaleout.sweep_summary import (
 )
 from forecast.scaleout.sweep_trial import OBJECTIVE, run_trial
 from forecast.store import runs
-from forecast.store.lock import writing
+from forecast.store.lock import RUN_FILES, writing
 
 TUNE_FOLDER = "tune"  # Ray Tune's experiment: trial_NNN/ (TensorBoard logs); tune-2, … resumed
 
@@ -125,7 +125,8 @@ def run_sweep(
 
     config, market = load_data(config)
     if resume:
-        held = writing(Path(out) if out is not None else Path(), "sweep --resume")
+        folder = Path(out) if out is not None else Path()
+        held = writing(folder, "sweep --resume", only_if=RUN_FILES)
     else:
         held = runs.new_folder(config.output.runs_dir, "sweep", "sweep", out=out)
     with held as folder:

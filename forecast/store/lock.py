@@ -22,9 +22,11 @@ from typing import Any
 
 from forecast.base import atomic
 from forecast.base.barrier import wait_at
+from forecast.base.marker import MARKER
 from forecast.errors import RunError
 
 LOCK = ".lock"
+RUN_FILES = (MARKER, "config.yaml")  # a folder with neither is no run (nor one started)
 WAIT = "FORECAST_LOCK_WAIT"  # seconds a second writer waits before it refuses
 DEFAULT_WAIT = 60.0
 
@@ -42,12 +44,18 @@ def holder(folder: Path) -> str:
 
 
 @contextlib.contextmanager
-def writing(folder: str | Path, command: str, wait: float | None = None) -> Iterator[Path]:
+def writing(
+    folder: str | Path,
+    command: str,
+    wait: float | None = None,
+    only_if: tuple[str, ...] = (),
+) -> Iterator[Path]:
     """Hold FOLDER's write lock for the block. ``command``: what this process is doing
     there, shown to a writer that finds the lock taken. A folder that does not exist is not
-    locked (nor made): the command's own check names it."""
+    locked (nor made), nor one holding none of the files ``only_if`` names (a folder that is
+    not one of ours gets no .lock file): the command's own check names it."""
     folder = Path(folder)
-    if not folder.is_dir():
+    if not folder.is_dir() or (only_if and not any((folder / name).exists() for name in only_if)):
         yield folder
         return
     limit = float(os.environ.get(WAIT, DEFAULT_WAIT)) if wait is None else wait
@@ -100,7 +108,7 @@ def locked(command: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def wrap(function: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(function)
         def run(folder: str | Path, *arguments: Any, **keywords: Any) -> Any:
-            with writing(folder, command), atomic.transaction():
+            with writing(folder, command, only_if=RUN_FILES), atomic.transaction():
                 return function(folder, *arguments, **keywords)
 
         return run

@@ -51,6 +51,7 @@ OWN_FILES = (
     "bands.*",
     "horizons.*",
     "calibration.*",
+    state.BASELINES,
     "compare.*",
     "training_*",
     "live.*",
@@ -109,7 +110,13 @@ def new_folder(
         with writing(path, command):
             yield path
         return
-    path = Path(out)
+    path = _make_folder(Path(out))
+    with writing(path, command):
+        yield create_run_dir(runs_dir, name, out=path, overwrite=overwrite)
+
+
+def _make_folder(path: Path) -> Path:
+    """``out`` made if missing; a file there, or a folder that cannot be made, refused."""
     if path.exists() and not path.is_dir():
         raise UserError(f"{named('out', path)}: exists and is not a folder; choose another path")
     try:
@@ -119,8 +126,7 @@ def new_folder(
             f"{named('out', path)}: cannot create folder ({error.strerror}); choose a "
             f"writable location"
         ) from None
-    with writing(path, command):
-        yield create_run_dir(runs_dir, name, out=path, overwrite=overwrite)
+    return path
 
 
 def _named_folder(path: Path, overwrite: bool) -> Path:
@@ -138,13 +144,7 @@ def _named_folder(path: Path, overwrite: bool) -> Path:
             f"issued, which {named('overwrite')} does not delete; choose a new folder "
             f"(update a run with: python main.py update --run {path})"
         )
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UserError(
-            f"{named('out', path)}: cannot create folder ({error.strerror}); choose a "
-            f"writable location"
-        ) from None
+    _make_folder(path)
     if overwrite:  # remove the previous run's artifacts (only ours), marker first
         (path / MARKER).unlink(missing_ok=True)
         for pattern in OWN_FILES:
