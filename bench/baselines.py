@@ -69,6 +69,7 @@ def main() -> None:
                 "|---|---:|---:|---|---:|",
             ]
             fits = [outcome.baselines or {} for outcome in result.outcomes]
+            fit_seconds = [outcome.baseline_seconds or {} for outcome in result.outcomes]
             fold_seconds = np.mean([outcome.seconds for outcome in result.outcomes])
             for method in METHODS:
                 if method not in overall:
@@ -79,7 +80,7 @@ def main() -> None:
                     fitted, seconds = "LSTM (best.yaml)", f"{fold_seconds:.1f} (whole fold)"
                 elif method in ("arima", "ets", "theta"):
                     fitted = ", ".join(fit[method]["label"] for fit in fits if method in fit)
-                    cost = [fit["fit_seconds"][method] for fit in fits if method in fit]
+                    cost = [fold[method] for fold in fit_seconds if method in fold]
                     seconds = f"{np.mean(cost):.2f}"
                 lines.append(
                     f"| {method} | {row['rmse_ratio']:.4f} | {p_cell(row['dm_p_value'])} | "

@@ -26,6 +26,13 @@ class RunError(UserError):
     """A run folder that is missing, incomplete or inconsistent."""
 
 
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message (a library's may run to many), or its type's
+    name when it says nothing: what a one-line message quotes of it."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 class TrainingInterrupted(Exception):
     """Ctrl-C during training: the last finished epoch is saved and can be resumed (exit 130)."""
 

@@ -384,18 +384,7 @@ def check_command_line(argv: list[str], world: World) -> str:
     resolved = [names.get(part, part) for part in argv]
     if "--out" in resolved and resolved[resolved.index("--out") + 1] in ("", "0", "2", "3"):
         resolved[resolved.index("--out") + 1] = str(work / "out")  # never the working folder
-    here = Path.cwd()
-    os.chdir(work)  # relative paths ('abc', '.', '') land in the scratch folder
-    try:
-        code, error = run_quietly(main, resolved)
-    finally:
-        os.chdir(here)
-    shutil.rmtree(work, ignore_errors=True)
-    assert code in (0, 2), (argv, code, error[-2000:])
-    if code == 2:
-        one_line_text(error)
-        return "refused"
-    return "ok"
+    return outcome(main, resolved, work, argv)
 
 
 def damage_examples() -> st.SearchStrategy:
@@ -439,13 +428,7 @@ def check_run_folder(example: tuple, world: World) -> str:
     else:
         path.unlink(missing_ok=True)
     argv = [command, "--run", str(run), *(["--steps", "2"] if command == "forecast" else [])]
-    code, error = run_quietly(main, argv)
-    shutil.rmtree(work, ignore_errors=True)
-    assert code in (0, 2), (example, code, error[-2000:])
-    if code == 2:
-        one_line_text(error)
-        return "refused"
-    return "ok"
+    return outcome(main, argv, work, example)
 
 
 # --- shared -----------------------------------------------------------------------------------
@@ -460,6 +443,24 @@ def one_line(error: BaseException) -> str:
 def one_line_text(stderr: str) -> None:
     lines = [line for line in stderr.strip().splitlines() if line.startswith("error: ")]
     assert len(lines) == 1 and "Traceback" not in stderr, stderr[-2000:]
+
+
+def outcome(main: Callable[[list[str]], int], argv: list[str], work: Path, example: Any) -> str:
+    """Run the CLI inside the scratch folder ``work`` (relative paths such as 'abc', '.' or ''
+    land there), remove it, and say how ``example`` ended: 'ok' (exit 0) or 'refused' (exit 2,
+    one line)."""
+    here = Path.cwd()
+    os.chdir(work)
+    try:
+        code, error = run_quietly(main, argv)
+    finally:
+        os.chdir(here)
+    shutil.rmtree(work, ignore_errors=True)
+    assert code in (0, 2), (example, code, error[-2000:])
+    if code == 2:
+        one_line_text(error)
+        return "refused"
+    return "ok"
 
 
 def run_quietly(main: Callable[[list[str]], int], argv: list[str]) -> tuple[int, str]:

@@ -286,7 +286,7 @@ def test_prediction_intervals_are_the_fits_own():
     ets_fitted = classical.ets_fitted(ets, "Ad")
     ets_std = (frame["pi_upper"] - frame["mean"]).to_numpy() / 1.959963984540054
     np.testing.assert_allclose(classical.forecast_std(ets_fitted.state, 20), ets_std, rtol=1e-6)
-    bands = ets_fitted.bands(prices, np.array([500]), 20)
+    bands = ets_fitted.forecast(prices, np.array([500]), 20)
     np.testing.assert_allclose(bands["hi95"][0], np.exp(frame["pi_upper"]), rtol=1e-6)
     assert np.all(np.diff(bands["hi95"][0] - bands["lo95"][0]) > 0)  # wider further ahead
 

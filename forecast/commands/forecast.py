@@ -138,13 +138,9 @@ def write_forecast(run: runs.Run, result: Forecast) -> None:
     if baselines is not None and baselines.fitted:  # issued with it, scored beside it
         closes = result.history.to_numpy(dtype="float64")  # (N,) up to the origin
         for model in baselines.fitted:
-            origin = [len(closes)]
+            issued = model.forecast(closes, [len(closes)], len(frame))  # each (1, steps)
             same = frame[["date", "naive"]].assign(
-                median=model.paths(closes, origin, len(frame))[0],  # (steps,)
-                **{
-                    column: values[0]
-                    for column, values in model.bands(closes, origin, len(frame)).items()
-                },
+                **{column: values[0] for column, values in issued.items()}
             )
             rows.append(
                 journal.journal_rows(

@@ -20,7 +20,7 @@ import pandas as pd
 from forecast.base import atomic
 from forecast.config import SOURCE_FEATURES
 from forecast.data.interval import format_timestamps, parse_timestamps
-from forecast.errors import DataError, RunError
+from forecast.errors import DataError, RunError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -244,7 +244,7 @@ def read_bars(path: Path, timezone: str | None = None) -> pd.DataFrame:
         pd.errors.ParserError,
         pd.errors.EmptyDataError,
     ) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        first = first_line(error)
         raise RunError(f"{path}: damaged ({first}); train the run again") from None
     columns = [column for column in frame.columns if column in SOURCE_FEATURES]
     try:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from forecast.errors import DataError
+from forecast.errors import DataError, first_line
 
 SEPARATORS = (",", ";", "\t", "|")
 SAMPLE_BYTES = 65536  # what the encoding and separator are judged on
@@ -73,7 +73,7 @@ def read_csv(path: Path, decimal: str = "auto") -> pd.DataFrame:
             f"'Date,Close' and one row per day"
         ) from None
     except (pd.errors.ParserError, UnicodeError, ValueError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        first = first_line(error)
         raise DataError(
             f"{path}: not a readable CSV file ({first}); expected columns separated by , or "
             f"; such as Date,Close"

@@ -86,6 +86,7 @@ class FoldOutcome:
     bands: pd.DataFrame | None = None  # band_frame(): one row per horizon × target bar
     baselines: dict[str, Any] | None = None  # the fitted statistical models: label, orders
     baseline_notes: tuple[str, ...] = ()  # the models left out of this fold, and why
+    baseline_seconds: dict[str, float] | None = None  # each fit's seconds (not a metric)
     seconds: float = 0.0  # the whole fold: fits, predictions, bands
 
 
@@ -171,6 +172,7 @@ def run_fold(
         bands=bands,
         baselines=described,
         baseline_notes=tuple(notes),
+        baseline_seconds={model.name: model.fit_seconds for model in models},
     )
 
 
@@ -226,12 +228,9 @@ def band_frame(
     paths = predictor.paths(visible, test_origins, max(horizons))[:, 0]  # (n, steps)
     prices = visible["price"].to_numpy(dtype="float64")
     widened = bands(paths, prices[test_origins - 1], calibration)  # each (n, steps)
-    baseline_paths = {
-        model.name: model.paths(prices, test_origins, max(horizons)) for model in baselines
-    }  # each (n, steps)
-    baseline_bands = {
-        model.name: model.bands(prices, test_origins, max(horizons)) for model in baselines
-    }  # each name → lo80 … hi95, each (n, steps)
+    baseline_forecasts = {
+        model.name: model.forecast(prices, test_origins, max(horizons)) for model in baselines
+    }  # each name → median, lo80 … hi95, each (n, steps)
     stamps = format_timestamps(pd.DatetimeIndex(visible.index))
     parts = []
     for horizon in horizons:
@@ -246,11 +245,10 @@ def band_frame(
                 "naive": prices[origins - 1],
                 "conformal": paths[: len(origins), horizon - 1],
                 **{
-                    name: path[: len(origins), horizon - 1] for name, path in baseline_paths.items()
-                },
-                **{
-                    f"{name}_{column}": values[: len(origins), horizon - 1]
-                    for name, columns in baseline_bands.items()
+                    name if column == "median" else f"{name}_{column}": values[
+                        : len(origins), horizon - 1
+                    ]
+                    for name, columns in baseline_forecasts.items()
                     for column, values in columns.items()
                 },
             }

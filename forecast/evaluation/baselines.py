@@ -20,9 +20,9 @@ class Predicted(NamedTuple):
     """The statistical models fitted on one block of training rows, and their forecasts."""
 
     forecasts: dict[str, np.ndarray]  # name → (N - cutoff,) one-step forecasts
-    described: dict[str, Any]  # name → label and what was fitted; "fit_seconds" → {name: s}
+    described: dict[str, Any]  # name → label and what was fitted
     notes: list[str]  # the models left out, and why
-    models: tuple[Fitted, ...]  # to forecast further ahead (``Fitted.paths``)
+    models: tuple[Fitted, ...]  # to forecast further ahead, and each fit's seconds
 
 
 def fitted_predictions(prices: np.ndarray, cutoff: int, fitted: Baselines | None) -> Predicted:
@@ -33,7 +33,7 @@ def fitted_predictions(prices: np.ndarray, cutoff: int, fitted: Baselines | None
         return Predicted({}, {}, [], ())
     if fitted.rows != cutoff:
         raise ValueError(f"baselines fitted on {fitted.rows} rows, scored from row {cutoff}")
-    forecasts, described, notes, seconds, models = {}, {}, list(fitted.notes), {}, []
+    forecasts, described, notes, models = {}, {}, list(fitted.notes), []
     for model in fitted.fitted:
         forecast = model.one_step(prices, cutoff)  # (N - cutoff,)
         if not np.all(np.isfinite(forecast)):
@@ -41,10 +41,7 @@ def fitted_predictions(prices: np.ndarray, cutoff: int, fitted: Baselines | None
             continue
         forecasts[model.name] = forecast
         described[model.name] = {"label": model.label, **model.details}
-        seconds[model.name] = model.fit_seconds
         models.append(model)
-    if seconds:
-        described["fit_seconds"] = seconds  # timings, apart from what was fitted
     return Predicted(forecasts, described, notes, tuple(models))
 
 

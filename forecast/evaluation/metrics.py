@@ -137,17 +137,25 @@ def metrics_verdict(metrics: dict[str, Any]) -> str:
 
 def strongest_verdict(metrics: dict[str, Any], subject: str = "it") -> str:
     """'' when the strongest baseline is naive or drift (the verdict already tests both);
-    else the model against it: 'it is no better than ETS(A,N,N), the strongest baseline here
-    (RMSE 1.002× its, DM p 0.41: within noise)'."""
+    else the model against it (``versus_strongest``)."""
     name = metrics.get("strongest_baseline")
     if name in (None, "naive", "drift") or name not in metrics.get("baselines", {}):
         return ""
     row = metrics["baselines"][name]
-    p_value = number(metrics.get("dm_p_value_strongest"))
+    return versus_strongest(
+        row["label"], row["model_rmse_ratio"], metrics.get("dm_p_value_strongest"), subject
+    )
+
+
+def versus_strongest(label: str, ratio: float, p_value: float | None, subject: str) -> str:
+    """'it is no better than ETS(A,N,N), the strongest baseline here (RMSE 1.002× its, DM p
+    0.41: within noise)', or 'beats …', or 'is worse than …'; ``ratio``: the model's RMSE
+    over the baseline's, ``p_value``: the model's one-sided DM p against it."""
+    p_value = number(p_value)
     word = verdict_word(p_value)
     test = f"DM {p_text(p_value)}" if math.isfinite(p_value) else "untestable"
-    numbers = f"RMSE {row['model_rmse_ratio']:.3f}× its, {test}"
-    label = f"{row['label']}, the strongest baseline here"
+    numbers = f"RMSE {ratio:.3f}× its, {test}"
+    label = f"{label}, the strongest baseline here"
     if word == "beats":
         return f"{subject} beats {label} ({numbers})"
     if word == "worse than":

@@ -20,6 +20,7 @@ from forecast.evaluation.metrics import (
     mase,
     point_verdict,
     rmse,
+    versus_strongest,
 )
 from forecast.evaluation.significance import (
     SIGNIFICANCE,
@@ -199,14 +200,11 @@ def backtest_verdict(summary: dict[str, Any]) -> str:
     if strongest not in (None, "naive", "drift"):
         row = summary["overall"][strongest]
         ratio = model["rmse"] / row["rmse"] if row["rmse"] > 0 else math.inf
-        p_value = number(summary.get("dm_p_value_strongest"))
-        test = f"DM {p_text(p_value)}" if math.isfinite(p_value) else "untestable"
-        label = f"{summary['strongest_baseline_label']}, the strongest baseline here"
-        word = verdict_word(p_value)
-        tail = ": within noise" if word == "no better than" else ""
-        verb = word if word == "beats" else f"is {word}"
-        but = "But it" if summary["beat_naive"] and word != "beats" else "It"
-        line += f" {but} {verb} {label} (RMSE {ratio:.3f}× its, {test}{tail})."
+        p_value = summary.get("dm_p_value_strongest")
+        beaten = verdict_word(number(p_value)) == "beats"
+        subject = "But it" if summary["beat_naive"] and not beaten else "It"
+        label = summary["strongest_baseline_label"]
+        line += f" {versus_strongest(label, ratio, p_value, subject)}."
     scored = summary.get("bands") and summary.get("band_method") != "none"
     return line + (f" {band_verdict(summary)}" if scored else "")
 
@@ -242,13 +240,10 @@ def strongest_baseline(
     the statistical models) with the model's DM p against it on the pooled bars."""
     fitted = [name for name in methods if name in CLASSICAL]
     fits = [
-        {
-            "fold": outcome.fold.index + 1,
-            **{key: value for key, value in outcome.baselines.items() if key != "fit_seconds"},
-        }
+        {"fold": outcome.fold.index + 1, **outcome.baselines}
         for outcome in outcomes
         if outcome.baselines
-    ]  # each: name → label and orders (the seconds stay in FoldOutcome: not a metric)
+    ]  # each: name → label and orders
     notes = [
         f"fold {outcome.fold.index + 1}: {note}"
         for outcome in outcomes

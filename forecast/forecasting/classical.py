@@ -66,18 +66,22 @@ class Fitted:
         origins = np.arange(start, len(prices))
         return self.paths(prices, origins, 1)[:, 0]
 
-    def bands(self, prices: np.ndarray, origins: np.ndarray, steps: int) -> dict[str, np.ndarray]:
-        """The model's own prediction intervals (lo80, hi80, lo95, hi95), each (n_origins,
-        steps): its log forecast ± z times the h-step forecast error's standard deviation
-        (``forecast_std``), in prices."""
-        log_paths = np.log(self.paths(prices, origins, steps))  # (n, steps)
+    def forecast(
+        self, prices: np.ndarray, origins: np.ndarray, steps: int
+    ) -> dict[str, np.ndarray]:
+        """The forecast 1..steps bars ahead from each origin with the model's own prediction
+        intervals: median, lo80, hi80, lo95, hi95, each (n_origins, steps) prices; the bands
+        are its log forecast ± z times the h-step forecast error's standard deviation
+        (``forecast_std``)."""
+        median = self.paths(prices, origins, steps)  # (n, steps)
+        log_paths = np.log(median)
         spread = forecast_std(self.state, steps)[None, :]  # (1, steps)
-        bands = {}
+        result = {"median": median}
         for name, level in LEVELS.items():
             z = NormalDist().inv_cdf(0.5 + level / 2)
-            bands[f"lo{name}"] = np.exp(log_paths - z * spread)
-            bands[f"hi{name}"] = np.exp(log_paths + z * spread)
-        return bands
+            result[f"lo{name}"] = np.exp(log_paths - z * spread)
+            result[f"hi{name}"] = np.exp(log_paths + z * spread)
+        return result
 
     def to_dict(self) -> dict[str, Any]:
         """What baselines.json holds of it: plain numbers and names."""

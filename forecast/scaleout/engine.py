@@ -23,7 +23,7 @@ from typing import Any
 
 import ray
 
-from forecast.errors import UserError, named
+from forecast.errors import UserError, first_line, named
 from forecast.scaleout.sweep_log import TrialRecord, error_from_text
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent  # the forecast package, shipped to workers
@@ -65,7 +65,7 @@ def connected(address: str | None = None) -> Iterator[dict]:
     try:
         ray.init(address=address or "local", **options)
     except (ConnectionError, RuntimeError, ValueError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        first = first_line(error)
         raise UserError(
             f"{named('address', address)}: cannot join the Ray cluster ({first}); start "
             f"one with 'ray start --head' or leave {named('address')} out to run on this "

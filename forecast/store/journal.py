@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from forecast.base import atomic
-from forecast.errors import RunError
+from forecast.errors import RunError, first_line
 
 JOURNAL = "journal.csv"
 COLUMNS = (
@@ -70,7 +70,7 @@ def read_journal(run_dir: Path) -> pd.DataFrame:
             journal[column] = pd.to_numeric(journal[column], errors="raise")
         journal["step"] = pd.to_numeric(journal["step"], errors="raise").astype("int64")
     except (ValueError, TypeError, UnicodeDecodeError, pd.errors.ParserError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        first = first_line(error)
         raise RunError(
             f"{path}: not a journal forecast wrote ({first}); a record of issued forecasts "
             f"is never rewritten: move it aside to start a new one"
