@@ -133,7 +133,8 @@ def test_backtest_command_end_to_end(tmp_path, capsys):
     assert tested and f"over {model['n']} bars" in printed[-1]
     assert (out / "backtest.png").read_bytes()[:4] == b"\x89PNG"
     page = (out / "report.html").read_text()
-    assert "data:image/png;base64," in page and "Backtest" in page
+    assert "Plotly.newPlot" in page and "Backtest" in page  # the chart, drawn offline
+    assert (out / "backtest.plotly.json").exists() and (out / "plotly.min.js").exists()
 
 
 @pytest.mark.slow
@@ -188,8 +189,10 @@ def test_compare_command_end_to_end(tmp_path, capsys, monkeypatch):
     assert main(["compare", "--models", "lstm,transformer"]) == 2
 
 
-def test_report_html_has_metrics_table_and_embedded_images(trained):
+def test_report_html_has_metrics_table_and_its_charts(trained):
     page = (trained.folder / "report.html").read_text()
     assert "<table" in page and "naive (previous close)" in page
-    assert page.count("data:image/png;base64,") >= 2
-    assert "src='http" not in page  # opens offline
+    assert page.count("Plotly.newPlot") == 2  # true vs predicted, loss
+    assert "src='http" not in page and "<script src='plotly.min.js'" in page  # offline
+    for name in ("true_vs_predicted", "loss"):  # each chart's picture stays, linked
+        assert (trained.folder / f"{name}.png").exists() and f"href='{name}.png'" in page

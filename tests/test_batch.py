@@ -212,7 +212,8 @@ def test_ray_is_imported_by_the_engine_only():
 
 @pytest.mark.slow
 def test_batch_command_end_to_end(tmp_path, long_csv):
-    """The CLI on a fresh local Ray instance (its own process), then a clear error line."""
+    """The CLI on a fresh local Ray instance (its own process), its result as one JSON object
+    (--json), then a clear error line."""
     command = [
         sys.executable,
         "main.py",
@@ -233,6 +234,7 @@ def test_batch_command_end_to_end(tmp_path, long_csv):
         "data.lookback=10",
         "--out",
         str(tmp_path / "out"),
+        "--json",
     ]
     result = subprocess.run(
         command,
@@ -243,9 +245,13 @@ def test_batch_command_end_to_end(tmp_path, long_csv):
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    lines = result.stdout.strip().splitlines()
-    assert lines[-1].startswith(("0 of 1 tickers beat naive", "1 of 1 tickers beat naive"))
-    assert any(line.startswith("BAD: ") for line in lines)
+    [line] = result.stdout.strip().splitlines()  # the progress went to stderr
+    document = json.loads(line)
+    assert document["command"] == "batch" and document["folder"] == str(tmp_path / "out")
+    assert document["verdict"].startswith(("0 of 1 tickers beat naive", "1 of 1 tickers beat"))
+    rows = {row["ticker"]: row for row in document["table"]}
+    assert rows["AAA"]["status"] == "ok" and isinstance(rows["AAA"]["rmse_ratio"], float)
+    assert rows["BAD"]["status"] == "error" and rows["BAD"]["message"]
     result = subprocess.run(
         [sys.executable, "main.py", "batch", "--tickers", "", "--out", str(tmp_path / "x")],
         capture_output=True,

@@ -120,11 +120,12 @@ def test_every_exported_name_resolves(package):
         ("batch", "scaleout"),
         ("sweep", "scaleout"),
         ("tensorboard", "tensorboard"),
+        ("tracking", "tracking"),
     ],
 )
 def test_a_missing_extra_is_one_line_naming_it(call, extra, monkeypatch, tmp_path):
-    """Without Ray, Optuna or TensorBoard installed, the command that needs them says which
-    extra to install, before any data is read or folder made."""
+    """Without Ray, Optuna, TensorBoard or MLflow installed, the command that needs them says
+    which extra to install, before any data is read or folder made."""
     import importlib.util
 
     from forecast.base.extras import EXTRAS
@@ -138,7 +139,9 @@ def test_a_missing_extra_is_one_line_naming_it(call, extra, monkeypatch, tmp_pat
         "find_spec",
         lambda name, *args: None if name in absent else find_spec(name, *args),
     )
-    config = tiny_config(tmp_path, "train.tensorboard=true")
+    config = tiny_config(
+        tmp_path, "train.tensorboard=true" if extra == "tensorboard" else "tracking.enabled=true"
+    )
     with pytest.raises(UserError, match=rf"pip install 'forecast\[{extra}\]'"):
         if call == "batch":
             from forecast.scaleout.batch import run_batch
@@ -148,6 +151,10 @@ def test_a_missing_extra_is_one_line_naming_it(call, extra, monkeypatch, tmp_pat
             from forecast.scaleout.sweep import run_sweep
 
             run_sweep(config, tmp_path / "space.yaml", out=tmp_path / "out")
+        elif call == "tracking":
+            from forecast.commands.backtest import backtest
+
+            backtest(config, folds=1, out=tmp_path / "out")
         else:
             from forecast.commands.train import train
 

@@ -1,7 +1,8 @@
 """Every kind of report page opened in a real browser (headless Chromium): one clear title,
-every image loads, nothing overflows a 1280-pixel window (wide tables scroll in their own
-box), no console error, a hostile ticker shown as text; a screenshot of each is kept in the
-test's folder.
+every chart drawn by the folder's own plotly.js (with data; a hover and a zoom leave it drawn
+and change its range), every image loads, tables sort by a click, nothing overflows a
+1280-pixel window (wide tables scroll in their own box), no console error, no request off
+the disk, a hostile ticker shown as text; a screenshot of each is kept in the test's folder.
 
 Locally the test skips, saying why, when Chromium is not installed; under CI it fails."""
 
@@ -39,15 +40,47 @@ window.__errors = [];
 window.addEventListener('error', e => window.__errors.push(String(e.message)));
 const __consoleError = console.error;
 console.error = (...args) => { window.__errors.push(args.join(' ')); __consoleError(...args); };
-window.addEventListener('load', () => {
+window.addEventListener('load', async () => {
+  const charts = [...document.querySelectorAll('.chart')];
+  const drawn = charts.filter(chart => chart.data && chart.data.length > 0
+      && chart.querySelector('svg.main-svg'));
+  let zoomed = 0;
+  for (const chart of drawn) {
+    try {
+      Plotly.Fx.hover(chart, [{curveNumber: 0, pointNumber: 0}]);
+      const axis = chart._fullLayout.xaxis;
+      const [low, high] = axis.range.map(value => axis.r2l(value));
+      const wanted = [low, low + (high - low) / 2];
+      await Plotly.relayout(chart, {'xaxis.range': wanted.map(value => axis.l2r(value))});
+      const now = chart._fullLayout.xaxis.range.map(value => axis.r2l(value));
+      const traces = chart.querySelectorAll('.trace').length;
+      if (Math.abs(now[1] - wanted[1]) < 1e-6 * Math.max(1, Math.abs(wanted[1])) && traces > 0)
+        zoomed += 1;
+    } catch (error) { window.__errors.push('zoom: ' + error); }
+  }
+  let sorted = null;
+  const table = [...document.querySelectorAll('table.sortable')]
+      .find(found => found.tBodies[0].rows.length > 2);
+  if (table) {
+    const head = table.querySelectorAll('thead th')[1];
+    head.click();
+    const cells = [...table.tBodies[0].rows].map(row => row.cells[1].textContent.trim())
+        .filter(cell => cell !== '–' && !Number.isNaN(Number(cell))).map(Number);
+    sorted = head.getAttribute('aria-sort') === 'ascending'
+        && cells.every((value, index) => index === 0 || cells[index - 1] <= value);
+  }
   const width = window.innerWidth;
   const outside = [...document.querySelectorAll('body *')].filter(element =>
-      !element.closest('.scroll') && element.getBoundingClientRect().right > width + 1);
+      !element.closest('.scroll') && !element.parentElement.closest('.chart')
+      && element.getBoundingClientRect().right > width + 1);  // a chart's own box counts
   const report = {width, page: document.documentElement.scrollWidth,
     title: document.title, headings: document.querySelectorAll('h1').length,
     images: [...document.images].map(
       image => [image.alt, image.complete && image.naturalWidth > 0]),
     outside: outside.slice(0, 5).map(element => element.tagName + '.' + element.className),
+    charts: charts.length, drawn: drawn.length, zoomed, sorted,
+    requests: performance.getEntriesByType('resource').map(entry => entry.name)
+        .filter(name => !name.startsWith('file:')),
     errors: window.__errors};
   const out = document.createElement('pre');
   out.id = '__probe';
@@ -129,6 +162,7 @@ def pages(trained, first_batch, first_sweep, tmp_path_factory) -> dict[str, Path
             "train.epochs=1",
             "model.layers.0.units=4",
             "model.layers.2.units=4",
+            "evaluation.baselines=[theta]",  # one statistical baseline on the pages, quickly
             f"output.runs_dir={folder}",
             *source,
         ],
@@ -154,7 +188,14 @@ def test_a_report_page_reads_well_in_a_browser(pages, kind, tmp_path):
     assert report["headings"] == 1 and " · 20" in report["title"], report["title"]
     subject = report["title"].split(" · ")[0].lower()  # the words, not the date: 06 06 at 6:06
     assert not re.search(r"\b(\w+) \1\b", subject), report["title"]  # "run run"
-    assert report["images"] and all(loaded for _, loaded in report["images"]), report["images"]
+    assert all(loaded for _, loaded in report["images"]), report["images"]
+    assert report["charts"] >= 1 and report["drawn"] == report["charts"], report
+    assert report["zoomed"] == report["drawn"], report
+    assert report["requests"] == []
+    assert (pages[kind].parent / "plotly.min.js").exists()  # one copy, beside the page
+    assert "<script src='http" not in pages[kind].read_text()  # never a CDN
+    if report["sorted"] is not None:
+        assert report["sorted"], report
     assert report["page"] <= report["width"], report["outside"]  # no sideways scroll
     assert report["outside"] == []
     assert report["errors"] == []
@@ -164,3 +205,7 @@ def test_a_report_page_reads_well_in_a_browser(pages, kind, tmp_path):
     if kind == "run":
         text = pages[kind].read_text()
         assert "Live record" in text and "Forecast" in text
+        # one heading each, its table and chart under it: true vs predicted, loss,
+        # forecast, live record
+        assert text.count("<h2>Forecast</h2>") == 1 and text.count("<h2>Live record</h2>") == 1
+        assert report["charts"] == 4, report

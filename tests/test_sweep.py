@@ -76,7 +76,15 @@ def test_best_yaml_is_a_complete_config_that_trains(first_sweep, tmp_path):
 
     folder, best = first_sweep.folder, first_sweep.detail["best"]
     values = yaml.safe_load((folder / "best.yaml").read_text())
-    assert set(values) == {"data", "model", "train", "forecast", "evaluation", "output"}
+    assert set(values) == {
+        "data",
+        "model",
+        "train",
+        "forecast",
+        "evaluation",
+        "output",
+        "tracking",
+    }
     config = load_config(folder / "best.yaml", [f"output.runs_dir={tmp_path}"])
     assert config.data.lookback == best["data.lookback"]
     assert config.model.layers[0].units == best["model.layers.0.units"]
@@ -301,6 +309,8 @@ def test_a_sweep_interrupted_then_killed_resumes_without_redoing_a_trial(series_
         "model.layers.2.units=4",
         "--set",
         "train.epochs=3",
+        "--set",
+        "evaluation.baselines=[]",  # the best run's scoring: about resuming, not baselines
         "--space",
         str(write_space(tmp_path / "space.yaml")),
         "--trials",

@@ -1,10 +1,10 @@
 """The optional parts of forecast, and the one line that names the one to install.
 
 ``pip install forecast`` trains, forecasts, backtests and scores one ticker. Scaling out
-(``batch``, ``sweep``: Ray, Ray Tune, Optuna) and TensorBoard logs (``train.tensorboard``)
-are extras: ``pip install 'forecast[scaleout]'``, ``'forecast[tensorboard]'``, or
-``'forecast[all]'``; ``pip install -r requirements.txt`` (the README's command) installs
-everything the tests need.
+(``batch``, ``sweep``: Ray, Ray Tune, Optuna), TensorBoard logs (``train.tensorboard``) and
+MLflow tracking (``tracking.enabled``) are extras: ``pip install 'forecast[scaleout]'``,
+``'forecast[tensorboard]'``, ``'forecast[tracking]'``, or ``'forecast[all]'``; ``pip install
+-r requirements.txt`` (the README's command) installs everything the tests need.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from forecast.errors import UserError
 EXTRAS = {
     "scaleout": ("ray", "optuna"),  # batch and sweep
     "tensorboard": ("tensorboard",),  # train.tensorboard
+    "tracking": ("mlflow", "sqlalchemy", "alembic"),  # tracking.enabled, tracking.uri
 }
 
 

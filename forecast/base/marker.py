@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from forecast.base import atomic
+from forecast.base.names import program_name
 from forecast.base.values import read_json
 from forecast.errors import RunError, named
 
@@ -58,7 +59,7 @@ def read_marker(folder: Path) -> dict[str, Any]:
     if not path.is_dir():
         raise RunError(
             f"{named('run_dir', path)}: no such folder; pass a folder written by "
-            f"'python main.py train'"
+            f"'{program_name()} train'"
         )
     marker = path / MARKER
     if not marker.exists():

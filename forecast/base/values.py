@@ -36,6 +36,31 @@ def plain(values: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def json_ready(value: Any) -> Any:
+    """``value`` with every part JSON can hold: NaN and inf as None, NumPy values as Python
+    ones, paths and timestamps as text, nested through dicts, lists and tuples."""
+    if isinstance(value, dict):
+        return {str(key): json_ready(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(item) for item in value]
+    if isinstance(value, (str, bool, int)) or value is None:
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if hasattr(value, "tolist"):  # a NumPy scalar or array
+        return json_ready(value.tolist())
+    if value != value:  # NaT
+        return None
+    if hasattr(value, "isoformat"):  # a Timestamp, date or datetime
+        return value.isoformat()
+    return str(value)  # a Path …
+
+
+def json_text(value: Any) -> str:
+    """One line of strict JSON (no NaN), for ``--json`` output."""
+    return json.dumps(json_ready(value), allow_nan=False)
+
+
 def listed(values: Any) -> list[float | None]:
     """An array of numbers as a JSON list, NaN as None."""
     return [optional(value) for value in values]

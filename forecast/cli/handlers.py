@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from forecast.errors import UserError
 
@@ -15,6 +16,27 @@ def _load(args: argparse.Namespace):
 
 def _numbers(digits: int):
     return lambda value: f"{value:.{digits}f}"
+
+
+def _printed_json(args: argparse.Namespace, result, table: bool = False, **extra) -> bool:
+    """With --json: the result as one JSON object on the command's stdout, and True; without
+    it, False (the caller prints its tables and verdict)."""
+    if not getattr(args, "json", False):
+        return False
+    from forecast.base.values import json_text
+
+    document = {
+        "command": args.command,
+        "folder": str(result.folder),
+        "verdict": result.verdict,
+        "summary": result.summary,
+        "notes": list(result.notes),
+        **extra,
+    }
+    if table:
+        document["table"] = result.table.to_dict(orient="records")
+    print(json_text(document), file=args.stdout)
+    return True
 
 
 def command_train(args: argparse.Namespace) -> int:
@@ -35,6 +57,8 @@ def command_train(args: argparse.Namespace) -> int:
         from forecast.commands.train import train
 
         result = train(config, out=args.out, refresh=args.refresh, overwrite=args.overwrite)
+    if _printed_json(args, result):
+        return 0
     print()
     print(format_metrics_table(result.summary).replace("RUN/", f"{result.folder}/"))
     print(
@@ -50,6 +74,8 @@ def command_evaluate(args: argparse.Namespace) -> int:
     from forecast.report.text import format_metrics_table
 
     result = evaluate(args.run)
+    if _printed_json(args, result, matches=bool(result.detail["matches"])):
+        return 0
     print(format_metrics_table(result.summary))
     matches = "matches" if result.detail["matches"] else "DIFFERS FROM"
     print(f"wrote {args.run / 'evaluation.json'}; {matches} metrics.json")
@@ -79,6 +105,8 @@ def command_score(args: argparse.Namespace) -> int:
     from forecast.commands.score import score
 
     result = score(args.run, data_path=args.data, refresh=args.refresh)
+    if _printed_json(args, result):
+        return 0
     for part in result.summary["horizons"][:5]:
         coverage = "-" if part.get("coverage95") is None else f"{part['coverage95']:.1%}"
         print(
@@ -138,6 +166,8 @@ def command_backtest(args: argparse.Namespace) -> int:
         refresh=args.refresh,
         overwrite=args.overwrite,
     )
+    if _printed_json(args, result, table=True):
+        return 0
     print()
     print(format_backtest_table(result.table))
     if result.detail.bands is not None:
@@ -242,6 +272,8 @@ def command_batch(args: argparse.Namespace) -> int:
             "directional_accuracy",
             "timing_q_value",
         ]
+    if _printed_json(args, result, table=True):
+        return 0
     table = result.table
     print(table[columns].to_string(index=False, na_rep="-", float_format=_numbers(4)))
     for _, row in table[table["status"] == "error"].iterrows():
@@ -277,6 +309,45 @@ def command_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_config(args: argparse.Namespace) -> int:
+    import yaml
+
+    from forecast.config import config_to_dict
+
+    config = _load(args)
+    print(yaml.safe_dump(config_to_dict(config), sort_keys=False), end="")
+    return 0
+
+
+def command_completion(args: argparse.Namespace) -> int:
+    print(completion_script(args.shell))
+    return 0
+
+
+def completion_script(shell: str) -> str:
+    """The shell's completion script for the installed ``forecast`` command: subcommands,
+    flags, choices, and file or folder names where a flag takes a path."""
+    import shtab
+
+    from forecast.cli.parser import build_parser
+
+    parser = build_parser()
+    parser.prog = "forecast"  # completion is for the console script, whatever ran this
+    folders = {"run", "out", "resume", "update"}
+    for action in _all_actions(parser):
+        if action.type is Path:
+            action.complete = shtab.DIRECTORY if action.dest in folders else shtab.FILE
+    return shtab.complete(parser, shell=shell)
+
+
+def _all_actions(parser: argparse.ArgumentParser):
+    for action in parser._actions:
+        yield action
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                yield from _all_actions(child)
+
+
 HANDLERS = {
     "train": command_train,
     "evaluate": command_evaluate,
@@ -289,4 +360,6 @@ HANDLERS = {
     "compare": command_compare,
     "batch": command_batch,
     "sweep": command_sweep,
+    "config": command_config,
+    "completion": command_completion,
 }

@@ -4,10 +4,10 @@ value, missing argument) is one line on stderr and exit 2, like every other bad 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from forecast.base.bands import BAND_METHODS
+from forecast.base.names import program_name
 from forecast.errors import UserError
 
 
@@ -23,20 +23,13 @@ class Parser(argparse.ArgumentParser):
         raise FlagError(f"{self.prog}: {message} (see {self.prog} --help)")
 
 
-def program_name() -> str:
-    """How the user called us: ``python main.py``, ``forecast`` or ``python -m forecast``."""
-    name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "forecast"
-    if name == "main.py":
-        return "python main.py"
-    return "python -m forecast" if name == "__main__.py" else "forecast"
-
-
 def build_parser() -> Parser:
     parser = Parser(
         prog=program_name(),
         description="LSTM stock-price forecaster. With no command, trains the default config "
         "(forecast/configs/default.yaml) on the shipped MSFT sample.",
     )
+    parser.add_argument("--version", action=_Version, nargs=0, help="print the version and exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for build in (
         _train,
@@ -50,9 +43,44 @@ def build_parser() -> Parser:
         _compare,
         _batch,
         _sweep,
+        _config,
+        _completion,
     ):
         build(commands)
     return parser
+
+
+class _Version(argparse.Action):
+    """--version: one unwrapped line on stdout, exit 0 (argparse's own wraps it)."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        print(version_text())
+        parser.exit()
+
+
+def version_text() -> str:
+    """``forecast 0.1.0 (Python 3.11.2; keras …, tensorflow …)``: the versions a bug report
+    needs, read from the installed packages' metadata (no TensorFlow import)."""
+    import platform
+    from importlib import metadata
+
+    import forecast
+
+    parts = []
+    for label, packages in (
+        ("keras", ("keras",)),
+        ("tensorflow", ("tensorflow-cpu", "tensorflow")),
+        ("numpy", ("numpy",)),
+        ("pandas", ("pandas",)),
+    ):
+        for package in packages:
+            try:
+                parts.append(f"{label} {metadata.version(package)}")
+                break
+            except metadata.PackageNotFoundError:
+                continue
+    python = platform.python_version()
+    return f"forecast {forecast.__version__} (Python {python}; {', '.join(parts)})"
 
 
 # --- shared options -------------------------------------------------------------------------
@@ -116,6 +144,15 @@ def _newer_bars(command: argparse.ArgumentParser, data_help: str) -> None:
     )
 
 
+def _json(command: argparse.ArgumentParser) -> None:
+    """--json: the result as one JSON object on stdout, for scripts (progress goes to stderr)."""
+    command.add_argument(
+        "--json",
+        action="store_true",
+        help="print the result as one JSON object on stdout (progress and notes go to stderr)",
+    )
+
+
 def _run(command: argparse.ArgumentParser, what: str) -> None:
     command.add_argument("--run", type=Path, required=True, help=f"run folder {what}")
 
@@ -133,11 +170,13 @@ def _train(commands) -> None:
         metavar="DIR",
         help="continue an interrupted run in DIR from its last finished epoch",
     )
+    _json(train)
 
 
 def _evaluate(commands) -> None:
     evaluate = commands.add_parser("evaluate", help="reload a run folder and recompute its metrics")
     _run(evaluate, "to evaluate")
+    _json(evaluate)
 
 
 def _forecast(commands) -> None:
@@ -180,6 +219,7 @@ def _score(commands) -> None:
     )
     _run(score, "to score")
     _newer_bars(score, "CSV with the bars that came")
+    _json(score)
 
 
 def _update(commands) -> None:
@@ -241,6 +281,7 @@ def _backtest(commands) -> None:
         default=0,
         help="MC-dropout samples per day for band coverage (0: off)",
     )
+    _json(backtest)
 
 
 def _compare(commands) -> None:
@@ -305,6 +346,7 @@ def _batch(commands) -> None:
         help="the nightly step over batch folder DIR: update every ticker's run with its "
         "newest bars, forecast (--forecast N), score",
     )
+    _json(batch)
 
 
 def _sweep(commands) -> None:
@@ -351,3 +393,24 @@ def _sweep(commands) -> None:
         help="continue the sweep in --out (interrupted or killed) without redoing the trials "
         "its trials.jsonl lists",
     )
+
+
+def _config(commands) -> None:
+    config = commands.add_parser(
+        "config",
+        help="print the fully resolved config (defaults, --config, --set) as YAML, without "
+        "training",
+    )
+    _config_source(config, "override a config key (repeatable)")
+
+
+def _completion(commands) -> None:
+    completion = commands.add_parser(
+        "completion",
+        help="print a shell completion script (bash, zsh or tcsh), e.g. forecast completion "
+        "bash > ~/.local/share/bash-completion/completions/forecast",
+    )
+    completion.add_argument("shell", choices=SHELLS, help="the shell to complete in")
+
+
+SHELLS = ("bash", "zsh", "tcsh")

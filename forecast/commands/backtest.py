@@ -13,9 +13,10 @@ from forecast.config import Config
 from forecast.data.sources import MarketData
 from forecast.errors import UserError, named
 from forecast.forecasting import state
+from forecast.report import interactive
 from forecast.report.html import write_report
 from forecast.report.plots import plot_backtest
-from forecast.store import runs
+from forecast.store import runs, tracking
 
 
 def backtest(
@@ -39,6 +40,7 @@ def backtest(
         raise UserError(
             f"{named('folds', folds)} {named('samples', samples)}: folds must be >= 1, samples >= 0"
         )
+    tracking.check_available(config)
     if market is None:
         config, market = load_data(config, refresh=refresh)
     name = f"{config.data.ticker}-backtest"
@@ -55,13 +57,14 @@ def backtest(
             atomic.write_table(folder / "horizons.csv", result.horizons)
         atomic.write_json(folder / "backtest.json", result.summary)
         atomic.write_figure(folder / "backtest.png", plot_backtest(result.table))
+        interactive.save(folder / "backtest.png", interactive.backtest(result.table))
         write_report(
             folder,
             f"{config.data.ticker} backtest ({folds} folds)",
             config=config,
             data_warnings=market.warnings,
         )
-        return Result(
+        outcome = Result(
             folder=folder,
             table=result.table,
             summary=result.summary,
@@ -70,3 +73,5 @@ def backtest(
             notes=market.warnings,
             detail=result,
         )
+    tracking.log_result(config, "backtest", outcome)
+    return outcome

@@ -11,9 +11,10 @@ from forecast.commands.result import Result
 from forecast.config import Config
 from forecast.errors import UserError, named
 from forecast.forecasting import state
+from forecast.report import interactive
 from forecast.report.html import write_report
 from forecast.report.plots import plot_compare
-from forecast.store import runs
+from forecast.store import runs, tracking
 
 
 def compare(
@@ -36,6 +37,7 @@ def compare(
         )
     if folds < 1:
         raise UserError(f"{named('folds', folds)}: must be >= 1")
+    tracking.check_available(config)
     config, market = load_data(config, refresh=refresh)
     name = f"{config.data.ticker}-compare"
     with runs.new_folder(
@@ -47,13 +49,14 @@ def compare(
         atomic.write_table(folder / "compare.csv", table)
         atomic.write_json(folder / "compare.json", summary)
         atomic.write_figure(folder / "compare.png", plot_compare(table))
+        interactive.save(folder / "compare.png", interactive.compare(table))
         write_report(
             folder,
             f"{config.data.ticker} model comparison ({folds} folds)",
             config=config,
             data_warnings=market.warnings,
         )
-        return Result(
+        outcome = Result(
             folder=folder,
             table=table,
             summary=summary,
@@ -61,3 +64,5 @@ def compare(
             config=config,
             notes=market.warnings,
         )
+    tracking.log_result(config, "compare", outcome)
+    return outcome

@@ -10,7 +10,7 @@ from forecast.commands.common import test_metrics
 from forecast.commands.result import Result
 from forecast.data.sources import data_fingerprint
 from forecast.errors import RunError, named
-from forecast.evaluation.metrics import METRIC_KEYS, PRODUCTION, metrics_verdict
+from forecast.evaluation.metrics import METRIC_KEYS, metrics_verdict, production_text
 from forecast.store import runs
 from forecast.store.lock import locked
 
@@ -26,7 +26,7 @@ def evaluate(run_dir: str | Path) -> Result:
     run = runs.load_run(run_dir)
     if run.production_fit:
         raise RunError(
-            f"{named('run_dir', run.path)}: {PRODUCTION.replace('RUN/', f'{run.path}/')}"
+            f"{named('run_dir', run.path)}: {production_text().replace('RUN/', f'{run.path}/')}"
         )
     if data_fingerprint(run.bars) != run.record.get("data_sha256"):
         raise RunError(

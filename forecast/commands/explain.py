@@ -34,7 +34,7 @@ def explain(run_dir: str | Path, date: str | None = None, layer: int = 0) -> Res
     model.keras; no TensorFlow) and plot the chosen recurrent layer's gates; writes
     explain_<date>.png and .csv in the run folder."""
     from forecast.data.windows import scaled_to_prices
-    from forecast.report.plots import plot_gates
+    from forecast.report.gates import plot_gates
 
     run = runs.load_run(run_dir)
     dataset = run.forecaster.dataset()

@@ -16,11 +16,13 @@ import numpy as np
 
 from forecast.base import atomic
 from forecast.base.barrier import wait_at
+from forecast.base.names import program_name
 from forecast.commands.common import bar_words, test_metrics
 from forecast.commands.result import Result
 from forecast.data.sources import MarketData
 from forecast.errors import TrainingInterrupted
 from forecast.forecasting.forecaster import Forecaster
+from forecast.report import interactive
 from forecast.report.html import write_report
 from forecast.report.plots import plot_loss, plot_true_vs_predicted
 
@@ -92,7 +94,7 @@ def fit_into(
         epochs = forecaster.config.train.epochs
         raise TrainingInterrupted(
             f"interrupted after epoch {finished[0]} of {epochs}; the training state is saved; "
-            f"resume with: python main.py train --resume {run_dir}"
+            f"resume with: {program_name()} train --resume {run_dir}"
         ) from None
     scored: dict[str, Any] = {}
 
@@ -100,11 +102,11 @@ def fit_into(
         scored.update(_write_scores(forecaster, run_dir, echo, details or {}))
 
     forecaster.save(run_dir, details, finish=write_scores)
-    from forecast.evaluation.metrics import PRODUCTION, metrics_verdict
+    from forecast.evaluation.metrics import metrics_verdict, production_text
 
     metrics = scored["metrics"]
     verdict = (
-        PRODUCTION[0].upper() + PRODUCTION[1:].replace("RUN/", f"{run_dir}/") + "."
+        (text := production_text())[0].upper() + text[1:].replace("RUN/", f"{run_dir}/") + "."
         if forecaster.config.data.production_fit
         else metrics_verdict(metrics)
     )
@@ -127,6 +129,8 @@ def _write_scores(
     from forecast.model.checkpoints import clear_checkpoint
 
     config, dataset = forecaster.config, forecaster.dataset()
+    if len(dataset.y_test):
+        echo(f"scoring the {len(dataset.y_test)} test bars beside naive, drift and the baselines …")
     predictions = forecaster.predict_test()  # the Keras model: metrics.json to the bit
     metrics: dict[str, Any] = {"n_train": dataset.n_train, "n_test": len(predictions)}
     if len(predictions):
@@ -135,17 +139,17 @@ def _write_scores(
         if not np.isfinite([metrics[key] for key in ("rmse", "mae", "mape")]).all():
             echo("warning: the model produced non-finite predictions (training diverged)")
         atomic.write_table(run_dir / "predictions.csv", predictions)
-        atomic.write_figure(
-            run_dir / "true_vs_predicted.png",
-            plot_true_vs_predicted(
-                predictions,
-                title=f"{config.data.ticker}: true vs predicted close "
-                f"({bar_words(config, len(predictions))} of test)",
-            ),
+        title = (
+            f"{config.data.ticker}: true vs predicted close "
+            f"({bar_words(config, len(predictions))} of test)"
         )
+        png = run_dir / "true_vs_predicted.png"
+        atomic.write_figure(png, plot_true_vs_predicted(predictions, title=title))
+        interactive.save(png, interactive.true_vs_predicted(predictions, title))
     metrics["epochs_run"] = forecaster.epochs_run_
     atomic.write_json(run_dir / "metrics.json", metrics)
     atomic.write_figure(run_dir / "loss.png", plot_loss(forecaster.history_))
+    interactive.save(run_dir / "loss.png", interactive.loss(forecaster.history_))
     write_report(
         run_dir,
         f"{config.data.ticker} run",

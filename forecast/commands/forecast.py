@@ -108,6 +108,7 @@ def forecast_line(run: runs.Run, result: Forecast) -> str:
 
 def write_forecast(run: runs.Run, result: Forecast) -> None:
     """forecast.csv, forecast.json, forecast.png, a journal entry and the run's report.html."""
+    from forecast.report import interactive
     from forecast.report.html import write_report
     from forecast.report.plots import plot_forecast
 
@@ -120,14 +121,10 @@ def write_forecast(run: runs.Run, result: Forecast) -> None:
         "mc_dropout": f"{result.record.get('samples')} MC-dropout samples",
         "none": "no bands",
     }[method]
-    atomic.write_figure(
-        run.path / "forecast.png",
-        plot_forecast(
-            result.history,
-            frame,
-            title=f"{config.data.ticker}: next {bar_words(config, len(frame))} ({how})",
-        ),
-    )
+    title = f"{config.data.ticker}: next {bar_words(config, len(frame))} ({how})"
+    png = run.path / "forecast.png"
+    atomic.write_figure(png, plot_forecast(result.history, frame, title=title))
+    interactive.save(png, interactive.forecast(result.history, frame, title))
     model_sha256 = journal.file_sha256(run.path / state.MODEL)
     rows = [
         journal.journal_rows(

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from forecast.base import atomic
+from forecast.base.names import program_name
 from forecast.commands.common import newer_bars
 from forecast.commands.result import Result
 from forecast.errors import UserError, named
@@ -30,6 +31,7 @@ def score(
     the resolved record also updates each level's α per horizon (adaptive.json), which the
     next forecast uses."""
     from forecast.forecasting.conformal import journal_alphas
+    from forecast.report import interactive
     from forecast.report.html import write_report
     from forecast.report.plots import plot_live
 
@@ -38,22 +40,19 @@ def score(
     if record.empty:
         raise UserError(
             f"{named('run_dir', run.path)}: journal.csv holds no forecast yet; issue one with "
-            f"python main.py forecast --run {run.path}"
+            f"{program_name()} forecast --run {run.path}"
         )
     if bars is None:
         bars = newer_bars(run, data_path, refresh).bars
     result = live_record(record, bars, run.config.data.timezone)
     atomic.write_table(run.path / "live.csv", result.rows)
     atomic.write_json(run.path / "live.json", result.summary)
-    atomic.write_figure(
-        run.path / "live.png",
-        plot_live(
-            bars["price"],
-            record,
-            title=f"{run.config.data.ticker}: forecasts issued and what "
-            f"came ({result.summary['resolved']} resolved)",
-        ),
+    title = (
+        f"{run.config.data.ticker}: forecasts issued and what came "
+        f"({result.summary['resolved']} resolved)"
     )
+    atomic.write_figure(run.path / "live.png", plot_live(bars["price"], record, title=title))
+    interactive.save(run.path / "live.png", interactive.live(bars["price"], record, title))
     forecast_config = run.config.forecast
     if forecast_config.adaptive and len(result.rows):
         horizons = int(result.rows["step"].max())

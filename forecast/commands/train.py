@@ -9,6 +9,7 @@ from typing import Any
 
 from forecast.base.extras import require
 from forecast.base.marker import MARKER
+from forecast.base.names import program_name
 from forecast.base.values import read_json
 from forecast.commands.common import dataset_for, load_data
 from forecast.commands.fitting import fit_into
@@ -21,7 +22,7 @@ from forecast.data.sources import MarketData
 from forecast.errors import RunError, named
 from forecast.forecasting import state
 from forecast.forecasting.forecaster import Forecaster
-from forecast.store import runs
+from forecast.store import runs, tracking
 from forecast.store.lock import RUN_FILES, writing
 
 
@@ -42,13 +43,16 @@ def train(
     """
     if config.train.tensorboard:
         require("tensorboard", "train.tensorboard")  # before any data or folder
+    tracking.check_available(config)
     if market is None:
         config, market = load_data(config, refresh=refresh)
     dataset_for(config, market.bars, label=market.label)  # too few rows: refused before a folder
     with runs.new_folder(
         config.output.runs_dir, config.data.ticker, "train", out=out, overwrite=overwrite
     ) as run_dir:
-        return fit_into(Forecaster(config), market, run_dir, echo, callbacks=callbacks)
+        result = fit_into(Forecaster(config), market, run_dir, echo, callbacks=callbacks)
+    tracking.log_result(config, "train", result, history=result.forecaster.history_)
+    return result
 
 
 def resume(
@@ -60,10 +64,13 @@ def resume(
     where = named("run_dir", path, flag="--resume")
     if not path.is_dir():
         raise RunError(
-            f"{where}: no such folder; pass the run folder that 'python main.py train' was writing"
+            f"{where}: no such folder; pass the run folder that '{program_name()} train' was "
+            "writing"
         )
     with writing(path, "train --resume", only_if=RUN_FILES):
-        return _resume(path, where, echo, callbacks)
+        result = _resume(path, where, echo, callbacks)
+    tracking.log_result(result.config, "train", result, history=result.forecaster.history_)
+    return result
 
 
 def _resume(

@@ -44,6 +44,7 @@ from forecast.config.schema import (
     EvaluationConfig,
     ForecastConfig,
     OutputConfig,
+    TrackingConfig,
 )
 from forecast.config.training import (
     CALLBACK_TYPES,
@@ -83,6 +84,7 @@ __all__ = [
     "LearningRateSchedulerConfig",
     "ModelConfig",
     "OutputConfig",
+    "TrackingConfig",
     "RecurrentLayerConfig",
     "ReduceLROnPlateauConfig",
     "TerminateOnNaNConfig",

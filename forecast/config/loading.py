@@ -240,12 +240,12 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if values is None:
         raise ConfigError(
             f"{path}: config file is empty; expected the sections "
-            f"data, model, train, forecast, evaluation, output (see configs/default.yaml)"
+            f"data, model, train, forecast, evaluation, output, tracking (see configs/default.yaml)"
         )
     if not isinstance(values, dict):
         raise ConfigError(
             f"{path}: expected a mapping with sections data, model, train, "
-            f"forecast, evaluation, output; got {type(values).__name__}"
+            f"forecast, evaluation, output, tracking; got {type(values).__name__}"
         )
     return values
 

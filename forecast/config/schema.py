@@ -1,5 +1,5 @@
-"""The whole configuration of a run: data, model, train, forecast, evaluation and output
-sections."""
+"""The whole configuration of a run: data, model, train, forecast, evaluation, output and
+tracking sections."""
 
 from __future__ import annotations
 
@@ -174,6 +174,23 @@ class OutputConfig:
 
 
 @dataclass(frozen=True)
+class TrackingConfig:
+    """Experiment tracking in MLflow, optional (pip install 'forecast[tracking]'): each
+    train, backtest, compare, batch and sweep logged as one MLflow run."""
+
+    enabled: bool = False  # on: log to ``uri``, or a SQLite store in output.runs_dir
+    uri: str = ""  # a tracking URI (http://host:5000, sqlite:///path.db …); set, it is on
+    experiment: str = "forecast"
+
+    @property
+    def on(self) -> bool:
+        return self.enabled or bool(self.uri)
+
+    def validate(self, path: str) -> None:
+        check(bool(self.experiment.strip()), f"{path}.experiment", self.experiment, "is empty")
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole resolved configuration of a run."""
 
@@ -183,6 +200,7 @@ class Config:
     forecast: ForecastConfig = field(default_factory=ForecastConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
     def validate(self) -> None:
         self.data.validate("data")
@@ -190,6 +208,7 @@ class Config:
         self.train.validate("train")
         self.forecast.validate("forecast")
         self.evaluation.validate("evaluation")
+        self.tracking.validate("tracking")
         for index, callback in enumerate(self.train.callbacks):
             check(
                 callback.name != "LearningRateScheduler" or self.model.learning_rate is not None,

@@ -317,6 +317,7 @@ def load_yahoo(data: DataConfig, refresh: bool = False) -> pd.DataFrame:
         log.warning(
             "Yahoo Finance %s: cached %s is unreadable; downloading again", data.ticker, path
         )
+    log.info("Yahoo Finance %s: downloading %s bars …", data.ticker, yahoo_interval(data))
     frame = _download(data)
     atomic.write_csv(path, _cache_frame(frame))
     log.info("Yahoo Finance %s: cached %d rows in %s", data.ticker, len(frame), path)

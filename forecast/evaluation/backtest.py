@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from forecast.base.bands import BAND_COLUMNS, LEVELS
+from forecast.base.baselines import SIMPLE
 from forecast.config import Config
 from forecast.data.interval import format_timestamps
 from forecast.data.windows import WindowSpec, as_bars, prepare_dataset
@@ -36,7 +37,7 @@ from forecast.forecasting.predictor import Predictor
 from forecast.model.keras_network import KerasNetwork
 from forecast.model.reference import Network
 
-BASELINES = ("naive", "drift", "moving_average")
+BASELINES = SIMPLE
 
 
 @dataclass(frozen=True)
@@ -361,6 +362,9 @@ def walk_forward(
             baselines=config.evaluation.baselines,
         )
         outcomes.append(replace(outcome, seconds=time.perf_counter() - started))
+        if fold.index + 1 < folds:
+            left = (folds - fold.index - 1) * np.mean([done.seconds for done in outcomes])
+            echo(f"fold {fold.index + 1}/{folds} done; about {left:.0f} s left")
     fitted_everywhere = [
         name
         for name in config.evaluation.baselines

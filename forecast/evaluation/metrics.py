@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from forecast.base.names import program_name
 from forecast.base.values import number, optional
 from forecast.evaluation.significance import diebold_mariano, p_text, verdict_word
 
@@ -163,13 +164,15 @@ def versus_strongest(label: str, ratio: float, p_value: float | None, subject: s
     return f"{subject} is no better than {label} ({numbers}: within noise)"
 
 
-PRODUCTION = (
-    "a production fit on every bar (data.test_fraction 0): no test rows, so "
-    "nothing to score here; its forecasts start from the newest bar. The "
-    "procedure's out-of-sample score: python main.py backtest --config "
-    "RUN/config.yaml --set data.test_fraction=0.2; the live record: forecast, then "
-    "score when the bars come"
-)
+def production_text() -> str:
+    """What a production fit is, with the commands that score one (as the user calls them)."""
+    return (
+        "a production fit on every bar (data.test_fraction 0): no test rows, so "
+        "nothing to score here; its forecasts start from the newest bar. The "
+        f"procedure's out-of-sample score: {program_name()} backtest --config "
+        "RUN/config.yaml --set data.test_fraction=0.2; the live record: forecast, then "
+        "score when the bars come"
+    )
 
 
 # --- backtest diagnostics -------------------------------------------------------------------

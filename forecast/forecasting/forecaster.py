@@ -205,15 +205,26 @@ class Forecaster:
         self._network = None
         self.history_, self.epochs_run_ = result.history, result.epochs_run
         predictor = self.predictor()
+        say = echo or (lambda line: None)
+        steps, started = calibration_steps(predictor), time.perf_counter()
+        if len(dataset.y_val):
+            say(
+                f"calibrating the bands on the {len(dataset.y_val)} validation windows, "
+                f"horizons 1-{steps} …"
+            )
         self.calibration_ = fit_calibration(
-            predictor,
-            market.bars.iloc[: dataset.n_train],
-            len(dataset.y_val),
-            calibration_steps(predictor),
+            predictor, market.bars.iloc[: dataset.n_train], len(dataset.y_val), steps
         )
+        if config.evaluation.baselines:
+            say(
+                f"fitting the baselines ({', '.join(config.evaluation.baselines)}) on the "
+                f"{dataset.n_train} training bars …"
+            )
         self.baselines_ = fit_baselines(
             dataset.prices.to_numpy()[: dataset.n_train], config.evaluation.baselines
         )
+        if len(dataset.y_val) or config.evaluation.baselines:
+            say(f"calibrated and fitted in {time.perf_counter() - started:.0f} s")
         return self
 
     def _fit_each(

@@ -1,43 +1,19 @@
-"""report.html: one self-contained page (images embedded) that opens offline."""
+"""report.html, one page per folder that opens offline: what a run's, a batch's and a
+sweep's page hold, top-down, each table with its chart under one heading (the building
+blocks are in page.py)."""
 
 from __future__ import annotations
 
-import base64
 import html
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from forecast.base import atomic
 from forecast.base.values import read_json
 from forecast.config import Config, config_to_dict
-
-STYLE = (
-    "body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
-    "img{max-width:100%}.scroll{overflow-x:auto;max-width:100%}"
-    ".table{border-collapse:collapse}.table td,.table th{padding:4px 10px;"
-    "border-bottom:1px solid #ddd;text-align:right;white-space:nowrap}"
-    ".warnings li,.messages li{color:#8a4b00}.folder{color:#666}"
-    "pre{background:#f6f6f6;padding:1em;overflow:auto;white-space:pre-wrap}"
-)
-IMAGES = (
-    ("true_vs_predicted.png", "True vs predicted (test set)"),
-    ("loss.png", "Loss"),
-    ("forecast.png", "Forecast"),
-    ("backtest.png", "Walk-forward backtest"),
-    ("compare.png", "Model comparison"),
-    ("live.png", "Live record: forecasts issued and what came"),
-)
-
-
-def page_title(subject: str, finished: str | None = None) -> str:
-    """One clear title: what and whose, and when (``finished``, a run's ISO finish time,
-    else now): 'MSFT run · 2026-12-02 05:10'."""
-    import datetime as dt
-
-    stamp = dt.datetime.fromisoformat(finished) if finished else dt.datetime.now()
-    return f"{subject} · {stamp:%Y-%m-%d %H:%M}"
+from forecast.report import page
+from forecast.report.page import page_title
 
 
 def _text_file(path: Path, heading: str) -> str:
@@ -45,44 +21,6 @@ def _text_file(path: Path, heading: str) -> str:
     if not path.exists():
         return ""
     return f"<h2>{heading}</h2><pre>{html.escape(path.read_text())}</pre>"
-
-
-def _write_page(folder: Path, title: str, parts: list[str]) -> Path:
-    """FOLDER/report.html, written atomically."""
-    path = folder / "report.html"
-    atomic.write_text(path, _page(title, folder, [part for part in parts if part]))
-    return path
-
-
-def _page(title: str, folder: Path, parts: list[str]) -> str:
-    heading = (
-        f"<h1>{html.escape(title)}</h1><p class='folder'>folder {html.escape(str(folder.name))}</p>"
-    )
-    return (
-        f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-        f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>"
-        f"<body>{heading}{''.join(parts)}</body></html>\n"
-    )
-
-
-def _image(path: Path, alt: str) -> str:
-    """A PNG embedded in the page, so report.html opens offline on its own."""
-    data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return f"<img alt='{html.escape(alt)}' src='data:image/png;base64,{data}'>"
-
-
-def _table(frame: pd.DataFrame, escape: bool = True) -> str:
-    """A table that scrolls inside its own box when it is wider than the page."""
-    table = frame.to_html(
-        index=False,
-        float_format=lambda value: f"{value:.4g}",
-        na_rep="–",
-        border=0,
-        classes="table",
-        escape=escape,
-    )
-    return f"<div class='scroll'>{table}</div>"
 
 
 def _test_words(config: Config | None, count: object) -> str:
@@ -111,12 +49,12 @@ def _warnings_section(lines: list[str] | tuple[str, ...]) -> str:
     return f"<h2>Data checks</h2><ul class='warnings'>{items}</ul>"
 
 
-def _metrics_section(metrics: dict, words: str) -> str:
+def _metrics_section(metrics: dict, words: str, chart: str = "") -> str:
     if not metrics.get("n_test"):
-        from forecast.evaluation.metrics import PRODUCTION
+        from forecast.evaluation.metrics import production_text
 
         return (
-            f"<h2>Production fit</h2><p>This run is {html.escape(PRODUCTION)} (with "
+            f"<h2>Production fit</h2><p>This run is {html.escape(production_text())} (with "
             f"RUN the folder of this page).</p>"
         )
     frame = pd.DataFrame(
@@ -133,9 +71,9 @@ def _metrics_section(metrics: dict, words: str) -> str:
     from forecast.evaluation.metrics import metrics_verdict
 
     return (
-        f"<h2>Test metrics</h2>{_table(frame)}<p>On the same {words}: "
+        f"<h2>Test metrics</h2>{page.table(frame)}<p>On the same {words}: "
         f"<b>{html.escape(metrics_verdict(metrics))}</b> The Diebold–Mariano test (one-sided, "
-        f"squared error) says whether a lower RMSE is more than noise.</p>"
+        f"squared error) says whether a lower RMSE is more than noise.</p>{chart}"
         + _baselines_section(metrics)
     )
 
@@ -162,12 +100,12 @@ def _baselines_section(metrics: dict) -> str:
         "<h2>Statistical baselines</h2><p>Fitted on the training rows alone (log prices), "
         "then run over the test bars with their parameters fixed, each bar's forecast from "
         "the bars before it.</p>"
-        + (_table(pd.DataFrame(rows)) if rows else "")
+        + (page.table(pd.DataFrame(rows)) if rows else "")
         + (f"<ul class='warnings'>{items}</ul>" if items else "")
     )
 
 
-def _live_section(summary: dict) -> str:
+def _live_section(summary: dict, chart: str = "") -> str:
     """The live record: the verdict and, per horizon, the point forecasts beside the naive
     forecast issued with them and the bands' coverage beside the random walk's."""
     rows = [
@@ -185,11 +123,11 @@ def _live_section(summary: dict) -> str:
         }
         for part in summary["horizons"]
     ]
-    table = _table(pd.DataFrame(rows)) if rows else ""
+    table = page.table(pd.DataFrame(rows)) if rows else ""
     return (
         f"<h2>Live record</h2><p><b>{html.escape(summary['verdict'])}</b></p>"
         f"<p>Every forecast in journal.csv matched with the bar that came at its target "
-        f"(live.csv, live.json); {summary['pending']} are still pending.</p>{table}"
+        f"(live.csv, live.json); {summary['pending']} are still pending.</p>{table}{chart}"
     )
 
 
@@ -214,23 +152,33 @@ def write_report(
         subject = subject.replace(" run", " production run")
     if data_warnings is None:
         data_warnings = record.get("data_warnings")
+    # Top-down, each table with its chart under one heading.
     parts = [_warnings_section(data_warnings or ())]
     if (folder / "metrics.json").exists():
         metrics = read_json(folder / "metrics.json")
-        parts.append(_metrics_section(metrics, _test_words(config, metrics.get("n_test", 0))))
+        chart = page.chart(folder, "true_vs_predicted.png", "True vs predicted (test set)")
+        words = _test_words(config, metrics.get("n_test", 0))
+        parts.append(_metrics_section(metrics, words, chart))
+    if (folder / "loss.png").exists():
+        parts.append(f"<h2>Loss</h2>{page.chart(folder, 'loss.png', 'Loss per epoch')}")
     if (folder / "backtest.csv").exists():
         parts.extend(_backtest_sections(folder))
     if (folder / "compare.csv").exists():
-        parts.append(f"<h2>Model comparison</h2>{_table(pd.read_csv(folder / 'compare.csv'))}")
+        parts.append(
+            f"<h2>Model comparison</h2>{page.table(pd.read_csv(folder / 'compare.csv'))}"
+            + page.chart(folder, "compare.png", "Model comparison")
+        )
     if (folder / "forecast.csv").exists():
-        parts.append(f"<h2>Forecast</h2>{_table(pd.read_csv(folder / 'forecast.csv'))}")
+        parts.append(
+            "<h2>Forecast</h2>"
+            + page.chart(folder, "forecast.png", "Forecast")
+            + page.table(pd.read_csv(folder / "forecast.csv"))
+        )
     if (folder / "live.json").exists():
-        parts.append(_live_section(read_json(folder / "live.json")))
-    for name, caption in IMAGES:
-        if (folder / name).exists():
-            parts.append(f"<h2>{caption}</h2>{_image(folder / name, caption)}")
+        chart = page.chart(folder, "live.png", "Live record: forecasts issued and what came")
+        parts.append(_live_section(read_json(folder / "live.json"), chart))
     parts.append(_config_section(config))
-    return _write_page(folder, page_title(subject, record.get("finished")), parts)
+    return page.write_page(folder, page_title(subject, record.get("finished")), parts)
 
 
 def _backtest_sections(folder: Path) -> list[str]:
@@ -241,9 +189,10 @@ def _backtest_sections(folder: Path) -> list[str]:
     summary = read_json(folder / "backtest.json")
     parts = [
         f"<h2>Backtest</h2><p><b>{html.escape(backtest_verdict(summary))}</b></p>"
-        f"{_table(table[table['fold'].astype(str) == 'all'])}"
+        f"{page.table(table[table['fold'].astype(str) == 'all'])}"
         f"<details><summary>per fold</summary>"
-        f"{_table(table[table['fold'].astype(str) != 'all'])}</details>"
+        f"{page.table(table[table['fold'].astype(str) != 'all'])}</details>"
+        + page.chart(folder, "backtest.png", "Walk-forward backtest: error per fold")
     ]
     if (folder / "bands.csv").exists():
         parts.append(
@@ -252,7 +201,7 @@ def _backtest_sections(folder: Path) -> list[str]:
             "interval (Winkler) score, lower is better, on the same test bars "
             "(pooled over folds); the random walk's band is calibrated on the same "
             "block with the same rule.</p>"
-            f"{_table(pd.read_csv(folder / 'bands.csv'))}"
+            f"{page.table(pd.read_csv(folder / 'bands.csv'))}"
         )
     return parts
 
@@ -291,9 +240,8 @@ def write_batch_report(folder: str | Path, table: pd.DataFrame, verdict: str) ->
         "the tickers that ran; live_*: the record of the forecasts issued since "
         "(batch --update). rmse_ratio &lt; 1 alone is no evidence.</p>",
     ]
-    if (folder / "batch.png").exists():
-        parts.append(_image(folder / "batch.png", "rmse_ratio per ticker"))
-    parts.append(_table(linked.drop(columns=["run_folder"]), escape=False))
+    parts.append(page.chart(folder, "batch.png", "rmse_ratio per ticker"))
+    parts.append(page.table(linked.drop(columns=["run_folder"]), escape=False))
     if messages:
         parts.append(
             "<h2>Messages</h2><ul class='messages'>"
@@ -303,7 +251,7 @@ def write_batch_report(folder: str | Path, table: pd.DataFrame, verdict: str) ->
             )
             + "</ul>"
         )
-    return _write_page(folder, title, parts)
+    return page.write_page(folder, title, parts)
 
 
 def write_sweep_report(
@@ -329,8 +277,7 @@ def write_sweep_report(
     if (folder / "best" / "metrics.json").exists():
         metrics = read_json(folder / "best" / "metrics.json")
         parts.append(_metrics_section(metrics, _test_words(config, metrics.get("n_test", 0))))
-    if (folder / "sweep.png").exists():
-        parts.append(_image(folder / "sweep.png", "objective per trial"))
-    parts.append(f"<h2>Trials</h2>{_table(table)}")
+    parts.append(page.chart(folder, "sweep.png", "objective per trial"))
+    parts.append(f"<h2>Trials</h2>{page.table(table)}")
     parts.append(_text_file(folder / "best.yaml", "best.yaml"))
-    return _write_page(folder, title, parts)
+    return page.write_page(folder, title, parts)

@@ -10,6 +10,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
+from forecast.base.baselines import CLASSICAL, SIMPLE
 from forecast.data.interval import parse_timestamps
 from forecast.data.windows import Dataset
 
@@ -81,6 +82,7 @@ def plot_loss(history: dict[str, list[float]]) -> Figure:
             epochs = np.arange(1, len(history[key]) + 1)
             axes.plot(epochs, history[key], marker="o", markersize=3, label=label)
     axes.set_yscale("log")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     finish_axes(axes, "Loss", "epoch", "loss (scaled units)")
     return figure
 
@@ -112,13 +114,13 @@ def plot_scaled_training(dataset: Dataset) -> Figure:
     axes = figure.subplots()
     training = dataset.prices.iloc[: dataset.n_train]
     scaled = dataset.scaler.transform(training.to_numpy().reshape(-1, 1))[:, 0]  # (n_train,)
-    axes.plot(training.index, scaled, color="tab:blue")
+    axes.plot(training.index, scaled, color="tab:blue", label="scaled training closes")
     axes.set_ylim(-0.05, 1.05)
     finish_axes(
         axes,
         "Scaled training series (MinMaxScaler fitted on these rows only)",
         ylabel="scaled close",
-        legend=None,
+        legend="upper left",
     )
     return figure
 
@@ -178,7 +180,8 @@ def plot_live(
         )
     )[-issues:]
     colours = sequential_colours(len(groups))
-    for colour, (_, part) in zip(colours, groups):
+    banded = False
+    for number, (colour, (_, part)) in enumerate(zip(colours, groups)):
         part = part.sort_values("step")
         axes.plot(
             part["_target"],
@@ -187,6 +190,9 @@ def plot_live(
             linewidth=1,
             marker=".",
             markersize=3,
+            label=f"forecasts issued, median ({len(groups)}: dark older, light newer)"
+            if number == 0
+            else None,
         )
         if part["lo95"].notna().all():
             axes.fill_between(
@@ -195,7 +201,9 @@ def plot_live(
                 part["hi95"].astype(float),
                 color=colour,
                 alpha=0.12,
+                label=None if banded else "their 95 % bands",
             )
+            banded = True
     finish_axes(axes, title, legend="upper left")
     return figure
 
@@ -231,11 +239,16 @@ def plot_compare(table: pd.DataFrame) -> Figure:
     """Pooled RMSE of each model family and baseline on the same folds."""
     figure = Figure(figsize=(9, 4), layout="constrained")
     axes = figure.subplots()
-    colours = [
-        "tab:blue" if method not in ("naive", "drift", "moving_average") else "tab:gray"
-        for method in table["method"]
-    ]
-    axes.bar(table["method"], table["rmse"], color=colours)
+    baseline = table["method"].isin((*SIMPLE, *CLASSICAL)).to_numpy()
+    positions = np.arange(len(table))
+    for chosen, colour, label in (
+        (~baseline, "tab:blue", "model families"),
+        (baseline, "tab:gray", "baselines"),
+    ):
+        if chosen.any():
+            axes.bar(positions[chosen], table["rmse"][chosen], color=colour, label=label)
+    axes.set_xticks(positions, [plain(method) for method in table["method"]])
+    axes.legend()
     for index, (ratio, p_value) in enumerate(zip(table["rmse_ratio"], table["dm_p_value"])):
         test = "" if pd.isna(p_value) else f"\nDM p {p_value:.2g}"
         axes.annotate(
@@ -251,89 +264,6 @@ def plot_compare(table: pd.DataFrame) -> Figure:
     return figure
 
 
-GATE_PANELS = {
-    "lstm": (
-        ("forget_gate", "forget gate f"),
-        ("input_gate", "input gate i"),
-        ("output_gate", "output gate o"),
-        ("cell", "cell state c"),
-    ),
-    "gru": (
-        ("update_gate", "update gate z"),
-        ("reset_gate", "reset gate r"),
-        ("candidate", "candidate h̃"),
-        ("hidden", "hidden state h"),
-    ),
-    "simple_rnn": (("hidden", "hidden state h"),),
-}
-
-
-def plot_gates(
-    input_dates: pd.DatetimeIndex,
-    input_prices: np.ndarray,
-    steps: dict[str, np.ndarray],
-    kind: str,
-    next_date: pd.Timestamp,
-    predicted: float,
-    actual: float,
-    title: str,
-) -> Figure:
-    """The window's prices on top; below, time × unit heatmaps of the layer's gates/states.
-
-    steps: arrays (time, units) for one window, as the NumPy reference cell returns them.
-    """
-    panels = GATE_PANELS[kind]
-    figure = Figure(figsize=(11, 2.6 + 2.3 * len(panels)), layout="constrained")
-    grid = figure.add_gridspec(len(panels) + 1, 2, width_ratios=[40, 1])
-    top = figure.add_subplot(grid[0, 0])
-    top.plot(input_dates, input_prices, color="black", marker=".", label="input closes")
-    top.scatter(
-        [next_date],
-        [actual],
-        color="black",
-        marker="o",
-        zorder=3,
-        label=f"actual next close {actual:.2f}",
-    )
-    top.scatter(
-        [next_date],
-        [predicted],
-        color="tab:red",
-        marker="x",
-        s=60,
-        zorder=3,
-        label=f"predicted {predicted:.2f}",
-    )
-    top.set_title(plain(title))
-    top.set_ylabel("price")
-    top.grid(alpha=0.3)
-    top.legend(loc="upper left", fontsize=8)
-    steps_axis = np.arange(len(input_dates))
-    for row, (key, label) in enumerate(panels, start=1):
-        axes = figure.add_subplot(grid[row, 0])
-        values = steps[key].T  # (units, time)
-        gate = key.endswith("_gate")
-        image = axes.imshow(
-            values,
-            aspect="auto",
-            origin="lower",
-            cmap="viridis" if gate else "coolwarm",
-            vmin=0 if gate else None,
-            vmax=1 if gate else None,
-            extent=(-0.5, len(steps_axis) - 0.5, -0.5, values.shape[0] - 0.5),
-            interpolation="nearest",
-        )
-        if not gate:
-            limit = float(np.abs(values).max()) or 1.0
-            image.set_clim(-limit, limit)
-        axes.set_ylabel(f"{label}\nunit")
-        axes.set_xlim(-0.5, len(steps_axis) - 0.5)
-        figure.colorbar(image, cax=figure.add_subplot(grid[row, 1]))
-        if row == len(panels):
-            axes.set_xlabel("step in the window (0 = oldest close)")
-    return figure
-
-
 def plot_batch(table: pd.DataFrame, significance: float = 0.05) -> Figure:
     """rmse_ratio per ticker that ran, sorted, a line at 1.0 (the naive forecast); green
     where the model beats naive by the Diebold–Mariano test after Benjamini–Hochberg, marked
@@ -344,9 +274,13 @@ def plot_batch(table: pd.DataFrame, significance: float = 0.05) -> Figure:
     ratios = ran["rmse_ratio"].astype("float64").to_numpy()
     beats = (ran["dm_q_value"].astype("float64") < significance).to_numpy()
     timing = (ran["timing_q_value"].astype("float64") < significance).to_numpy()
-    colours = ["tab:green" if beat else "tab:gray" for beat in beats]
     positions = np.arange(len(ran))
-    axes.barh(positions, ratios, color=colours)
+    for chosen, colour, label in (
+        (beats, "tab:green", "beats naive (DM, after Benjamini–Hochberg)"),
+        (~beats, "tab:gray", "no better than naive"),
+    ):
+        if chosen.any():
+            axes.barh(positions[chosen], ratios[chosen], color=colour, label=label)
     axes.set_yticks(
         positions,
         [plain(f"{ticker} *" if mark else ticker) for ticker, mark in zip(ran["ticker"], timing)],

@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 
 from forecast.evaluation.bands import band_p_values
-from forecast.evaluation.metrics import PRODUCTION, metrics_verdict
+from forecast.evaluation.metrics import metrics_verdict, production_text
 
 
 def format_band_table(bands: pd.DataFrame) -> str:
@@ -60,7 +60,8 @@ def format_metrics_table(metrics: dict[str, Any]) -> str:
     """A short text table: model vs naive RMSE / MAE / MAPE, and the verdict with its test
     (a production fit has no test rows, and says so)."""
     if not metrics.get("n_test"):
-        return PRODUCTION[0].upper() + PRODUCTION[1:] + "."
+        text = production_text()
+        return text[0].upper() + text[1:] + "."
     lines = [
         f"{'':<8}{'RMSE':>12}{'MAE':>12}{'MAPE %':>10}",
         f"{'model':<8}{metrics['rmse']:>12.4f}{metrics['mae']:>12.4f}{metrics['mape']:>10.2f}",

@@ -41,7 +41,7 @@ from forecast.scaleout.leaderboard import (
     leaderboard,
     ticker_row,
 )
-from forecast.store import runs
+from forecast.store import runs, tracking
 from forecast.store.lock import writing
 
 
@@ -132,6 +132,7 @@ def run_batch(
             f"(0: skip), cpus-per-task >= 1"
         )
     tickers = check_tickers(list(tickers))
+    tracking.check_available(config)
     if address:
         engine.check_address(address)  # before any folder is made
     with _batch_folder(config, out, resume) as folder:
@@ -156,7 +157,7 @@ def run_batch(
             runs_dir = str(folder / "runs")
             arguments.append((values, ticker, csv, forecast_steps, backtest_folds, runs_dir))
         queued = [arguments_[1] for arguments_ in arguments]
-        return _dispatch(
+        result = _dispatch(
             folder,
             tickers,
             run_ticker,
@@ -168,6 +169,8 @@ def run_batch(
             echo,
             evaluation=config.evaluation,
         )
+    tracking.log_result(config, "batch", result)
+    return result
 
 
 @contextlib.contextmanager
@@ -306,6 +309,7 @@ def _dispatch(
     result arrives, then the leaderboard (with the cross-section's verdict: ``evaluation``'s
     long–short book and costs), batch.json, batch.png and report.html."""
     evaluation = evaluation or EvaluationConfig()
+    from forecast.report import interactive
     from forecast.report.html import write_batch_report
     from forecast.report.plots import plot_batch
     from forecast.scaleout import engine
@@ -363,6 +367,7 @@ def _dispatch(
         {"ran": queued, "placement": placement, "cpus_per_task": cpus_per_task, "address": address},
     )
     atomic.write_figure(folder / "batch.png", plot_batch(table, SIGNIFICANCE))
+    interactive.save(folder / "batch.png", interactive.batch(table, SIGNIFICANCE))
     write_batch_report(folder, table, line)
     return Result(
         folder=folder,

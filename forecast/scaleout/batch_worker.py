@@ -15,7 +15,7 @@ from typing import Any
 from forecast.base import atomic
 from forecast.base.barrier import wait_at
 from forecast.base.names import safe_name
-from forecast.config import Config, config_from_dict
+from forecast.config import Config, TrackingConfig, config_from_dict
 from forecast.errors import UserError
 from forecast.store import runs
 
@@ -106,7 +106,9 @@ def run_ticker(
             )
         else:
             config, market = load_data(config)
-        quiet = replace(config, train=replace(config.train, progress="none"))
+        quiet = replace(  # the batch is tracked as one run, by the driver
+            config, train=replace(config.train, progress="none"), tracking=TrackingConfig()
+        )
         run = scratch / "run"
         train(quiet, out=run, echo=lambda line: None, market=market)
         if steps:

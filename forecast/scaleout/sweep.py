@@ -29,16 +29,17 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from forecast.base import atomic
+from forecast.base.names import program_name
 from forecast.base.values import read_json
 from forecast.commands.result import Result
-from forecast.config import Config, config_to_dict
+from forecast.config import Config, TrackingConfig, config_to_dict
 from forecast.errors import SweepInterrupted, UserError, named
 from forecast.forecasting import state
 from forecast.scaleout import load_engine, sweep_log
@@ -52,7 +53,7 @@ from forecast.scaleout.sweep_summary import (
     write_best_yaml,
 )
 from forecast.scaleout.sweep_trial import OBJECTIVE, run_trial
-from forecast.store import runs
+from forecast.store import runs, tracking
 from forecast.store.lock import RUN_FILES, writing
 
 TUNE_FOLDER = "tune"  # Ray Tune's experiment: trial_NNN/ (TensorBoard logs); tune-2, … resumed
@@ -119,6 +120,7 @@ def run_sweep(
             f">= 1, folds >= 0 (0: one validation block), max-concurrent >= 1"
         )
     space = read_space(space_path, config_to_dict(config))  # before any data or Ray
+    tracking.check_available(config)
     if address:
         engine.check_address(address)
     from forecast.commands.common import load_data
@@ -135,7 +137,10 @@ def run_sweep(
         records = _search(plan, space, address, cpus_per_trial, max_concurrent, echo)
         table = trials_table(records, space, folds)
         atomic.write_table(plan.folder / "trials.csv", table)
-        return _finish(plan, space, records, table, time.perf_counter() - started, echo)
+        result = _finish(plan, space, records, table, time.perf_counter() - started, echo)
+    objective = table.sort_values("trial")[OBJECTIVE].astype("float64").tolist()
+    tracking.log_result(plan.config, "sweep", result, steps={"trial_objective": objective})
+    return result
 
 
 @dataclass(frozen=True)
@@ -257,7 +262,7 @@ def _search(
         done = int((table["status"] != "not finished").sum())
         raise SweepInterrupted(
             f"sweep interrupted with {done} of {trials} trials finished; continue it with: "
-            f"python main.py sweep --config {plan.folder / 'config.yaml'} --space "
+            f"{program_name()} sweep --config {plan.folder / 'config.yaml'} --space "
             f"{plan.folder / 'space.yaml'} --out {plan.folder} --resume"
         )
     return records
@@ -275,6 +280,7 @@ def _finish(
     rows; sweep.json, sweep.png, report.html."""
     from forecast.commands.common import bar_words
     from forecast.commands.train import train
+    from forecast.report import interactive
     from forecast.report.html import write_sweep_report
     from forecast.report.plots import plot_sweep
 
@@ -294,8 +300,12 @@ def _finish(
         f"retraining trial {int(best['trial'])}'s config on all {plan.state['n_train']} "
         f"training rows, then scoring it once on the test rows"
     )
-    trained = train(
-        best_config, out=folder / "best", overwrite=True, echo=lambda line: None, market=plan.market
+    trained = train(  # the sweep is tracked as one run, best/ inside it
+        replace(best_config, tracking=TrackingConfig()),
+        out=folder / "best",
+        overwrite=True,
+        echo=lambda line: None,
+        market=plan.market,
     )
     metrics = trained.summary
     summary = summarise(
@@ -312,6 +322,9 @@ def _finish(
     atomic.write_json(folder / "sweep.json", summary)
     atomic.write_figure(
         folder / "sweep.png", plot_sweep(table, space, OBJECTIVE, objective_name(folds))
+    )
+    interactive.save(
+        folder / "sweep.png", interactive.sweep(table, space, OBJECTIVE, objective_name(folds))
     )
     write_sweep_report(folder, table, summary, plan.config)
     return Result(

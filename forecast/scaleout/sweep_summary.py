@@ -12,6 +12,7 @@ import pandas as pd
 import yaml
 
 from forecast.base import atomic
+from forecast.base.names import program_name
 from forecast.base.values import cell_text
 from forecast.config import Config, config_to_dict
 from forecast.evaluation.metrics import point_verdict
@@ -80,7 +81,7 @@ def write_best_yaml(path: Path, config: Config, best: pd.Series, folder: Path, f
         f"# Chosen by the sweep in {folder}: trial {int(best['trial'])} of its "
         f"trials.csv, lowest {objective_name(folds)}\n# ({best[OBJECTIVE]:.4f}; the "
         f"naive forecast: {best['naive_objective']:.4f}). Every key is written out; "
-        f"train it with\n# python main.py train --config {path}\n"
+        f"train it with\n# {program_name()} train --config {path}\n"
     )
     atomic.write_text(path, header + yaml.safe_dump(config_to_dict(config), sort_keys=False))
 

@@ -6,7 +6,7 @@ wrote about it:
 
     metrics.json           model vs naive metrics on the test bars (train, update)
     predictions.csv        date, actual, predicted, naive: one row per test bar
-    true_vs_predicted.png, loss.png, report.html
+    true_vs_predicted.png, loss.png, report.html (with NAME.plotly.json, plotly.min.js)
     forecast.csv/.json/.png, journal.csv      the last forecast; every forecast issued
     live.csv/.json/.png, adaptive.json        the live record (score)
     run.json               written last: versions, fingerprints, status "complete"
@@ -27,7 +27,7 @@ from typing import Any
 import pandas as pd
 
 from forecast.base.marker import MARKER
-from forecast.base.names import safe_name
+from forecast.base.names import program_name, safe_name
 from forecast.config import Config, config_to_dict
 from forecast.errors import UserError, named
 from forecast.forecasting import state
@@ -41,9 +41,10 @@ OWN_FILES = (
     MARKER,
     "metrics.json",
     "predictions.csv",
-    "true_vs_predicted.png",
-    "loss.png",
+    "true_vs_predicted.*",
+    "loss.*",
     "report.html",
+    "plotly.min.js",
     "evaluation.json",
     "forecast.*",
     "explain_*",
@@ -142,7 +143,7 @@ def _named_folder(path: Path, overwrite: bool) -> Path:
         raise UserError(
             f"{named('out', path)}: holds journal.csv, the record of the forecasts its run "
             f"issued, which {named('overwrite')} does not delete; choose a new folder "
-            f"(update a run with: python main.py update --run {path})"
+            f"(update a run with: {program_name()} update --run {path})"
         )
     _make_folder(path)
     if overwrite:  # remove the previous run's artifacts (only ours), marker first
