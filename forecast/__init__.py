@@ -48,6 +48,7 @@ _API = {
     "backtest": "forecast.commands.backtest",
     "compare": "forecast.commands.compare",
     "explain": "forecast.commands.explain",
+    "judge_tickers": "forecast.commands.judging",
 }
 
 __all__ = sorted(_API)  # noqa: PLE0605  (the lazy API's names, listed once above)

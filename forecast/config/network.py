@@ -170,6 +170,7 @@ class ModelConfig:
     fused_lstm: bool = True  # LSTM layers as FusedLSTM (one compiled op per sequence)
     fused_dropout: bool = True  # Dropout layers as FusedDropout (one compiled op, own RNG)
     horizon: int = 1  # outputs: the next H bars at once (direct multi-step); 1 = one, recursed
+    scope: Literal["local", "global"] = "local"  # several tickers: a network each, or one
 
     def validate(self, path: str) -> None:
         check(len(self.layers) >= 1, f"{path}.layers", [], "needs at least one layer")

@@ -223,21 +223,26 @@ def prepare_dataset(
     scaler: MinMaxScaling | None = None,
     label: str = "data",
     n_test: int | None = None,
+    n_validation: int | None = None,
 ) -> Dataset:
     """Compute the features, split, scale (fitting on training rows unless a fitted scaler
     is given) and window, as ``spec`` says.
 
     ``bars``: the clean series (a price Series, or a frame with ``price`` and the source
-    columns the features read). ``n_test`` fixes the number of test rows (a backtest fold);
-    otherwise it is ``spec.test_fraction`` of the rows.
+    columns the features read). ``n_test`` fixes the number of test rows (a backtest fold, a
+    ticker of a panel cut at a date); otherwise it is ``spec.test_fraction`` of the rows.
+    ``n_validation`` fixes the number of validation windows (a panel's, cut at a date).
     """
     bars = as_bars(bars)
+    given_validation = n_validation
     values, first = _checked_features(bars, spec, label, n_test)  # (N, F), warm-up rows
     n_train, n_validation, _ = split_sizes(len(bars), spec, offset=first)
     if n_test is not None:
         n_train = len(bars) - n_test
         windows = n_train - spec.lookback - first
         n_validation = min(math.ceil(windows * spec.validation_fraction), windows - 1)
+    if given_validation is not None:  # at least one window left to fit
+        n_validation = max(0, min(given_validation, n_train - spec.lookback - first - 1))
     if scaler is None:
         scaler = fit_scaler(values[first:n_train])
     if scaler.n_features_in_ != len(spec.features):

@@ -68,6 +68,7 @@ class Forecaster:
         self.path_: Path | None = None  # the folder it was saved to or loaded from
         self.record_: dict[str, Any] = {}  # that folder's run.json
         self.members_: dict[str, Forecaster] = {}  # per ticker, when fitted on several
+        self.panel_: Any = None  # model.scope global: the tickers' split (data.panel.Panel)
         self._dataset: Dataset | None = None
         self._network: Any = None
 
@@ -172,6 +173,10 @@ class Forecaster:
         config names. ``on_epoch``: called with each finished epoch's number (after its
         checkpoint). ``echo``: where the summary and progress lines go (None: nowhere).
         """
+        if isinstance(bars, Mapping) and self.config.model.scope == "global":
+            from forecast.forecasting.global_fit import fit_global
+
+            return fit_global(self, bars, callbacks=callbacks, on_epoch=on_epoch, echo=echo)
         if isinstance(bars, Mapping):
             return self._fit_each(bars, callbacks=callbacks, echo=echo)
         if not isinstance(bars, MarketData):  # bars given in Python: nothing to read again
@@ -204,27 +209,7 @@ class Forecaster:
         self.scaler_, self.model_, self._dataset = dataset.scaler, model, dataset
         self._network = None
         self.history_, self.epochs_run_ = result.history, result.epochs_run
-        predictor = self.predictor()
-        say = echo or (lambda line: None)
-        steps, started = calibration_steps(predictor), time.perf_counter()
-        if len(dataset.y_val):
-            say(
-                f"calibrating the bands on the {len(dataset.y_val)} validation windows, "
-                f"horizons 1-{steps} …"
-            )
-        self.calibration_ = fit_calibration(
-            predictor, market.bars.iloc[: dataset.n_train], len(dataset.y_val), steps
-        )
-        if config.evaluation.baselines:
-            say(
-                f"fitting the baselines ({', '.join(config.evaluation.baselines)}) on the "
-                f"{dataset.n_train} training bars …"
-            )
-        self.baselines_ = fit_baselines(
-            dataset.prices.to_numpy()[: dataset.n_train], config.evaluation.baselines
-        )
-        if len(dataset.y_val) or config.evaluation.baselines:
-            say(f"calibrated and fitted in {time.perf_counter() - started:.0f} s")
+        self.calibrate(dataset, echo)
         return self
 
     def _fit_each(
@@ -240,6 +225,30 @@ class Forecaster:
                 bars, callbacks=callbacks, echo=echo
             )
         return self
+
+    def calibrate(self, dataset: Dataset, echo: Callable | None = None) -> None:
+        """The bands' calibration on the validation block and the statistical baselines on
+        the training rows, after the network is trained."""
+        predictor = self.predictor()
+        say = echo or (lambda line: None)
+        steps, started = calibration_steps(predictor), time.perf_counter()
+        baselines = self.config.evaluation.baselines
+        if len(dataset.y_val):
+            say(
+                f"calibrating the bands on the {len(dataset.y_val)} validation windows, "
+                f"horizons 1-{steps} …"
+            )
+        self.calibration_ = fit_calibration(
+            predictor, self.bars_.iloc[: dataset.n_train], len(dataset.y_val), steps
+        )
+        if baselines:
+            say(
+                f"fitting the baselines ({', '.join(baselines)}) on the {dataset.n_train} "
+                f"training bars …"
+            )
+        self.baselines_ = fit_baselines(dataset.prices.to_numpy()[: dataset.n_train], baselines)
+        if len(dataset.y_val) or baselines:
+            say(f"calibrated and fitted in {time.perf_counter() - started:.0f} s")
 
     # --- predict ------------------------------------------------------------------------
 
@@ -324,6 +333,12 @@ class Forecaster:
         ``folder/TICKER``."""
         self._require_fitted()
         folder = Path(folder)
+        if self.panel_ is not None:
+            raise UserError(
+                "a global fit (model.scope: global) is not saved as run folders yet: each "
+                "ticker's folder would split its bars by data.test_fraction again, not at the "
+                "panel's dates; use it in memory (predict, predict_test)"
+            )
         if self.members_:
             for ticker, member in self.members_.items():
                 member.save(folder / safe_name(ticker), details)

@@ -395,6 +395,8 @@ def _training_line(config: Config, dataset: Dataset) -> str:
         first, last = format_timestamps(dataset.test_dates[[0, -1]])
         words = unit_words(config.data.interval, config.data.calendar, len(dataset.y_test))
         testing = f"testing on {words} ({first} → {last})"
+    elif not len(dataset.prices):  # a panel's pooled windows: each ticker tests its own
+        testing = "the tickers' windows pooled (each ticker tested on its own bars)"
     else:
         testing = "no test rows (a production fit on every bar)"
     return (

@@ -1,0 +1,92 @@
+"""The tickers of one fit judged together: each exactly as a single run is (its test metrics
+beside naive, drift and the statistical baselines, the same Diebold–Mariano tests) with
+Benjamini–Hochberg q-values across the tickers, then pooled and across the cross-section
+(``evaluation.cross_section``: the daily mean loss differential's DM, the rank IC, the
+long–short book beside reversal's and momentum's, before and after costs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from forecast.commands.common import test_metrics
+from forecast.commands.result import Result
+from forecast.errors import UserError
+
+COLUMNS = (  # per ticker, as a batch leaderboard names them
+    "n_test",
+    "rmse",
+    "naive_rmse",
+    "rmse_ratio",
+    "dm_p_value",
+    "dm_p_value_drift",
+    "directional_accuracy",
+    "timing_p_value",
+)
+
+
+def judge_tickers(forecaster: Any, k: int | None = None, cost_bps: float | None = None) -> Result:
+    """A fitted forecaster of several tickers (global or one network each) judged on its
+    test bars: ``table`` one row per ticker (``status`` ok, no test bars, or error with the
+    panel's reason), ``summary`` the per-ticker metrics and the cross-section's numbers
+    (with at least three tickers tested), ``verdict`` one line. ``k``, ``cost_bps``: the
+    long–short book's tickers per side and cost (default: the config's evaluation)."""
+    from forecast.data.interval import format_timestamps
+    from forecast.evaluation.cross_section import MIN_TICKERS, judge_panel, panel_verdict
+    from forecast.evaluation.significance import benjamini_hochberg
+
+    if not forecaster.members_:
+        raise UserError("judge_tickers needs a forecaster fitted on several tickers (a mapping)")
+    evaluation = forecaster.config.evaluation
+    rows, frames, metrics = [], [], {}
+    for ticker, member in forecaster.members_.items():
+        predictions = member.predict_test()
+        if not len(predictions):
+            rows.append({"ticker": ticker, "status": "no test bars"})
+            continue
+        scored = test_metrics(predictions, member.dataset(), member.baselines_)
+        scored["n_test"] = len(predictions)
+        metrics[ticker] = scored
+        rows.append({"ticker": ticker, "status": "ok", **{key: scored.get(key) for key in COLUMNS}})
+        index = pd.DatetimeIndex(member.bars_.index)
+        stamps = dict(zip(format_timestamps(index), index))  # the text dates as bar times
+        frames.append(predictions.assign(ticker=ticker, date=predictions["date"].map(stamps)))
+    errors = getattr(forecaster.panel_, "errors", None) or {}
+    rows += [
+        {"ticker": ticker, "status": "error", "message": message}
+        for ticker, message in errors.items()
+    ]
+    table = pd.DataFrame(rows)
+    for column in ("dm_p_value", "timing_p_value"):
+        if column in table:
+            values = pd.to_numeric(table[column], errors="coerce").to_numpy()
+            table[column.replace("p_value", "q_value")] = benjamini_hochberg(values)
+    beating = int((table.get("dm_q_value", pd.Series(dtype=float)) < 0.05).sum())
+    line = (
+        f"{beating} of {len(metrics)} tickers beat naive after Benjamini–Hochberg "
+        f"(DM, squared error)"
+    )
+    judged = None
+    if len(frames) >= MIN_TICKERS:
+        panel = pd.concat(frames, ignore_index=True)[
+            ["date", "ticker", "actual", "predicted", "naive"]
+        ]
+        closes = pd.DataFrame(
+            {ticker: member.bars_["price"] for ticker, member in forecaster.members_.items()}
+        ).sort_index()
+        judged = judge_panel(
+            panel,
+            closes,
+            k=evaluation.long_short if k is None else k,
+            cost_bps=evaluation.cost_bps if cost_bps is None else cost_bps,
+        )
+        line += ". " + panel_verdict(judged)
+    summary = {
+        "tickers": metrics,
+        "cross_section": judged,
+        "errors": errors,
+        "rmse_ratio_median": float(np.nanmedian(table["rmse_ratio"])) if metrics else None,
+    }
+    return Result(folder=None, table=table, summary=summary, verdict=line + ".")

@@ -1,0 +1,117 @@
+"""Several tickers split at the same dates, for one network fitted on all of them.
+
+A pooled model must not learn from one ticker's future: if AAPL's test bars start in 2021
+while MSFT's training rows run into 2022, the market-wide moves of 2021 leak from MSFT's
+training windows into AAPL's test. So the panel is cut by *date*: the calendar is the union
+of the tickers' bar dates; the last ``test_fraction`` of it is the test period, the last
+``validation_fraction`` of the rest the validation period, for every ticker alike. A ticker
+that starts late or stops early has fewer bars on each side of the same cut; one whose
+bars before the cut are too few for a window is left out with the reason (an error row).
+
+Each ticker keeps its own scaler, fitted on its own training rows (``prepare_dataset``), so
+that prices of 10 and of 1,000 are comparable inputs. The pooled training and validation
+windows are the tickers' concatenated, in ticker order.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from forecast.data.windows import Dataset, WindowSpec, prepare_dataset
+from forecast.errors import DataError, UserError
+
+
+@dataclass(frozen=True)
+class CalendarSplit:
+    """Where the panel is cut: validation from ``validation_start``, test from
+    ``test_start`` (None: no such period)."""
+
+    validation_start: pd.Timestamp | None
+    test_start: pd.Timestamp | None
+    dates: int  # the calendar's length (the union of the tickers' dates)
+
+
+def calendar_split(bars: Mapping[str, pd.DataFrame], spec: WindowSpec) -> CalendarSplit:
+    """Cut the union of the tickers' dates as one series of that length would be cut."""
+    zones = {str(pd.DatetimeIndex(frame.index).tz) for frame in bars.values()}
+    if len(zones) > 1:
+        raise UserError(
+            f"tickers: their timestamps are in different time zones ({', '.join(sorted(zones))}); "
+            f"give every ticker's bars in one zone (data.timezone)"
+        )
+    dates = pd.DatetimeIndex(sorted(set().union(*(frame.index for frame in bars.values()))))
+    n_test = max(1, int(len(dates) * spec.test_fraction)) if spec.test_fraction > 0 else 0
+    test_start = dates[len(dates) - n_test] if n_test else None
+    training = dates[: len(dates) - n_test]
+    fraction = spec.validation_fraction
+    n_validation = math.ceil(len(training) * fraction) if fraction > 0 else 0
+    validation_start = training[len(training) - n_validation] if n_validation else None
+    return CalendarSplit(validation_start, test_start, len(dates))
+
+
+@dataclass(frozen=True)
+class Panel:
+    """The tickers' datasets, all cut at ``split``; those left out, with why."""
+
+    split: CalendarSplit
+    datasets: dict[str, Dataset]
+    errors: dict[str, str]
+
+    def pooled(self) -> Dataset:
+        """One training set of every ticker's training and validation windows (no test
+        rows: each ticker is tested on its own)."""
+        parts = list(self.datasets.values())
+        first = parts[0]
+        x_empty = np.zeros((0, *first.x_train.shape[1:]), dtype=first.x_train.dtype)
+        return Dataset(
+            prices=pd.Series(dtype="float64"),
+            spec=first.spec,
+            n_train=sum(part.n_train for part in parts),
+            scaler=first.scaler,
+            x_train=np.concatenate([part.x_train for part in parts]),  # (n_fit, L, F)
+            y_train=np.concatenate([part.y_train for part in parts]),
+            x_val=np.concatenate([part.x_val for part in parts]),  # (n_val, L, F)
+            y_val=np.concatenate([part.y_val for part in parts]),
+            x_test=x_empty,
+            y_test=np.zeros((0,), dtype=first.y_train.dtype),
+        )
+
+
+def panel_datasets(
+    bars: Mapping[str, pd.DataFrame], spec: WindowSpec, labels: Mapping[str, str] | None = None
+) -> Panel:
+    """Every ticker's dataset cut at the panel's dates (``calendar_split``); a ticker whose
+    bars cannot make one is an entry in ``errors``, not a failure of the others."""
+    split = calendar_split(bars, spec)
+    datasets, errors = {}, {}
+    for ticker, frame in bars.items():
+        index = pd.DatetimeIndex(frame.index)
+        n_test = int((index >= split.test_start).sum()) if split.test_start is not None else 0
+        n_validation = None
+        if split.validation_start is not None:
+            end = split.test_start if split.test_start is not None else index[-1] + pd.Timedelta(1)
+            n_validation = int(((index >= split.validation_start) & (index < end)).sum())
+        label = (labels or {}).get(ticker, ticker)
+        try:
+            if len(frame) - n_test < spec.lookback + 2:
+                raise DataError(
+                    f"{label}: {len(frame) - n_test} bars before the panel's test period "
+                    f"(from {split.test_start}); a window needs {spec.lookback + 1} and one "
+                    f"to fit on"
+                )
+            datasets[ticker] = prepare_dataset(
+                frame, spec, label=label, n_test=n_test, n_validation=n_validation
+            )
+        except DataError as error:
+            errors[ticker] = str(error)
+    if not datasets:
+        raise DataError(
+            "tickers: none has enough bars before the panel's test period: "
+            + "; ".join(f"{ticker}: {message}" for ticker, message in errors.items())
+        )
+    return Panel(split, datasets, errors)

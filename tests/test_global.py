@@ -1,0 +1,129 @@
+"""One network for several tickers (model.scope: global): the panel cut at the same dates for
+every ticker, each scaled on its own training rows, no test bar in any training window, a
+ticker too short left out with its reason, and the fitted members predicting and judged as
+single runs are."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecast.data.panel import calendar_split, panel_datasets
+from forecast.data.windows import WindowSpec
+from forecast.errors import DataError, UserError
+from forecast.forecasting.forecaster import Forecaster
+from tests.conftest import synthetic_prices, tiny_config
+
+SPEC = WindowSpec(10, 0.2, 0.2)
+
+
+def panel_bars() -> dict[str, pd.DataFrame]:
+    """Three tickers: one from the start, one that starts late, one that stops early."""
+    return {
+        "AAA": synthetic_prices(200, seed=1).to_frame(),
+        "LATE": synthetic_prices(140, seed=2, start="2020-03-25").to_frame(),
+        "EARLY": synthetic_prices(150, seed=3).to_frame(),  # ends 2020-07-28
+    }
+
+
+def test_every_ticker_is_cut_at_the_same_dates():
+    bars = panel_bars()
+    panel = panel_datasets(bars, SPEC)
+    split = panel.split
+    union = pd.DatetimeIndex(sorted(set().union(*(frame.index for frame in bars.values()))))
+    assert split.test_start == union[len(union) - int(len(union) * 0.2)]
+    assert set(panel.datasets) == {"AAA", "LATE", "EARLY"} and panel.errors == {}
+    for ticker, dataset in panel.datasets.items():
+        dates = dataset.prices.index
+        assert dates[dataset.n_train - 1] < split.test_start  # last training row
+        if len(dataset.y_test):
+            assert dataset.test_dates[0] >= split.test_start  # first test bar
+        # validation targets: the last len(y_val) training rows, from validation_start on
+        targets = dates[: dataset.n_train][-len(dataset.y_val) :]
+        assert targets[0] >= split.validation_start, ticker
+    early = panel.datasets["EARLY"]  # stops before the test period: no test bars at all
+    assert len(early.y_test) == 0
+
+
+def test_no_training_window_holds_a_bar_on_or_after_the_first_test_date():
+    """Every bar from the first test date on is set to a million: a training or validation
+    window that read one would hold a scaled value in the thousands."""
+    bars = panel_bars()
+    split = calendar_split(bars, SPEC)
+    poisoned = {
+        ticker: frame.assign(price=frame["price"].where(frame.index < split.test_start, 1e6))
+        for ticker, frame in bars.items()
+    }
+    pooled = panel_datasets(poisoned, SPEC).pooled()
+    assert len(pooled.y_train) and len(pooled.y_val)
+    for values in (pooled.x_train, pooled.y_train, pooled.x_val, pooled.y_val):
+        assert np.nanmax(np.abs(values)) <= 1.0 + 1e-9
+    for ticker, dataset in panel_datasets(poisoned, SPEC).datasets.items():
+        training = poisoned[ticker]["price"].to_numpy()[: dataset.n_train]
+        assert dataset.scaler.data_max_[0] == training.max() < 1e6  # its own training rows
+
+
+def test_a_ticker_too_short_before_the_cut_is_left_out_with_its_reason():
+    bars = panel_bars()
+    bars["NEW"] = synthetic_prices(30, seed=4, start="2020-09-01").to_frame()  # test period
+    panel = panel_datasets(bars, SPEC)
+    assert set(panel.datasets) == {"AAA", "LATE", "EARLY"}
+    assert "NEW" in panel.errors and "before the panel's test period" in panel.errors["NEW"]
+    with pytest.raises(DataError, match="none has enough bars"):
+        panel_datasets({"NEW": bars["NEW"].iloc[:8]}, SPEC)
+
+
+def test_a_global_fit_is_one_network_whose_members_predict_and_are_judged(tmp_path):
+    from forecast.commands.judging import judge_tickers
+
+    config = tiny_config(tmp_path, "model.scope=global", "train.epochs=2")
+    bars = panel_bars()
+    forecaster = Forecaster(config).fit(bars)
+    models = {id(member.model_) for member in forecaster.members_.values()}
+    assert len(models) == 1 and forecaster.tickers == ("AAA", "LATE", "EARLY")
+    assert forecaster.epochs_run_ == 2 and len(forecaster.history_["loss"]) == 2
+    test_start = forecaster.panel_.split.test_start
+    predictions = forecaster.predict_test()
+    assert set(predictions["ticker"]) == {"AAA", "LATE"}  # EARLY ends before the test period
+    assert (pd.to_datetime(predictions["date"]) >= test_start).all()
+    own = forecaster["AAA"].predict_test()
+    assert np.allclose(own["predicted"], predictions.query("ticker == 'AAA'")["predicted"])
+    ahead = forecaster.predict(steps=3).frame  # every ticker, the NumPy network
+    assert ahead.groupby("ticker").size().to_dict() == {"AAA": 3, "LATE": 3, "EARLY": 3}
+    judged = judge_tickers(forecaster)
+    table = judged.table.set_index("ticker")
+    assert table["status"].to_dict() == {"AAA": "ok", "LATE": "ok", "EARLY": "no test bars"}
+    rows = predictions.query("ticker == 'LATE'")  # exactly a single run's metrics
+    rmse = float(np.sqrt(np.mean((rows["actual"] - rows["predicted"]) ** 2)))
+    assert table.loc["LATE", "rmse"] == pytest.approx(rmse, rel=1e-12)
+    assert table.loc["LATE", "n_test"] == len(rows)
+    assert 0 <= table.loc["AAA", "dm_q_value"] <= 1
+    assert judged.summary["cross_section"] is None  # two tickers tested: no cross-section
+    assert judged.verdict.startswith("0 of 2 tickers beat naive after Benjamini–Hochberg")
+    with pytest.raises(UserError, match="not saved as run folders yet"):
+        forecaster.save(tmp_path / "global")
+
+
+def test_tickers_at_different_intervals_are_refused_in_one_line(tmp_path):
+    config = tiny_config(tmp_path, "model.scope=global")
+    weekly = synthetic_prices(120, seed=5)
+    weekly.index = pd.date_range("2020-01-03", periods=120, freq="W-FRI", name="date")
+    with pytest.raises(UserError, match="different intervals"):
+        Forecaster(config).fit({"AAA": synthetic_prices(200, seed=1), "WEEK": weekly})
+
+
+def test_four_tickers_are_judged_pooled_and_across_the_cross_section(tmp_path):
+    """With three or more tickers tested, the verdict adds the pooled DM on the daily mean
+    loss differential, the rank IC and the long–short book beside reversal and momentum."""
+    import forecast
+
+    config = tiny_config(tmp_path, "model.scope=global", "evaluation.cost_bps=10")
+    bars = {f"T{seed}": synthetic_prices(160, seed=seed).to_frame() for seed in range(4)}
+    judged = forecast.judge_tickers(Forecaster(config).fit(bars))
+    cross = judged.summary["cross_section"]
+    assert cross["tickers"] == 4 and cross["dates"] == judged.table["n_test"].iloc[0]
+    assert cross["books"]["model"]["cost_bps"] == 10
+    assert set(cross["books"]) == {"model", "reversal", "momentum"}
+    assert "Pooled over 4 tickers" in judged.verdict
+    assert judged.table["dm_q_value"].notna().all()
