@@ -75,6 +75,7 @@ def test_a_ticker_too_short_before_the_cut_is_left_out_with_its_reason():
 
 
 def test_a_global_fit_is_one_network_whose_members_predict_and_are_judged(tmp_path):
+    import forecast
     from forecast.commands.judging import judge_tickers
 
     config = tiny_config(tmp_path, "model.scope=global", "train.epochs=2")
@@ -101,8 +102,21 @@ def test_a_global_fit_is_one_network_whose_members_predict_and_are_judged(tmp_pa
     assert 0 <= table.loc["AAA", "dm_q_value"] <= 1
     assert judged.summary["cross_section"] is None  # two tickers tested: no cross-section
     assert judged.verdict.startswith("0 of 2 tickers beat naive after Benjamini–Hochberg")
-    with pytest.raises(UserError, match="not saved as run folders yet"):
-        forecaster.save(tmp_path / "global")
+    # Saved, each ticker is an ordinary run folder whose config carries the panel's cuts as
+    # dates, so that reading it again splits its bars exactly as the panel did.
+    forecaster.save(tmp_path / "global")
+    loaded = Forecaster.load(tmp_path / "global")
+    assert set(loaded.tickers) == {"AAA", "LATE", "EARLY"}
+    for ticker in ("AAA", "LATE"):
+        again, fitted = loaded[ticker].dataset(), forecaster[ticker].dataset()
+        assert (again.n_train, len(again.y_val)) == (fitted.n_train, len(fitted.y_val))
+        assert loaded[ticker].config.data.test_start == forecaster.config.data.test_start
+        assert np.allclose(
+            loaded[ticker].predict_test()["predicted"],
+            forecaster[ticker].predict_test()["predicted"],
+        )
+    issued = forecast.forecast(tmp_path / "global" / "LATE", steps=3)  # the CLI's path
+    assert len(issued.table) == 3
 
 
 def test_tickers_at_different_intervals_are_refused_in_one_line(tmp_path):
@@ -127,3 +141,57 @@ def test_four_tickers_are_judged_pooled_and_across_the_cross_section(tmp_path):
     assert set(cross["books"]) == {"model", "reversal", "momentum"}
     assert "Pooled over 4 tickers" in judged.verdict
     assert judged.table["dm_q_value"].notna().all()
+
+
+def test_a_single_run_can_be_cut_at_a_date_too(tmp_path):
+    """data.test_start and train.validation_start: the test bars from a date, whatever their
+    share; a value that is no timestamp is one line naming the key."""
+    from forecast.config import load_config
+    from forecast.errors import ConfigError
+
+    config = tiny_config(
+        tmp_path, "data.test_start=2020-09-01", "train.validation_start=2020-08-03"
+    )
+    prices = synthetic_prices(200, seed=1)
+    dataset = Forecaster(config).fit(prices).dataset()
+    assert dataset.test_dates[0] == pd.Timestamp("2020-09-01")
+    assert len(dataset.y_test) == int((prices.index >= "2020-09-01").sum())
+    assert len(dataset.y_val) == int(
+        ((prices.index >= "2020-08-03") & (prices.index < "2020-09-01")).sum()
+    )
+    with pytest.raises(ConfigError, match="data.test_start: 'soon' is not a timestamp"):
+        load_config(None, ["data.test_start=soon"])
+
+
+def test_train_tickers_writes_one_folder_of_ordinary_runs(long_csv, tmp_path, capsys):
+    """The CLI: train --tickers with model.scope global on a long CSV; a ticker too short
+    and one the file lacks are error rows; each ticker's folder is a run evaluate agrees
+    with; --json carries the leaderboard."""
+    import json
+
+    from forecast.cli import main
+
+    out = tmp_path / "global"
+    arguments = [
+        "train",
+        "--config",
+        "quick",
+        *("--set", "data.source=csv", "--set", f"data.path={long_csv}"),
+        *("--set", "data.start=null", "--set", "data.lookback=10", "--set", "train.epochs=1"),
+        *("--set", "model.scope=global", "--set", f"output.runs_dir={tmp_path}"),
+        *("--set", "evaluation.baselines=[]"),
+        *("--tickers", "AAA,BBB,BAD,NOPE", "--out", str(out), "--json"),
+    ]
+    assert main(arguments) == 0
+    document = json.loads(capsys.readouterr().out)
+    rows = {row["ticker"]: row for row in document["table"]}
+    assert rows["AAA"]["status"] == rows["BBB"]["status"] == "ok"
+    assert rows["BAD"]["status"] == rows["NOPE"]["status"] == "error"
+    assert "no rows for ticker NOPE" in rows["NOPE"]["message"]
+    panel = json.loads((out / "panel.json").read_text())
+    assert panel["tickers"] == ["AAA", "BBB"] and panel["test_start"]
+    assert (out / "report.html").exists() and (out / "leaderboard.csv").exists()
+    assert main(["evaluate", "--run", str(out / "runs" / "AAA")]) == 0
+    assert "matches metrics.json" in capsys.readouterr().out
+    assert main([*arguments[:-5], "--tickers", "AAA,BBB", "--set", "model.scope=local"]) == 2
+    assert "add --set model.scope=global" in capsys.readouterr().err

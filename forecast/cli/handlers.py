@@ -43,6 +43,8 @@ def command_train(args: argparse.Namespace) -> int:
     from forecast.commands.common import bar_words
     from forecast.report.text import format_metrics_table
 
+    if args.tickers is not None or args.tickers_file is not None:
+        return _train_tickers(args)
     if args.resume is not None:
         if args.config is not None or args.overrides or args.out is not None:
             raise UserError(
@@ -66,6 +68,34 @@ def command_train(args: argparse.Namespace) -> int:
         f"{bar_words(result.config, result.summary['n_test'])}"
     )
     print(f"run folder: {result.folder}")
+    return 0
+
+
+def _train_tickers(args: argparse.Namespace) -> int:
+    """train --tickers: one network for the watch list (model.scope global)."""
+    from forecast.commands.global_run import train_global
+    from forecast.scaleout.batch import read_tickers
+
+    if args.resume is not None:
+        raise UserError("--resume continues one run; drop --tickers and --tickers-file")
+    tickers = read_tickers(args.tickers, args.tickers_file, command="train")
+    config = _load(args)
+    result = train_global(
+        config, tickers, out=args.out, refresh=args.refresh, overwrite=args.overwrite
+    )
+    if _printed_json(args, result, table=True):
+        return 0
+    columns = [
+        column
+        for column in ("ticker", "status", "rmse_ratio", "dm_p_value", "dm_q_value")
+        if column in result.table
+    ]
+    print()
+    print(result.table[columns].to_string(index=False, na_rep="-", float_format=_numbers(4)))
+    for _, row in result.table[result.table["status"] == "error"].iterrows():
+        print(f"{row['ticker']}: {row['message']}")
+    print(f"folder: {result.folder}")
+    print(result.verdict)
     return 0
 
 

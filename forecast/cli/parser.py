@@ -170,6 +170,15 @@ def _train(commands) -> None:
         metavar="DIR",
         help="continue an interrupted run in DIR from its last finished epoch",
     )
+    train.add_argument(
+        "--tickers",
+        default=None,
+        help="with --set model.scope=global: one network for these tickers, e.g. "
+        "AAPL,MSFT,NVDA (from the config's source: a long CSV, a folder of TICKER.csv, Yahoo)",
+    )
+    train.add_argument(
+        "--tickers-file", type=Path, default=None, help="the tickers, one per line (# comments)"
+    )
     _json(train)
 
 

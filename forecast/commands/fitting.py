@@ -98,10 +98,10 @@ def fit_into(
         ) from None
     scored: dict[str, Any] = {}
 
-    def write_scores() -> None:
-        scored.update(_write_scores(forecaster, run_dir, echo, details or {}))
+    def finish() -> None:
+        scored.update(write_scores(forecaster, run_dir, echo, details or {}))
 
-    forecaster.save(run_dir, details, finish=write_scores)
+    forecaster.save(run_dir, details, finish=finish)
     from forecast.evaluation.metrics import metrics_verdict, production_text
 
     metrics = scored["metrics"]
@@ -121,7 +121,7 @@ def fit_into(
     )
 
 
-def _write_scores(
+def write_scores(
     forecaster: Forecaster, run_dir: Path, echo: Callable[[str], None], details: dict[str, Any]
 ) -> dict[str, Any]:
     """metrics.json (and, with test rows, predictions.csv and true_vs_predicted.png),

@@ -20,9 +20,12 @@ COLUMNS = (  # per ticker, as a batch leaderboard names them
     "rmse",
     "naive_rmse",
     "rmse_ratio",
+    "mase",
     "dm_p_value",
     "dm_p_value_drift",
     "directional_accuracy",
+    "up_share",
+    "market_up_rate",
     "timing_p_value",
 )
 
@@ -35,6 +38,7 @@ def judge_tickers(forecaster: Any, k: int | None = None, cost_bps: float | None 
     long–short book's tickers per side and cost (default: the config's evaluation)."""
     from forecast.data.interval import format_timestamps
     from forecast.evaluation.cross_section import MIN_TICKERS, judge_panel, panel_verdict
+    from forecast.evaluation.scoring import method_metrics
     from forecast.evaluation.significance import benjamini_hochberg
 
     if not forecaster.members_:
@@ -46,8 +50,16 @@ def judge_tickers(forecaster: Any, k: int | None = None, cost_bps: float | None 
         if not len(predictions):
             rows.append({"ticker": ticker, "status": "no test bars"})
             continue
-        scored = test_metrics(predictions, member.dataset(), member.baselines_)
+        dataset = member.dataset()
+        scored = test_metrics(predictions, dataset, member.baselines_)
         scored["n_test"] = len(predictions)
+        more = method_metrics(  # a batch leaderboard's: MASE, direction and its timing test
+            predictions["actual"].to_numpy(),
+            predictions["predicted"].to_numpy(),
+            predictions["naive"].to_numpy(),
+            dataset.prices.to_numpy()[: dataset.n_train],
+        )
+        scored.update({key: value for key, value in more.items() if key not in scored})
         metrics[ticker] = scored
         rows.append({"ticker": ticker, "status": "ok", **{key: scored.get(key) for key in COLUMNS}})
         index = pd.DatetimeIndex(member.bars_.index)
@@ -89,4 +101,5 @@ def judge_tickers(forecaster: Any, k: int | None = None, cost_bps: float | None 
         "errors": errors,
         "rmse_ratio_median": float(np.nanmedian(table["rmse_ratio"])) if metrics else None,
     }
-    return Result(folder=None, table=table, summary=summary, verdict=line + ".")
+    verdict = line if line.endswith(".") else line + "."
+    return Result(folder=None, table=table, summary=summary, verdict=verdict)

@@ -148,3 +148,16 @@ def check_date(value: str | None, path: str) -> None:
         dt.date.fromisoformat(value)
     except ValueError:
         raise ConfigError(f"{path}: {value!r} is not a date; write it as YYYY-MM-DD") from None
+
+
+def check_timestamp(value: str | None, path: str) -> None:
+    """A date, or a date and time with an optional UTC offset (as run folders write them)."""
+    if value is None:
+        return
+    try:
+        dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        raise ConfigError(
+            f"{path}: {value!r} is not a timestamp; write YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS]"
+            f"[+HH:MM]"
+        ) from None

@@ -15,6 +15,7 @@ from forecast.config.checks import (
     check_date,
     check_feature,
     check_name,
+    check_timestamp,
     check_timezone,
 )
 from forecast.config.network import ModelConfig
@@ -36,6 +37,7 @@ class DataConfig:
     cache_dir: str = ".cache/prices"
     lookback: int = 60
     test_fraction: float = 0.2  # 0: a production fit on every bar (backtest scores the procedure)
+    test_start: str | None = None  # the test bars start here (a date cut; replaces the fraction)
     target: Literal["price", "log_return"] = "price"
     calendar: str = "auto"  # resolved from the data when a run starts (see data/calendar.py)
     interval: str = "auto"  # resolved from the timestamps' spacing (see data/interval.py)
@@ -52,6 +54,7 @@ class DataConfig:
         return self.test_fraction == 0
 
     def validate(self, path: str) -> None:
+        check_timestamp(self.test_start, f"{path}.test_start")
         check(
             0 < len(self.ticker.strip()) <= 64 and self.ticker.isprintable(),
             f"{path}.ticker",

@@ -8,7 +8,7 @@ import sys
 from dataclasses import dataclass
 from typing import Literal
 
-from forecast.config.checks import check
+from forecast.config.checks import check, check_timestamp
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,7 @@ class TrainConfig:
     epochs: int = 50
     batch_size: int = 64
     validation_fraction: float = 0.1
+    validation_start: str | None = None  # validation targets from here (replaces the fraction)
     early_stopping_patience: int | None = None
     restore_best_weights: bool = True
     seed: int = 42
@@ -111,6 +112,7 @@ class TrainConfig:
     callbacks: tuple[CallbackConfig, ...] = ()  # Keras built-in callbacks by name
 
     def validate(self, path: str) -> None:
+        check_timestamp(self.validation_start, f"{path}.validation_start")
         check(self.epochs >= 1, f"{path}.epochs", self.epochs, "must be an integer >= 1")
         check(
             self.update_epochs >= 1,

@@ -56,9 +56,11 @@ def calendar_split(bars: Mapping[str, pd.DataFrame], spec: WindowSpec) -> Calend
 
 @dataclass(frozen=True)
 class Panel:
-    """The tickers' datasets, all cut at ``split``; those left out, with why."""
+    """The tickers' datasets, all cut at ``split`` (``spec``: the window settings with those
+    cuts as dates); those left out, with why."""
 
     split: CalendarSplit
+    spec: WindowSpec
     datasets: dict[str, Dataset]
     errors: dict[str, str]
 
@@ -82,6 +84,27 @@ class Panel:
         )
 
 
+def dated_spec(
+    spec: WindowSpec, split: CalendarSplit, bars: Mapping[str, pd.DataFrame]
+) -> WindowSpec:
+    """``spec`` with the panel's cuts as dates (``test_start``, ``validation_start``), as
+    each ticker's own config carries them, so that its run splits its bars the same way."""
+    from dataclasses import replace
+
+    from forecast.data.interval import format_timestamps
+
+    zone = pd.DatetimeIndex(next(iter(bars.values())).index).tz
+
+    def text(stamp: pd.Timestamp | None) -> str | None:
+        if stamp is None:
+            return None
+        return format_timestamps(pd.DatetimeIndex([stamp], tz=zone))[0]
+
+    return replace(
+        spec, test_start=text(split.test_start), validation_start=text(split.validation_start)
+    )
+
+
 def panel_datasets(
     bars: Mapping[str, pd.DataFrame], spec: WindowSpec, labels: Mapping[str, str] | None = None
 ) -> Panel:
@@ -89,13 +112,10 @@ def panel_datasets(
     bars cannot make one is an entry in ``errors``, not a failure of the others."""
     split = calendar_split(bars, spec)
     datasets, errors = {}, {}
+    cut = dated_spec(spec, split, bars)
     for ticker, frame in bars.items():
         index = pd.DatetimeIndex(frame.index)
         n_test = int((index >= split.test_start).sum()) if split.test_start is not None else 0
-        n_validation = None
-        if split.validation_start is not None:
-            end = split.test_start if split.test_start is not None else index[-1] + pd.Timedelta(1)
-            n_validation = int(((index >= split.validation_start) & (index < end)).sum())
         label = (labels or {}).get(ticker, ticker)
         try:
             if len(frame) - n_test < spec.lookback + 2:
@@ -104,9 +124,7 @@ def panel_datasets(
                     f"(from {split.test_start}); a window needs {spec.lookback + 1} and one "
                     f"to fit on"
                 )
-            datasets[ticker] = prepare_dataset(
-                frame, spec, label=label, n_test=n_test, n_validation=n_validation
-            )
+            datasets[ticker] = prepare_dataset(frame, cut, label=label)
         except DataError as error:
             errors[ticker] = str(error)
     if not datasets:
@@ -114,4 +132,4 @@ def panel_datasets(
             "tickers: none has enough bars before the panel's test period: "
             + "; ".join(f"{ticker}: {message}" for ticker, message in errors.items())
         )
-    return Panel(split, datasets, errors)
+    return Panel(split, cut, datasets, errors)

@@ -55,6 +55,8 @@ class WindowSpec:
     target: str = "price"  # what the network models: "price" or "log_return"
     features: tuple[str, ...] = ("close",)  # the inputs, each scaled on its own
     horizon: int = 1  # outputs per window: the next H modelled values
+    test_start: str | None = None  # a date cut instead of test_fraction (a panel's)
+    validation_start: str | None = None  # a date cut instead of validation_fraction
 
     @classmethod
     def from_config(cls, config: Any) -> WindowSpec:
@@ -65,12 +67,41 @@ class WindowSpec:
             target=config.data.target,
             features=tuple(config.data.features),
             horizon=config.model.horizon,
+            test_start=config.data.test_start,
+            validation_start=config.train.validation_start,
         )
 
     @property
     def close_column(self) -> int:
         """The forecast series' column among the inputs (and in the scaler)."""
         return close_column(self.features)
+
+
+def dated_split(
+    index: pd.DatetimeIndex,
+    spec: WindowSpec,
+    n_test: int | None = None,
+    n_validation: int | None = None,
+) -> tuple[int | None, int | None]:
+    """(n_test, n_validation) from the spec's date cuts where it has them and the counts
+    are not given: the bars from ``test_start`` on are the test rows; the training rows from
+    ``validation_start`` on are the validation windows' targets. A given ``n_test`` (a
+    backtest fold's own cut) leaves both dates aside."""
+    from forecast.data.interval import parse_timestamps
+
+    if n_test is not None:
+        return n_test, n_validation
+    index = pd.DatetimeIndex(index)
+
+    def cut(text: str) -> pd.Timestamp:
+        return parse_timestamps(pd.Series([text]), str(index.tz) if index.tz else None)[0]
+
+    if spec.test_start is not None:
+        n_test = int((index >= cut(spec.test_start)).sum())
+    if n_validation is None and spec.validation_start is not None:
+        end = len(index) - (n_test or 0)
+        n_validation = int((index[:end] >= cut(spec.validation_start)).sum())
+    return n_test, n_validation
 
 
 def split_sizes(n_rows: int, spec: WindowSpec, offset: int | None = None) -> tuple[int, int, int]:
@@ -234,6 +265,7 @@ def prepare_dataset(
     ``n_validation`` fixes the number of validation windows (a panel's, cut at a date).
     """
     bars = as_bars(bars)
+    n_test, n_validation = dated_split(bars.index, spec, n_test, n_validation)
     given_validation = n_validation
     values, first = _checked_features(bars, spec, label, n_test)  # (N, F), warm-up rows
     n_train, n_validation, _ = split_sizes(len(bars), spec, offset=first)

@@ -333,12 +333,6 @@ class Forecaster:
         ``folder/TICKER``."""
         self._require_fitted()
         folder = Path(folder)
-        if self.panel_ is not None:
-            raise UserError(
-                "a global fit (model.scope: global) is not saved as run folders yet: each "
-                "ticker's folder would split its bars by data.test_fraction again, not at the "
-                "panel's dates; use it in memory (predict, predict_test)"
-            )
         if self.members_:
             for ticker, member in self.members_.items():
                 member.save(folder / safe_name(ticker), details)

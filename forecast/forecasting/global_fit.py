@@ -51,6 +51,11 @@ def fit_global(
         WindowSpec.from_config(config),
         {ticker: market.label for ticker, market in markets.items()},
     )
+    config = replace(  # the panel's cuts, as dates every member's run splits its bars by
+        config,
+        data=replace(config.data, test_start=panel.spec.test_start),
+        train=replace(config.train, validation_start=panel.spec.validation_start),
+    )
     started = time.perf_counter()
     model, result = train_network(
         config, panel.pooled(), callbacks=callbacks, on_epoch=on_epoch, echo=echo
@@ -61,7 +66,9 @@ def fit_global(
     forecaster.members_ = {}
     for ticker, dataset in panel.datasets.items():
         market = markets[ticker]
-        member = Forecaster(replace(config, data=market.data))
+        member = Forecaster(
+            replace(config, data=replace(market.data, test_start=panel.spec.test_start))
+        )
         member.bars_, member.scaler_, member._dataset = market.bars, dataset.scaler, dataset
         member.model_, member.data_warnings_ = model, market.warnings
         member.history_, member.epochs_run_ = result.history, result.epochs_run

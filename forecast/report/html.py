@@ -206,9 +206,11 @@ def _backtest_sections(folder: Path) -> list[str]:
     return parts
 
 
-def write_batch_report(folder: str | Path, table: pd.DataFrame, verdict: str) -> Path:
-    """DIR/report.html for a batch: the verdict, batch.png, the leaderboard with a link to
-    each ticker's own report."""
+def write_batch_report(
+    folder: str | Path, table: pd.DataFrame, verdict: str, subject: str = "Batch"
+) -> Path:
+    """DIR/report.html for a batch (or a global run, ``subject``): the verdict, batch.png,
+    the leaderboard with a link to each ticker's own report."""
     folder = Path(folder)
     linked = table.copy()
     for column in linked.columns:  # the table goes out unescaped for its links: escape here
@@ -230,7 +232,7 @@ def write_batch_report(folder: str | Path, table: pd.DataFrame, verdict: str) ->
     linked["message"] = [
         "see below" if isinstance(text, str) and text else "–" for text in table["message"]
     ]
-    title = page_title(f"Batch of {len(table)} tickers")
+    title = page_title(f"{subject} of {len(table)} tickers")
     parts = [
         f"<p><b>{html.escape(verdict)}</b></p>",
         "<p>dm_p_value: the one-sided Diebold–Mariano test of each ticker's test "

@@ -45,12 +45,14 @@ from forecast.store import runs, tracking
 from forecast.store.lock import writing
 
 
-def read_tickers(tickers: str | None = None, tickers_file: str | Path | None = None) -> list[str]:
+def read_tickers(
+    tickers: str | None = None, tickers_file: str | Path | None = None, command: str = "batch"
+) -> list[str]:
     """Tickers from ``--tickers A,B,C`` or a file (one per line or comma-separated; # starts
     a comment), upper-cased, in order, without repeats."""
     if bool(tickers) == bool(tickers_file):
         raise UserError(
-            f"batch: give the tickers with either {named('tickers', 'A,B,C')} or "
+            f"{command}: give the tickers with either {named('tickers', 'A,B,C')} or "
             f"{named('tickers_file', 'FILE')}"
         )
     text = tickers or ""
