@@ -135,7 +135,7 @@ def test_reversal_earns_on_a_panel_that_reverts_and_not_on_a_random_walk():
 
 
 def test_a_panel_is_judged_beside_reversal_and_momentum_in_one_line():
-    from forecast.evaluation.cross_section import judge_panel, panel_verdict
+    from forecast.evaluation.cross_section import judge_panel, panel_series, panel_verdict
 
     generator = np.random.default_rng(6)
     closes = pd.DataFrame(
@@ -158,6 +158,12 @@ def test_a_panel_is_judged_beside_reversal_and_momentum_in_one_line():
                 }
             )
     judged = judge_panel(pd.DataFrame(rows), closes, cost_bps=5)
+    series = panel_series(pd.DataFrame(rows), closes, cost_bps=5)  # the same, date by date
+    assert len(series) == 100 and series["ic"].mean() == pytest.approx(judged["ic_mean"])
+    assert series["ic_running_mean"].iloc[-1] == pytest.approx(judged["ic_mean"])
+    for name, book in judged["books"].items():
+        assert series[f"{name}_net"].mean() == pytest.approx(book["net_mean_return"])
+        assert series[name].mean() == pytest.approx(book["mean_return"])
     assert judged["tickers"] == 5 and judged["dates"] == 100 and judged["ic_dates"] == 100
     assert judged["pooled_dm_p_value"] < 0.01 and judged["ic_mean"] > 0.5
     assert set(judged["books"]) == {"model", "reversal", "momentum"}

@@ -129,18 +129,41 @@ def test_tickers_at_different_intervals_are_refused_in_one_line(tmp_path):
 
 def test_four_tickers_are_judged_pooled_and_across_the_cross_section(tmp_path):
     """With three or more tickers tested, the verdict adds the pooled DM on the daily mean
-    loss differential, the rank IC and the long–short book beside reversal and momentum."""
-    import forecast
+    loss differential, the rank IC and the long–short book beside reversal and momentum;
+    the folder draws them date by date (cross_section.csv/.png, on the report page)."""
+    import json
 
-    config = tiny_config(tmp_path, "model.scope=global", "evaluation.cost_bps=10")
-    bars = {f"T{seed}": synthetic_prices(160, seed=seed).to_frame() for seed in range(4)}
-    judged = forecast.judge_tickers(Forecaster(config).fit(bars))
-    cross = judged.summary["cross_section"]
-    assert cross["tickers"] == 4 and cross["dates"] == judged.table["n_test"].iloc[0]
+    from forecast.commands.global_run import train_global
+
+    frames = [
+        synthetic_prices(160, seed=seed).rename_axis("Date").rename("Close").reset_index()
+        for seed in range(4)
+    ]
+    path = tmp_path / "long.csv"
+    pd.concat([frame.assign(Ticker=f"T{seed}") for seed, frame in enumerate(frames)]).to_csv(
+        path, index=False
+    )
+    config = tiny_config(
+        tmp_path,
+        "model.scope=global",
+        "evaluation.cost_bps=10",
+        "data.source=csv",
+        f"data.path={path}",
+        "data.start=null",
+    )
+    result = train_global(config, ["T0", "T1", "T2", "T3"], out=tmp_path / "g", echo=print)
+    cross = result.summary["cross_section"]
+    assert cross["tickers"] == 4 and cross["dates"] == result.table["n_test"].iloc[0]
     assert cross["books"]["model"]["cost_bps"] == 10
     assert set(cross["books"]) == {"model", "reversal", "momentum"}
-    assert "Pooled over 4 tickers" in judged.verdict
-    assert judged.table["dm_q_value"].notna().all()
+    assert "Pooled over 4 tickers" in result.verdict
+    assert result.table["dm_q_value"].notna().all()
+    series = pd.read_csv(tmp_path / "g" / "cross_section.csv")
+    assert len(series) == cross["dates"]
+    assert series["model_net"].mean() == pytest.approx(cross["books"]["model"]["net_mean_return"])
+    page = (tmp_path / "g" / "report.html").read_text()
+    assert "chart-cross_section" in page and (tmp_path / "g" / "cross_section.png").exists()
+    assert json.loads((tmp_path / "g" / "panel.json").read_text())["verdict"] == result.verdict
 
 
 def test_a_single_run_can_be_cut_at_a_date_too(tmp_path):

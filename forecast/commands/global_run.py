@@ -8,6 +8,7 @@ folder that reads like a batch's:
                       a ticker that could not be loaded or is too short is an error row
     panel.json        the cut dates, the tickers, the cross-section (pooled DM, rank IC,
                       long–short beside reversal and momentum) and the verdict; written last
+    cross_section.csv/.png  the daily rank IC and the books' returns (three tickers or more)
     batch.png, report.html
 """
 
@@ -122,7 +123,17 @@ def _write(
     if len(ran):
         atomic.write_figure(folder / "batch.png", plot_batch(table))
         interactive.save(folder / "batch.png", interactive.batch(table))
-    write_batch_report(folder, table, verdict, subject="Global model")
+    charts = ()
+    if judged.detail is not None:  # three or more tickers tested: the cross-section, drawn
+        from forecast.evaluation.cross_section import panel_series
+        from forecast.report import cross_section
+
+        series = panel_series(**judged.detail)
+        atomic.write_table(folder / "cross_section.csv", series.reset_index())
+        atomic.write_figure(folder / "cross_section.png", cross_section.figure(series))
+        interactive.save(folder / "cross_section.png", cross_section.interactive(series))
+        charts = (("cross_section.png", cross_section.TITLE),)
+    write_batch_report(folder, table, verdict, subject="Global model", charts=charts)
     summary = {
         "scope": "global",
         "tickers": list(forecaster.members_),

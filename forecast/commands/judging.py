@@ -34,8 +34,10 @@ def judge_tickers(forecaster: Any, k: int | None = None, cost_bps: float | None 
     """A fitted forecaster of several tickers (global or one network each) judged on its
     test bars: ``table`` one row per ticker (``status`` ok, no test bars, or error with the
     panel's reason), ``summary`` the per-ticker metrics and the cross-section's numbers
-    (with at least three tickers tested), ``verdict`` one line. ``k``, ``cost_bps``: the
-    long–short book's tickers per side and cost (default: the config's evaluation)."""
+    (with at least three tickers tested), ``verdict`` one line, ``detail`` what the
+    cross-section was judged on (``panel_series``' arguments; None with fewer tickers).
+    ``k``, ``cost_bps``: the long–short book's tickers per side and cost (default: the
+    config's evaluation)."""
     from forecast.data.interval import format_timestamps
     from forecast.evaluation.cross_section import MIN_TICKERS, judge_panel, panel_verdict
     from forecast.evaluation.scoring import method_metrics
@@ -80,7 +82,7 @@ def judge_tickers(forecaster: Any, k: int | None = None, cost_bps: float | None 
         f"{beating} of {len(metrics)} tickers beat naive after Benjamini–Hochberg "
         f"(DM, squared error)"
     )
-    judged = None
+    judged, detail = None, None
     if len(frames) >= MIN_TICKERS:
         panel = pd.concat(frames, ignore_index=True)[
             ["date", "ticker", "actual", "predicted", "naive"]
@@ -88,12 +90,13 @@ def judge_tickers(forecaster: Any, k: int | None = None, cost_bps: float | None 
         closes = pd.DataFrame(
             {ticker: member.bars_["price"] for ticker, member in forecaster.members_.items()}
         ).sort_index()
-        judged = judge_panel(
-            panel,
-            closes,
-            k=evaluation.long_short if k is None else k,
-            cost_bps=evaluation.cost_bps if cost_bps is None else cost_bps,
-        )
+        detail = {  # what panel_series needs to draw the judgement date by date
+            "panel": panel,
+            "closes": closes,
+            "k": evaluation.long_short if k is None else k,
+            "cost_bps": evaluation.cost_bps if cost_bps is None else cost_bps,
+        }
+        judged = judge_panel(**detail)
         line += ". " + panel_verdict(judged)
     summary = {
         "tickers": metrics,
@@ -102,4 +105,4 @@ def judge_tickers(forecaster: Any, k: int | None = None, cost_bps: float | None 
         "rmse_ratio_median": float(np.nanmedian(table["rmse_ratio"])) if metrics else None,
     }
     verdict = line if line.endswith(".") else line + "."
-    return Result(folder=None, table=table, summary=summary, verdict=verdict)
+    return Result(folder=None, table=table, summary=summary, verdict=verdict, detail=detail)

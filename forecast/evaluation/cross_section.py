@@ -168,9 +168,38 @@ def judge_panel(
     ``panel``: long rows (date, ticker, actual, predicted, naive); ``closes``: every
     ticker's closes (wide), for the signals' history. ``k``: tickers per side (0: a fifth of
     them, at least 1)."""
+    tickers, ic, books = _judged(panel, closes, k, cost_bps)
+    dm = pooled_dm(panel)
+    return {
+        "tickers": tickers,
+        "dates": int(panel["date"].nunique()),
+        "pooled_dm_p_value": optional(dm.p_value),
+        "ic_mean": None if math.isnan(ic.mean) else ic.mean,
+        "ic_t": None if math.isnan(ic.t_statistic) else ic.t_statistic,
+        "ic_p_value": optional(ic.p_value),
+        "ic_dates": len(ic.daily),
+        "books": {name: book.summary for name, book in books.items()},
+    }
+
+
+def panel_series(
+    panel: pd.DataFrame, closes: pd.DataFrame, k: int = 0, cost_bps: float = 5.0
+) -> pd.DataFrame:
+    """What ``judge_panel`` averages, date by date (for its charts): the rank IC and its
+    running mean; each book's return before (``NAME``) and after costs (``NAME_net``)."""
+    _, ic, books = _judged(panel, closes, k, cost_bps)
+    columns = {"ic": ic.daily, "ic_running_mean": ic.daily.expanding().mean()}
+    for name, book in books.items():
+        columns[name], columns[f"{name}_net"] = book.returns, book.net_returns
+    return pd.DataFrame(columns).rename_axis("date")
+
+
+def _judged(
+    panel: pd.DataFrame, closes: pd.DataFrame, k: int, cost_bps: float
+) -> tuple[int, RankIC, dict[str, Portfolio]]:
+    """(tickers, the rank IC, the model's, reversal's and momentum's books)."""
     tickers = panel["ticker"].nunique()
     k = k or max(1, tickers // 5)
-    dm = pooled_dm(panel)
     ic = rank_ic(panel)
     predicted = (panel["predicted"] / panel["naive"] - 1).to_numpy()
     signal = panel.assign(signal=predicted).pivot(index="date", columns="ticker", values="signal")
@@ -188,16 +217,7 @@ def judge_panel(
     for name, rule in rules.items():
         other = rule(closes).reindex(index=dates, columns=signal.columns)
         books[name] = long_short(other.where(signal.notna()), realized, k, cost_bps)
-    return {
-        "tickers": tickers,
-        "dates": int(panel["date"].nunique()),
-        "pooled_dm_p_value": optional(dm.p_value),
-        "ic_mean": None if math.isnan(ic.mean) else ic.mean,
-        "ic_t": None if math.isnan(ic.t_statistic) else ic.t_statistic,
-        "ic_p_value": optional(ic.p_value),
-        "ic_dates": len(ic.daily),
-        "books": {name: book.summary for name, book in books.items()},
-    }
+    return tickers, ic, books
 
 
 def panel_verdict(judged: dict[str, Any]) -> str:

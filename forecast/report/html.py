@@ -207,10 +207,15 @@ def _backtest_sections(folder: Path) -> list[str]:
 
 
 def write_batch_report(
-    folder: str | Path, table: pd.DataFrame, verdict: str, subject: str = "Batch"
+    folder: str | Path,
+    table: pd.DataFrame,
+    verdict: str,
+    subject: str = "Batch",
+    charts: tuple[tuple[str, str], ...] = (),
 ) -> Path:
     """DIR/report.html for a batch (or a global run, ``subject``): the verdict, batch.png,
-    the leaderboard with a link to each ticker's own report."""
+    the leaderboard with a link to each ticker's own report, then ``charts`` (file name,
+    caption)."""
     folder = Path(folder)
     linked = table.copy()
     for column in linked.columns:  # the table goes out unescaped for its links: escape here
@@ -244,6 +249,8 @@ def write_batch_report(
     ]
     parts.append(page.chart(folder, "batch.png", "rmse_ratio per ticker"))
     parts.append(page.table(linked.drop(columns=["run_folder"]), escape=False))
+    for name, caption in charts:
+        parts.append(f"<h2>{html.escape(caption)}</h2>" + page.chart(folder, name, caption))
     if messages:
         parts.append(
             "<h2>Messages</h2><ul class='messages'>"
