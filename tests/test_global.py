@@ -216,5 +216,17 @@ def test_train_tickers_writes_one_folder_of_ordinary_runs(long_csv, tmp_path, ca
     assert (out / "report.html").exists() and (out / "leaderboard.csv").exists()
     assert main(["evaluate", "--run", str(out / "runs" / "AAA")]) == 0
     assert "matches metrics.json" in capsys.readouterr().out
+    # the daily loop over the whole folder: every ticker forecast, then scored, in one call
+    assert main(["forecast", "--run", str(out), "--steps", "2", "--samples", "5"]) == 0
+    printed = capsys.readouterr().out
+    assert "AAA" in printed and "BBB" in printed and "runs/TICKER/forecast.csv" in printed
+    for ticker in ("AAA", "BBB"):
+        journal = pd.read_csv(out / "runs" / ticker / "journal.csv")
+        assert len(journal) == 2 and (journal["method"] == "conformal").all()
+    assert main(["score", "--run", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["AAA", "BBB"]
+    assert main(["update", "--run", str(out)]) == 2
+    assert "a global run's folder (train --tickers)" in capsys.readouterr().err
     assert main([*arguments[:-5], "--tickers", "AAA,BBB", "--set", "model.scope=local"]) == 2
     assert "add --set model.scope=global" in capsys.readouterr().err

@@ -124,10 +124,8 @@ def command_forecast(args: argparse.Namespace) -> int:
         refresh=args.refresh,
     )
     print(result.table.to_string(index=False, float_format=_numbers(2)))
-    print(
-        f"wrote {args.run / 'forecast.csv'}, {args.run / 'forecast.png'}, "
-        f"{args.run / 'report.html'}"
-    )
+    where = args.run / "runs" / "TICKER" if "ticker" in result.table else args.run
+    print(f"wrote {where / 'forecast.csv'}, {where / 'forecast.png'}, {where / 'report.html'}")
     return 0
 
 
@@ -136,6 +134,10 @@ def command_score(args: argparse.Namespace) -> int:
 
     result = score(args.run, data_path=args.data, refresh=args.refresh)
     if _printed_json(args, result):
+        return 0
+    if "horizons" not in result.summary:  # a global run: each ticker's verdict
+        for ticker, each in result.detail.items():
+            print(f"{ticker}: {each.verdict}")
         return 0
     for part in result.summary["horizons"][:5]:
         coverage = "-" if part.get("coverage95") is None else f"{part['coverage95']:.1%}"

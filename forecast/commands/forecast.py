@@ -45,8 +45,17 @@ def forecast(
     on stderr; the point forecast is always written. Starts from the run's own bars, from
     newer ones in ``data_path`` (a CSV with the run's date, price and feature columns), or
     (``refresh``) from the run's source read again (Yahoo: downloaded again).
-    Timestamps follow the series (its interval and calendar).
+    Timestamps follow the series (its interval and calendar). A global run's folder
+    (``train --tickers``): every ticker's run forecast in turn, one table with a ticker
+    column.
     """
+    from forecast.commands.global_run import is_global_run, members_each
+
+    if is_global_run(run_dir):
+        return members_each(
+            run_dir,
+            lambda member: forecast(member, steps, samples, data_path, band_method, refresh),
+        )
     run = runs.load_run(run_dir)
     bars = newer_bars(run, data_path, refresh) if data_path is not None or refresh else None
     forecaster = run.forecaster

@@ -32,8 +32,7 @@ from forecast.errors import DataError, UserError
 from forecast.forecasting import state
 from forecast.forecasting.forecaster import Forecaster
 from forecast.store import runs, tracking
-
-PANEL = "panel.json"  # written last: the folder is complete
+from forecast.store.runs import PANEL
 
 
 def train_global(
@@ -154,4 +153,32 @@ def _write(
         verdict=verdict,
         config=forecaster.config,
         forecaster=forecaster,
+    )
+
+
+def is_global_run(folder: str | Path) -> bool:
+    """Whether ``folder`` is a global run's (train --tickers): it holds panel.json."""
+    return (Path(folder) / PANEL).is_file()
+
+
+def members_each(folder: str | Path, command: Callable[[Path], Result]) -> Result:
+    """``command`` on every ticker's run folder of a global run, in the panel's order: one
+    table with a ticker column, one verdict line per ticker."""
+    from forecast.base.values import read_json
+
+    folder = Path(folder)
+    tickers = read_json(folder / PANEL)["tickers"]
+    results = {ticker: command(folder / "runs" / safe_name(ticker)) for ticker in tickers}
+    table = pd.concat(
+        [result.table.assign(ticker=ticker) for ticker, result in results.items()],
+        ignore_index=True,
+    )
+    table = table[["ticker", *[column for column in table if column != "ticker"]]]
+    return Result(
+        folder=folder,
+        table=table,
+        summary={ticker: result.summary for ticker, result in results.items()},
+        verdict=" ".join(f"{ticker}: {result.verdict}" for ticker, result in results.items()),
+        notes=tuple(note for result in results.values() for note in result.notes),
+        detail=results,
     )

@@ -29,12 +29,21 @@ def score(
     score them per horizon; the bars come from ``data_path``, or the run's source read again
     (``refresh``: download again), or ``bars`` already loaded. With ``forecast.adaptive``
     the resolved record also updates each level's α per horizon (adaptive.json), which the
-    next forecast uses."""
+    next forecast uses. A global run's folder (``train --tickers``): every ticker's run
+    scored in turn (``bars`` is one ticker's, so it is not taken there)."""
+    from forecast.commands.global_run import is_global_run, members_each
     from forecast.forecasting.conformal import journal_alphas
     from forecast.report import interactive
     from forecast.report.html import write_report
     from forecast.report.plots import plot_live
 
+    if is_global_run(run_dir):
+        if bars is not None:
+            raise UserError(
+                f"{named('bars')}: a global run scores each ticker from its own source; drop "
+                f"bars, or score one ticker's run folder (runs/TICKER)"
+            )
+        return members_each(run_dir, lambda member: score(member, data_path, refresh))
     run = runs.load_run(run_dir)
     record = journal.read_journal(run.path)
     if record.empty:

@@ -35,6 +35,7 @@ from forecast.forecasting.forecaster import Forecaster
 from forecast.store.lock import LOCK, writing
 
 UPDATE = "update.json"  # an update's folder: its parent and how it trained (written first)
+PANEL = "panel.json"  # a global run's folder (train --tickers): written last
 # What --overwrite removes from a folder: the files forecast writes, and nothing else.
 OWN_FILES = (
     *state.STATE_FILES,
@@ -207,6 +208,12 @@ class Run:
 def load_run(run_dir: str | Path) -> Run:
     """Load a complete run folder, checking that its files agree (no pickles, no user YAML;
     the network is read only when asked for)."""
+    if (Path(run_dir) / PANEL).is_file():
+        raise UserError(
+            f"{named('run_dir', run_dir)}: a global run's folder (train --tickers); forecast "
+            f"and score take it whole, the other commands one ticker's run in it "
+            f"({Path(run_dir) / 'runs' / 'TICKER'})"
+        )
     forecaster = Forecaster.load(run_dir)
     if forecaster.members_:
         raise UserError(
