@@ -2,6 +2,7 @@
 the same tickers, dates and test bars, judged by ``forecast.judge_tickers``.
 
     python bench/global_model.py [--tickers 30] [--bars 300] [--seeds 2] [--epochs 15]
+    python bench/global_model.py --universe 500 --bars 5040   # memory and speed at scale
 
 Panels: seeded log returns that share a reversal term (r_t = -0.3 r_{t-1} + noise, each
 ticker too short for a network of its own to learn it reliably), a pure random-walk panel
@@ -10,7 +11,7 @@ stocks_daily, MIT). The network models log returns (data.target log_return), loo
 LSTM(16) → Dense. Per panel and scope: training seconds, tickers beating naive after
 Benjamini–Hochberg, the pooled DM p on the daily mean loss differential, the rank IC with
 its p, and the long–short book after 5 bp a side beside reversal's. Writes the "Global
-model" section of bench/RESULTS.md.
+model" section of bench/RESULTS.md; ``--universe`` its "at universe scale" section.
 """
 
 from __future__ import annotations
@@ -102,13 +103,69 @@ def cell(value: object, digits: int = 3) -> str:
     return f"{float(value):.{digits}g}"
 
 
+def universe(tickers: int, bars: int, epochs: int) -> None:
+    """Memory and speed at universe scale: a seeded random-walk panel of ``tickers`` ×
+    ``bars``, the reference lookback (60) and a small network; the pooled windows are
+    materialized (no streaming yet). Peak RSS of the process, seconds to cut and window the
+    panel, windows per second of training."""
+    import resource
+
+    from forecast.data.panel import panel_datasets
+    from forecast.data.windows import WindowSpec
+    from forecast.model.train import train_network
+
+    series = {
+        name: prices.rename("price").to_frame()
+        for name, prices in panel(tickers, bars, 0.0, seed=7).items()
+    }
+    started = time.perf_counter()
+    pooled = panel_datasets(series, WindowSpec(60, 0.2, 0.1)).pooled()
+    built = time.perf_counter() - started
+    config = load_config(
+        "quick",
+        [
+            "data.lookback=60",
+            "model.layers=[{type: lstm, units: 16}]",
+            f"train.epochs={epochs}",
+            "train.batch_size=1024",
+            "train.progress=none",
+        ],
+    )
+    started = time.perf_counter()
+    train_network(config, pooled)
+    seconds = time.perf_counter() - started
+    windows = len(pooled.y_train) + len(pooled.y_val)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MB (Linux: KB)
+    line = (
+        f"| {tickers} × {bars} | {windows:,} | {pooled.x_train.nbytes / 2**20:,.0f} MB "
+        f"| {built:.0f} | {epochs} | {seconds:.0f} | {epochs * windows / seconds:,.0f} "
+        f"| {peak:,.0f} MB |"
+    )
+    print(line, flush=True)
+    heading = "## Global model at universe scale (bench/global_model.py --universe)"
+    text = (
+        f"Measured {dt.date.today()} on this machine, once: a seeded random-walk panel, "
+        f"lookback 60, LSTM(16), batch 1024; the pooled windows materialized in memory (no "
+        f"streaming yet), float32.\n\n| panel | windows | x_train | seconds to window | "
+        f"epochs | seconds training | windows/s | peak RSS |\n|---|---:|---:|---:|---:|---:|"
+        f"---:|---:|\n{line}"
+    )
+    update_results({heading: text})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tickers", type=int, default=30)
     parser.add_argument("--bars", type=int, default=300)
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument(
+        "--universe", type=int, default=0, metavar="N", help="measure N tickers × --bars instead"
+    )
     args = parser.parse_args()
+    if args.universe:
+        universe(args.universe, args.bars, epochs=1)
+        return
     panels = []
     for seed in range(args.seeds):
         panels.append(
