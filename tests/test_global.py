@@ -163,6 +163,7 @@ def test_four_tickers_are_judged_pooled_and_across_the_cross_section(tmp_path):
     assert series["model_net"].mean() == pytest.approx(cross["books"]["model"]["net_mean_return"])
     page = (tmp_path / "g" / "report.html").read_text()
     assert "chart-cross_section" in page and (tmp_path / "g" / "cross_section.png").exists()
+    assert "live_*" not in page  # no live record in a global run's leaderboard
     assert json.loads((tmp_path / "g" / "panel.json").read_text())["verdict"] == result.verdict
 
 

@@ -244,8 +244,13 @@ def write_batch_report(
         "forecasts against the naive forecast on the same bars (squared error); "
         "timing_p_value: the Pesaran–Timmermann test of its directional timing, which "
         "conditions on the market's up-rate; each *_q_value: Benjamini–Hochberg over "
-        "the tickers that ran; live_*: the record of the forecasts issued since "
-        "(batch --update). rmse_ratio &lt; 1 alone is no evidence.</p>",
+        "the tickers that ran; "
+        + (
+            "live_*: the record of the forecasts issued since (batch --update). "
+            if any(str(column).startswith("live_") for column in table.columns)
+            else ""
+        )
+        + "rmse_ratio &lt; 1 alone is no evidence.</p>",
     ]
     parts.append(page.chart(folder, "batch.png", "rmse_ratio per ticker"))
     parts.append(page.table(linked.drop(columns=["run_folder"]), escape=False))
