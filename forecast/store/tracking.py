@@ -85,7 +85,7 @@ def log_result(
                 for step, value in enumerate(series, start=1)
                 if _finite(value)
             )
-        if command == "batch":
+        if "ticker" in getattr(result.table, "columns", ()):  # a batch's or global run's board
             metrics.extend(
                 mlflow.entities.Metric(key, value, 0, 0) for key, value in ticker_metrics(result)
             )
@@ -168,7 +168,7 @@ def flat_metrics(summary: Mapping[str, Any], prefix: str = "") -> Iterator[tuple
 
 
 def ticker_metrics(result: Any) -> Iterator[tuple[str, float]]:
-    """A batch's leaderboard: each ticker's numbers as TICKER.column."""
+    """A leaderboard (a batch's, a global run's): each ticker's numbers as TICKER.column."""
     table = result.table
     for _, row in table.iterrows():
         for column in table.columns:
