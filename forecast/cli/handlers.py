@@ -91,8 +91,15 @@ def _train_tickers(args: argparse.Namespace) -> int:
         if column in result.table
     ]
     print()
-    print(result.table[columns].to_string(index=False, na_rep="-", float_format=_numbers(4)))
-    for _, row in result.table[result.table["status"] == "error"].iterrows():
+    return _print_leaderboard(result, columns)
+
+
+def _print_leaderboard(result, columns: list[str]) -> int:
+    """A leaderboard (batch, train --tickers): its columns, each error row's message, the
+    folder and the verdict."""
+    table = result.table
+    print(table[columns].to_string(index=False, na_rep="-", float_format=_numbers(4)))
+    for _, row in table[table["status"] == "error"].iterrows():
         print(f"{row['ticker']}: {row['message']}")
     print(f"folder: {result.folder}")
     print(result.verdict)
@@ -306,13 +313,7 @@ def command_batch(args: argparse.Namespace) -> int:
         ]
     if _printed_json(args, result, table=True):
         return 0
-    table = result.table
-    print(table[columns].to_string(index=False, na_rep="-", float_format=_numbers(4)))
-    for _, row in table[table["status"] == "error"].iterrows():
-        print(f"{row['ticker']}: {row['message']}")
-    print(f"folder: {result.folder}")
-    print(result.verdict)
-    return 0
+    return _print_leaderboard(result, columns)
 
 
 def command_sweep(args: argparse.Namespace) -> int:

@@ -72,15 +72,16 @@ def train_global(
     ) as folder:
         forecaster = Forecaster(config).fit(markets, echo=echo)
         state.write_config(folder, forecaster.config)
+        scored: dict[str, dict] = {}  # each ticker's predictions and metrics, as written
         for ticker, member in forecaster.members_.items():
             path = folder / "runs" / safe_name(ticker)
             details = {"global_run": str(folder)}
 
-            def scores(member=member, path=path, details=details) -> None:
-                write_scores(member, path, lambda line: None, details)
+            def scores(ticker=ticker, member=member, path=path, details=details) -> None:
+                scored[ticker] = write_scores(member, path, lambda line: None, details)
 
             member.save(path, details, finish=scores)
-        judged = judge_tickers(forecaster)
+        judged = judge_tickers(forecaster, scored=scored)
         errors.update(forecaster.panel_.errors)
         table = leaderboard(judged.table, errors, forecaster)
         result = _write(folder, forecaster, table, judged, errors)

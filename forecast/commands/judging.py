@@ -6,6 +6,7 @@ long–short book beside reversal's and momentum's, before and after costs)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -30,43 +31,49 @@ COLUMNS = (  # per ticker, as a batch leaderboard names them
 )
 
 
-def judge_tickers(forecaster: Any, k: int | None = None, cost_bps: float | None = None) -> Result:
+def judge_tickers(
+    forecaster: Any,
+    k: int | None = None,
+    cost_bps: float | None = None,
+    scored: Mapping[str, dict[str, Any]] | None = None,
+) -> Result:
     """A fitted forecaster of several tickers (global or one network each) judged on its
     test bars: ``table`` one row per ticker (``status`` ok, no test bars, or error with the
     panel's reason), ``summary`` the per-ticker metrics and the cross-section's numbers
     (with at least three tickers tested), ``verdict`` one line, ``detail`` what the
     cross-section was judged on (``panel_series``' arguments; None with fewer tickers).
     ``k``, ``cost_bps``: the long–short book's tickers per side and cost (default: the
-    config's evaluation)."""
-    from forecast.data.interval import format_timestamps
-    from forecast.evaluation.cross_section import MIN_TICKERS, judge_panel, panel_verdict
+    config's evaluation). ``scored``: per ticker, the predictions and metrics a command
+    already wrote (``fitting.write_scores``' return), so they are not computed again."""
+    from forecast.evaluation.cross_section import judge_panel, panel_of, panel_verdict
     from forecast.evaluation.scoring import method_metrics
     from forecast.evaluation.significance import benjamini_hochberg
 
     if not forecaster.members_:
         raise UserError("judge_tickers needs a forecaster fitted on several tickers (a mapping)")
     evaluation = forecaster.config.evaluation
-    rows, frames, metrics = [], [], {}
+    rows, tested, metrics = [], {}, {}
     for ticker, member in forecaster.members_.items():
-        predictions = member.predict_test()
+        dataset = member.dataset()
+        if scored is not None and ticker in scored:
+            predictions, done = scored[ticker]["predictions"], dict(scored[ticker]["metrics"])
+        else:
+            predictions = member.predict_test()
+            done = test_metrics(predictions, dataset, member.baselines_) if len(predictions) else {}
         if not len(predictions):
             rows.append({"ticker": ticker, "status": "no test bars"})
             continue
-        dataset = member.dataset()
-        scored = test_metrics(predictions, dataset, member.baselines_)
-        scored["n_test"] = len(predictions)
+        done["n_test"] = len(predictions)
         more = method_metrics(  # a batch leaderboard's: MASE, direction and its timing test
             predictions["actual"].to_numpy(),
             predictions["predicted"].to_numpy(),
             predictions["naive"].to_numpy(),
             dataset.prices.to_numpy()[: dataset.n_train],
         )
-        scored.update({key: value for key, value in more.items() if key not in scored})
-        metrics[ticker] = scored
-        rows.append({"ticker": ticker, "status": "ok", **{key: scored.get(key) for key in COLUMNS}})
-        index = pd.DatetimeIndex(member.bars_.index)
-        stamps = dict(zip(format_timestamps(index), index))  # the text dates as bar times
-        frames.append(predictions.assign(ticker=ticker, date=predictions["date"].map(stamps)))
+        done.update({key: value for key, value in more.items() if key not in done})
+        metrics[ticker] = done
+        rows.append({"ticker": ticker, "status": "ok", **{key: done.get(key) for key in COLUMNS}})
+        tested[ticker] = predictions
     errors = getattr(forecaster.panel_, "errors", None) or {}
     rows += [
         {"ticker": ticker, "status": "error", "message": message}
@@ -83,16 +90,13 @@ def judge_tickers(forecaster: Any, k: int | None = None, cost_bps: float | None 
         f"(DM, squared error)"
     )
     judged, detail = None, None
-    if len(frames) >= MIN_TICKERS:
-        panel = pd.concat(frames, ignore_index=True)[
-            ["date", "ticker", "actual", "predicted", "naive"]
-        ]
-        closes = pd.DataFrame(
-            {ticker: member.bars_["price"] for ticker, member in forecaster.members_.items()}
-        ).sort_index()
+    found = panel_of(
+        tested, {ticker: member.bars_["price"] for ticker, member in forecaster.members_.items()}
+    )
+    if found is not None:
         detail = {  # what panel_series needs to draw the judgement date by date
-            "panel": panel,
-            "closes": closes,
+            "panel": found[0],
+            "closes": found[1],
             "k": evaluation.long_short if k is None else k,
             "cost_bps": evaluation.cost_bps if cost_bps is None else cost_bps,
         }

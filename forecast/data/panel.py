@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from forecast.data.windows import Dataset, WindowSpec, prepare_dataset
+from forecast.data.windows import Dataset, WindowSpec, dated_split, prepare_dataset, split_sizes
 from forecast.errors import DataError, UserError
 
 
@@ -45,7 +45,7 @@ def calendar_split(bars: Mapping[str, pd.DataFrame], spec: WindowSpec) -> Calend
             f"give every ticker's bars in one zone (data.timezone)"
         )
     dates = pd.DatetimeIndex(sorted(set().union(*(frame.index for frame in bars.values()))))
-    n_test = max(1, int(len(dates) * spec.test_fraction)) if spec.test_fraction > 0 else 0
+    n_test = split_sizes(len(dates), spec)[2]  # as one series of that length is cut
     test_start = dates[len(dates) - n_test] if n_test else None
     training = dates[: len(dates) - n_test]
     fraction = spec.validation_fraction
@@ -114,8 +114,7 @@ def panel_datasets(
     datasets, errors = {}, {}
     cut = dated_spec(spec, split, bars)
     for ticker, frame in bars.items():
-        index = pd.DatetimeIndex(frame.index)
-        n_test = int((index >= split.test_start).sum()) if split.test_start is not None else 0
+        n_test = dated_split(frame.index, cut)[0] or 0  # the rows prepare_dataset will test
         label = (labels or {}).get(ticker, ticker)
         try:
             if len(frame) - n_test < spec.lookback + 2:

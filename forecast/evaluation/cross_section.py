@@ -26,6 +26,7 @@ measured).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -157,6 +158,28 @@ def _sharpe(values: pd.Series, bars_per_year: float) -> float | None:
     if len(values) < 2 or not values.std() > 0:
         return None
     return float(values.mean() / values.std() * math.sqrt(bars_per_year))
+
+
+def panel_of(
+    predictions: Mapping[str, pd.DataFrame], closes: Mapping[str, pd.Series]
+) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """(the long panel ``judge_panel`` reads, the closes wide) from each ticker's test
+    predictions (date as text, as predictions.csv and ``predict_test`` write it) and its
+    closes; None when fewer than ``MIN_TICKERS`` tickers have test rows."""
+    from forecast.data.interval import format_timestamps
+
+    frames = []
+    for ticker, frame in predictions.items():
+        if not len(frame):
+            continue
+        index = pd.DatetimeIndex(closes[ticker].index)
+        stamps = dict(zip(format_timestamps(index), index))  # the text dates as bar times
+        dated = frame.assign(date=frame["date"].astype(str).map(stamps), ticker=ticker)
+        frames.append(dated.dropna(subset=["date"]))
+    if len(frames) < MIN_TICKERS:
+        return None
+    panel = pd.concat(frames, ignore_index=True)[["date", "ticker", "actual", "predicted", "naive"]]
+    return panel, pd.DataFrame(dict(closes)).sort_index()
 
 
 def judge_panel(

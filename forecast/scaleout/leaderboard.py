@@ -193,20 +193,13 @@ def cross_section_of_runs(
     (``evaluation.cross_section.judge_panel``), from each run's predictions.csv and
     prices.csv alone; None when fewer than three tickers have test rows."""
     from forecast.data.bars import read_bars
-    from forecast.data.interval import format_timestamps
-    from forecast.evaluation.cross_section import MIN_TICKERS, judge_panel
+    from forecast.evaluation.cross_section import judge_panel, panel_of
 
-    frames, closes = [], {}
+    predictions, closes = {}, {}
     for ticker, run in runs.items():
         if not (run / "predictions.csv").is_file():
             continue  # a production fit: no test rows
-        bars = read_bars(run / "prices.csv")
-        stamps = dict(zip(format_timestamps(pd.DatetimeIndex(bars.index)), bars.index))
-        predictions = pd.read_csv(run / "predictions.csv", dtype={"date": str})
-        predictions["date"] = predictions["date"].map(stamps)
-        frames.append(predictions.dropna(subset=["date"]).assign(ticker=ticker))
-        closes[ticker] = bars["price"]
-    if len(frames) < MIN_TICKERS:
-        return None
-    panel = pd.concat(frames, ignore_index=True)[["date", "ticker", "actual", "predicted", "naive"]]
-    return judge_panel(panel, pd.DataFrame(closes).sort_index(), k, cost_bps)
+        predictions[ticker] = pd.read_csv(run / "predictions.csv", dtype={"date": str})
+        closes[ticker] = read_bars(run / "prices.csv")["price"]
+    found = panel_of(predictions, closes)
+    return None if found is None else judge_panel(*found, k, cost_bps)
