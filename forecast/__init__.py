@@ -49,6 +49,7 @@ _API = {
     "compare": "forecast.commands.compare",
     "explain": "forecast.commands.explain",
     "judge_tickers": "forecast.commands.judging",
+    "judge_scopes": "forecast.commands.scopes",
 }
 
 __all__ = sorted(_API)  # noqa: PLE0605  (the lazy API's names, listed once above)

@@ -19,9 +19,10 @@ import pytest
 
 import forecast as api
 from forecast.config import Config
+from forecast.data.tickers import read_tickers
 from forecast.errors import UserError
 from forecast.evaluation.significance import benjamini_hochberg
-from forecast.scaleout.batch import read_tickers, run_batch
+from forecast.scaleout.batch import run_batch
 from tests.conftest import ROOT, TICKERS, arrival, batch_config, ohlcv_frame, tiny_config
 
 

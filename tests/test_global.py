@@ -5,6 +5,9 @@ single runs are."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -127,14 +130,8 @@ def test_tickers_at_different_intervals_are_refused_in_one_line(tmp_path):
         Forecaster(config).fit({"AAA": synthetic_prices(200, seed=1), "WEEK": weekly})
 
 
-def test_four_tickers_are_judged_pooled_and_across_the_cross_section(tmp_path):
-    """With three or more tickers tested, the verdict adds the pooled DM on the daily mean
-    loss differential, the rank IC and the long–short book beside reversal and momentum;
-    the folder draws them date by date (cross_section.csv/.png, on the report page)."""
-    import json
-
-    from forecast.commands.global_run import train_global
-
+def four_tickers_csv(tmp_path) -> Path:
+    """A long CSV (Date, Ticker, Close) of four seeded tickers, T0…T3, 160 bars each."""
     frames = [
         synthetic_prices(160, seed=seed).rename_axis("Date").rename("Close").reset_index()
         for seed in range(4)
@@ -143,6 +140,18 @@ def test_four_tickers_are_judged_pooled_and_across_the_cross_section(tmp_path):
     pd.concat([frame.assign(Ticker=f"T{seed}") for seed, frame in enumerate(frames)]).to_csv(
         path, index=False
     )
+    return path
+
+
+def test_four_tickers_are_judged_pooled_and_across_the_cross_section(tmp_path):
+    """With three or more tickers tested, the verdict adds the pooled DM on the daily mean
+    loss differential, the rank IC and the long–short book beside reversal and momentum;
+    the folder draws them date by date (cross_section.csv/.png, on the report page)."""
+    import json
+
+    from forecast.commands.global_run import train_global
+
+    path = four_tickers_csv(tmp_path)
     config = tiny_config(
         tmp_path,
         "model.scope=global",
@@ -231,3 +240,95 @@ def test_train_tickers_writes_one_folder_of_ordinary_runs(long_csv, tmp_path, ca
     assert "a global run's folder (train --tickers)" in capsys.readouterr().err
     assert main([*arguments[:-5], "--tickers", "AAA,BBB", "--set", "model.scope=local"]) == 2
     assert "add --set model.scope=global" in capsys.readouterr().err
+
+
+def test_local_fits_given_a_global_fits_cut_dates_test_the_same_bars(tmp_path):
+    """One network per ticker, given the cut dates a global fit carries, tests every ticker
+    on the global fit's test bars (the tickers start and stop at different dates)."""
+    bars = panel_bars()
+    cut = Forecaster(tiny_config(tmp_path, "model.scope=global")).fit(bars)
+    local = Forecaster(replace(cut.config, model=replace(cut.config.model, scope="local")))
+    local.fit(bars)
+    for ticker, member in local.members_.items():
+        assert list(member.dataset().test_dates) == list(cut[ticker].dataset().test_dates)
+        assert len(member.dataset().y_val) == len(cut[ticker].dataset().y_val)
+        assert member.model_ is not cut.model_
+
+
+def test_the_pooled_head_to_head_is_the_dm_test_of_the_daily_mean_differential():
+    from forecast.evaluation.cross_section import pooled_dm
+    from forecast.evaluation.significance import loss_differential_test
+
+    generator = np.random.default_rng(3)
+    dates = np.repeat(pd.bdate_range("2021-01-04", periods=40), 3)
+    actual = 100 + generator.normal(size=len(dates))
+    panel = pd.DataFrame(
+        {
+            "date": dates,
+            "ticker": ["A", "B", "C"] * 40,
+            "actual": actual,
+            "predicted": actual + generator.normal(0, 0.5, len(dates)),
+            "local": actual + generator.normal(0, 0.8, len(dates)),
+        }
+    )
+    by_hand = ((panel["predicted"] - actual) ** 2 - (panel["local"] - actual) ** 2).to_numpy()
+    daily = by_hand.reshape(40, 3).mean(axis=1)
+    expected = loss_differential_test(daily, 1)
+    found = pooled_dm(panel, against="local")
+    assert found.p_value == pytest.approx(expected.p_value) and found.p_value < 0.05
+
+
+def test_compare_tickers_sets_the_global_model_beside_one_network_each(tmp_path, capsys):
+    """compare --tickers: both scopes on the same tickers and test bars in one leaderboard
+    with q-values and the head-to-head test, the scopes beside reversal and momentum with
+    the seconds each fit took, a page; --folds with --tickers is one line, exit 2."""
+    import json
+
+    from forecast.cli import main
+
+    path = four_tickers_csv(tmp_path)
+    out = tmp_path / "scopes"
+    arguments = [
+        "compare",
+        "--config",
+        "quick",
+        *("--set", "data.source=csv", "--set", f"data.path={path}", "--set", "data.start=null"),
+        *(
+            "--set",
+            "data.lookback=10",
+            "--set",
+            "train.epochs=1",
+            "--set",
+            "model.layers.0.units=4",
+        ),
+        *("--set", "model.layers.2.units=4", "--set", f"output.runs_dir={tmp_path}"),
+        *("--set", "evaluation.baselines=[]"),
+        *("--tickers", "T0,T1,T2,T3,NOPE", "--out", str(out)),
+    ]
+    assert main([*arguments, "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    table = pd.read_csv(out / "compare.csv")
+    assert len(document["table"]) == len(table) == 9  # 4 tickers × 2 scopes, NOPE an error
+    tested = table[table["status"] == "ok"]
+    assert sorted(set(zip(tested["ticker"], tested["scope"]))) == [
+        (ticker, scope) for ticker in ("T0", "T1", "T2", "T3") for scope in ("global", "local")
+    ]
+    sizes = tested.pivot(index="ticker", columns="scope", values="n_test")
+    assert (sizes["global"] == sizes["local"]).all()  # the same test bars
+    assert (
+        tested[["dm_q_value", "head_to_head_p_value", "head_to_head_q_value"]].notna().all().all()
+    )
+    assert "no rows for ticker NOPE" in table.loc[table["ticker"] == "NOPE", "message"].iloc[0]
+    scopes = pd.read_csv(out / "scopes.csv").set_index("method")
+    assert list(scopes.index) == ["global", "local", "reversal", "momentum"]
+    assert (scopes.loc[["global", "local"], "train_seconds"] > 0).all()
+    assert scopes.loc["global", "tickers"] == scopes.loc["local", "tickers"] == 4
+    summary = json.loads((out / "compare.json").read_text())
+    assert summary["verdict"] == document["verdict"]
+    assert f"pooled DM over {int(sizes['global'].iloc[0])} dates" in document["verdict"]
+    beat = int(scopes.loc["global", "beat_naive_bh"])
+    assert f"global: {beat} of 4 tickers beat naive after Benjamini–Hochberg" in document["verdict"]
+    assert "reversal" in document["verdict"] and "momentum" in document["verdict"]
+    assert "chart-scopes" in (out / "report.html").read_text()
+    assert main([*arguments[:-2], "--folds", "3"]) == 2
+    assert "--folds 3 with --tickers" in capsys.readouterr().err

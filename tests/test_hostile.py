@@ -13,8 +13,8 @@ import pytest
 from forecast.config import load_config
 from forecast.data.csv_files import read_csv
 from forecast.data.sources import load_market, sample_path
+from forecast.data.tickers import read_tickers
 from forecast.errors import ConfigError, UserError
-from forecast.scaleout.batch import read_tickers
 from tests.conftest import QUICK, synthetic_prices, tiny_config, write_series
 from tests.test_reliability import assert_one_clear_line, run_main
 

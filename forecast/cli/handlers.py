@@ -74,7 +74,7 @@ def command_train(args: argparse.Namespace) -> int:
 def _train_tickers(args: argparse.Namespace) -> int:
     """train --tickers: one network for the watch list (model.scope global)."""
     from forecast.commands.global_run import train_global
-    from forecast.scaleout.batch import read_tickers
+    from forecast.data.tickers import read_tickers
 
     if args.resume is not None:
         raise UserError("--resume continues one run; drop --tickers and --tickers-file")
@@ -104,6 +104,36 @@ def _print_leaderboard(result, columns: list[str]) -> int:
     print(f"folder: {result.folder}")
     print(result.verdict)
     return 0
+
+
+def _compare_scopes(args: argparse.Namespace) -> int:
+    """compare --tickers: the global model beside one network per ticker."""
+    from forecast.commands.scopes import compare_scopes
+    from forecast.data.tickers import read_tickers
+
+    for flag, value in (("--models", args.models), ("--folds", args.folds)):
+        if value is not None:
+            raise UserError(
+                f"compare {flag} {value} with --tickers: the tickers compare the config's model "
+                f"fitted globally and per ticker on one test period; drop {flag}"
+            )
+    tickers = read_tickers(args.tickers, args.tickers_file, command="compare")
+    config = _load(args)
+    result = compare_scopes(
+        config, tickers, out=args.out, refresh=args.refresh, overwrite=args.overwrite
+    )
+    if _printed_json(args, result, table=True):
+        return 0
+    print()
+    scopes = result.detail["scopes"].astype(object)  # the signals have no ticker counts
+    print(
+        scopes.where(scopes.notna(), "-").to_string(
+            index=False, na_rep="-", float_format=_numbers(4)
+        )
+    )
+    print()
+    columns = ["ticker", "scope", "status", "rmse_ratio", "dm_q_value", "head_to_head_q_value"]
+    return _print_leaderboard(result, columns)
 
 
 def command_evaluate(args: argparse.Namespace) -> int:
@@ -218,18 +248,23 @@ def command_backtest(args: argparse.Namespace) -> int:
 
 
 def command_compare(args: argparse.Namespace) -> int:
+    if args.tickers is not None or args.tickers_file is not None:
+        return _compare_scopes(args)
     config = _load(args)
     from forecast.commands.compare import compare
 
-    families = tuple(name.strip() for name in args.models.split(",") if name.strip())
+    models = "lstm,gru,simple_rnn,mlp" if args.models is None else args.models
+    families = tuple(name.strip() for name in models.split(",") if name.strip())
     result = compare(
         config,
         families,
-        folds=args.folds,
+        folds=5 if args.folds is None else args.folds,
         out=args.out,
         refresh=args.refresh,
         overwrite=args.overwrite,
     )
+    if _printed_json(args, result, table=True):
+        return 0
     table = result.table
     print()
     columns = [
@@ -251,7 +286,8 @@ def command_compare(args: argparse.Namespace) -> int:
 
 
 def command_batch(args: argparse.Namespace) -> int:
-    from forecast.scaleout.batch import read_tickers, run_batch, update_batch
+    from forecast.data.tickers import read_tickers
+    from forecast.scaleout.batch import run_batch, update_batch
 
     if args.update is not None:
         given = [

@@ -170,16 +170,20 @@ def _train(commands) -> None:
         metavar="DIR",
         help="continue an interrupted run in DIR from its last finished epoch",
     )
-    train.add_argument(
-        "--tickers",
-        default=None,
-        help="with --set model.scope=global: one network for these tickers, e.g. "
-        "AAPL,MSFT,NVDA (from the config's source: a long CSV, a folder of TICKER.csv, Yahoo)",
-    )
-    train.add_argument(
-        "--tickers-file", type=Path, default=None, help="the tickers, one per line (# comments)"
+    _tickers(
+        train,
+        "with --set model.scope=global: one network for these tickers, e.g. AAPL,MSFT,NVDA "
+        "(from the config's source: a long CSV, a folder of TICKER.csv, Yahoo)",
     )
     _json(train)
+
+
+def _tickers(command, help_text: str) -> None:
+    """--tickers A,B,C or --tickers-file FILE (train and compare; batch says it its way)."""
+    command.add_argument("--tickers", default=None, help=help_text)
+    command.add_argument(
+        "--tickers-file", type=Path, default=None, help="the tickers, one per line (# comments)"
+    )
 
 
 def _evaluate(commands) -> None:
@@ -295,16 +299,24 @@ def _backtest(commands) -> None:
 
 def _compare(commands) -> None:
     compare = commands.add_parser(
-        "compare", help="backtest several model families on the same folds"
+        "compare",
+        help="backtest several model families on the same folds; with --tickers, the global "
+        "model beside one network per ticker",
     )
     _config_options(compare)
     compare.add_argument(
         "--models",
-        default="lstm,gru,simple_rnn,mlp",
+        default=None,
         help="comma-separated families (lstm,gru,simple_rnn,mlp,lstm_direct; default "
         "lstm,gru,simple_rnn,mlp; lstm_direct: 20 outputs, one per bar ahead)",
     )
-    compare.add_argument("--folds", type=int, default=5, help="expanding-window folds (5)")
+    compare.add_argument("--folds", type=int, default=None, help="expanding-window folds (5)")
+    _tickers(
+        compare,
+        "compare the config's model fitted once across these tickers (global) and once per "
+        "ticker (local), on the same dates and test bars, e.g. AAPL,MSFT,NVDA",
+    )
+    _json(compare)
 
 
 def _batch(commands) -> None:

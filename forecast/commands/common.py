@@ -13,7 +13,7 @@ from forecast.config import Config
 from forecast.data.interval import unit_words
 from forecast.data.sources import MarketData, load_market, source_label
 from forecast.data.windows import Dataset, WindowSpec, prepare_dataset
-from forecast.errors import UserError, named
+from forecast.errors import DataError, UserError, named
 from forecast.forecasting.classical import Baselines
 
 
@@ -35,6 +35,28 @@ def load_data(config: Config, refresh: bool = False) -> tuple[Config, MarketData
     zone resolved from it, as every later step (and the run folder) should see them."""
     market = load_market(config.data, refresh=refresh)
     return replace(config, data=market.data), market
+
+
+def load_tickers(
+    config: Config, tickers: list[str], refresh: bool = False
+) -> tuple[dict[str, MarketData], dict[str, str]]:
+    """Every ticker as the config's source serves it (a long CSV's rows, TICKER.csv in a
+    folder, Yahoo): (the loaded, by ticker; the others' one-line errors, by ticker). One
+    that fails is an error row, not the end of the others."""
+    markets, errors = {}, {}
+    for ticker in tickers:
+        try:
+            _, markets[ticker] = load_data(
+                replace(config, data=replace(config.data, ticker=ticker)), refresh=refresh
+            )
+        except UserError as error:
+            errors[ticker] = str(error)
+    if not markets:
+        raise DataError(
+            "tickers: none could be loaded: "
+            + "; ".join(f"{ticker}: {message}" for ticker, message in errors.items())
+        )
+    return markets, errors
 
 
 def newer_bars(run: Any, data_path: str | Path | None = None, refresh: bool = False) -> MarketData:

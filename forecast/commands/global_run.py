@@ -15,7 +15,6 @@ folder that reads like a batch's:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -23,12 +22,12 @@ import pandas as pd
 from forecast.base import atomic
 from forecast.base.names import safe_name
 from forecast.base.values import json_ready
-from forecast.commands.common import load_data
+from forecast.commands.common import load_tickers
 from forecast.commands.fitting import write_scores
 from forecast.commands.judging import judge_tickers
 from forecast.commands.result import Result
 from forecast.config import Config
-from forecast.errors import DataError, UserError
+from forecast.errors import UserError
 from forecast.forecasting import state
 from forecast.forecasting.forecaster import Forecaster
 from forecast.store import runs, tracking
@@ -52,20 +51,7 @@ def train_global(
             "(or run batch for a network per ticker)"
         )
     tracking.check_available(config)
-    markets, errors = {}, {}
-    for ticker in tickers:
-        try:
-            _, markets[ticker] = load_data(
-                replace(config, data=replace(config.data, ticker=ticker)), refresh=refresh
-            )
-        except UserError as error:  # this ticker is an error row; the others go on
-            markets.pop(ticker, None)
-            errors[ticker] = str(error)
-    if not markets:
-        raise DataError(
-            "tickers: none could be loaded: "
-            + "; ".join(f"{ticker}: {message}" for ticker, message in errors.items())
-        )
+    markets, errors = load_tickers(config, tickers, refresh=refresh)
     echo(f"loaded {len(markets)} of {len(tickers)} tickers; fitting one network on them all")
     with runs.new_folder(
         config.output.runs_dir, "global", "train", out=out, overwrite=overwrite

@@ -39,11 +39,12 @@ from forecast.evaluation.significance import TestResult, loss_differential_test
 MIN_TICKERS = 3  # a rank correlation across fewer says nothing
 
 
-def pooled_dm(panel: pd.DataFrame, horizon: int = 1) -> TestResult:
-    """DM of the model against naive on the cross-sectional mean loss differential per
-    date (squared error). One-sided: p small when the model's loss is lower."""
+def pooled_dm(panel: pd.DataFrame, horizon: int = 1, against: str = "naive") -> TestResult:
+    """DM of the model against the ``against`` column's forecasts (naive: the previous
+    close) on the cross-sectional mean loss differential per date (squared error).
+    One-sided: p small when the model's loss is lower."""
     differential = (panel["predicted"] - panel["actual"]) ** 2 - (
-        panel["naive"] - panel["actual"]
+        panel[against] - panel["actual"]
     ) ** 2
     daily = differential.groupby(panel["date"]).mean().sort_index()  # (dates,)
     return loss_differential_test(daily.to_numpy(), horizon)

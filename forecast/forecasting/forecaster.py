@@ -177,8 +177,10 @@ class Forecaster:
             from forecast.forecasting.global_fit import fit_global
 
             return fit_global(self, bars, callbacks=callbacks, on_epoch=on_epoch, echo=echo)
-        if isinstance(bars, Mapping):
-            return self._fit_each(bars, callbacks=callbacks, echo=echo)
+        if isinstance(bars, Mapping):  # one network each, cut at the same dates
+            from forecast.forecasting.global_fit import fit_local
+
+            return fit_local(self, bars, callbacks=callbacks, echo=echo)
         if not isinstance(bars, MarketData):  # bars given in Python: nothing to read again
             given = replace(self.config.data, source="frame", path=None)
             bars = market_from_frame(bars, given, source_label(given))
@@ -210,20 +212,6 @@ class Forecaster:
         self._network = None
         self.history_, self.epochs_run_ = result.history, result.epochs_run
         self.calibrate(dataset, echo)
-        return self
-
-    def _fit_each(
-        self, series: Mapping[str, Any], callbacks: Sequence[Any], echo: Callable | None
-    ) -> Forecaster:
-        """One network per ticker, each with this config (its ticker set)."""
-        if not series:
-            raise UserError(f"{named('bars')}: an empty mapping; give at least one ticker's bars")
-        self.members_ = {}
-        for ticker, bars in series.items():
-            config = replace(self.config, data=replace(self.config.data, ticker=str(ticker)))
-            self.members_[str(ticker)] = Forecaster(config).fit(
-                bars, callbacks=callbacks, echo=echo
-            )
         return self
 
     def calibrate(self, dataset: Dataset, echo: Callable | None = None) -> None:

@@ -8,6 +8,7 @@ is installed: loaded after TensorFlow, its browser impersonation fails (yfinance
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 import tempfile
@@ -46,3 +47,8 @@ def import_tensorflow_quietly() -> None:
             for line in captured.read().decode("utf-8", "replace").splitlines():
                 if not any(noise in line for noise in _TENSORFLOW_NOISE):
                     print(line, file=sys.stderr)
+    # "N out of the last M calls … triggered tf.function retracing": each of many networks
+    # (one per ticker) traces its own predict function, which is expected, not a problem
+    logging.getLogger("tensorflow").addFilter(
+        lambda record: "triggered tf.function retracing" not in record.getMessage()
+    )

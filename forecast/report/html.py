@@ -295,3 +295,36 @@ def write_sweep_report(
     parts.append(f"<h2>Trials</h2>{page.table(table)}")
     parts.append(_text_file(folder / "best.yaml", "best.yaml"))
     return page.write_page(folder, title, parts)
+
+
+def write_scopes_report(
+    folder: str | Path,
+    table: pd.DataFrame,
+    scopes: pd.DataFrame,
+    verdict: str,
+    config: Config | None = None,
+) -> Path:
+    """DIR/report.html for compare --tickers: the verdict, the chart, the scopes and the
+    classic signals side by side, then the leaderboard per (ticker, scope)."""
+    folder = Path(folder)
+    tickers = int(table.loc[table["status"] == "ok", "ticker"].nunique())
+    parts = [
+        f"<p><b>{html.escape(verdict)}</b></p>",
+        page.chart(folder, "scopes.png", "rmse_ratio per ticker and scope; the books"),
+        "<h2>Scopes and signals</h2><p>Both scopes are the same config fitted on the same "
+        "tickers, cut at the same dates: one network on all of them (global) or one each "
+        "(local). beat_naive_bh: tickers whose one-sided Diebold–Mariano test against naive "
+        "holds after Benjamini–Hochberg; pooled_dm_p_value: the same test on the daily mean "
+        "loss differential across tickers; ic: the daily rank IC of predicted vs realized "
+        "returns; book_net_bp: the long–short book's mean return a bar after costs. "
+        "Reversal and momentum trade the same dates by the same rule.</p>",
+        page.table(scopes),
+        "<h2>Per ticker</h2><p>head_to_head_p_value: the one-sided DM test of this scope "
+        "against the other on the ticker's test bars (small: this scope's error is lower); "
+        "each *_q_value: Benjamini–Hochberg over the tickers. rmse_ratio &lt; 1 alone is no "
+        "evidence.</p>",
+        page.table(table),
+        _config_section(config),
+    ]
+    title = page_title(f"Global vs local on {tickers} tickers")
+    return page.write_page(folder, title, parts)

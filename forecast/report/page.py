@@ -157,6 +157,14 @@ def image(path: Path, alt: str) -> str:
 def table(frame: pd.DataFrame, escape: bool = True) -> str:
     """A table that scrolls inside its own box when it is wider than the page and sorts by
     a click on a heading; the numbers in a column share their decimals."""
+    frame = frame.astype(  # nullable integers (a count some rows lack) as whole floats
+        {
+            column: "float64"
+            for column in frame.columns
+            if isinstance(frame[column].dtype, pd.api.extensions.ExtensionDtype)
+            and pd.api.types.is_integer_dtype(frame[column])
+        }
+    )
     table = frame.to_html(
         index=False,
         formatters={

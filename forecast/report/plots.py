@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from forecast.base.baselines import CLASSICAL, SIMPLE
 from forecast.data.interval import parse_timestamps
@@ -294,80 +294,4 @@ def plot_batch(table: pd.DataFrame, significance: float = 0.05) -> Figure:
     )
     axes.grid(alpha=0.3, axis="x")
     axes.legend(loc="lower right")
-    return figure
-
-
-SWEEP_COLOURS = {
-    "completed": "tab:blue",
-    "stopped early": "tab:orange",
-    "failed": "tab:red",
-    "not finished": "tab:gray",
-}
-
-
-def plot_sweep(table: pd.DataFrame, space, objective: str, objective_name: str) -> Figure:
-    """Top: each trial's objective in the order the search ran them, the best-so-far line
-    over finished trials, and the naive forecast's score on the same rows. Below: each
-    searched parameter against the objective (failed trials marked at the bottom)."""
-    from forecast.base.values import cell_text
-
-    parameters = list(space.parameters)
-    columns = min(3, max(1, len(parameters)))
-    rows = 1 + -(-len(parameters) // columns)
-    figure = Figure(figsize=(4 * columns + 1, 3.2 * rows), layout="constrained")
-    grid = figure.add_gridspec(rows, columns)
-    top = figure.add_subplot(grid[0, :])
-    trials = table["trial"].to_numpy()
-    scores = table[objective].to_numpy(dtype="float64")
-    finite = np.isfinite(scores)
-    floor = np.nanmin(scores[finite]) if finite.any() else 0.0
-    for status, colour in SWEEP_COLOURS.items():
-        chosen = (table["status"] == status).to_numpy()
-        if not chosen.any():
-            continue
-        shown = np.where(finite[chosen], scores[chosen], floor)
-        top.scatter(
-            trials[chosen],
-            shown,
-            color=colour,
-            label=status,
-            zorder=3,
-            marker="x" if status == "failed" else "o",
-        )
-    counted = (table["status"] == "completed").to_numpy() & finite
-    best_so_far = np.fmin.accumulate(np.where(counted, scores, np.nan))
-    top.step(trials, best_so_far, where="post", color="black", label="best so far (completed)")
-    naive = table["naive_objective"].to_numpy(dtype="float64")
-    if np.isfinite(naive).any():
-        top.axhline(
-            float(np.nanmedian(naive)), color="gray", linestyle="--", label="naive forecast"
-        )
-    top.set_xlabel("trial")
-    top.xaxis.set_major_locator(MaxNLocator(integer=True))
-    top.set_ylabel(objective_name.split(" (")[0])
-    top.set_title(f"Sweep: {objective_name}; lower is better")
-    top.grid(alpha=0.3)
-    top.legend(fontsize=8)
-    for index, parameter in enumerate(parameters):
-        axes = figure.add_subplot(grid[1 + index // columns, index % columns])
-        values = table[parameter.key]
-        ran = finite
-        if parameter.kind == "choice":  # the space's own order; CSV cells are text
-            labels = [str(cell_text(value)) for value in parameter.values]
-            positions = np.array(
-                [labels.index(str(value)) if str(value) in labels else -1 for value in values],
-                dtype="float64",
-            )
-            axes.set_xticks(range(len(labels)), labels, fontsize=8)
-        else:
-            positions = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64")
-            if parameter.kind == "loguniform" or parameter.log:
-                axes.set_xscale("log")
-                axes.xaxis.set_minor_formatter(NullFormatter())
-        if index % columns == 0:
-            axes.set_ylabel("objective")
-        colours = [SWEEP_COLOURS.get(status, "tab:gray") for status in table["status"]]
-        axes.scatter(positions[ran], scores[ran], c=np.array(colours, dtype=object)[ran], s=18)
-        axes.set_xlabel(parameter.key, fontsize=8)
-        axes.grid(alpha=0.3)
     return figure

@@ -174,11 +174,10 @@ def _parse_one(key: str, spec: Any, where: str) -> Parameter:
     kinds = [name for name in spec if name in KINDS]
     extra = [name for name in spec if name not in KINDS and name != "log"]
     if len(kinds) != 1 or extra or ("log" in spec and kinds != ["int"]):
-        import difflib
+        from forecast.base.names import did_you_mean
 
-        unknown = extra[0] if extra else None
-        close = difflib.get_close_matches(str(unknown), KINDS, n=1) if unknown else []
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(extra[0], KINDS) if extra else ""
+        hint = f" ({hint})" if hint else ""
         raise ConfigError(f"{where}: {spec!r} is not a distribution{hint}; {usage}")
     kind = kinds[0]
     argument = spec[kind]

@@ -281,8 +281,8 @@ def _finish(
     from forecast.commands.common import bar_words
     from forecast.commands.train import train
     from forecast.report import interactive
+    from forecast.report import sweep as sweep_chart
     from forecast.report.html import write_sweep_report
-    from forecast.report.plots import plot_sweep
 
     folder, folds = plan.folder, plan.state["folds"]
     best = choose_best(table)
@@ -321,11 +321,10 @@ def _finish(
     )
     atomic.write_json(folder / "sweep.json", summary)
     atomic.write_figure(
-        folder / "sweep.png", plot_sweep(table, space, OBJECTIVE, objective_name(folds))
+        folder / "sweep.png", sweep_chart.figure(table, space, OBJECTIVE, objective_name(folds))
     )
-    interactive.save(
-        folder / "sweep.png", interactive.sweep(table, space, OBJECTIVE, objective_name(folds))
-    )
+    chart = sweep_chart.interactive(table, space, OBJECTIVE, objective_name(folds))
+    interactive.save(folder / "sweep.png", chart)
     write_sweep_report(folder, table, summary, plan.config)
     return Result(
         folder=folder,

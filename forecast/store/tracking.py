@@ -168,12 +168,15 @@ def flat_metrics(summary: Mapping[str, Any], prefix: str = "") -> Iterator[tuple
 
 
 def ticker_metrics(result: Any) -> Iterator[tuple[str, float]]:
-    """A leaderboard (a batch's, a global run's): each ticker's numbers as TICKER.column."""
+    """A leaderboard (a batch's, a global run's): each ticker's numbers as TICKER.column
+    (TICKER.SCOPE.column where rows are (ticker, scope), as compare --tickers has them)."""
     table = result.table
+    keys = [key for key in ("ticker", "scope") if key in table.columns]
     for _, row in table.iterrows():
+        prefix = ".".join(str(row[key]) for key in keys if isinstance(row[key], str))
         for column in table.columns:
-            if column != "ticker" and _finite(row[column]):
-                yield _metric_name(f"{row['ticker']}.{column}"), float(row[column])
+            if column not in keys and _finite(row[column]):
+                yield _metric_name(f"{prefix}.{column}"), float(row[column])
 
 
 def _metric_name(name: str) -> str:
