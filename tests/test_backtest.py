@@ -164,7 +164,7 @@ def test_compare_command_end_to_end(tmp_path, capsys, monkeypatch):
             "--models",
             "lstm,gru,simple_rnn,mlp",
             "--folds",
-            "2",
+            "1",
             "--out",
             "cmp",
         ]

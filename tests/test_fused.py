@@ -252,6 +252,8 @@ def test_portable_build_matches_keras_too(tmp_path):
             "-q",
             "-p",
             "no:cacheprovider",
+            "-o",
+            "addopts=",  # one process: pytest.ini's two workers would each build the op
             str(Path(__file__)),
             "-k",
             "same_outputs or final_states or input_gradient or batch_split",

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -209,45 +207,22 @@ def test_data_warnings_reach_run_json_and_the_report(tmp_path):
 
 
 @pytest.mark.slow
-def test_cli_speaks_in_the_data_unit(tmp_path):
+def test_cli_speaks_in_the_data_unit(tmp_path, capsys):
+    from forecast.cli import main
+
     config = series_config(tmp_path, "fx_hourly")
-    path = config.data.path
     run = tmp_path / "run"
     command = [
-        sys.executable,
-        "main.py",
         "train",
         "--config",
         str(ROOT / "configs/quick.yaml"),
-        "--set",
-        "data.source=csv",
-        "--set",
-        f"data.path={path}",
-        "--set",
-        "data.start=null",
-        "--set",
-        "train.epochs=1",
-        "--set",
-        "data.lookback=10",
-        "--out",
-        str(run),
+        *("--set", "data.source=csv", "--set", f"data.path={config.data.path}"),
+        *("--set", "data.start=null", "--set", "train.epochs=1", "--set", "data.lookback=10"),
+        *("--set", "train.progress=none", "--out", str(run)),
     ]
-    result = subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**__import__("os").environ, "CI": "true"},
-    )
-    assert result.returncode == 0, result.stderr
-    assert "test set: 100 hourly bars" in result.stdout
+    assert main(command) == 0
+    assert "test set: 100 hourly bars" in capsys.readouterr().out
     for flag in ("--steps", "--days"):
-        result = subprocess.run(
-            [sys.executable, "main.py", "forecast", "--run", str(run), flag, "3", "--samples", "2"],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-        )
-        assert result.returncode == 0, result.stderr
+        assert main(["forecast", "--run", str(run), flag, "3", "--samples", "2"]) == 0
         assert len(pd.read_csv(run / "forecast.csv")) == 3
     assert json.loads((run / "run.json").read_text())["status"] == "complete"
