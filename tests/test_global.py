@@ -196,6 +196,14 @@ def test_a_single_run_can_be_cut_at_a_date_too(tmp_path):
         load_config(None, ["data.test_start=soon"])
 
 
+def weights(path: Path) -> list[np.ndarray]:
+    """Every variable of a model.keras, in order (its zip's bytes carry a save time)."""
+    from forecast.model.keras_file import read_layers
+
+    layers, _ = read_layers(path)
+    return [array for _, _, found in layers for side in found.values() for array in side]
+
+
 def test_train_tickers_writes_one_folder_of_ordinary_runs(long_csv, tmp_path, capsys):
     """The CLI: train --tickers with model.scope global on a long CSV; a ticker too short
     and one the file lacks are error rows; each ticker's folder is a run evaluate agrees
@@ -236,8 +244,42 @@ def test_train_tickers_writes_one_folder_of_ordinary_runs(long_csv, tmp_path, ca
     assert main(["score", "--run", str(out)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(":")[0] for line in lines] == ["AAA", "BBB"]
-    assert main(["update", "--run", str(out)]) == 2
-    assert "a global run's folder (train --tickers)" in capsys.readouterr().err
+    # the nightly step: the one network warm-started with every ticker's newer bars
+    frame = pd.read_csv(long_csv)
+    grown = [frame]
+    for ticker in ("AAA", "BBB"):
+        rows = frame[frame["Ticker"] == ticker].tail(1)
+        later = pd.bdate_range(pd.Timestamp(rows["Date"].iloc[0]), periods=6)[1:]
+        grown.append(
+            pd.concat([rows] * 5).assign(
+                Date=later.strftime("%Y-%m-%d"), Close=rows["Close"] * 1.01
+            )
+        )
+    pd.concat(grown).to_csv(tmp_path / "grown.csv", index=False)
+    before = {path: path.read_bytes() for path in out.rglob("*") if path.is_file()}
+    new = tmp_path / "updated"
+    update = ["update", "--run", str(out), "--data", str(tmp_path / "grown.csv")]
+    assert main([*update, "--epochs", "1", "--out", str(new)]) == 0
+    assert "AAA" in capsys.readouterr().out
+    panel = json.loads((new / "panel.json").read_text())
+    assert panel["update"]["parent"] == str(out.resolve()) and panel["test_start"] is None
+    assert panel["update"]["new_bars"] == {"AAA": 5, "BBB": 5}
+    aaa, bbb, parent = (
+        weights(folder / "runs" / ticker / "model.keras")
+        for folder, ticker in ((new, "AAA"), (new, "BBB"), (out, "AAA"))
+    )
+    assert all(np.array_equal(a, b) for a, b in zip(aaa, bbb))  # one network for both
+    assert not all(np.array_equal(a, b) for a, b in zip(aaa, parent))  # trained on
+    for ticker in ("AAA", "BBB"):
+        old, updated = out / "runs" / ticker, new / "runs" / ticker
+        assert (updated / "scaler.json").read_bytes() == (old / "scaler.json").read_bytes()
+        assert (updated / "journal.csv").read_bytes() == (old / "journal.csv").read_bytes()
+        record = json.loads((updated / "run.json").read_text())
+        assert record["update"]["new_bars"] == 5 and record["test_rows"] == 0
+    assert {path: path.read_bytes() for path in before} == before  # the parent as it was
+    assert main(["forecast", "--run", str(new), "--steps", "2", "--samples", "5"]) == 0
+    assert main([*update, "--refit"]) == 2
+    assert "--refit on" in capsys.readouterr().err
     assert main([*arguments[:-5], "--tickers", "AAA,BBB", "--set", "model.scope=local"]) == 2
     assert "add --set model.scope=global" in capsys.readouterr().err
 

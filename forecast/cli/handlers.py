@@ -188,8 +188,11 @@ def command_score(args: argparse.Namespace) -> int:
 
 
 def command_update(args: argparse.Namespace) -> int:
+    from forecast.commands.global_run import is_global_run
     from forecast.commands.update import update
 
+    if is_global_run(args.run):
+        return _update_global(args)
     result = update(
         args.run,
         data_path=args.data,
@@ -200,6 +203,22 @@ def command_update(args: argparse.Namespace) -> int:
     )
     print(f"run folder: {result.folder} (updated from {args.run})")
     return 0
+
+
+def _update_global(args: argparse.Namespace) -> int:
+    """update on a global run's folder: the one network, every ticker's newer bars."""
+    from forecast.commands.global_update import update_global
+
+    if args.refit:
+        raise UserError(
+            f"--refit on {args.run}: a global run's update warm-starts its one network; to fit "
+            f"a new one, run train --tickers again"
+        )
+    result = update_global(
+        args.run, data_path=args.data, refresh=args.refresh, epochs=args.epochs, out=args.out
+    )
+    columns = ["ticker", "status", "new_bars", "revised_bars"]
+    return _print_leaderboard(result, [column for column in columns if column in result.table])
 
 
 def command_explain(args: argparse.Namespace) -> int:

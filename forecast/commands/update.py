@@ -115,12 +115,14 @@ def range_warnings(
 
 def updated_config(config: Any, data_path: Any, epochs: int, refit: bool) -> Any:
     """An update's config: a production fit on every bar from the run's source (or the CSV
-    given), for ``epochs`` of warm start (a refit: the run's own epochs)."""
-    data = replace(config.data, test_fraction=0.0, end=None)
+    given), for ``epochs`` of warm start (a refit: the run's own epochs). A global run's
+    cut dates go: the newest block of the calendar validates again."""
+    data = replace(config.data, test_fraction=0.0, test_start=None, end=None)
     if data_path is not None:
         data = replace(data, source="csv", path=str(data_path), start=None)
     epochs = config.train.epochs if refit else epochs
-    return replace(config, data=data, train=replace(config.train, epochs=epochs))
+    train = replace(config.train, epochs=epochs, validation_start=None)  # the fraction again
+    return replace(config, data=data, train=train)
 
 
 def update(

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -106,10 +107,14 @@ def dated_spec(
 
 
 def panel_datasets(
-    bars: Mapping[str, pd.DataFrame], spec: WindowSpec, labels: Mapping[str, str] | None = None
+    bars: Mapping[str, pd.DataFrame],
+    spec: WindowSpec,
+    labels: Mapping[str, str] | None = None,
+    scalers: Mapping[str, Any] | None = None,
 ) -> Panel:
     """Every ticker's dataset cut at the panel's dates (``calendar_split``); a ticker whose
-    bars cannot make one is an entry in ``errors``, not a failure of the others."""
+    bars cannot make one is an entry in ``errors``, not a failure of the others.
+    ``scalers``: fitted scalers to keep, by ticker (an update keeps its parent's)."""
     split = calendar_split(bars, spec)
     datasets, errors = {}, {}
     cut = dated_spec(spec, split, bars)
@@ -123,7 +128,8 @@ def panel_datasets(
                     f"(from {split.test_start}); a window needs {spec.lookback + 1} and one "
                     f"to fit on"
                 )
-            datasets[ticker] = prepare_dataset(frame, cut, label=label)
+            scaler = (scalers or {}).get(ticker)
+            datasets[ticker] = prepare_dataset(frame, cut, scaler=scaler, label=label)
         except DataError as error:
             errors[ticker] = str(error)
     if not datasets:

@@ -153,7 +153,7 @@ class Forecaster:
         self,
         bars: pd.DataFrame | pd.Series | MarketData | Mapping[str, Any],
         *,
-        scaler: MinMaxScaling | None = None,
+        scaler: MinMaxScaling | Mapping[str, MinMaxScaling] | None = None,
         start: Path | None = None,
         checkpoints: Path | None = None,
         resume: bool = False,
@@ -166,7 +166,8 @@ class Forecaster:
         ``bars``: a frame of bars (``price``, or the config's date and price columns), a
         price Series, loaded ``MarketData``, or a mapping of ticker to any of these (one
         network per ticker). ``scaler``: a fitted scaler to keep instead (an update keeps its
-        parent's). ``start``: a model file to warm-start from, weights and optimizer state.
+        parent's; by ticker for a global fit). ``start``: a model file to warm-start from,
+        weights and optimizer state.
         ``checkpoints``: a folder to keep the training state in after every epoch (the
         config's CSV log and TensorBoard files go there too); with ``resume``, continue from
         the state found there. ``callbacks``: Keras callback objects, after those the
@@ -176,7 +177,15 @@ class Forecaster:
         if isinstance(bars, Mapping) and self.config.model.scope == "global":
             from forecast.forecasting.global_fit import fit_global
 
-            return fit_global(self, bars, callbacks=callbacks, on_epoch=on_epoch, echo=echo)
+            return fit_global(
+                self,
+                bars,
+                callbacks=callbacks,
+                on_epoch=on_epoch,
+                echo=echo,
+                scalers=scaler if isinstance(scaler, Mapping) else None,
+                start=start,
+            )
         if isinstance(bars, Mapping):  # one network each, cut at the same dates
             from forecast.forecasting.global_fit import fit_local
 

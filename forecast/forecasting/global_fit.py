@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from forecast.config import Config
@@ -27,16 +28,20 @@ def fit_global(
     callbacks: Sequence[Any],
     on_epoch: Callable[[int], None] | None,
     echo: Callable | None,
+    scalers: Mapping[str, Any] | None = None,
+    start: Path | None = None,
 ) -> Forecaster:
     """Fit ``forecaster`` on every ticker's windows at once; its ``members_`` are the
-    tickers (those the panel left out are in ``panel_.errors``)."""
+    tickers (those the panel left out are in ``panel_.errors``). ``scalers``: fitted
+    scalers to keep, by ticker; ``start``: a model file to warm-start the one network from
+    (an update of a global run gives both)."""
     from forecast.model.train import train_network
 
     markets = _markets(forecaster.config, series)
-    config, panel = _panel(forecaster.config, markets)
+    config, panel = _panel(forecaster.config, markets, scalers)
     started = time.perf_counter()
     model, result = train_network(
-        config, panel.pooled(), callbacks=callbacks, on_epoch=on_epoch, echo=echo
+        config, panel.pooled(), start=start, callbacks=callbacks, on_epoch=on_epoch, echo=echo
     )
     forecaster.config, forecaster.model_, forecaster.panel_ = config, model, panel
     forecaster.history_, forecaster.epochs_run_ = result.history, result.epochs_run
@@ -95,7 +100,9 @@ def _markets(config: Config, series: Mapping[str, Any]) -> dict[str, MarketData]
     return markets
 
 
-def _panel(config: Config, markets: Mapping[str, MarketData]) -> tuple[Config, Panel]:
+def _panel(
+    config: Config, markets: Mapping[str, MarketData], scalers: Mapping[str, Any] | None = None
+) -> tuple[Config, Panel]:
     """The tickers cut at the panel's dates, and the config carrying those cuts."""
     first = next(iter(markets.values()))
     config = replace(config, data=replace(first.data, ticker=config.data.ticker))
@@ -103,6 +110,7 @@ def _panel(config: Config, markets: Mapping[str, MarketData]) -> tuple[Config, P
         {ticker: market.bars for ticker, market in markets.items()},
         WindowSpec.from_config(config),
         {ticker: market.label for ticker, market in markets.items()},
+        scalers,
     )
     config = replace(  # the panel's cuts, as dates every member's run splits its bars by
         config,

@@ -240,7 +240,9 @@ def write_batch_report(
     title = page_title(f"{subject} of {len(table)} tickers")
     parts = [
         f"<p><b>{html.escape(verdict)}</b></p>",
-        "<p>dm_p_value: the one-sided Diebold–Mariano test of each ticker's test "
+        ""
+        if "dm_p_value" not in table.columns
+        else "<p>dm_p_value: the one-sided Diebold–Mariano test of each ticker's test "
         "forecasts against the naive forecast on the same bars (squared error); "
         "timing_p_value: the Pesaran–Timmermann test of its directional timing, which "
         "conditions on the market's up-rate; each *_q_value: Benjamini–Hochberg over "

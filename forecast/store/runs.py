@@ -210,8 +210,8 @@ def load_run(run_dir: str | Path) -> Run:
     the network is read only when asked for)."""
     if (Path(run_dir) / PANEL).is_file():
         raise UserError(
-            f"{named('run_dir', run_dir)}: a global run's folder (train --tickers); forecast "
-            f"and score take it whole, the other commands one ticker's run in it "
+            f"{named('run_dir', run_dir)}: a global run's folder (train --tickers); forecast, "
+            f"score and update take it whole, the other commands one ticker's run in it "
             f"({Path(run_dir) / 'runs' / 'TICKER'})"
         )
     forecaster = Forecaster.load(run_dir)
