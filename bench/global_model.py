@@ -2,7 +2,7 @@
 the same tickers, dates and test bars, judged by ``forecast.judge_tickers``.
 
     python bench/global_model.py [--tickers 30] [--bars 300] [--seeds 2] [--epochs 15]
-    python bench/global_model.py --universe 500 --bars 5040   # memory and speed at scale
+    python bench/global_model.py --universe 500 --bars 5040 [--rounds 2]  # memory, speed
 
 Panels: seeded log returns that share a reversal term (r_t = -0.3 r_{t-1} + noise, each
 ticker too short for a network of its own to learn it reliably), a pure random-walk panel
@@ -21,6 +21,7 @@ import datetime as dt
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -103,28 +104,45 @@ def cell(value: object, digits: int = 3) -> str:
     return f"{float(value):.{digits}g}"
 
 
-def universe(tickers: int, bars: int, epochs: int) -> None:
-    """Memory and speed at universe scale: a seeded random-walk panel of ``tickers`` ×
-    ``bars``, the reference lookback (60) and a small network; the pooled windows are
-    materialized (no streaming yet). Peak RSS of the process, seconds to cut and window the
-    panel, windows per second of training."""
+VARIANTS = {
+    "streamed": "the panel's windows gathered per batch from the tickers' rows (the tool's path)",
+    "in memory": "the same windows materialized as one array before training",
+    "one series": "one series of as many bars, its windows in one array",
+}
+
+
+def universe_run(variant: str, tickers: int, bars: int, epochs: int) -> dict:
+    """One variant in this (fresh) process: seconds to window, training windows/s, peak RSS."""
     import resource
 
     from forecast.data.panel import panel_datasets
-    from forecast.data.windows import WindowSpec
+    from forecast.data.windows import Dataset, WindowSpec, prepare_dataset
     from forecast.model.train import train_network
 
-    series = {
-        name: prices.rename("price").to_frame()
-        for name, prices in panel(tickers, bars, 0.0, seed=7).items()
-    }
+    spec = WindowSpec(60, 0.2, 0.1)
     started = time.perf_counter()
-    pooled = panel_datasets(series, WindowSpec(60, 0.2, 0.1)).pooled()
+    if variant == "one series":  # minute bars: as many business days would pass 2262
+        steps = np.random.default_rng(7).normal(0.0, 0.01, tickers * bars)
+        index = pd.date_range("2015-01-02", periods=len(steps), freq="min", name="date")
+        long = pd.Series(100 * np.exp(np.cumsum(steps)), index=index, name="price")
+        pooled = prepare_dataset(long.to_frame(), spec)
+        pooled = replace(pooled, x_train=np.ascontiguousarray(pooled.x_train))
+    else:
+        series = {
+            name: prices.rename("price").to_frame()
+            for name, prices in panel(tickers, bars, 0.0, seed=7).items()
+        }
+        pooled = panel_datasets(series, spec).pooled()
+        if variant == "in memory":
+            pooled = replace(
+                pooled, x_train=np.asarray(pooled.x_train), x_val=np.asarray(pooled.x_val)
+            )
     built = time.perf_counter() - started
     config = load_config(
         "quick",
         [
             "data.lookback=60",
+            f"data.interval={'1m' if variant == 'one series' else '1d'}",
             "model.layers=[{type: lstm, units: 16}]",
             f"train.epochs={epochs}",
             "train.batch_size=1024",
@@ -135,21 +153,67 @@ def universe(tickers: int, bars: int, epochs: int) -> None:
     train_network(config, pooled)
     seconds = time.perf_counter() - started
     windows = len(pooled.y_train) + len(pooled.y_val)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MB (Linux: KB)
-    line = (
-        f"| {tickers} × {bars} | {windows:,} | {pooled.x_train.nbytes / 2**20:,.0f} MB "
-        f"| {built:.0f} | {epochs} | {seconds:.0f} | {epochs * windows / seconds:,.0f} "
-        f"| {peak:,.0f} MB |"
-    )
-    print(line, flush=True)
+    assert isinstance(pooled, Dataset)
+    return {
+        "variant": variant,
+        "windows": windows,
+        "built": built,
+        "seconds": seconds,
+        "rate": epochs * windows / seconds,
+        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # Linux: KB
+    }
+
+
+def universe(tickers: int, bars: int, epochs: int, rounds: int) -> None:
+    """Memory and speed at universe scale: a seeded random-walk panel of ``tickers`` ×
+    ``bars``, the reference lookback (60), an LSTM(16) at batch 1024; each variant in a fresh
+    process (its own peak RSS), interleaved over ``rounds``."""
+    import json
+    import subprocess
+
+    results: dict[str, list[dict]] = {variant: [] for variant in VARIANTS}
+    for _ in range(rounds):
+        for variant in VARIANTS:
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--run-variant",
+                    variant,
+                    "--universe",
+                    str(tickers),
+                    "--bars",
+                    str(bars),
+                    "--epochs",
+                    str(epochs),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            row = json.loads(done.stdout.strip().splitlines()[-1])
+            results[variant].append(row)
+            print(row, flush=True)
+    base = np.median([row["rate"] for row in results["in memory"]])
+    lines = []
+    for variant, rows in results.items():
+        rate = np.median([row["rate"] for row in rows])
+        lines.append(
+            f"| {variant} | {rows[0]['windows']:,} | {np.median([r['built'] for r in rows]):.0f} "
+            f"| {np.median([r['seconds'] for r in rows]):.1f} | {rate:,.0f} | {rate / base:.2f} "
+            f"| {max(r['peak_mb'] for r in rows):,.0f} MB |"
+        )
     heading = "## Global model at universe scale (bench/global_model.py --universe)"
     text = (
-        f"Measured {dt.date.today()} on this machine, once: a seeded random-walk panel, "
-        f"lookback 60, LSTM(16), batch 1024; the pooled windows materialized in memory (no "
-        f"streaming yet), float32.\n\n| panel | windows | x_train | seconds to window | "
-        f"epochs | seconds training | windows/s | peak RSS |\n|---|---:|---:|---:|---:|---:|"
-        f"---:|---:|\n{line}"
+        f"Measured {dt.date.today()} on this machine: a seeded random-walk panel of {tickers} "
+        f"tickers × {bars} bars, lookback 60, LSTM(16), batch 1024, {epochs} epoch(s), float32; "
+        f"each variant in a fresh process, interleaved, {rounds} rounds (medians; peak RSS the "
+        f"largest). "
+        + "; ".join(f"{name}: {words}" for name, words in VARIANTS.items())
+        + ".\n\n| variant | windows | seconds to window | seconds training | windows/s "
+        "| ÷ in memory | peak RSS |\n|---|---:|---:|---:|---:|---:|---:|\n" + "\n".join(lines)
     )
+    print(text)
     update_results({heading: text})
 
 
@@ -162,9 +226,16 @@ def main() -> None:
     parser.add_argument(
         "--universe", type=int, default=0, metavar="N", help="measure N tickers × --bars instead"
     )
+    parser.add_argument("--rounds", type=int, default=2, help="--universe: interleaved rounds")
+    parser.add_argument("--run-variant", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.run_variant:
+        import json
+
+        print(json.dumps(universe_run(args.run_variant, args.universe, args.bars, args.epochs)))
+        return
     if args.universe:
-        universe(args.universe, args.bars, epochs=1)
+        universe(args.universe, args.bars, epochs=1, rounds=args.rounds)
         return
     panels = []
     for seed in range(args.seeds):

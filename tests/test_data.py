@@ -209,7 +209,13 @@ def test_yahoo_without_dates_asks_for_the_whole_history(tmp_path, monkeypatch):
 def test_yahoo_failures_are_clear_and_not_cached(tmp_path, monkeypatch, result, pattern):
     import yfinance
 
+    from forecast.data import yahoo
+
     monkeypatch.setattr(yfinance, "download", fake_download([result], []))
+    # Yahoo's chart endpoint, asked why, answers normally: whether or not TensorFlow was
+    # loaded earlier in this process (then the question fails to impersonate a browser and
+    # the download is retried in a child, which the loopback server would answer)
+    monkeypatch.setattr(yahoo, "diagnose", lambda ticker: None)
     config = yahoo_config(tmp_path)
     with pytest.raises(DataError, match=pattern):
         load_prices(config)

@@ -67,6 +67,33 @@ def test_no_training_window_holds_a_bar_on_or_after_the_first_test_date():
         assert dataset.scaler.data_max_[0] == training.max() < 1e6  # its own training rows
 
 
+def test_pooled_windows_are_gathered_per_batch_and_train_bit_for_bit_alike(tmp_path):
+    """The pooled windows are not copied: indexing gathers the same values a concatenated
+    array holds, and one epoch on them gives the very weights one on that array gives."""
+    from forecast.model.train import train_network
+
+    panel = panel_datasets(panel_bars(), SPEC)
+    pooled = panel.pooled()
+    parts = list(panel.datasets.values())
+    expected = np.concatenate([part.x_train for part in parts])  # (n_fit, L, F)
+    assert pooled.x_train.shape == expected.shape and len(pooled.x_train) == len(expected)
+    order = np.random.default_rng(0).permutation(len(expected))
+    np.testing.assert_array_equal(pooled.x_train[order], expected[order])
+    np.testing.assert_array_equal(
+        pooled.x_val[2:7], np.concatenate([part.x_val for part in parts])[2:7]
+    )
+    assert pooled.x_train.rows.nbytes * 5 < expected.nbytes  # rows, not windows, are held
+    assert not parts[0].x_train.flags.writeable  # a ticker's windows: a view of its rows
+    config = tiny_config(tmp_path, "model.scope=global")
+    materialized = replace(
+        pooled, x_train=np.asarray(pooled.x_train), x_val=np.asarray(pooled.x_val)
+    )
+    first, _ = train_network(config, pooled)
+    second, _ = train_network(config, materialized)
+    for one, other in zip(first.get_weights(), second.get_weights()):
+        np.testing.assert_array_equal(one, other)
+
+
 def test_a_ticker_too_short_before_the_cut_is_left_out_with_its_reason():
     bars = panel_bars()
     bars["NEW"] = synthetic_prices(30, seed=4, start="2020-09-01").to_frame()  # test period

@@ -67,22 +67,56 @@ class Panel:
 
     def pooled(self) -> Dataset:
         """One training set of every ticker's training and validation windows (no test
-        rows: each ticker is tested on its own)."""
+        rows: each ticker is tested on its own). The windows are not copied: each batch is
+        gathered from the tickers' scaled rows when it is drawn (``PooledWindows``)."""
         parts = list(self.datasets.values())
         first = parts[0]
-        x_empty = np.zeros((0, *first.x_train.shape[1:]), dtype=first.x_train.dtype)
+        rows = np.concatenate([part.rows for part in parts])  # (sum N, F) float32
+        offsets = np.cumsum([0] + [len(part.rows) for part in parts[:-1]])
+        train_starts, val_starts = [], []
+        for offset, part in zip(offsets, parts):  # window k reads rows first + k …
+            start = offset + part.first_row
+            train_starts.append(start + np.arange(len(part.y_train)))
+            val_starts.append(start + len(part.y_train) + np.arange(len(part.y_val)))
+        lookback = first.spec.lookback
         return Dataset(
             prices=pd.Series(dtype="float64"),
             spec=first.spec,
             n_train=sum(part.n_train for part in parts),
             scaler=first.scaler,
-            x_train=np.concatenate([part.x_train for part in parts]),  # (n_fit, L, F)
+            x_train=PooledWindows(rows, np.concatenate(train_starts), lookback),  # (n_fit, L, F)
             y_train=np.concatenate([part.y_train for part in parts]),
-            x_val=np.concatenate([part.x_val for part in parts]),  # (n_val, L, F)
+            x_val=PooledWindows(rows, np.concatenate(val_starts), lookback),  # (n_val, L, F)
             y_val=np.concatenate([part.y_val for part in parts]),
-            x_test=x_empty,
+            x_test=np.zeros((0, lookback, rows.shape[1]), dtype="float32"),
             y_test=np.zeros((0,), dtype=first.y_train.dtype),
         )
+
+
+class PooledWindows:
+    """Windows over several tickers' scaled rows, gathered when indexed: ``windows[index]``
+    is the (k, L, F) float32 array a materialized window array would give, for an index
+    array or a slice, while the panel holds only its rows (N × F) and one start per window.
+    A universe of millions of windows then needs the memory of its bars, not lookback
+    times it."""
+
+    def __init__(self, rows: np.ndarray, starts: np.ndarray, lookback: int) -> None:
+        self.rows = rows  # (sum N, F) float32
+        self.starts = np.asarray(starts, dtype="int64")  # (n,) each window's first row
+        self.windows = np.lib.stride_tricks.sliding_window_view(rows, lookback, axis=0)
+        self.shape = (len(self.starts), lookback, rows.shape[1])
+        self.dtype = rows.dtype
+        self.ndim = 3
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def __getitem__(self, index: slice | np.ndarray) -> np.ndarray:
+        return self.windows[self.starts[index]].transpose(0, 2, 1)  # (k, L, F), gathered
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        windows = self[slice(None)]
+        return windows if dtype is None else windows.astype(dtype)
 
 
 def dated_spec(

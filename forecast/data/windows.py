@@ -147,16 +147,17 @@ def make_windows(
 
     series: (N,) or (N, n_features). Returns X (n, lookback, n_features) where
     X[k] = series[t-lookback : t] and y (n,) = series[t, target_column], for
-    t = first_target + k.
+    t = first_target + k. X is a read-only view of one float32 copy of the series: the
+    windows overlap, so they cost the memory of the series, not lookback times it.
     """
     if first_target < lookback:
         raise ValueError(f"first_target {first_target} < lookback {lookback}")
     series = np.asarray(series, dtype="float64")
     series = series.reshape(len(series), -1)  # (N, F)
-    all_windows = np.lib.stride_tricks.sliding_window_view(series, lookback, axis=0)
-    inputs = all_windows[first_target - lookback : stop - lookback]  # (n, F, L)
+    inputs = np.lib.stride_tricks.sliding_window_view(series.astype("float32"), lookback, axis=0)
+    inputs = inputs[first_target - lookback : stop - lookback]  # (n, F, L), a view
     targets = series[first_target:stop, target_column]  # (n,) float64 so inverses are exact
-    return inputs.transpose(0, 2, 1).astype("float32"), targets.copy()  # (n, L, F), (n,)
+    return inputs.transpose(0, 2, 1), targets.copy()  # (n, L, F) read-only view, (n,)
 
 
 def values_to_prices(values: np.ndarray, previous_prices: np.ndarray, target: str) -> np.ndarray:
@@ -211,13 +212,14 @@ class Dataset(SpecFields):
     spec: WindowSpec
     n_train: int  # rows 0..n_train-1 are training rows
     scaler: MinMaxScaling  # fitted on training rows only, one range per feature
-    x_train: np.ndarray  # (n_fit, L, F)
+    x_train: np.ndarray  # (n_fit, L, F): a read-only view (or a panel's PooledWindows)
     y_train: np.ndarray  # (n_fit,)
     x_val: np.ndarray  # (n_val, L, F)
     y_val: np.ndarray  # (n_val,)
     x_test: np.ndarray  # (n_test, L, F)
     y_test: np.ndarray  # (n_test,) scaled modelled values
     first_row: int = 0  # rows before it have no complete input (warm-up)
+    rows: np.ndarray | None = None  # (N, F) float32: the scaled rows the windows read
 
     # y_train/y_val hold the next H modelled values per window when spec.horizon H > 1
 
@@ -310,6 +312,7 @@ def prepare_dataset(
         x_test=x_test,
         y_test=y_test,
         first_row=first,
+        rows=scaled.astype("float32"),
     )
 
 

@@ -87,12 +87,16 @@ def _compiled(step: Callable, model: keras.Model) -> Callable:
     return tf.function(step, reduce_retracing=True, jit_compile=bool(model.jit_compile))
 
 
-def _batches(x: np.ndarray, y: np.ndarray, batch_size: int):
-    """Consecutive (x, y) batches as float32 tensors; the last one may be shorter."""
+def _batches(x: np.ndarray, y: np.ndarray, batch_size: int, order: np.ndarray | None = None):
+    """Consecutive (x, y) batches as float32 tensors, in ``order`` (each batch gathered when
+    it is drawn: no shuffled copy of every window); the last one may be shorter."""
     for begin in range(0, len(y), batch_size):
+        chosen = (
+            slice(begin, begin + batch_size) if order is None else order[begin : begin + batch_size]
+        )
         yield (
-            tf.constant(x[begin : begin + batch_size], dtype=tf.float32),  # (b, L, 1)
-            tf.constant(y[begin : begin + batch_size], dtype=tf.float32),
+            tf.constant(x[chosen], dtype=tf.float32),  # (b, L, F)
+            tf.constant(y[chosen], dtype=tf.float32),
         )  # (b,)
 
 
@@ -108,8 +112,10 @@ def _epoch_loss(
     y: np.ndarray,
     batch_size: int,
     progress: keras.utils.Progbar | None = None,
+    order: np.ndarray | None = None,
 ) -> float:
-    """One pass of ``step`` (train or test) over (x, y) in order; the pass's mean loss.
+    """One pass of ``step`` (train or test) over (x, y) in ``order`` (None: as they are);
+    the pass's mean loss.
 
     The loop hands each batch straight to the compiled step and reads the loss back only
     for the progress bar (a few times a second) and at the end of the pass. ``model.fit``
@@ -118,7 +124,7 @@ def _epoch_loss(
     """
     model.reset_metrics()
     shown_at = time.monotonic()
-    for index, batch in enumerate(_batches(x, y, batch_size)):
+    for index, batch in enumerate(_batches(x, y, batch_size, order)):
         step(batch)
         if progress is not None and progress.verbose == 1 and time.monotonic() - shown_at > 0.2:
             progress.update(index + 1, values=[("loss", _mean_loss(model))])
@@ -157,10 +163,11 @@ def _epoch(
         "loss": _epoch_loss(
             model,
             train_step,
-            dataset.x_train[order],
-            dataset.y_train[order],
+            dataset.x_train,
+            dataset.y_train,
             train.batch_size,
             progress,
+            order,
         )
     }
     if len(dataset.y_val):  # evaluate's number: test_step does not update the model
