@@ -49,6 +49,17 @@ def test_every_ticker_is_cut_at_the_same_dates():
     assert len(early.y_test) == 0
 
 
+def test_a_panel_is_cut_at_the_dates_the_config_gives():
+    """data.test_start and train.validation_start cut the calendar where they say, for
+    every ticker, in place of the fractions."""
+    spec = replace(SPEC, test_start="2020-09-01", validation_start="2020-08-03")
+    split = calendar_split(panel_bars(), spec)
+    assert split.test_start == pd.Timestamp("2020-09-01")
+    assert split.validation_start == pd.Timestamp("2020-08-03")
+    panel = panel_datasets(panel_bars(), spec)
+    assert panel.datasets["AAA"].test_dates[0] == pd.Timestamp("2020-09-01")
+
+
 def test_no_training_window_holds_a_bar_on_or_after_the_first_test_date():
     """Every bar from the first test date on is set to a million: a training or validation
     window that read one would hold a scaled value in the thousands."""
@@ -270,7 +281,7 @@ def test_train_tickers_writes_one_folder_of_ordinary_runs(long_csv, tmp_path, ca
         assert len(journal) == 2 and (journal["method"] == "conformal").all()
     assert main(["score", "--run", str(out)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert [line.split(":")[0] for line in lines] == ["AAA", "BBB"]
+    assert [line.split(":")[0] for line in lines] == ["AAA", "BBB", "Pooled across the tickers"]
     # the nightly step: the one network warm-started with every ticker's newer bars
     frame = pd.read_csv(long_csv)
     grown = [frame]
@@ -401,3 +412,40 @@ def test_compare_tickers_sets_the_global_model_beside_one_network_each(tmp_path,
     assert "chart-scopes" in (out / "report.html").read_text()
     assert main([*arguments[:-2], "--folds", "3"]) == 2
     assert "--folds 3 with --tickers" in capsys.readouterr().err
+
+
+def test_live_records_pooled_across_tickers_are_the_dm_test_of_the_daily_mean():
+    """score on a global run pools the tickers' resolved forecasts per horizon: the DM test
+    of the daily mean loss differential, by hand; a forecast journalled with two band
+    methods counts once."""
+    from forecast.evaluation.cross_section import pooled_live, pooled_live_verdict
+    from forecast.evaluation.significance import loss_differential_test
+
+    generator = np.random.default_rng(5)
+    targets = [str(day.date()) for day in pd.bdate_range("2024-01-02", periods=25)]
+    records = {}
+    for ticker in ("A", "B", "C"):
+        actual = 100 + generator.normal(size=25)
+        rows = pd.DataFrame(
+            {
+                "origin": [f"o{index}" for index in range(25)],
+                "step": 1,
+                "target": targets,
+                "actual": actual,
+                "median": actual + generator.normal(0, 0.3, 25),
+                "naive": actual + generator.normal(0, 1.0, 25),
+                "method": "conformal",
+            }
+        )
+        records[ticker] = pd.concat([rows, rows.assign(method="mc_dropout")])  # counted once
+    [found] = pooled_live(records)
+    frames = pd.concat([rows[rows["method"] == "conformal"] for rows in records.values()])
+    differential = (frames["median"] - frames["actual"]) ** 2 - (
+        frames["naive"] - frames["actual"]
+    ) ** 2
+    daily = differential.groupby(frames["target"]).mean().sort_index().to_numpy()
+    assert found["n"] == 75 and found["dates"] == 25 and found["tickers"] == 3
+    assert found["dm_p_value"] == pytest.approx(loss_differential_test(daily, 1).p_value)
+    line = pooled_live_verdict([found], enough=20)
+    assert "over 3 tickers and 25 dates the live forecasts beat naive" in line
+    assert "too few to judge" in pooled_live_verdict([found], enough=30)

@@ -5,38 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from forecast.cli.common import load, numbers, printed_json
+from forecast.cli.tickers import (
+    compare_scopes_command,
+    print_leaderboard,
+    train_tickers,
+    update_global_command,
+)
 from forecast.errors import UserError
-
-
-def _load(args: argparse.Namespace):
-    from forecast.config import config_path, load_config
-
-    return load_config(config_path(args.config), args.overrides)
-
-
-def _numbers(digits: int):
-    return lambda value: f"{value:.{digits}f}"
-
-
-def _printed_json(args: argparse.Namespace, result, table: bool = False, **extra) -> bool:
-    """With --json: the result as one JSON object on the command's stdout, and True; without
-    it, False (the caller prints its tables and verdict)."""
-    if not getattr(args, "json", False):
-        return False
-    from forecast.base.values import json_text
-
-    document = {
-        "command": args.command,
-        "folder": str(result.folder),
-        "verdict": result.verdict,
-        "summary": result.summary,
-        "notes": list(result.notes),
-        **extra,
-    }
-    if table:
-        document["table"] = result.table.to_dict(orient="records")
-    print(json_text(document), file=args.stdout)
-    return True
 
 
 def command_train(args: argparse.Namespace) -> int:
@@ -44,7 +20,7 @@ def command_train(args: argparse.Namespace) -> int:
     from forecast.report.text import format_metrics_table
 
     if args.tickers is not None or args.tickers_file is not None:
-        return _train_tickers(args)
+        return train_tickers(args)
     if args.resume is not None:
         if args.config is not None or args.overrides or args.out is not None:
             raise UserError(
@@ -55,11 +31,11 @@ def command_train(args: argparse.Namespace) -> int:
 
         result = resume(args.resume)
     else:
-        config = _load(args)
+        config = load(args)
         from forecast.commands.train import train
 
         result = train(config, out=args.out, refresh=args.refresh, overwrite=args.overwrite)
-    if _printed_json(args, result):
+    if printed_json(args, result):
         return 0
     print()
     print(format_metrics_table(result.summary).replace("RUN/", f"{result.folder}/"))
@@ -71,77 +47,12 @@ def command_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train_tickers(args: argparse.Namespace) -> int:
-    """train --tickers: one network for the watch list (model.scope global)."""
-    from forecast.commands.global_run import train_global
-    from forecast.data.tickers import read_tickers
-
-    if args.resume is not None:
-        raise UserError("--resume continues one run; drop --tickers and --tickers-file")
-    tickers = read_tickers(args.tickers, args.tickers_file, command="train")
-    config = _load(args)
-    result = train_global(
-        config, tickers, out=args.out, refresh=args.refresh, overwrite=args.overwrite
-    )
-    if _printed_json(args, result, table=True):
-        return 0
-    columns = [
-        column
-        for column in ("ticker", "status", "rmse_ratio", "dm_p_value", "dm_q_value")
-        if column in result.table
-    ]
-    print()
-    return _print_leaderboard(result, columns)
-
-
-def _print_leaderboard(result, columns: list[str]) -> int:
-    """A leaderboard (batch, train --tickers): its columns, each error row's message, the
-    folder and the verdict."""
-    table = result.table
-    print(table[columns].to_string(index=False, na_rep="-", float_format=_numbers(4)))
-    for _, row in table[table["status"] == "error"].iterrows():
-        print(f"{row['ticker']}: {row['message']}")
-    print(f"folder: {result.folder}")
-    print(result.verdict)
-    return 0
-
-
-def _compare_scopes(args: argparse.Namespace) -> int:
-    """compare --tickers: the global model beside one network per ticker."""
-    from forecast.commands.scopes import compare_scopes
-    from forecast.data.tickers import read_tickers
-
-    for flag, value in (("--models", args.models), ("--folds", args.folds)):
-        if value is not None:
-            raise UserError(
-                f"compare {flag} {value} with --tickers: the tickers compare the config's model "
-                f"fitted globally and per ticker on one test period; drop {flag}"
-            )
-    tickers = read_tickers(args.tickers, args.tickers_file, command="compare")
-    config = _load(args)
-    result = compare_scopes(
-        config, tickers, out=args.out, refresh=args.refresh, overwrite=args.overwrite
-    )
-    if _printed_json(args, result, table=True):
-        return 0
-    print()
-    scopes = result.detail["scopes"].astype(object)  # the signals have no ticker counts
-    print(
-        scopes.where(scopes.notna(), "-").to_string(
-            index=False, na_rep="-", float_format=_numbers(4)
-        )
-    )
-    print()
-    columns = ["ticker", "scope", "status", "rmse_ratio", "dm_q_value", "head_to_head_q_value"]
-    return _print_leaderboard(result, columns)
-
-
 def command_evaluate(args: argparse.Namespace) -> int:
     from forecast.commands.evaluate import evaluate
     from forecast.report.text import format_metrics_table
 
     result = evaluate(args.run)
-    if _printed_json(args, result, matches=bool(result.detail["matches"])):
+    if printed_json(args, result, matches=bool(result.detail["matches"])):
         return 0
     print(format_metrics_table(result.summary))
     matches = "matches" if result.detail["matches"] else "DIFFERS FROM"
@@ -160,7 +71,7 @@ def command_forecast(args: argparse.Namespace) -> int:
         band_method=args.band_method,
         refresh=args.refresh,
     )
-    print(result.table.to_string(index=False, float_format=_numbers(2)))
+    print(result.table.to_string(index=False, float_format=numbers(2)))
     where = args.run / "runs" / "TICKER" if "ticker" in result.table else args.run
     print(f"wrote {where / 'forecast.csv'}, {where / 'forecast.png'}, {where / 'report.html'}")
     return 0
@@ -170,11 +81,12 @@ def command_score(args: argparse.Namespace) -> int:
     from forecast.commands.score import score
 
     result = score(args.run, data_path=args.data, refresh=args.refresh)
-    if _printed_json(args, result):
+    if printed_json(args, result):
         return 0
-    if "horizons" not in result.summary:  # a global run: each ticker's verdict
+    if "pooled" in result.summary:  # a global run: each ticker's verdict, then pooled
         for ticker, each in result.detail.items():
             print(f"{ticker}: {each.verdict}")
+        print(result.summary["pooled"]["verdict"])
         return 0
     for part in result.summary["horizons"][:5]:
         coverage = "-" if part.get("coverage95") is None else f"{part['coverage95']:.1%}"
@@ -192,7 +104,7 @@ def command_update(args: argparse.Namespace) -> int:
     from forecast.commands.update import update
 
     if is_global_run(args.run):
-        return _update_global(args)
+        return update_global_command(args)
     result = update(
         args.run,
         data_path=args.data,
@@ -205,36 +117,20 @@ def command_update(args: argparse.Namespace) -> int:
     return 0
 
 
-def _update_global(args: argparse.Namespace) -> int:
-    """update on a global run's folder: the one network, every ticker's newer bars."""
-    from forecast.commands.global_update import update_global
-
-    if args.refit:
-        raise UserError(
-            f"--refit on {args.run}: a global run's update warm-starts its one network; to fit "
-            f"a new one, run train --tickers again"
-        )
-    result = update_global(
-        args.run, data_path=args.data, refresh=args.refresh, epochs=args.epochs, out=args.out
-    )
-    columns = ["ticker", "status", "new_bars", "revised_bars"]
-    return _print_leaderboard(result, [column for column in columns if column in result.table])
-
-
 def command_explain(args: argparse.Namespace) -> int:
     from forecast.commands.explain import explain
 
     result = explain(args.run, date=args.date, layer=args.layer)
     print(result.verdict)
     print(
-        result.table.drop(columns=["step"]).tail(5).to_string(index=False, float_format=_numbers(3))
+        result.table.drop(columns=["step"]).tail(5).to_string(index=False, float_format=numbers(3))
     )
     print(f"wrote {result.files['png']} and {result.files['csv']}")
     return 0
 
 
 def command_summary(args: argparse.Namespace) -> int:
-    config = _load(args)
+    config = load(args)
     from forecast.model.params import format_parameter_table, parameter_table
 
     print(format_parameter_table(parameter_table(config)))
@@ -242,7 +138,7 @@ def command_summary(args: argparse.Namespace) -> int:
 
 
 def command_backtest(args: argparse.Namespace) -> int:
-    config = _load(args)
+    config = load(args)
     from forecast.commands.backtest import backtest
     from forecast.report.text import format_backtest_table, format_band_table
 
@@ -254,7 +150,7 @@ def command_backtest(args: argparse.Namespace) -> int:
         refresh=args.refresh,
         overwrite=args.overwrite,
     )
-    if _printed_json(args, result, table=True):
+    if printed_json(args, result, table=True):
         return 0
     print()
     print(format_backtest_table(result.table))
@@ -268,8 +164,8 @@ def command_backtest(args: argparse.Namespace) -> int:
 
 def command_compare(args: argparse.Namespace) -> int:
     if args.tickers is not None or args.tickers_file is not None:
-        return _compare_scopes(args)
-    config = _load(args)
+        return compare_scopes_command(args)
+    config = load(args)
     from forecast.commands.compare import compare
 
     models = "lstm,gru,simple_rnn,mlp" if args.models is None else args.models
@@ -282,7 +178,7 @@ def command_compare(args: argparse.Namespace) -> int:
         refresh=args.refresh,
         overwrite=args.overwrite,
     )
-    if _printed_json(args, result, table=True):
+    if printed_json(args, result, table=True):
         return 0
     table = result.table
     print()
@@ -298,7 +194,7 @@ def command_compare(args: argparse.Namespace) -> int:
         "timing_p_value",
         *[name for name in ("rmse_ratio_h5", "rmse_ratio_h20") if name in table],
     ]
-    print(table[columns].to_string(index=False, na_rep="-", float_format=_numbers(4)))
+    print(table[columns].to_string(index=False, na_rep="-", float_format=numbers(4)))
     print(f"folder: {result.folder}")
     print(result.verdict)
     return 0
@@ -344,7 +240,7 @@ def command_batch(args: argparse.Namespace) -> int:
         ]
     else:
         tickers = read_tickers(args.tickers, args.tickers_file)
-        config = _load(args)
+        config = load(args)
         if args.resume and args.out is None:
             raise UserError("--resume needs --out DIR, the batch folder to continue")
         result = run_batch(
@@ -366,15 +262,15 @@ def command_batch(args: argparse.Namespace) -> int:
             "directional_accuracy",
             "timing_q_value",
         ]
-    if _printed_json(args, result, table=True):
+    if printed_json(args, result, table=True):
         return 0
-    return _print_leaderboard(result, columns)
+    return print_leaderboard(result, columns)
 
 
 def command_sweep(args: argparse.Namespace) -> int:
     from forecast.scaleout.sweep import run_sweep
 
-    config = _load(args)
+    config = load(args)
     if args.resume and args.out is None:
         raise UserError("--resume needs --out DIR, the sweep folder to continue")
     result = run_sweep(
@@ -402,7 +298,7 @@ def command_config(args: argparse.Namespace) -> int:
 
     from forecast.config import config_to_dict
 
-    config = _load(args)
+    config = load(args)
     print(yaml.safe_dump(config_to_dict(config), sort_keys=False), end="")
     return 0
 

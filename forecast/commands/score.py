@@ -43,7 +43,8 @@ def score(
                 f"{named('bars')}: a global run scores each ticker from its own source; drop "
                 f"bars, or score one ticker's run folder (runs/TICKER)"
             )
-        return members_each(run_dir, lambda member: score(member, data_path, refresh))
+        each = members_each(run_dir, lambda member: score(member, data_path, refresh))
+        return _pooled(Path(run_dir), each)
     run = runs.load_run(run_dir)
     record = journal.read_journal(run.path)
     if record.empty:
@@ -90,3 +91,18 @@ def score(
         config=run.config,
         detail=result,
     )
+
+
+def _pooled(folder: Path, each: Result) -> Result:
+    """A global run's tickers scored together: their live records pooled per horizon
+    (``cross_section.pooled_live``), written as live_pooled.json beside panel.json."""
+    from dataclasses import replace
+
+    from forecast.evaluation.cross_section import pooled_live, pooled_live_verdict
+    from forecast.evaluation.live import MIN_TO_JUDGE
+
+    horizons = pooled_live({ticker: result.table for ticker, result in each.detail.items()})
+    verdict = pooled_live_verdict(horizons, MIN_TO_JUDGE)
+    atomic.write_json(folder / "live_pooled.json", {"horizons": horizons, "verdict": verdict})
+    summary = {**each.summary, "pooled": {"horizons": horizons, "verdict": verdict}}
+    return replace(each, summary=summary, verdict=f"{each.verdict} {verdict}")

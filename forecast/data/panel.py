@@ -38,7 +38,9 @@ class CalendarSplit:
 
 
 def calendar_split(bars: Mapping[str, pd.DataFrame], spec: WindowSpec) -> CalendarSplit:
-    """Cut the union of the tickers' dates as one series of that length would be cut."""
+    """Cut the union of the tickers' dates as one series of that length would be cut: at
+    the spec's dates where it has them (``data.test_start``, ``train.validation_start``),
+    else by its fractions."""
     zones = {str(pd.DatetimeIndex(frame.index).tz) for frame in bars.values()}
     if len(zones) > 1:
         raise UserError(
@@ -46,11 +48,14 @@ def calendar_split(bars: Mapping[str, pd.DataFrame], spec: WindowSpec) -> Calend
             f"give every ticker's bars in one zone (data.timezone)"
         )
     dates = pd.DatetimeIndex(sorted(set().union(*(frame.index for frame in bars.values()))))
-    n_test = split_sizes(len(dates), spec)[2]  # as one series of that length is cut
+    n_test, n_validation = dated_split(dates, spec)
+    if n_test is None:
+        n_test = split_sizes(len(dates), spec)[2]  # as one series of that length is cut
     test_start = dates[len(dates) - n_test] if n_test else None
     training = dates[: len(dates) - n_test]
     fraction = spec.validation_fraction
-    n_validation = math.ceil(len(training) * fraction) if fraction > 0 else 0
+    if n_validation is None:
+        n_validation = math.ceil(len(training) * fraction) if fraction > 0 else 0
     validation_start = training[len(training) - n_validation] if n_validation else None
     return CalendarSplit(validation_start, test_start, len(dates))
 

@@ -277,3 +277,72 @@ def panel_verdict(judged: dict[str, Any]) -> str:
     if parts:
         line += f"; long–short top/bottom {books['model']['k']}: " + ", ".join(parts)
     return line + "."
+
+
+def pooled_live(records: Mapping[str, pd.DataFrame]) -> list[dict[str, Any]]:
+    """Several tickers' live records (``live.csv`` rows: resolved forecasts) judged together,
+    per horizon: the RMSE ratio against naive over every resolved forecast, and the DM test
+    on the daily mean loss differential across the tickers forecast for each target date
+    (h − 1 Newey–West lags, HLN), as ``pooled_dm`` judges test bars. A forecast issued with
+    several band methods counts once."""
+    frames = [rows.assign(ticker=ticker) for ticker, rows in records.items() if len(rows)]
+    if not frames:
+        return []
+    rows = pd.concat(frames, ignore_index=True).drop_duplicates(
+        ["ticker", "origin", "step", "target"]
+    )
+    horizons = []
+    for step, part in rows.groupby("step", sort=True):
+        panel = pd.DataFrame(
+            {
+                "date": part["target"].astype(str),
+                "ticker": part["ticker"],
+                "actual": part["actual"].astype("float64"),
+                "predicted": part["median"].astype("float64"),
+                "naive": part["naive"].astype("float64"),
+            }
+        )
+        error = panel["predicted"] - panel["actual"]
+        naive_error = panel["naive"] - panel["actual"]
+        test = pooled_dm(panel, horizon=int(step))
+        horizons.append(
+            {
+                "horizon": int(step),
+                "n": len(panel),
+                "tickers": int(panel["ticker"].nunique()),
+                "dates": int(panel["date"].nunique()),
+                "rmse_ratio": optional(
+                    math.sqrt((error**2).mean()) / math.sqrt((naive_error**2).mean())
+                    if (naive_error**2).mean() > 0
+                    else math.nan
+                ),
+                "dm_p_value": optional(test.p_value),
+            }
+        )
+    return horizons
+
+
+def pooled_live_verdict(horizons: list[dict[str, Any]], enough: int) -> str:
+    """One line: each horizon with at least ``enough`` target dates, pooled against naive."""
+    from forecast.evaluation.significance import p_text, verdict_word
+
+    judged = [part for part in horizons if part["dates"] >= enough]
+    if not judged:
+        dates = max((part["dates"] for part in horizons), default=0)
+        return (
+            f"Pooled across the tickers: {dates} target date(s) resolved, too few to judge "
+            f"({enough} at a horizon needed)."
+        )
+    parts = []
+    for part in judged[:3]:
+        p_value = part["dm_p_value"]
+        word = verdict_word(math.nan if p_value is None else p_value)
+        test = "untestable" if p_value is None else f"DM {p_text(p_value)}"
+        ratio = "–" if part["rmse_ratio"] is None else f"{part['rmse_ratio']:.3f}"
+        parts.append(
+            f"h={part['horizon']}: over {part['tickers']} tickers and {part['dates']} dates the "
+            f"live forecasts {'are ' if word != 'beats' else ''}"
+            f"{'beat' if word == 'beats' else word} naive (rmse_ratio "
+            f"{ratio}, {test})"
+        )
+    return "Pooled across the tickers: " + "; ".join(parts) + "."

@@ -1,0 +1,90 @@
+"""What the watch-list commands print: train --tickers, compare --tickers and update on a
+global run's folder, each a leaderboard with its error rows, the folder and the verdict."""
+
+from __future__ import annotations
+
+import argparse
+
+from forecast.cli.common import load, numbers, printed_json
+from forecast.errors import UserError
+
+
+def train_tickers(args: argparse.Namespace) -> int:
+    """train --tickers: one network for the watch list (model.scope global)."""
+    from forecast.commands.global_run import train_global
+    from forecast.data.tickers import read_tickers
+
+    if args.resume is not None:
+        raise UserError("--resume continues one run; drop --tickers and --tickers-file")
+    tickers = read_tickers(args.tickers, args.tickers_file, command="train")
+    config = load(args)
+    result = train_global(
+        config, tickers, out=args.out, refresh=args.refresh, overwrite=args.overwrite
+    )
+    if printed_json(args, result, table=True):
+        return 0
+    columns = [
+        column
+        for column in ("ticker", "status", "rmse_ratio", "dm_p_value", "dm_q_value")
+        if column in result.table
+    ]
+    print()
+    return print_leaderboard(result, columns)
+
+
+def print_leaderboard(result, columns: list[str]) -> int:
+    """A leaderboard (batch, train --tickers): its columns, each error row's message, the
+    folder and the verdict."""
+    table = result.table
+    print(table[columns].to_string(index=False, na_rep="-", float_format=numbers(4)))
+    for _, row in table[table["status"] == "error"].iterrows():
+        print(f"{row['ticker']}: {row['message']}")
+    print(f"folder: {result.folder}")
+    print(result.verdict)
+    return 0
+
+
+def compare_scopes_command(args: argparse.Namespace) -> int:
+    """compare --tickers: the global model beside one network per ticker."""
+    from forecast.commands.scopes import compare_scopes
+    from forecast.data.tickers import read_tickers
+
+    for flag, value in (("--models", args.models), ("--folds", args.folds)):
+        if value is not None:
+            raise UserError(
+                f"compare {flag} {value} with --tickers: the tickers compare the config's model "
+                f"fitted globally and per ticker on one test period; drop {flag}"
+            )
+    tickers = read_tickers(args.tickers, args.tickers_file, command="compare")
+    config = load(args)
+    result = compare_scopes(
+        config, tickers, out=args.out, refresh=args.refresh, overwrite=args.overwrite
+    )
+    if printed_json(args, result, table=True):
+        return 0
+    print()
+    scopes = result.detail["scopes"].astype(object)  # the signals have no ticker counts
+    print(
+        scopes.where(scopes.notna(), "-").to_string(
+            index=False, na_rep="-", float_format=numbers(4)
+        )
+    )
+    print()
+    columns = ["ticker", "scope", "status", "rmse_ratio", "dm_q_value", "head_to_head_q_value"]
+    return print_leaderboard(result, columns)
+
+
+def update_global_command(args: argparse.Namespace) -> int:
+    """update on a global run's folder: the one network, every ticker's newer bars."""
+    from forecast.commands.global_update import update_global
+
+    if args.refit:
+        raise UserError(
+            f"--refit on {args.run}: a global run's update warm-starts its one network; to fit "
+            f"a new one, run train --tickers again"
+        )
+    result = update_global(
+        args.run, data_path=args.data, refresh=args.refresh, epochs=args.epochs, out=args.out
+    )
+    columns = ["ticker", "status", "new_bars", "revised_bars"]
+    return print_leaderboard(result, [column for column in columns if column in result.table])
