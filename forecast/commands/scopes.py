@@ -286,14 +286,14 @@ def _books(judged: dict[str, Result]) -> dict[str, pd.Series]:
     tickers tested; else none)."""
     from forecast.evaluation.cross_section import panel_series
 
-    books = {}
+    books, signals = {}, {}
     for scope in SCOPES:
         if judged[scope].detail is not None:
             series = panel_series(**judged[scope].detail)
             books[scope] = series["model_net"]
-            for name in SIGNALS:
-                books.setdefault(name, series[f"{name}_net"])
-    return books
+            for name in SIGNALS:  # the same dates for both scopes: the first's
+                signals.setdefault(name, series[f"{name}_net"])
+    return {**books, **signals}
 
 
 def _write(folder: Path, judged: Result) -> None:

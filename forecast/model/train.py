@@ -368,7 +368,8 @@ def train_network(
     )
     if checkpoint is not None:
         say(f"resuming {checkpoints} after epoch {state.epoch} of {config.train.epochs}")
-    model.summary(print_fn=lambda line, *args, **kwargs: say(line))
+    if echo is not None:  # Keras draws the summary even for a print_fn (a notebook shows it)
+        model.summary(print_fn=lambda line, *args, **kwargs: say(line))
     say(_training_line(config, dataset))
 
     def epoch_end(current: TrainingState, trained: keras.Model, best: list | None) -> None:
