@@ -327,7 +327,7 @@ COMMANDS = {
     "evaluate": ["--run"],
     "forecast": ["--run", "--steps", "--samples", "--data", "--band-method", "--refresh"],
     "score": ["--run", "--data", "--refresh"],
-    "update": ["--run", "--data", "--epochs", "--refit", "--out"],
+    "update": ["--run", "--data", "--epochs", "--refit", "--out", "--forecast"],
     "backtest": ["--config", "--set", "--folds", "--samples", "--out"],
     "compare": ["--config", "--set", "--models", "--folds", "--out"],
     "explain": ["--run", "--date", "--layer"],

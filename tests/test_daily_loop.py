@@ -22,6 +22,7 @@ import pytest
 import forecast as api
 from forecast.base.barrier import VARIABLE
 from forecast.cli import main
+from forecast.commands.nightly import score_and_forecast
 from forecast.commands.score import score
 from forecast.commands.update import update
 from forecast.errors import DataError, RunError
@@ -141,7 +142,8 @@ def test_update_continues_a_csv_that_grew_and_keeps_the_parent(parent, tmp_path,
     assert (new / "scaler.json").read_text() == (parent / "scaler.json").read_text()
     assert outcome.summary["epochs_run"] == 5  # train.update_epochs
     assert (new / "journal.csv").read_bytes() == (parent / "journal.csv").read_bytes()
-    api.forecast(new, steps=2)
+    scored, _ = score_and_forecast(new, 2, echo=lambda line: None)  # update --forecast 2
+    assert scored is not None and scored.summary["resolved"] > 0 and (new / "live.csv").is_file()
     assert (new / "journal.csv").read_bytes().startswith((parent / "journal.csv").read_bytes())
     assert set(read_journal(new)["run"]) == {parent.name, new.name}
     refit = update(

@@ -297,8 +297,9 @@ def test_train_tickers_writes_one_folder_of_ordinary_runs(long_csv, tmp_path, ca
     before = {path: path.read_bytes() for path in out.rglob("*") if path.is_file()}
     new = tmp_path / "updated"
     update = ["update", "--run", str(out), "--data", str(tmp_path / "grown.csv")]
-    assert main([*update, "--epochs", "1", "--out", str(new)]) == 0
-    assert "AAA" in capsys.readouterr().out
+    assert main([*update, "--epochs", "1", "--out", str(new), "--forecast", "2"]) == 0
+    printed = capsys.readouterr().out  # the nightly step: updated, scored, forecast
+    assert "AAA" in printed and "Pooled across the tickers" in printed
     panel = json.loads((new / "panel.json").read_text())
     assert panel["update"]["parent"] == str(out.resolve()) and panel["test_start"] is None
     assert panel["update"]["new_bars"] == {"AAA": 5, "BBB": 5}
@@ -311,11 +312,14 @@ def test_train_tickers_writes_one_folder_of_ordinary_runs(long_csv, tmp_path, ca
     for ticker in ("AAA", "BBB"):
         old, updated = out / "runs" / ticker, new / "runs" / ticker
         assert (updated / "scaler.json").read_bytes() == (old / "scaler.json").read_bytes()
-        assert (updated / "journal.csv").read_bytes() == (old / "journal.csv").read_bytes()
+        carried = (updated / "journal.csv").read_bytes()  # the lineage's, then tomorrow's
+        assert carried.startswith((old / "journal.csv").read_bytes())
+        assert len(pd.read_csv(updated / "journal.csv")) == 4
+        assert len(pd.read_csv(updated / "live.csv")) == 2  # yesterday's two, resolved
         record = json.loads((updated / "run.json").read_text())
         assert record["update"]["new_bars"] == 5 and record["test_rows"] == 0
     assert {path: path.read_bytes() for path in before} == before  # the parent as it was
-    assert main(["forecast", "--run", str(new), "--steps", "2", "--samples", "5"]) == 0
+    assert json.loads((new / "live_pooled.json").read_text())["horizons"][0]["n"] == 2
     assert main([*update, "--refit"]) == 2
     assert "--refit on" in capsys.readouterr().err
     assert main([*arguments[:-5], "--tickers", "AAA,BBB", "--set", "model.scope=local"]) == 2

@@ -104,16 +104,22 @@ def command_update(args: argparse.Namespace) -> int:
     from forecast.commands.update import update
 
     if is_global_run(args.run):
-        return update_global_command(args)
-    result = update(
-        args.run,
-        data_path=args.data,
-        refresh=args.refresh,
-        epochs=args.epochs,
-        refit=args.refit,
-        out=args.out,
-    )
-    print(f"run folder: {result.folder} (updated from {args.run})")
+        folder = update_global_command(args)
+    else:
+        folder = update(
+            args.run,
+            data_path=args.data,
+            refresh=args.refresh,
+            epochs=args.epochs,
+            refit=args.refit,
+            out=args.out,
+        ).folder
+        print(f"run folder: {folder} (updated from {args.run})")
+    if args.forecast is not None:
+        from forecast.commands.nightly import score_and_forecast
+
+        _, made = score_and_forecast(folder, args.forecast)
+        print(f"forecast {args.forecast} bar(s): {made.verdict}")
     return 0
 
 

@@ -256,6 +256,14 @@ def _update(commands) -> None:
         default=None,
         help="new run folder (default: output.runs_dir/TIME-TICKER)",
     )
+    update.add_argument(
+        "--forecast",
+        type=int,
+        default=None,
+        metavar="N",
+        help="then score the record the new folder carries and forecast N bars: the nightly "
+        "step in one command",
+    )
 
 
 def _explain(commands) -> None:

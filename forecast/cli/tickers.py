@@ -4,6 +4,7 @@ global run's folder, each a leaderboard with its error rows, the folder and the 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from forecast.cli.common import load, numbers, printed_json
 from forecast.errors import UserError
@@ -74,8 +75,9 @@ def compare_scopes_command(args: argparse.Namespace) -> int:
     return print_leaderboard(result, columns)
 
 
-def update_global_command(args: argparse.Namespace) -> int:
-    """update on a global run's folder: the one network, every ticker's newer bars."""
+def update_global_command(args: argparse.Namespace) -> Path:
+    """update on a global run's folder: the one network, every ticker's newer bars; the new
+    folder."""
     from forecast.commands.global_update import update_global
 
     if args.refit:
@@ -87,4 +89,5 @@ def update_global_command(args: argparse.Namespace) -> int:
         args.run, data_path=args.data, refresh=args.refresh, epochs=args.epochs, out=args.out
     )
     columns = ["ticker", "status", "new_bars", "revised_bars"]
-    return print_leaderboard(result, [column for column in columns if column in result.table])
+    print_leaderboard(result, [column for column in columns if column in result.table])
+    return result.folder
