@@ -3,6 +3,7 @@ the same tickers, dates and test bars, judged by ``forecast.judge_tickers``.
 
     python bench/global_model.py [--tickers 30] [--bars 300] [--seeds 2] [--epochs 15]
     python bench/global_model.py --universe 500 --bars 5040 [--rounds 2]  # memory, speed
+    python bench/global_model.py --nightly      # train and update seconds at each scope
 
 Panels: seeded log returns that share a reversal term (r_t = -0.3 r_{t-1} + noise, each
 ticker too short for a network of its own to learn it reliably), a pure random-walk panel
@@ -217,6 +218,91 @@ def universe(tickers: int, bars: int, epochs: int, rounds: int) -> None:
     update_results({heading: text})
 
 
+def nightly(tickers: int, bars: int, epochs: int, new_bars: int = 5) -> None:
+    """The nightly step at each scope, through the commands: the watch list trained on all
+    but its last ``new_bars`` bars (production fits: every bar trains), then updated with
+    them (train.update_epochs of warm start): one global folder and one update, beside one
+    run and one update per ticker. Seconds of each, on the same seeded panel."""
+    from forecast.commands.global_run import train_global
+    from forecast.commands.global_update import update_global
+    from forecast.commands.train import train
+    from forecast.commands.update import update
+
+    series = panel(tickers, bars, -0.3, seed=0)
+    names = list(series)
+
+    def write(path: Path, rows: int) -> Path:
+        pd.concat(
+            [
+                pd.DataFrame({"Date": prices.index[:rows], "Ticker": name, "Close": prices[:rows]})
+                for name, prices in series.items()
+            ]
+        ).to_csv(path, index=False)
+        return path
+
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        first, grown = (
+            write(folder / "first.csv", bars - new_bars),
+            write(folder / "grown.csv", bars),
+        )
+        overrides = [
+            "data.source=csv",
+            f"data.path={first}",
+            "data.start=null",
+            "data.calendar=business",
+            "data.target=log_return",
+            "data.lookback=20",
+            "data.test_fraction=0",
+            "model.layers=[{type: lstm, units: 16}]",
+            f"train.epochs={epochs}",
+            "train.progress=none",
+            "evaluation.baselines=[]",
+            f"output.runs_dir={folder}",
+        ]
+        quiet = lambda line: None  # noqa: E731
+        seconds = {}
+        started = time.perf_counter()
+        made = train_global(
+            load_config("quick", [*overrides, "model.scope=global"]), names, echo=quiet
+        )
+        seconds["global", "train"] = time.perf_counter() - started
+        started = time.perf_counter()
+        update_global(made.folder, data_path=grown, echo=quiet)
+        seconds["global", "update"] = time.perf_counter() - started
+        runs_made, started = [], time.perf_counter()
+        for name in names:
+            config = load_config("quick", [*overrides, f"data.ticker={name}"])
+            runs_made.append(train(config, echo=quiet).folder)
+        seconds["local", "train"] = time.perf_counter() - started
+        started = time.perf_counter()
+        for run in runs_made:
+            update(run, data_path=grown, echo=quiet)
+        seconds["local", "update"] = time.perf_counter() - started
+    lines = [
+        f"Measured {dt.date.today()} on this machine, once: {tickers} seeded tickers × {bars} "
+        f"bars (the shared-reversal panel), log-return target, LSTM(16), {epochs} epochs, "
+        f"production fits on all but the last {new_bars} bars, then updated with them "
+        f"(train.update_epochs of warm start), through the commands (folders, pages, "
+        f"calibration included); one process, in this order.",
+        "",
+        "| scope | train seconds | nightly update seconds |",
+        "|---|---:|---:|",
+    ]
+    for scope, words in (
+        ("global", "one network (train --tickers; update on its folder)"),
+        ("local", f"{tickers} networks (train, then update, per ticker)"),
+    ):
+        lines.append(
+            f"| {words} | {seconds[scope, 'train']:.1f} | {seconds[scope, 'update']:.1f} |"
+        )
+    text = "\n".join(lines)
+    print(text)
+    update_results(
+        {"## Nightly update, global beside per-ticker (bench/global_model.py --nightly)": text}
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tickers", type=int, default=30)
@@ -227,6 +313,9 @@ def main() -> None:
         "--universe", type=int, default=0, metavar="N", help="measure N tickers × --bars instead"
     )
     parser.add_argument("--rounds", type=int, default=2, help="--universe: interleaved rounds")
+    parser.add_argument(
+        "--nightly", action="store_true", help="time train and update at each scope instead"
+    )
     parser.add_argument("--run-variant", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.run_variant:
@@ -236,6 +325,9 @@ def main() -> None:
         return
     if args.universe:
         universe(args.universe, args.bars, epochs=1, rounds=args.rounds)
+        return
+    if args.nightly:
+        nightly(args.tickers, args.bars, args.epochs)
         return
     panels = []
     for seed in range(args.seeds):

@@ -132,11 +132,12 @@ def _write(
         "cross_section": judged.summary["cross_section"],
         "verdict": verdict,
     }
-    atomic.write_json(folder / PANEL, json_ready(summary))
+    summary = json_ready(summary)
+    atomic.write_json(folder / PANEL, summary)
     return Result(
         folder=folder,
         table=table,
-        summary=json_ready(summary),
+        summary=summary,
         verdict=verdict,
         config=forecaster.config,
         forecaster=forecaster,

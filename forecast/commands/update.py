@@ -91,9 +91,10 @@ def continue_bars(
 
 
 def range_warnings(
-    scaler: Any, values: np.ndarray, features: tuple[str, ...], label: str
+    scaler: Any, values: np.ndarray, features: tuple[str, ...], label: str, target: str = "price"
 ) -> list[str]:
-    """Where the new bars' inputs leave the range the kept scaler was fitted on."""
+    """Where the new bars' inputs leave the range the kept scaler was fitted on (for a
+    ``price`` target, the close's range is also its forecasts' ceiling)."""
     lines = []
     for column, name in enumerate(features):
         new = values[:, column]
@@ -102,7 +103,9 @@ def range_warnings(
         above, below = int((new > high).sum()), int((new < low).sum())
         if above or below:
             ceiling = (
-                " (a price model's forecasts stay inside this range)" if name == "close" else ""
+                " (a price model's forecasts stay inside this range)"
+                if name == "close" and target == "price"
+                else ""
             )
             reach = f"up to {new.max():.6g}" if above else f"down to {new.min():.6g}"
             lines.append(
@@ -208,7 +211,11 @@ def _plan(
     if not refit:
         values = feature_matrix(config.data.features, bars, config.data.target)
         notes += range_warnings(
-            parent.scaler, values[len(parent.bars) :], config.data.features, label
+            parent.scaler,
+            values[len(parent.bars) :],
+            config.data.features,
+            label,
+            config.data.target,
         )
     for note in notes:
         log.warning("%s", note)
