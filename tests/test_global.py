@@ -243,9 +243,10 @@ def weights(path: Path) -> list[np.ndarray]:
 
 
 def test_train_tickers_writes_one_folder_of_ordinary_runs(long_csv, tmp_path, capsys):
-    """The CLI: train --tickers with model.scope global on a long CSV; a ticker too short
-    and one the file lacks are error rows; each ticker's folder is a run evaluate agrees
-    with; --json carries the leaderboard."""
+    """The CLI: train --tickers with model.scope global (and a ticker embedding) on a long
+    CSV; a ticker too short and one the file lacks are error rows; each ticker's folder is a
+    run evaluate agrees with; --json carries the leaderboard; forecast, score and update
+    --forecast take the folder whole."""
     import json
 
     from forecast.cli import main
@@ -258,7 +259,7 @@ def test_train_tickers_writes_one_folder_of_ordinary_runs(long_csv, tmp_path, ca
         *("--set", "data.source=csv", "--set", f"data.path={long_csv}"),
         *("--set", "data.start=null", "--set", "data.lookback=10", "--set", "train.epochs=1"),
         *("--set", "model.scope=global", "--set", f"output.runs_dir={tmp_path}"),
-        *("--set", "evaluation.baselines=[]"),
+        *("--set", "evaluation.baselines=[]", "--set", "model.ticker_embedding=2"),
         *("--tickers", "AAA,BBB,BAD,NOPE", "--out", str(out), "--json"),
     ]
     assert main(arguments) == 0
@@ -318,11 +319,14 @@ def test_train_tickers_writes_one_folder_of_ordinary_runs(long_csv, tmp_path, ca
         assert len(pd.read_csv(updated / "live.csv")) == 2  # yesterday's two, resolved
         record = json.loads((updated / "run.json").read_text())
         assert record["update"]["new_bars"] == 5 and record["test_rows"] == 0
+        parent_index = json.loads((old / "run.json").read_text())["ticker_index"]
+        assert record["ticker_index"] == parent_index  # its row of the embedding, kept
     assert {path: path.read_bytes() for path in before} == before  # the parent as it was
     assert json.loads((new / "live_pooled.json").read_text())["horizons"][0]["n"] == 2
     assert main([*update, "--refit"]) == 2
     assert "--refit on" in capsys.readouterr().err
-    assert main([*arguments[:-5], "--tickers", "AAA,BBB", "--set", "model.scope=local"]) == 2
+    local = ["--set", "model.scope=local", "--set", "model.ticker_embedding=0"]
+    assert main([*arguments[:-5], "--tickers", "AAA,BBB", *local]) == 2
     assert "add --set model.scope=global" in capsys.readouterr().err
 
 
@@ -453,3 +457,35 @@ def test_live_records_pooled_across_tickers_are_the_dm_test_of_the_daily_mean():
     line = pooled_live_verdict([found], enough=20)
     assert "over 3 tickers and 25 dates the live forecasts beat naive" in line
     assert "too few to judge" in pooled_live_verdict([found], enough=30)
+
+
+def test_a_ticker_embedding_tells_the_tickers_apart_and_travels_with_each_run(tmp_path):
+    """model.ticker_embedding 3: one network with a learned vector per ticker. Each member
+    predicts with its own row (the NumPy network agrees with Keras), saved members load and
+    forecast without TensorFlow's model, and a row changed changes only that ticker."""
+    from forecast.config import load_config
+    from forecast.errors import ConfigError
+    from forecast.model.keras_file import read_layers
+
+    config = tiny_config(tmp_path, "model.scope=global", "model.ticker_embedding=3")
+    fitted = Forecaster(config).fit(panel_bars())
+    assert {member.ticker_index_ for member in fitted.members_.values()} == {0, 1, 2}
+    aaa = fitted["AAA"]
+    windows = aaa.dataset().x_test[:5]  # (5, L, F): the ticker's own windows
+    keras_says = aaa.keras_model().predict(
+        np.concatenate([windows, np.full((*windows.shape[:2], 1), aaa.ticker_index_)], -1),
+        verbose=0,
+    )
+    np.testing.assert_allclose(aaa.network().predict(windows), keras_says, rtol=1e-5, atol=1e-6)
+    other = np.concatenate([windows, np.full((*windows.shape[:2], 1), 1 - aaa.ticker_index_)], -1)
+    assert not np.allclose(aaa.network().network.predict(other), keras_says)  # another row
+    folder = fitted.save(tmp_path / "saved")
+    loaded = Forecaster.load(folder / "AAA")
+    assert loaded.ticker_index_ == aaa.ticker_index_ and loaded.model_ is None
+    pd.testing.assert_frame_equal(loaded.predict(steps=3).frame, aaa.predict(steps=3).frame)
+    names = [name for name, _, _ in read_layers(folder / "AAA" / "model.keras")[0]]
+    assert "TickerEmbedding" in names
+    with pytest.raises(ConfigError, match="set model.scope: global too"):
+        load_config(None, ["model.ticker_embedding=3"])
+    with pytest.raises(UserError, match="fit a mapping of tickers"):
+        Forecaster(config).fit(synthetic_prices(200, seed=1))

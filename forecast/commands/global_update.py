@@ -30,6 +30,7 @@ from forecast.commands.update import UpdatePlan, _plan, updated_config
 from forecast.errors import DataError, UserError, named
 from forecast.forecasting import state
 from forecast.forecasting.forecaster import Forecaster
+from forecast.forecasting.global_fit import fit_global
 from forecast.store import runs
 from forecast.store.lock import RUN_FILES, writing
 from forecast.store.runs import PANEL
@@ -78,10 +79,15 @@ def update_global(
         f"one network for {config.train.epochs} epoch(s)"
     )
     with runs.new_folder(config.output.runs_dir, "global", "update", out=out) as new:
-        forecaster = Forecaster(config).fit(
+        forecaster = fit_global(
+            Forecaster(config),
             {ticker: plan.market for ticker, plan in plans.items()},
-            scaler={ticker: plan.scaler for ticker, plan in plans.items()},
+            callbacks=(),
+            on_epoch=None,
+            echo=None,
+            scalers={ticker: plan.scaler for ticker, plan in plans.items()},
             start=start,
+            indices=_indices(folder, list(plans)),
         )
         state.write_config(new, forecaster.config)
         for ticker, member in forecaster.members_.items():
@@ -97,6 +103,15 @@ def update_global(
             member.save(path, {"global_run": str(new), "update": record}, finish=scores)
         errors.update(forecaster.panel_.errors)
         return _write(new, folder, forecaster, plans, errors)
+
+
+def _indices(folder: Path, tickers: list[str]) -> dict[str, int] | None:
+    """Each ticker's row of the parent's ticker embedding (None: it has none)."""
+    found = {
+        ticker: read_json(folder / "runs" / safe_name(ticker) / "run.json").get("ticker_index")
+        for ticker in tickers
+    }
+    return None if None in found.values() else found
 
 
 def _write(

@@ -55,8 +55,9 @@ def judge_scopes(
     fitted, judged, predictions = {}, {}, {}
     for scope in SCOPES:  # global first: the local fits take its cut dates and tickers
         scoped = replace(config, model=replace(config.model, scope=scope))
-        if scope == "local":
-            scoped = replace(fitted["global"].config, model=scoped.model)
+        if scope == "local":  # one network a ticker: no embedding to tell them apart
+            model = replace(scoped.model, ticker_embedding=0)
+            scoped = replace(fitted["global"].config, model=model)
             series = {ticker: series[ticker] for ticker in fitted["global"].members_}
         say(f"{scope}: fitting {_networks(scope, len(series))}")
         fitted[scope] = Forecaster(scoped).fit(series)

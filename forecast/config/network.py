@@ -171,9 +171,22 @@ class ModelConfig:
     fused_dropout: bool = True  # Dropout layers as FusedDropout (one compiled op, own RNG)
     horizon: int = 1  # outputs: the next H bars at once (direct multi-step); 1 = one, recursed
     scope: Literal["local", "global"] = "local"  # several tickers: a network each, or one
+    ticker_embedding: int = 0  # global: each ticker's learned vector of this size at every step
 
     def validate(self, path: str) -> None:
         check(len(self.layers) >= 1, f"{path}.layers", [], "needs at least one layer")
+        check(
+            0 <= self.ticker_embedding <= 64,
+            f"{path}.ticker_embedding",
+            self.ticker_embedding,
+            "must be an integer in [0, 64] (0: no embedding)",
+        )
+        check(
+            self.ticker_embedding == 0 or self.scope == "global",
+            f"{path}.ticker_embedding",
+            self.ticker_embedding,
+            "tells the tickers of one network apart: set model.scope: global too (or 0)",
+        )
         check(
             1 <= self.horizon <= 250,
             f"{path}.horizon",

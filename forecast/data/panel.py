@@ -70,13 +70,20 @@ class Panel:
     datasets: dict[str, Dataset]
     errors: dict[str, str]
 
-    def pooled(self) -> Dataset:
+    def pooled(self, indices: Mapping[str, int] | None = None) -> Dataset:
         """One training set of every ticker's training and validation windows (no test
         rows: each ticker is tested on its own). The windows are not copied: each batch is
-        gathered from the tickers' scaled rows when it is drawn (``PooledWindows``)."""
+        gathered from the tickers' scaled rows when it is drawn (``PooledWindows``).
+        ``indices``: each ticker's row of a ticker embedding, as one more input column."""
         parts = list(self.datasets.values())
         first = parts[0]
-        rows = np.concatenate([part.rows for part in parts])  # (sum N, F) float32
+        stacked = [part.rows for part in parts]  # (N, F) float32 each
+        if indices is not None:  # (N, F+1): the ticker's index at every row
+            stacked = [
+                np.column_stack([rows, np.full(len(rows), indices[ticker], dtype=rows.dtype)])
+                for ticker, rows in zip(self.datasets, stacked)
+            ]
+        rows = np.concatenate(stacked)  # (sum N, F or F+1)
         offsets = np.cumsum([0] + [len(part.rows) for part in parts[:-1]])
         train_starts, val_starts = [], []
         for offset, part in zip(offsets, parts):  # window k reads rows first + k …

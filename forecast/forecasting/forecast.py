@@ -118,9 +118,17 @@ def calibration_steps(predictor: Predictor, steps: int = CALIBRATED_HORIZONS) ->
     return wanted if limit is None else min(wanted, limit)
 
 
-def predict_test_prices(model: Any, dataset: Dataset) -> np.ndarray:
-    """The Keras model's one-step predictions of every test bar, in prices.  (n_test,)"""
-    scaled = model.predict(dataset.x_test, batch_size=PREDICT_BATCH, verbose=0)[:, 0]  # (n,)
+def predict_test_prices(
+    model: Any, dataset: Dataset, ticker_index: int | None = None
+) -> np.ndarray:
+    """The Keras model's one-step predictions of every test bar, in prices; ``ticker_index``:
+    a global member's row of its ticker embedding, as the windows' last column.  (n_test,)"""
+    windows = dataset.x_test
+    if ticker_index is not None:
+        from forecast.model.embedding import with_ticker
+
+        windows = with_ticker(windows, ticker_index)  # (n, L, F+1)
+    scaled = model.predict(windows, batch_size=PREDICT_BATCH, verbose=0)[:, 0]  # (n,)
     return dataset.to_prices(scaled)
 
 

@@ -46,6 +46,7 @@ from forecast.forecasting.forecast import (
     predict_test_prices,
     predictions_frame,
 )
+from forecast.forecasting.members import each_frame, forecast_each
 from forecast.forecasting.predictor import Predictor
 
 
@@ -69,6 +70,7 @@ class Forecaster:
         self.record_: dict[str, Any] = {}  # that folder's run.json
         self.members_: dict[str, Forecaster] = {}  # per ticker, when fitted on several
         self.panel_: Any = None  # model.scope global: the tickers' split (data.panel.Panel)
+        self.ticker_index_: int | None = None  # a global member's row of the ticker embedding
         self._dataset: Dataset | None = None
         self._network: Any = None
 
@@ -120,7 +122,16 @@ class Forecaster:
                 self._network = Network.from_keras(self.model_)
             else:
                 self._network = state.read_network(self.path_ / state.MODEL)
+            self._network = self._for_ticker(self._network)
         return self._network
+
+    def _for_ticker(self, network: Any) -> Any:
+        """A global member's network with an embedding takes this ticker's windows."""
+        if self.ticker_index_ is None:
+            return network
+        from forecast.model.embedding import TickerNetwork
+
+        return TickerNetwork(network, self.ticker_index_)
 
     def keras_model(self) -> Any:
         """The trained Keras model, with the layers it was trained with (TensorFlow)."""
@@ -137,7 +148,8 @@ class Forecaster:
         if dropout:
             from forecast.model.keras_network import KerasNetwork
 
-            return Predictor(KerasNetwork(self.keras_model()), self.scaler_, self.spec)
+            network = self._for_ticker(KerasNetwork(self.keras_model()))
+            return Predictor(network, self.scaler_, self.spec)
         return Predictor(self.network(), self.scaler_, self.spec)
 
     @property
@@ -190,6 +202,12 @@ class Forecaster:
             from forecast.forecasting.global_fit import fit_local
 
             return fit_local(self, bars, callbacks=callbacks, echo=echo)
+        if self.config.model.ticker_embedding:
+            raise UserError(
+                f"model.ticker_embedding {self.config.model.ticker_embedding}: tells several "
+                f"tickers of one network apart; fit a mapping of tickers (train --tickers), or "
+                f"set it to 0 for one series"
+            )
         if not isinstance(bars, MarketData):  # bars given in Python: nothing to read again
             given = replace(self.config.data, source="frame", path=None)
             bars = market_from_frame(bars, given, source_label(given))
@@ -253,9 +271,13 @@ class Forecaster:
         """One row per test bar: date, actual, predicted (the Keras model, as training scored
         it), naive (the previous close). No rows for a production fit."""
         if self.members_:
-            return _each(self.members_, lambda member: member.predict_test())
+            return each_frame(self.members_, lambda member: member.predict_test())
         dataset = self.dataset()
-        predicted = predict_test_prices(self.keras_model(), dataset) if len(dataset.y_test) else []
+        predicted = (
+            predict_test_prices(self.keras_model(), dataset, self.ticker_index_)
+            if len(dataset.y_test)
+            else []
+        )
         return predictions_frame(
             dataset.test_dates, dataset.test_prices, predicted, dataset.previous_prices
         )
@@ -281,7 +303,7 @@ class Forecaster:
                 f"{named('steps', steps)} {named('samples', samples)}: both must be at least 1"
             )
         if self.members_:
-            return _forecast_each(self.members_, steps, bars, band_method, samples)
+            return forecast_each(self.members_, steps, bars, band_method, samples)
         method = band_method or self.config.forecast.band_method
         if method not in BAND_METHODS:
             raise UserError(
@@ -362,6 +384,7 @@ class Forecaster:
                 "data_warnings": list(self.data_warnings_),
                 "train_seconds": round(self.train_seconds_, 2),
                 "files": sorted(path.name for path in folder.iterdir() if path.is_file()),
+                **({} if self.ticker_index_ is None else {"ticker_index": self.ticker_index_}),
                 **(details or {}),
             },
         )
@@ -405,36 +428,5 @@ class Forecaster:
         forecaster.record_ = record
         forecaster.data_warnings_ = tuple(record.get("data_warnings") or ())
         forecaster.train_seconds_ = float(record.get("train_seconds") or 0.0)
+        forecaster.ticker_index_ = record.get("ticker_index")
         return forecaster
-
-
-# --- helpers ------------------------------------------------------------------------------
-
-
-def _each(
-    members: dict[str, Forecaster], make: Callable[[Forecaster], pd.DataFrame]
-) -> pd.DataFrame:
-    """Every member's frame, a ticker column first."""
-    frames = [make(member).assign(ticker=ticker) for ticker, member in members.items()]
-    combined = pd.concat(frames, ignore_index=True)
-    return combined[["ticker", *[column for column in combined if column != "ticker"]]]
-
-
-def _forecast_each(
-    members: dict[str, Forecaster], steps: int, bars: Any, band_method: str | None, samples: int
-) -> Forecast:
-    """Every member's forecast in one frame (a ticker column), records by ticker."""
-    forecasts = {
-        ticker: member.predict(steps, None if bars is None else bars[ticker], band_method, samples)
-        for ticker, member in members.items()
-    }
-    frame = _each(members, lambda member: forecasts[member.config.data.ticker].frame)
-    return Forecast(
-        frame=frame,
-        record={ticker: result.record for ticker, result in forecasts.items()},
-        notes=tuple(
-            f"{ticker}: {note}" for ticker, result in forecasts.items() for note in result.notes
-        ),
-        history=pd.concat({ticker: result.history for ticker, result in forecasts.items()}),
-        data_sha256=",".join(result.data_sha256 for result in forecasts.values()),
-    )

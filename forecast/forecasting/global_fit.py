@@ -30,18 +30,31 @@ def fit_global(
     echo: Callable | None,
     scalers: Mapping[str, Any] | None = None,
     start: Path | None = None,
+    indices: Mapping[str, int] | None = None,
 ) -> Forecaster:
     """Fit ``forecaster`` on every ticker's windows at once; its ``members_`` are the
     tickers (those the panel left out are in ``panel_.errors``). ``scalers``: fitted
     scalers to keep, by ticker; ``start``: a model file to warm-start the one network from
-    (an update of a global run gives both)."""
+    (an update of a global run gives both). With ``model.ticker_embedding``, each ticker's
+    row of the embedding: ``indices`` (an update keeps its parent's), else its place among
+    the tickers fitted."""
     from forecast.model.train import train_network
 
     markets = _markets(forecaster.config, series)
     config, panel = _panel(forecaster.config, markets, scalers)
+    if config.model.ticker_embedding and indices is None:
+        indices = {ticker: index for index, ticker in enumerate(panel.datasets)}
+    if not config.model.ticker_embedding:
+        indices = None
     started = time.perf_counter()
     model, result = train_network(
-        config, panel.pooled(), start=start, callbacks=callbacks, on_epoch=on_epoch, echo=echo
+        config,
+        panel.pooled(indices),
+        start=start,
+        callbacks=callbacks,
+        on_epoch=on_epoch,
+        echo=echo,
+        tickers=len(indices) if indices else 0,
     )
     forecaster.config, forecaster.model_, forecaster.panel_ = config, model, panel
     forecaster.history_, forecaster.epochs_run_ = result.history, result.epochs_run
@@ -54,6 +67,7 @@ def fit_global(
         member.bars_, member.scaler_, member._dataset = market.bars, dataset.scaler, dataset
         member.model_, member.data_warnings_ = model, market.warnings
         member.history_, member.epochs_run_ = result.history, result.epochs_run
+        member.ticker_index_ = None if indices is None else indices[ticker]
         member.calibrate(dataset, echo)
         forecaster.members_[ticker] = member
     return forecaster

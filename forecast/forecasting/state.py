@@ -146,7 +146,8 @@ def check_model_shape(path: Path, config: Config) -> None:
     from forecast.model.keras_file import input_shape
 
     shape = input_shape(path)
-    expected = (None, config.data.lookback, len(config.data.features))
+    columns = len(config.data.features) + (config.model.ticker_embedding > 0)  # + the index
+    expected = (None, config.data.lookback, columns)
     if shape != expected:
         raise RunError(
             f"{path}: expects windows {shape} but config.yaml says lookback "

@@ -16,6 +16,7 @@ from dataclasses import replace
 
 from forecast.config import Config, DenseLayerConfig, DropoutLayerConfig, RecurrentLayerConfig
 from forecast.model.backend import import_tensorflow_quietly
+from forecast.model.embedding import keras_layer
 from forecast.model.fused import (
     FusedDropout,
     FusedLSTM,
@@ -42,18 +43,25 @@ _OPTIMIZERS = {
 }
 
 
-def build_model(cfg: Config, n_features: int = 1) -> keras.Model:
+def build_model(cfg: Config, n_features: int = 1, tickers: int = 0) -> keras.Model:
     """A compiled model taking windows (batch, lookback, n_features) to (batch, H), the next
     ``model.horizon`` modelled values (H = 1 by default).
 
     Every recurrent layer but the last returns sequences; with no recurrent layer the
-    window is flattened (an MLP on the last ``lookback`` values).
+    window is flattened (an MLP on the last ``lookback`` values). With
+    ``model.ticker_embedding`` D the windows carry one more column, the ticker's index among
+    ``tickers``, which becomes that ticker's learned D-vector at every step.
     """
     layers = cfg.model.layers
     if cfg.model.fused_lstm and any(fused_in_training(layer) for layer in layers):
         prefer_one_inter_op_thread()  # before any variable starts TensorFlow's runtime
-    inputs = keras.Input(shape=(cfg.data.lookback, n_features), name="window")
+    embedded = cfg.model.ticker_embedding > 0
+    if embedded and tickers < 1:
+        raise ValueError("a ticker embedding needs the number of tickers")
+    inputs = keras.Input(shape=(cfg.data.lookback, n_features + embedded), name="window")
     hidden = inputs
+    if embedded:  # (batch, L, F+1) -> (batch, L, F+D)
+        hidden = keras_layer()(tickers, cfg.model.ticker_embedding, name="ticker_embedding")(hidden)
     last_recurrent = max(
         (i for i, layer in enumerate(layers) if isinstance(layer, RecurrentLayerConfig)), default=-1
     )
@@ -99,7 +107,12 @@ def _with_layers(model: keras.Model, config: Config, fused: bool) -> keras.Model
             fused_dropout=fused and config.model.fused_dropout,
         ),
     )
-    twin = build_model(twin_config, n_features=int(model.input_shape[-1]))
+    embedding = next((layer for layer in model.layers if hasattr(layer, "dimension")), None)
+    twin = build_model(
+        twin_config,
+        n_features=int(model.input_shape[-1]) - (embedding is not None),
+        tickers=0 if embedding is None else embedding.tickers,
+    )
     twin.set_weights(model.get_weights())
     optimizer = getattr(model, "optimizer", None)
     if optimizer is not None and optimizer.built:

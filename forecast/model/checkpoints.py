@@ -88,11 +88,16 @@ def clear_checkpoint(folder: Path) -> None:
 
 
 def starting_model(
-    config: Config, n_features: int, checkpoints: Path | None, start: Path | None
+    config: Config,
+    n_features: int,
+    checkpoints: Path | None,
+    start: Path | None,
+    tickers: int = 0,
 ) -> tuple[Any, Any, list | None, tuple | None]:
     """(model, training state, best weights, the checkpoint) to fit from, after seeding
     everything from train.seed: the last checkpoint in ``checkpoints``, else a warm start
-    from the model file ``start``, else a new model."""
+    from the model file ``start``, else a new model (with ``tickers``: a global model's
+    ticker embedding rows)."""
     from forecast.model.build import build_model
     from forecast.model.saving import load_model
     from forecast.model.train import seed_everything
@@ -104,4 +109,4 @@ def starting_model(
         return model, training_state, best_weights, checkpoint
     if start is not None:
         return load_model(start, config, optimizer=True), None, None, None
-    return build_model(config, n_features=n_features), None, None, None
+    return build_model(config, n_features=n_features, tickers=tickers), None, None, None

@@ -49,13 +49,28 @@ def _recurrent_formula(layer: RecurrentLayerConfig, inputs: int) -> str:
     return f"2 × [{text}]" if layer.bidirectional else text
 
 
-def parameter_table(config: Config, n_features: int | None = None) -> list[LayerCount]:
+def parameter_table(
+    config: Config, n_features: int | None = None, tickers: int = 0
+) -> list[LayerCount]:
     """One row per layer with weights, in build_model's order, ending with the Dense(H)
     output (H = model.horizon).
 
-    n_features: inputs per time step (default: the config's data.features)."""
+    n_features: inputs per time step (default: the config's data.features). With
+    ``model.ticker_embedding`` D each step also reads the ticker's D-vector; ``tickers``:
+    the embedding's rows (0: not known yet, the tickers fitted decide; counted as none)."""
     n_features = len(config.data.features) if n_features is None else n_features
     rows: list[LayerCount] = []
+    embedding = config.model.ticker_embedding
+    if embedding:
+        rows.append(
+            LayerCount(
+                "ticker_embedding",
+                f"TickerEmbedding({embedding})",
+                f"{tickers or 'tickers'} × {embedding}",
+                tickers * embedding,
+            )
+        )
+        n_features += embedding
     layers = config.model.layers
     has_recurrent = any(isinstance(layer, RecurrentLayerConfig) for layer in layers)
     width = n_features if has_recurrent else config.data.lookback * n_features

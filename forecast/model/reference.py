@@ -250,6 +250,19 @@ class Flatten:
     name: str
 
 
+@dataclass(frozen=True)
+class TickerEmbedding:
+    """A global model's ticker vectors: the window's last column (the ticker's index) is
+    replaced by its row at every step."""
+
+    name: str
+    embeddings: np.ndarray  # (tickers, D)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        ids = np.rint(x[..., -1]).astype("int64")  # (batch, T)
+        return np.concatenate([x[..., :-1], self.embeddings[ids]], axis=-1)  # (batch, T, F+D)
+
+
 @dataclass
 class LayerTrace:
     """Every step of one recurrent layer: arrays of shape (batch, time, units)."""
@@ -270,7 +283,7 @@ class Network:
     """A trained forecaster's network as NumPy arrays: windows (batch, lookback, features) →
     outputs (batch, H)."""
 
-    layers: tuple[Recurrent | Bidirectional | Dense | Flatten, ...]
+    layers: tuple[Recurrent | Bidirectional | Dense | Flatten | TickerEmbedding, ...]
     lookback: int
     features: int
     dtype: str = "float32"  # Keras's own precision (float64: the equations' reference)
@@ -296,7 +309,9 @@ class Network:
         x = np.asarray(windows, dtype=self.dtype)  # (batch, T, features)
         traces: list[LayerTrace] = []
         for layer in self.layers:
-            if isinstance(layer, Flatten):
+            if isinstance(layer, TickerEmbedding):
+                x = layer(x)
+            elif isinstance(layer, Flatten):
                 x = x.reshape(x.shape[0], -1)
             elif isinstance(layer, Dense):
                 x = activation(layer.activation)(
@@ -355,12 +370,14 @@ class Network:
         input_shape: tuple,
         dtype: str,
     ) -> Network:
-        built: list[Recurrent | Bidirectional | Dense | Flatten] = []
+        built: list[Recurrent | Bidirectional | Dense | Flatten | TickerEmbedding] = []
         for class_name, config, weights in layers:
             if class_name == "InputLayer" or class_name in DROPOUT_CLASSES:
                 continue  # dropout is inactive at prediction time
             if class_name == "Flatten":
                 built.append(Flatten(config["name"]))
+            elif class_name == "TickerEmbedding":
+                built.append(TickerEmbedding(config["name"], _arrays(weights[""], dtype)[0]))
             elif class_name == "Dense":
                 kernel, *bias = _arrays(weights[""], dtype)
                 built.append(

@@ -31,7 +31,10 @@ def load_model(path: Path, config: Config | None = None, optimizer: bool = False
     the optimizer and its state (an update continues training from them).
     """
     from forecast.model import fused  # quiet TensorFlow import; registers FusedLSTM
+    from forecast.model.embedding import keras_layer
     from forecast.model.keras_file import DAMAGED
+
+    keras_layer()  # registers TickerEmbedding
 
     try:
         model = fused.keras.saving.load_model(path, safe_mode=True, compile=optimizer)

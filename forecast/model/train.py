@@ -354,17 +354,19 @@ def train_network(
     callbacks: Sequence[keras.callbacks.Callback] = (),
     on_epoch: Callable[[int], None] | None = None,
     echo: Callable[[str], None] | None = None,
+    tickers: int = 0,
 ) -> tuple[keras.Model, TrainingResult]:
     """Seed everything, start (from the last checkpoint in ``checkpoints`` with ``resume``,
     else a warm start from the model file ``start``, else a new model), then fit with the
     config's callbacks and ``callbacks``, keeping the training state in ``checkpoints``
     after every epoch and then calling ``on_epoch`` with its number. ``echo``: the model
-    summary and the split, in lines."""
+    summary and the split, in lines. ``tickers``: a global model's number of tickers (the
+    rows of its ticker embedding, when the config has one)."""
     from forecast.model.checkpoints import save_checkpoint, starting_model
 
     say = echo or (lambda line: None)
     model, state, best_weights, checkpoint = starting_model(
-        config, len(dataset.features), checkpoints if resume else None, start
+        config, len(dataset.features), checkpoints if resume else None, start, tickers
     )
     if checkpoint is not None:
         say(f"resuming {checkpoints} after epoch {state.epoch} of {config.train.epochs}")
