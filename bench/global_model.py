@@ -4,6 +4,7 @@ the same tickers, dates and test bars, judged by ``forecast.judge_tickers``.
     python bench/global_model.py [--tickers 30] [--bars 300] [--seeds 2] [--epochs 15]
     python bench/global_model.py --universe 500 --bars 5040 [--rounds 2]  # memory, speed
     python bench/global_model.py --nightly      # train and update seconds at each scope
+    python bench/global_model.py --embedding    # tickers that differ: a ticker embedding
 
 Panels: seeded log returns that share a reversal term (r_t = -0.3 r_{t-1} + noise, each
 ticker too short for a network of its own to learn it reliably), a pure random-walk panel
@@ -39,16 +40,20 @@ from forecast.forecasting.forecaster import Forecaster  # noqa: E402
 STOCKS6 = ROOT.parent / "shared" / "data" / "STOCKS6.csv"
 
 
-def panel(tickers: int, bars: int, phi: float, seed: int) -> dict[str, pd.Series]:
-    """Seeded closes whose log returns follow r_t = phi r_{t-1} + e_t, e ~ N(0, 1 %)."""
+def panel(
+    tickers: int, bars: int, phi: float, seed: int, split: bool = False
+) -> dict[str, pd.Series]:
+    """Seeded closes whose log returns follow r_t = phi r_{t-1} + e_t, e ~ N(0, 1 %); with
+    ``split``, the second half of the tickers have -phi (tickers that differ)."""
     generator = np.random.default_rng(seed)
     index = pd.bdate_range("2015-01-02", periods=bars, name="date")
     series = {}
     for number in range(tickers):
         noise = generator.normal(0.0, 0.01, bars)
         returns = np.zeros(bars)
+        sign = -1.0 if split and number >= tickers // 2 else 1.0
         for t in range(1, bars):
-            returns[t] = phi * returns[t - 1] + noise[t]
+            returns[t] = sign * phi * returns[t - 1] + noise[t]
         series[f"S{number:03d}"] = pd.Series(100 * np.exp(np.cumsum(returns)), index=index)
     return series
 
@@ -61,7 +66,14 @@ def stocks6() -> dict[str, pd.Series]:
     }
 
 
-def judge(series: dict[str, pd.Series], scope: str, epochs: int, seed: int, calendar: str) -> dict:
+def judge(
+    series: dict[str, pd.Series],
+    scope: str,
+    epochs: int,
+    seed: int,
+    calendar: str,
+    embedding: int = 0,
+) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         config = load_config(
             "quick",
@@ -72,6 +84,7 @@ def judge(series: dict[str, pd.Series], scope: str, epochs: int, seed: int, cale
                 f"data.calendar={calendar}",
                 "model.layers=[{type: lstm, units: 16}]",
                 f"model.scope={scope}",
+                f"model.ticker_embedding={embedding}",
                 f"train.epochs={epochs}",
                 f"train.seed={seed}",
                 "train.progress=none",
@@ -303,6 +316,41 @@ def nightly(tickers: int, bars: int, epochs: int, new_bars: int = 5) -> None:
     )
 
 
+def embedding(tickers: int, bars: int, epochs: int, seeds: int) -> None:
+    """Tickers that differ: half follow r_t = +0.3 r_{t-1} + e_t, half -0.3. One network
+    without a ticker embedding, with one (D = 2), and one network per ticker, on the same
+    panel and test bars; ``seeds`` panels."""
+    lines = [
+        f"Measured {dt.date.today()} on this machine; {tickers} seeded tickers × {bars} bars "
+        f"whose log returns follow r_t = ±0.3 r_(t-1) + e_t (half +, half −), {epochs} epochs, "
+        "log-return target, LSTM(16). Pooled DM: one-sided against naive on the daily mean "
+        "loss differential; IC: mean daily rank IC (p for IC > 0); book: top/bottom fifth, "
+        "net bp a bar after 5 bp a side.",
+        "",
+        "| panel | model | seconds | beat naive (BH) | median rmse_ratio | pooled DM p | IC (p) "
+        "| book bp/bar |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for seed in range(seeds):
+        series = panel(tickers, bars, 0.3, seed=200 + seed, split=True)
+        for name, scope, size in (
+            ("global", "global", 0),
+            ("global + embedding (D = 2)", "global", 2),
+            ("local", "local", 0),
+        ):
+            row = judge(series, scope, epochs, seed=0, calendar="business", embedding=size)
+            line = (
+                f"| seed {seed} | {name} | {row['seconds']:.1f} | {row['beat']} of "
+                f"{row['tickers']} | {row['median_ratio']:.4f} | {cell(row['pooled_p'])} "
+                f"| {cell(row['ic'])} ({cell(row['ic_p'])}) "
+                f"| {cell((row['model_net'] or np.nan) * 1e4)} |"
+            )
+            lines.append(line)
+            print(line, flush=True)
+    heading = "## Ticker embedding on tickers that differ (bench/global_model.py --embedding)"
+    update_results({heading: "\n".join(lines)})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tickers", type=int, default=30)
@@ -316,6 +364,9 @@ def main() -> None:
     parser.add_argument(
         "--nightly", action="store_true", help="time train and update at each scope instead"
     )
+    parser.add_argument(
+        "--embedding", action="store_true", help="tickers that differ: with and without one"
+    )
     parser.add_argument("--run-variant", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.run_variant:
@@ -328,6 +379,9 @@ def main() -> None:
         return
     if args.nightly:
         nightly(args.tickers, args.bars, args.epochs)
+        return
+    if args.embedding:
+        embedding(args.tickers, args.bars, args.epochs, args.seeds)
         return
     panels = []
     for seed in range(args.seeds):

@@ -367,9 +367,9 @@ def test_the_pooled_head_to_head_is_the_dm_test_of_the_daily_mean_differential()
 
 
 def test_compare_tickers_sets_the_global_model_beside_one_network_each(tmp_path, capsys):
-    """compare --tickers: both scopes on the same tickers and test bars in one leaderboard
-    with q-values and the head-to-head test, the scopes beside reversal and momentum with
-    the seconds each fit took, a page; --folds with --tickers is one line, exit 2."""
+    """compare --tickers --folds 2: both scopes on the same tickers, folds and test bars in
+    one leaderboard with q-values and the head-to-head test, the scopes beside reversal and
+    momentum with the seconds each fit took, a page; --models with --tickers is one line."""
     import json
 
     from forecast.cli import main
@@ -393,7 +393,7 @@ def test_compare_tickers_sets_the_global_model_beside_one_network_each(tmp_path,
         *("--set", "evaluation.baselines=[]"),
         *("--tickers", "T0,T1,T2,T3,NOPE", "--out", str(out)),
     ]
-    assert main([*arguments, "--json"]) == 0
+    assert main([*arguments, "--folds", "2", "--json"]) == 0
     document = json.loads(capsys.readouterr().out)
     table = pd.read_csv(out / "compare.csv")
     assert len(document["table"]) == len(table) == 9  # 4 tickers × 2 scopes, NOPE an error
@@ -418,8 +418,10 @@ def test_compare_tickers_sets_the_global_model_beside_one_network_each(tmp_path,
     assert f"global: {beat} of 4 tickers beat naive after Benjamini–Hochberg" in document["verdict"]
     assert "reversal" in document["verdict"] and "momentum" in document["verdict"]
     assert "chart-scopes" in (out / "report.html").read_text()
-    assert main([*arguments[:-2], "--folds", "3"]) == 2
-    assert "--folds 3 with --tickers" in capsys.readouterr().err
+    assert summary["folds"] == 2 and len(summary["fold_starts"]) == 2
+    assert document["verdict"].startswith("Over 2 walk-forward folds: global:")
+    assert main([*arguments[:-2], "--models", "lstm"]) == 2
+    assert "--models lstm with --tickers" in capsys.readouterr().err
 
 
 def test_live_records_pooled_across_tickers_are_the_dm_test_of_the_daily_mean():

@@ -318,7 +318,12 @@ def _compare(commands) -> None:
         help="comma-separated families (lstm,gru,simple_rnn,mlp,lstm_direct; default "
         "lstm,gru,simple_rnn,mlp; lstm_direct: 20 outputs, one per bar ahead)",
     )
-    compare.add_argument("--folds", type=int, default=None, help="expanding-window folds (5)")
+    compare.add_argument(
+        "--folds",
+        type=int,
+        default=None,
+        help="expanding-window folds (5; with --tickers 1: one test period)",
+    )
     _tickers(
         compare,
         "compare the config's model fitted once across these tickers (global) and once per "

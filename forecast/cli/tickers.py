@@ -50,16 +50,20 @@ def compare_scopes_command(args: argparse.Namespace) -> int:
     from forecast.commands.scopes import compare_scopes
     from forecast.data.tickers import read_tickers
 
-    for flag, value in (("--models", args.models), ("--folds", args.folds)):
-        if value is not None:
-            raise UserError(
-                f"compare {flag} {value} with --tickers: the tickers compare the config's model "
-                f"fitted globally and per ticker on one test period; drop {flag}"
-            )
+    if args.models is not None:
+        raise UserError(
+            f"compare --models {args.models} with --tickers: the tickers compare the config's "
+            f"model fitted globally and per ticker; drop --models"
+        )
     tickers = read_tickers(args.tickers, args.tickers_file, command="compare")
     config = load(args)
     result = compare_scopes(
-        config, tickers, out=args.out, refresh=args.refresh, overwrite=args.overwrite
+        config,
+        tickers,
+        out=args.out,
+        refresh=args.refresh,
+        overwrite=args.overwrite,
+        folds=1 if args.folds is None else args.folds,
     )
     if printed_json(args, result, table=True):
         return 0

@@ -71,7 +71,7 @@ def judge_scopes(
     errors = {**(errors or {}), **fitted["global"].panel_.errors}
     table = leaderboard(judged, predictions, errors)
     scopes = scope_table(judged, fitted)
-    head = _head_to_head_panel(predictions)
+    head = head_to_head_panel(predictions)
     test = pooled_dm(head, against="local") if len(head) else None
     summary = {
         "tickers": list(fitted["global"].members_),
@@ -94,7 +94,7 @@ def judge_scopes(
         verdict=summary["verdict"],
         config=fitted["global"].config,
         forecaster=fitted,
-        detail={"scopes": scopes, "books": books},
+        detail={"scopes": scopes, "books": books, "predictions": predictions},
     )
 
 
@@ -105,15 +105,26 @@ def compare_scopes(
     refresh: bool = False,
     overwrite: bool = False,
     echo: Callable[[str], None] = print,
+    folds: int = 1,
 ) -> Result:
-    """Load ``tickers`` from the config's source, ``judge_scopes`` them, and write the
-    comparison (this module's folder)."""
+    """Load ``tickers`` from the config's source, ``judge_scopes`` them (over ``folds``
+    walk-forward folds of the panel's calendar when more than one), and write the comparison
+    (this module's folder)."""
+    from forecast.errors import UserError, named
+
+    if folds < 1:
+        raise UserError(f"{named('folds', folds)}: must be >= 1")
     tracking.check_available(config)
     markets, errors = load_tickers(config, tickers, refresh=refresh)
     with runs.new_folder(
         config.output.runs_dir, "global-vs-local", "compare", out=out, overwrite=overwrite
     ) as folder:
-        judged = judge_scopes(config, markets, errors, echo=echo)
+        if folds > 1:
+            from forecast.commands.scope_folds import judge_scope_folds
+
+            judged = judge_scope_folds(config, markets, folds, errors, echo=echo)
+        else:
+            judged = judge_scopes(config, markets, errors, echo=echo)
         _write(folder, judged)
         result = replace(judged, folder=folder)
     tracking.log_result(config, "compare", result)
@@ -209,19 +220,19 @@ def scope_table(judged: dict[str, Result], fitted: dict[str, Forecaster]) -> pd.
                 "ic_mean": cross.get("ic_mean"),
                 "ic_t": cross.get("ic_t"),
                 "ic_p_value": cross.get("ic_p_value"),
-                **_book(cross.get("books", {}).get("model")),
+                **book_columns(cross.get("books", {}).get("model")),
                 "train_seconds": round(fitted[scope].train_seconds_, 2),
             }
         )
     books = (judged["global"].summary["cross_section"] or {}).get("books", {})
     for name in SIGNALS:
         if name in books:
-            rows.append({"method": name, **_book(books[name])})
+            rows.append({"method": name, **book_columns(books[name])})
     table = pd.DataFrame(rows)
     return table.astype({"tickers": "Int64", "beat_naive_bh": "Int64"})  # the signals: none
 
 
-def _book(book: dict[str, Any] | None) -> dict[str, Any]:
+def book_columns(book: dict[str, Any] | None) -> dict[str, Any]:
     if not book or not book.get("bars"):
         return {}
     net = book["net_mean_return"]
@@ -233,7 +244,7 @@ def _book(book: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
-def _head_to_head_panel(predictions: dict[str, dict[str, pd.DataFrame]]) -> pd.DataFrame:
+def head_to_head_panel(predictions: dict[str, dict[str, pd.DataFrame]]) -> pd.DataFrame:
     """Long rows (date, ticker, actual, predicted: global's, local: local's) on the test
     bars both scopes forecast."""
     frames = []

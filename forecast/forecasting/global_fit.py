@@ -40,7 +40,7 @@ def fit_global(
     the tickers fitted."""
     from forecast.model.train import train_network
 
-    markets = _markets(forecaster.config, series)
+    markets = markets_of(forecaster.config, series)
     config, panel = _panel(forecaster.config, markets, scalers)
     if config.model.ticker_embedding and indices is None:
         indices = {ticker: index for index, ticker in enumerate(panel.datasets)}
@@ -82,7 +82,7 @@ def fit_local(
     """One network per ticker. Each is cut as a single run of its bars would be, or, where
     the config carries cut dates (``data.test_start``, ``train.validation_start``: a
     global fit's, to judge both scopes on the same test bars), at those dates."""
-    markets = _markets(forecaster.config, series)
+    markets = markets_of(forecaster.config, series)
     forecaster.members_ = {}
     started = time.perf_counter()
     for ticker, market in markets.items():
@@ -95,7 +95,7 @@ def fit_local(
     return forecaster
 
 
-def _markets(config: Config, series: Mapping[str, Any]) -> dict[str, MarketData]:
+def markets_of(config: Config, series: Mapping[str, Any]) -> dict[str, MarketData]:
     """Each ticker's bars as MarketData, all at one interval."""
     if not series:
         raise UserError(f"{named('bars')}: an empty mapping; give at least one ticker's bars")
@@ -119,7 +119,13 @@ def _panel(
 ) -> tuple[Config, Panel]:
     """The tickers cut at the panel's dates, and the config carrying those cuts."""
     first = next(iter(markets.values()))
-    config = replace(config, data=replace(first.data, ticker=config.data.ticker))
+    data = replace(  # the bars' resolved interval, calendar and zone; the config's split
+        first.data,
+        ticker=config.data.ticker,
+        test_fraction=config.data.test_fraction,
+        test_start=config.data.test_start,
+    )
+    config = replace(config, data=data)
     panel = panel_datasets(
         {ticker: market.bars for ticker, market in markets.items()},
         WindowSpec.from_config(config),
