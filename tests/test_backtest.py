@@ -162,7 +162,7 @@ def test_compare_command_end_to_end(tmp_path, capsys, monkeypatch):
             "--set",
             "train.epochs=1",
             "--models",
-            "lstm,gru,simple_rnn,mlp",
+            "gru,mlp",
             "--folds",
             "1",
             "--out",
@@ -172,9 +172,7 @@ def test_compare_command_end_to_end(tmp_path, capsys, monkeypatch):
     assert code == 0
     table = pd.read_csv(tmp_path / "cmp" / "compare.csv")
     assert list(table["method"]) == [
-        "lstm",
         "gru",
-        "simple_rnn",
         "mlp",
         "naive",
         "drift",

@@ -391,15 +391,15 @@ def test_compare_tickers_sets_the_global_model_beside_one_network_each(tmp_path,
         ),
         *("--set", "model.layers.2.units=4", "--set", f"output.runs_dir={tmp_path}"),
         *("--set", "evaluation.baselines=[]"),
-        *("--tickers", "T0,T1,T2,T3,NOPE", "--out", str(out)),
+        *("--tickers", "T0,T1,T2,NOPE", "--out", str(out)),
     ]
     assert main([*arguments, "--folds", "2", "--json"]) == 0
     document = json.loads(capsys.readouterr().out)
     table = pd.read_csv(out / "compare.csv")
-    assert len(document["table"]) == len(table) == 9  # 4 tickers × 2 scopes, NOPE an error
+    assert len(document["table"]) == len(table) == 7  # 3 tickers × 2 scopes, NOPE an error
     tested = table[table["status"] == "ok"]
     assert sorted(set(zip(tested["ticker"], tested["scope"]))) == [
-        (ticker, scope) for ticker in ("T0", "T1", "T2", "T3") for scope in ("global", "local")
+        (ticker, scope) for ticker in ("T0", "T1", "T2") for scope in ("global", "local")
     ]
     sizes = tested.pivot(index="ticker", columns="scope", values="n_test")
     assert (sizes["global"] == sizes["local"]).all()  # the same test bars
@@ -410,12 +410,12 @@ def test_compare_tickers_sets_the_global_model_beside_one_network_each(tmp_path,
     scopes = pd.read_csv(out / "scopes.csv").set_index("method")
     assert list(scopes.index) == ["global", "local", "reversal", "momentum"]
     assert (scopes.loc[["global", "local"], "train_seconds"] > 0).all()
-    assert scopes.loc["global", "tickers"] == scopes.loc["local", "tickers"] == 4
+    assert scopes.loc["global", "tickers"] == scopes.loc["local", "tickers"] == 3
     summary = json.loads((out / "compare.json").read_text())
     assert summary["verdict"] == document["verdict"]
     assert f"pooled DM over {int(sizes['global'].iloc[0])} dates" in document["verdict"]
     beat = int(scopes.loc["global", "beat_naive_bh"])
-    assert f"global: {beat} of 4 tickers beat naive after Benjamini–Hochberg" in document["verdict"]
+    assert f"global: {beat} of 3 tickers beat naive after Benjamini–Hochberg" in document["verdict"]
     assert "reversal" in document["verdict"] and "momentum" in document["verdict"]
     assert "chart-scopes" in (out / "report.html").read_text()
     assert summary["folds"] == 2 and len(summary["fold_starts"]) == 2
