@@ -164,6 +164,12 @@ def versus_strongest(label: str, ratio: float, p_value: float | None, subject: s
     return f"{subject} is no better than {label} ({numbers}: within noise)"
 
 
+def tested(metrics: dict) -> bool:
+    """Whether a metrics.json scored test rows; a production fit's has none (the config's
+    ``data.production_fit`` says the same before anything is scored)."""
+    return bool(metrics.get("n_test"))
+
+
 def production_text() -> str:
     """What a production fit is, with the commands that score one (as the user calls them)."""
     return (

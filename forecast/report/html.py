@@ -50,9 +50,9 @@ def _warnings_section(lines: list[str] | tuple[str, ...]) -> str:
 
 
 def _metrics_section(metrics: dict, words: str, chart: str = "") -> str:
-    if not metrics.get("n_test"):
-        from forecast.evaluation.metrics import production_text
+    from forecast.evaluation.metrics import production_text, tested
 
+    if not tested(metrics):
         return (
             f"<h2>Production fit</h2><p>This run is {html.escape(production_text())} (with "
             f"RUN the folder of this page).</p>"

@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 
 from forecast.evaluation.bands import band_p_values
-from forecast.evaluation.metrics import metrics_verdict, production_text
+from forecast.evaluation.metrics import metrics_verdict, production_text, tested
 
 
 def format_band_table(bands: pd.DataFrame) -> str:
@@ -59,7 +59,7 @@ def format_backtest_table(table: pd.DataFrame) -> str:
 def format_metrics_table(metrics: dict[str, Any]) -> str:
     """A short text table: model vs naive RMSE / MAE / MAPE, and the verdict with its test
     (a production fit has no test rows, and says so)."""
-    if not metrics.get("n_test"):
+    if not tested(metrics):
         text = production_text()
         return text[0].upper() + text[1:] + "."
     lines = [

@@ -20,6 +20,7 @@ import pandas as pd
 from forecast.base.marker import MARKER
 from forecast.base.names import safe_name
 from forecast.base.values import read_json
+from forecast.evaluation.metrics import tested
 from forecast.evaluation.scoring import method_metrics
 from forecast.evaluation.significance import SIGNIFICANCE, benjamini_hochberg
 
@@ -85,7 +86,7 @@ def ticker_row(folder: Path, ticker: str, error: str | None = None) -> dict[str,
         last_close=float(prices[-1]),
         run_folder=f"runs/{name}",
     )
-    if metrics["n_test"]:  # a production fit (after --update) has no test rows
+    if tested(metrics):  # a production fit (after --update) has no test rows
         predictions = pd.read_csv(run / "predictions.csv")
         scores = method_metrics(
             predictions["actual"].to_numpy(),
