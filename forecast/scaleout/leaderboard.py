@@ -167,9 +167,9 @@ def batch_verdict(table: pd.DataFrame) -> str:
     lower = int((ok["rmse_ratio"].astype("float64") < 1).sum())
     errors = len(table) - len(ok)
     failed = f" ({errors} failed: see the error rows)" if errors else ""
-    tested = ok[ok["n_test"].astype("float64") > 0]
+    with_tests = ok[ok["n_test"].astype("float64") > 0]
     line = (
-        f"{below('dm_p_value')} of {len(tested)} tickers beat naive significantly (DM, "
+        f"{below('dm_p_value')} of {len(with_tests)} tickers beat naive significantly (DM, "
         f"squared error){failed}, {below('dm_q_value')} after Benjamini–Hochberg at 5 %, "
         f"and {below('strongest_dm_q_value')} beat their strongest baseline of naive, drift, "
         f"ARIMA, ETS and Theta after it; "
