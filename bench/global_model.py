@@ -5,6 +5,7 @@ the same tickers, dates and test bars, judged by ``forecast.judge_tickers``.
     python bench/global_model.py --universe 500 --bars 5040 [--rounds 2]  # memory, speed
     python bench/global_model.py --nightly      # train and update seconds at each scope
     python bench/global_model.py --embedding    # tickers that differ: a ticker embedding
+    python bench/global_model.py --null 20      # random walks: how often anything looks real
 
 Panels: seeded log returns that share a reversal term (r_t = -0.3 r_{t-1} + noise, each
 ticker too short for a network of its own to learn it reliably), a pure random-walk panel
@@ -351,6 +352,43 @@ def embedding(tickers: int, bars: int, epochs: int, seeds: int) -> None:
     update_results({heading: "\n".join(lines)})
 
 
+def null(tickers: int, bars: int, epochs: int, seeds: int) -> None:
+    """Random-walk panels, where there is nothing to find: the global model on ``seeds``
+    panels; how often anything looks significant (it should be about 5 % at the 5 % level,
+    and no more)."""
+    import math
+
+    rows = []
+    for seed in range(seeds):
+        row = judge(panel(tickers, bars, 0.0, seed=1000 + seed), "global", epochs, 0, "business")
+        rows.append(row)
+        print(seed, row, flush=True)
+    beat = sum(row["beat"] > 0 for row in rows)
+    pooled = sum((row["pooled_p"] or 1.0) < 0.05 for row in rows)
+    ic = sum((row["ic_p"] if row["ic_p"] is not None else 1.0) < 0.05 for row in rows)
+    ic_two = sum(
+        row["ic_p"] is not None and min(row["ic_p"], 1 - row["ic_p"]) < 0.025 for row in rows
+    )
+    book = [row["model_net"] for row in rows if row["model_net"] is not None]
+    text = (
+        f"Measured {dt.date.today()} on this machine: {seeds} seeded random-walk panels of "
+        f"{tickers} tickers × {bars} bars (nothing to find), one global network each "
+        f"(log-return target, LSTM(16), {epochs} epochs).\n\n"
+        f"| what | panels | share | expected by chance |\n|---|---:|---:|---:|\n"
+        f"| any ticker beats naive after Benjamini–Hochberg | {beat} | {beat / seeds:.0%} "
+        f"| ≤ 5 % |\n"
+        f"| pooled DM p < 0.05 (one-sided) | {pooled} | {pooled / seeds:.0%} | 5 % |\n"
+        f"| rank IC p < 0.05 (one-sided, IC > 0) | {ic} | {ic / seeds:.0%} | 5 % |\n"
+        f"| rank IC t outside ±1.96 (two-sided) | {ic_two} | {ic_two / seeds:.0%} | 5 % |\n\n"
+        f"The long–short book's mean net return: {np.mean(book) * 1e4:+.1f} bp a bar over the "
+        f"panels (its cost is 5 bp a side; its gross is noise)."
+        if book and not math.isnan(np.mean(book))
+        else ""
+    )
+    print(text)
+    update_results({"## Global model on random walks (bench/global_model.py --null)": text})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tickers", type=int, default=30)
@@ -367,6 +405,9 @@ def main() -> None:
     parser.add_argument(
         "--embedding", action="store_true", help="tickers that differ: with and without one"
     )
+    parser.add_argument(
+        "--null", type=int, default=0, metavar="N", help="N random-walk panels: false positives"
+    )
     parser.add_argument("--run-variant", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.run_variant:
@@ -382,6 +423,9 @@ def main() -> None:
         return
     if args.embedding:
         embedding(args.tickers, args.bars, args.epochs, args.seeds)
+        return
+    if args.null:
+        null(args.tickers, args.bars, args.epochs, args.null)
         return
     panels = []
     for seed in range(args.seeds):

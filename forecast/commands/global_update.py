@@ -2,7 +2,7 @@
 ticker's newest bars in one step, into a new global folder.
 
 Each ticker's newer bars are read and checked as a single run's update reads them
-(``update._plan``: they continue its bars, overlapping bars revised by a dividend are
+(``update.plan_update``: they continue its bars, overlapping bars revised by a dividend are
 counted, its scaler is kept). The one network is then warm-started from the parent's weights
 and optimizer state and trained ``train.update_epochs`` epochs (or ``--epochs``) on the
 pooled windows of every ticker's bars, cut at one calendar again (a production fit: the
@@ -26,7 +26,7 @@ from forecast.base.names import safe_name
 from forecast.base.values import json_ready, read_json
 from forecast.commands.fitting import write_scores
 from forecast.commands.result import Result
-from forecast.commands.update import UpdatePlan, _plan, updated_config
+from forecast.commands.update import UpdatePlan, plan_update, updated_config
 from forecast.errors import DataError, UserError, named
 from forecast.forecasting import state
 from forecast.forecasting.forecaster import Forecaster
@@ -55,7 +55,7 @@ def update_global(
         errors: dict[str, str] = {}
         for ticker in parent["tickers"]:
             try:
-                plans[ticker] = _plan(
+                plans[ticker] = plan_update(
                     folder / "runs" / safe_name(ticker),
                     data_path=data_path,
                     refresh=refresh,

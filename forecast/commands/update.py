@@ -145,7 +145,7 @@ def update(
     the driver's rows); ``parent_record``: where the parent will be kept, as run.json should
     name it (a batch moves it), else its own path."""
     with writing(run_dir, "update (reading its parent)", only_if=RUN_FILES):  # consistent
-        plan = _plan(run_dir, data_path, refresh, epochs, refit, newer, parent_record)
+        plan = plan_update(run_dir, data_path, refresh, epochs, refit, newer, parent_record)
     config, label = plan.config, plan.market.label
     with runs.new_folder(config.output.runs_dir, config.data.ticker, "update", out=out) as folder:
         atomic.write_json(folder / runs.UPDATE, plan.record)  # first: a resume knows it
@@ -181,7 +181,7 @@ class UpdatePlan:
     carried: dict[str, bytes]  # the lineage's journal.csv and adaptive.json, as they were
 
 
-def _plan(
+def plan_update(
     run_dir: str | Path,
     data_path: str | Path | None,
     refresh: bool,
