@@ -45,9 +45,11 @@ def judge_scopes(
 ) -> Result:
     """Fit ``config``'s model once across ``series`` (ticker → bars, as ``Forecaster.fit``
     takes them) and once per ticker, and judge both on the same test bars; nothing is
-    written. ``table``: the leaderboard per (ticker, scope); ``detail``: the scopes beside
-    the signals (``scope_table``); ``forecaster``: the fits, by scope. ``errors``: tickers
-    already left out (loading), as error rows."""
+    written. ``table``: the leaderboard per (ticker, scope); ``detail``: ``scopes`` (the
+    scopes beside the signals, ``scope_table``), ``books`` (each long–short book's net
+    return per date) and ``predictions`` (each scope's test predictions, by ticker);
+    ``forecaster``: the fits, by scope. ``errors``: tickers already left out (loading), as
+    error rows."""
     from forecast.evaluation.cross_section import pooled_dm
     from forecast.evaluation.significance import verdict_word
 
