@@ -2,7 +2,7 @@
 the same tickers, dates and test bars, judged by ``forecast.judge_tickers``.
 
     python bench/global_model.py [--tickers 30] [--bars 300] [--seeds 2] [--epochs 15]
-    python bench/global_model.py --universe 500 --bars 5040 [--rounds 2]  # memory, speed
+    python bench/global_model.py --universe 50,500 --bars 5040 [--rounds 2]  # memory, speed
     python bench/global_model.py --nightly      # train and update seconds at each scope
     python bench/global_model.py --embedding    # tickers that differ: a ticker embedding
     python bench/global_model.py --null 20      # random walks: how often anything looks real
@@ -179,54 +179,56 @@ def universe_run(variant: str, tickers: int, bars: int, epochs: int) -> dict:
     }
 
 
-def universe(tickers: int, bars: int, epochs: int, rounds: int) -> None:
-    """Memory and speed at universe scale: a seeded random-walk panel of ``tickers`` ×
-    ``bars``, the reference lookback (60), an LSTM(16) at batch 1024; each variant in a fresh
-    process (its own peak RSS), interleaved over ``rounds``."""
+def universe(sizes: list[int], bars: int, epochs: int, rounds: int) -> None:
+    """Memory and speed at universe scale: seeded random-walk panels of each of ``sizes``
+    tickers × ``bars``, the reference lookback (60), an LSTM(16) at batch 1024; each variant
+    in a fresh process (its own peak RSS), interleaved over ``rounds``."""
     import json
     import subprocess
 
-    results: dict[str, list[dict]] = {variant: [] for variant in VARIANTS}
-    for _ in range(rounds):
-        for variant in VARIANTS:
-            done = subprocess.run(
-                [
-                    sys.executable,
-                    __file__,
-                    "--run-variant",
-                    variant,
-                    "--universe",
-                    str(tickers),
-                    "--bars",
-                    str(bars),
-                    "--epochs",
-                    str(epochs),
-                ],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            row = json.loads(done.stdout.strip().splitlines()[-1])
-            results[variant].append(row)
-            print(row, flush=True)
-    base = np.median([row["rate"] for row in results["in memory"]])
     lines = []
-    for variant, rows in results.items():
-        rate = np.median([row["rate"] for row in rows])
-        lines.append(
-            f"| {variant} | {rows[0]['windows']:,} | {np.median([r['built'] for r in rows]):.0f} "
-            f"| {np.median([r['seconds'] for r in rows]):.1f} | {rate:,.0f} | {rate / base:.2f} "
-            f"| {max(r['peak_mb'] for r in rows):,.0f} MB |"
-        )
+    for tickers in sizes:
+        results: dict[str, list[dict]] = {variant: [] for variant in VARIANTS}
+        for _ in range(rounds):
+            for variant in VARIANTS:
+                done = subprocess.run(
+                    [
+                        sys.executable,
+                        __file__,
+                        "--run-variant",
+                        variant,
+                        "--universe",
+                        str(tickers),
+                        "--bars",
+                        str(bars),
+                        "--epochs",
+                        str(epochs),
+                    ],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                row = json.loads(done.stdout.strip().splitlines()[-1])
+                results[variant].append(row)
+                print(row, flush=True)
+        base = np.median([row["rate"] for row in results["in memory"]])
+        for variant, rows in results.items():
+            rate = np.median([row["rate"] for row in rows])
+            lines.append(
+                f"| {tickers} × {bars} | {variant} | {rows[0]['windows']:,} "
+                f"| {np.median([r['built'] for r in rows]):.0f} "
+                f"| {np.median([r['seconds'] for r in rows]):.1f} | {rate:,.0f} "
+                f"| {rate / base:.2f} | {max(r['peak_mb'] for r in rows):,.0f} MB |"
+            )
     heading = "## Global model at universe scale (bench/global_model.py --universe)"
     text = (
-        f"Measured {dt.date.today()} on this machine: a seeded random-walk panel of {tickers} "
-        f"tickers × {bars} bars, lookback 60, LSTM(16), batch 1024, {epochs} epoch(s), float32; "
-        f"each variant in a fresh process, interleaved, {rounds} rounds (medians; peak RSS the "
-        f"largest). "
+        f"Measured {dt.date.today()} on this machine: seeded random-walk panels, lookback 60, "
+        f"LSTM(16), batch 1024, {epochs} epoch(s), float32; each variant in a fresh process, "
+        f"interleaved, {rounds} rounds (medians; peak RSS the largest). "
         + "; ".join(f"{name}: {words}" for name, words in VARIANTS.items())
-        + ".\n\n| variant | windows | seconds to window | seconds training | windows/s "
-        "| ÷ in memory | peak RSS |\n|---|---:|---:|---:|---:|---:|---:|\n" + "\n".join(lines)
+        + ".\n\n| panel | variant | windows | seconds to window | seconds training "
+        "| windows/s | ÷ in memory | peak RSS |\n|---|---|---:|---:|---:|---:|---:|---:|\n"
+        + "\n".join(lines)
     )
     print(text)
     update_results({heading: text})
@@ -396,7 +398,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument(
-        "--universe", type=int, default=0, metavar="N", help="measure N tickers × --bars instead"
+        "--universe",
+        default="",
+        metavar="N[,N]",
+        help="measure N tickers × --bars instead (several sizes: comma-separated)",
     )
     parser.add_argument("--rounds", type=int, default=2, help="--universe: interleaved rounds")
     parser.add_argument(
@@ -413,10 +418,12 @@ def main() -> None:
     if args.run_variant:
         import json
 
-        print(json.dumps(universe_run(args.run_variant, args.universe, args.bars, args.epochs)))
+        size = int(args.universe)
+        print(json.dumps(universe_run(args.run_variant, size, args.bars, args.epochs)))
         return
     if args.universe:
-        universe(args.universe, args.bars, epochs=1, rounds=args.rounds)
+        sizes = [int(size) for size in args.universe.split(",")]
+        universe(sizes, args.bars, epochs=1, rounds=args.rounds)
         return
     if args.nightly:
         nightly(args.tickers, args.bars, args.epochs)
