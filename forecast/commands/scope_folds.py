@@ -25,9 +25,11 @@ from forecast.commands.result import Result
 from forecast.commands.scopes import (
     SCOPES,
     SIGNALS,
+    board,
     book_columns,
     head_to_head_panel,
     judge_scopes,
+    scope_row,
     scopes_verdict,
 )
 from forecast.config import Config
@@ -147,23 +149,7 @@ def _leaderboard(
             values = pd.to_numeric(table[column], errors="coerce").to_numpy(dtype="float64")
             table[column.replace("p_value", "q_value")] = benjamini_hochberg(values)
         parts.append(table)
-    columns = [
-        "ticker",
-        "scope",
-        "status",
-        *COLUMNS,
-        "dm_q_value",
-        "timing_q_value",
-        "head_to_head_p_value",
-        "head_to_head_q_value",
-    ]
-    table = pd.concat(parts, ignore_index=True).sort_values(["ticker", "scope"], kind="stable")
-    table = table.reindex(columns=columns).reset_index(drop=True)
-    table["message"] = ""
-    failed = pd.DataFrame(
-        [{"ticker": ticker, "status": "error", "message": text} for ticker, text in errors.items()]
-    )
-    return pd.concat([table, failed], ignore_index=True) if len(failed) else table
+    return board(parts, errors)
 
 
 def _scope_table(
@@ -195,22 +181,7 @@ def _scope_table(
             for name in SIGNALS:
                 signals.setdefault(name, (series[f"{name}_net"], judged["books"][name]))
         cross[scope] = judged or None
-        rows.append(
-            {
-                "method": scope,
-                "tickers": len(tested),
-                "beat_naive_bh": int((tested["dm_q_value"] < 0.05).sum()),
-                "median_rmse_ratio": float(np.nanmedian(tested["rmse_ratio"]))
-                if len(tested)
-                else None,
-                "pooled_dm_p_value": judged.get("pooled_dm_p_value"),
-                "ic_mean": judged.get("ic_mean"),
-                "ic_t": judged.get("ic_t"),
-                "ic_p_value": judged.get("ic_p_value"),
-                **book_columns(judged.get("books", {}).get("model")),
-                "train_seconds": round(seconds[scope], 2),
-            }
-        )
+        rows.append(scope_row(scope, tested, judged, seconds[scope]))
     for name, (series, book) in signals.items():
         rows.append({"method": name, **book_columns(book)})
         books[name] = series

@@ -182,6 +182,12 @@ def leaderboard(
         table["head_to_head_p_value"] = p_values
         table["head_to_head_q_value"] = benjamini_hochberg(np.asarray(p_values, dtype="float64"))
         parts.append(table)
+    return board(parts, errors)
+
+
+def board(parts: list[pd.DataFrame], errors: Mapping[str, str]) -> pd.DataFrame:
+    """Each scope's judged rows as one leaderboard, by ticker then scope, the columns in
+    their order, and an error row per ticker left out."""
     columns = [
         "ticker",
         "scope",
@@ -194,10 +200,10 @@ def leaderboard(
     ]
     table = pd.concat(parts, ignore_index=True).sort_values(["ticker", "scope"], kind="stable")
     table = table.reindex(columns=columns).reset_index(drop=True)
+    table["message"] = ""
     failed = pd.DataFrame(
         [{"ticker": ticker, "status": "error", "message": text} for ticker, text in errors.items()]
     )
-    table["message"] = ""
     return pd.concat([table, failed], ignore_index=True) if len(failed) else table
 
 
@@ -210,28 +216,31 @@ def scope_table(judged: dict[str, Result], fitted: dict[str, Forecaster]) -> pd.
     for scope in SCOPES:
         table, cross = judged[scope].table, judged[scope].summary["cross_section"] or {}
         tested = table[table["status"] == "ok"]
-        rows.append(
-            {
-                "method": scope,
-                "tickers": len(tested),
-                "beat_naive_bh": int((tested["dm_q_value"] < 0.05).sum()),
-                "median_rmse_ratio": float(np.nanmedian(tested["rmse_ratio"]))
-                if len(tested)
-                else None,
-                "pooled_dm_p_value": cross.get("pooled_dm_p_value"),
-                "ic_mean": cross.get("ic_mean"),
-                "ic_t": cross.get("ic_t"),
-                "ic_p_value": cross.get("ic_p_value"),
-                **book_columns(cross.get("books", {}).get("model")),
-                "train_seconds": round(fitted[scope].train_seconds_, 2),
-            }
-        )
+        rows.append(scope_row(scope, tested, cross, fitted[scope].train_seconds_))
     books = (judged["global"].summary["cross_section"] or {}).get("books", {})
     for name in SIGNALS:
         if name in books:
             rows.append({"method": name, **book_columns(books[name])})
     table = pd.DataFrame(rows)
     return table.astype({"tickers": "Int64", "beat_naive_bh": "Int64"})  # the signals: none
+
+
+def scope_row(
+    scope: str, tested: pd.DataFrame, cross: dict[str, Any], seconds: float
+) -> dict[str, Any]:
+    """One scope's row of ``scope_table``: its tested tickers' rows and cross-section."""
+    return {
+        "method": scope,
+        "tickers": len(tested),
+        "beat_naive_bh": int((tested["dm_q_value"] < 0.05).sum()),
+        "median_rmse_ratio": float(np.nanmedian(tested["rmse_ratio"])) if len(tested) else None,
+        "pooled_dm_p_value": cross.get("pooled_dm_p_value"),
+        "ic_mean": cross.get("ic_mean"),
+        "ic_t": cross.get("ic_t"),
+        "ic_p_value": cross.get("ic_p_value"),
+        **book_columns(cross.get("books", {}).get("model")),
+        "train_seconds": round(seconds, 2),
+    }
 
 
 def book_columns(book: dict[str, Any] | None) -> dict[str, Any]:
