@@ -34,8 +34,8 @@ def train_tickers(args: argparse.Namespace) -> int:
 
 
 def print_leaderboard(result, columns: list[str]) -> int:
-    """A leaderboard (batch, train --tickers): its columns, each error row's message, the
-    folder and the verdict."""
+    """A leaderboard (batch, train --tickers, compare --tickers, update on a global run): its
+    columns, each error row's message, the folder and the verdict."""
     table = result.table
     print(table[columns].to_string(index=False, na_rep="-", float_format=numbers(4)))
     for _, row in table[table["status"] == "error"].iterrows():

@@ -14,8 +14,9 @@ folder that reads like a batch's:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -30,6 +31,7 @@ from forecast.config import Config
 from forecast.errors import UserError
 from forecast.forecasting import state
 from forecast.forecasting.forecaster import Forecaster
+from forecast.forecasting.members import each_frame
 from forecast.store import runs, tracking
 from forecast.store.runs import PANEL
 
@@ -58,21 +60,38 @@ def train_global(
     ) as folder:
         forecaster = Forecaster(config).fit(markets, echo=echo)
         state.write_config(folder, forecaster.config)
-        scored: dict[str, dict] = {}  # each ticker's predictions and metrics, as written
-        for ticker, member in forecaster.members_.items():
-            path = folder / "runs" / safe_name(ticker)
-            details = {"global_run": str(folder)}
-
-            def scores(ticker=ticker, member=member, path=path, details=details) -> None:
-                scored[ticker] = write_scores(member, path, lambda line: None, details)
-
-            member.save(path, details, finish=scores)
+        scored = save_members(folder, forecaster, lambda ticker: {"global_run": str(folder)})
         judged = judge_tickers(forecaster, scored=scored)
         errors.update(forecaster.panel_.errors)
         table = leaderboard(judged.table, errors, forecaster)
         result = _write(folder, forecaster, table, judged, errors)
     tracking.log_result(forecaster.config, "train", result, history=forecaster.history_)
     return result
+
+
+def save_members(
+    folder: Path,
+    forecaster: Forecaster,
+    details: Callable[[str], dict[str, Any]],
+    carried: Mapping[str, Mapping[str, bytes]] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Each ticker's member as an ordinary run folder, ``folder/runs/TICKER``: its
+    ``carried`` files first (an update's lineage: journal, adaptive bands), then the
+    forecaster, its scores and page, run.json last with ``details(ticker)``. Returns what
+    each scored (``fitting.write_scores``), for judging without predicting again."""
+    scored: dict[str, dict[str, Any]] = {}
+    for ticker, member in forecaster.members_.items():
+        path = folder / "runs" / safe_name(ticker)
+        path.mkdir(parents=True, exist_ok=True)
+        for name, data in (carried or {}).get(ticker, {}).items():
+            atomic.write_bytes(path / name, data)
+        record = details(ticker)
+
+        def scores(ticker=ticker, member=member, path=path, record=record) -> None:
+            scored[ticker] = write_scores(member, path, lambda line: None, record)
+
+        member.save(path, record, finish=scores)
+    return scored
 
 
 def leaderboard(
@@ -111,10 +130,9 @@ def _write(
         interactive.save(folder / "batch.png", interactive.batch(table))
     charts = ()
     if judged.detail is not None:  # three or more tickers tested: the cross-section, drawn
-        from forecast.evaluation.cross_section import panel_series
         from forecast.report import cross_section
 
-        series = panel_series(**judged.detail)
+        series = judged.detail
         atomic.write_table(folder / "cross_section.csv", series.reset_index())
         atomic.write_figure(folder / "cross_section.png", cross_section.figure(series))
         interactive.save(folder / "cross_section.png", cross_section.interactive(series))
@@ -157,11 +175,7 @@ def members_each(folder: str | Path, command: Callable[[Path], Result]) -> Resul
     folder = Path(folder)
     tickers = read_json(folder / PANEL)["tickers"]
     results = {ticker: command(folder / "runs" / safe_name(ticker)) for ticker in tickers}
-    table = pd.concat(
-        [result.table.assign(ticker=ticker) for ticker, result in results.items()],
-        ignore_index=True,
-    )
-    table = table[["ticker", *[column for column in table if column != "ticker"]]]
+    table = each_frame(results, lambda result: result.table)
     return Result(
         folder=folder,
         table=table,

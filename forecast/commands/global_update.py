@@ -24,7 +24,7 @@ import pandas as pd
 from forecast.base import atomic
 from forecast.base.names import safe_name
 from forecast.base.values import json_ready, read_json
-from forecast.commands.fitting import write_scores
+from forecast.commands.global_run import save_members
 from forecast.commands.result import Result
 from forecast.commands.update import UpdatePlan, plan_update, updated_config
 from forecast.errors import DataError, UserError, named
@@ -90,17 +90,12 @@ def update_global(
             indices=_indices(folder, list(plans)),
         )
         state.write_config(new, forecaster.config)
-        for ticker, member in forecaster.members_.items():
-            path = new / "runs" / safe_name(ticker)
-            path.mkdir(parents=True)
-            for name, data in plans[ticker].carried.items():  # the lineage's record
-                atomic.write_bytes(path / name, data)
-            record = plans[ticker].record
-
-            def scores(member=member, path=path, record=record) -> None:
-                write_scores(member, path, lambda line: None, {"update": record})
-
-            member.save(path, {"global_run": str(new), "update": record}, finish=scores)
+        save_members(
+            new,
+            forecaster,
+            lambda ticker: {"global_run": str(new), "update": plans[ticker].record},
+            carried={ticker: plan.carried for ticker, plan in plans.items()},  # the lineage's
+        )
         errors.update(forecaster.panel_.errors)
         return _write(new, folder, forecaster, plans, errors)
 

@@ -41,11 +41,11 @@ def judge_tickers(
     test bars: ``table`` one row per ticker (``status`` ok, no test bars, or error with the
     panel's reason), ``summary`` the per-ticker metrics and the cross-section's numbers
     (with at least three tickers tested), ``verdict`` one line, ``detail`` what the
-    cross-section was judged on (``panel_series``' arguments; None with fewer tickers).
+    cross-section date by date (``panel_series``' frame; None with fewer tickers).
     ``k``, ``cost_bps``: the long–short book's tickers per side and cost (default: the
     config's evaluation). ``scored``: per ticker, the predictions and metrics a command
     already wrote (``fitting.write_scores``' return), so they are not computed again."""
-    from forecast.evaluation.cross_section import judge_panel, panel_of, panel_verdict
+    from forecast.evaluation.cross_section import judged_panel, panel_of, panel_verdict
     from forecast.evaluation.scoring import method_metrics
     from forecast.evaluation.significance import benjamini_hochberg
 
@@ -94,13 +94,11 @@ def judge_tickers(
         tested, {ticker: member.bars_["price"] for ticker, member in forecaster.members_.items()}
     )
     if found is not None:
-        detail = {  # what panel_series needs to draw the judgement date by date
-            "panel": found[0],
-            "closes": found[1],
-            "k": evaluation.long_short if k is None else k,
-            "cost_bps": evaluation.cost_bps if cost_bps is None else cost_bps,
-        }
-        judged = judge_panel(**detail)
+        judged, detail = judged_panel(
+            *found,
+            evaluation.long_short if k is None else k,
+            evaluation.cost_bps if cost_bps is None else cost_bps,
+        )
         line += ". " + panel_verdict(judged)
     summary = {
         "tickers": metrics,

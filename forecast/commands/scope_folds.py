@@ -27,7 +27,8 @@ from forecast.commands.scopes import (
     SIGNALS,
     board,
     book_columns,
-    head_to_head_panel,
+    global_vs_local,
+    head_to_head_p_value,
     judge_scopes,
     scope_row,
     scopes_verdict,
@@ -46,8 +47,6 @@ def judge_scope_folds(
     on all their test bars together; nothing is written."""
     from forecast.data.interval import format_timestamps
     from forecast.evaluation.backtest import make_folds
-    from forecast.evaluation.cross_section import pooled_dm
-    from forecast.evaluation.significance import verdict_word
     from forecast.forecasting.global_fit import markets_of
 
     say = echo or (lambda line: None)
@@ -89,8 +88,6 @@ def judge_scope_folds(
     }
     table = _leaderboard(joined, training, errors)
     scopes, books, cross = _scope_table(config, joined, closes, table, seconds)
-    head = head_to_head_panel(joined)
-    test = pooled_dm(head, against="local") if len(head) else None
     summary = {
         "folds": folds,
         "fold_starts": cuts,
@@ -98,11 +95,7 @@ def judge_scope_folds(
         "errors": errors,
         "scopes": cross,
         "train_seconds": seconds,
-        "global_vs_local": {
-            "dates": int(head["date"].nunique()) if len(head) else 0,
-            "p_value": None if test is None else test.p_value,
-            "word": verdict_word(np.nan if test is None else test.p_value),
-        },
+        "global_vs_local": global_vs_local(joined),
     }
     summary["verdict"] = f"Over {folds} walk-forward folds: " + scopes_verdict(summary, scopes)
     return Result(
@@ -122,8 +115,9 @@ def _leaderboard(
 ) -> pd.DataFrame:
     """A row per (ticker, scope) on all its folds' test bars, with BH across the tickers,
     and the head-to-head DM against the other scope on the bars both forecast."""
+    from forecast.evaluation.metrics import rmse
     from forecast.evaluation.scoring import method_metrics
-    from forecast.evaluation.significance import benjamini_hochberg, diebold_mariano
+    from forecast.evaluation.significance import benjamini_hochberg
 
     parts = []
     for scope in SCOPES:
@@ -137,12 +131,8 @@ def _leaderboard(
             )
             row = {"ticker": ticker, "scope": scope, "status": "ok", "n_test": len(frame)}
             row.update({key: scored.get(key) for key in COLUMNS if key in scored})
-            row["naive_rmse"] = float(np.sqrt(np.mean((naive - actual) ** 2)))
-            theirs = joined[other].get(ticker)
-            both = frame.merge(theirs[["date", "predicted"]], on="date", suffixes=("", "_other"))
-            row["head_to_head_p_value"] = diebold_mariano(
-                both["actual"].to_numpy(), both["predicted"].to_numpy(), both["predicted_other"]
-            ).p_value
+            row["naive_rmse"] = rmse(actual, naive)
+            row["head_to_head_p_value"] = head_to_head_p_value(frame, joined[other].get(ticker))
             rows.append(row)
         table = pd.DataFrame(rows)
         for column in ("dm_p_value", "timing_p_value", "head_to_head_p_value"):
@@ -161,7 +151,7 @@ def _scope_table(
 ) -> tuple[pd.DataFrame, dict[str, pd.Series], dict[str, Any]]:
     """(a row per scope and signal as ``scopes.scope_table`` has them, each book's net return
     per date, each scope's cross-section) on all the folds' test dates."""
-    from forecast.evaluation.cross_section import judge_panel, panel_of, panel_series
+    from forecast.evaluation.cross_section import judged_panel, panel_of
 
     rows, books, cross, signals = [], {}, {}, {}
     for scope in SCOPES:
@@ -169,14 +159,9 @@ def _scope_table(
         found = panel_of(joined[scope], closes)
         judged = {}
         if found is not None:
-            arguments = {
-                "panel": found[0],
-                "closes": found[1],
-                "k": config.evaluation.long_short,
-                "cost_bps": config.evaluation.cost_bps,
-            }
-            judged = judge_panel(**arguments)
-            series = panel_series(**arguments)
+            judged, series = judged_panel(
+                *found, config.evaluation.long_short, config.evaluation.cost_bps
+            )
             books[scope] = series["model_net"]
             for name in SIGNALS:
                 signals.setdefault(name, (series[f"{name}_net"], judged["books"][name]))

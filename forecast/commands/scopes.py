@@ -50,9 +50,6 @@ def judge_scopes(
     return per date) and ``predictions`` (each scope's test predictions, by ticker);
     ``forecaster``: the fits, by scope. ``errors``: tickers already left out (loading), as
     error rows."""
-    from forecast.evaluation.cross_section import pooled_dm
-    from forecast.evaluation.significance import verdict_word
-
     say = echo or (lambda line: None)
     fitted, judged, predictions = {}, {}, {}
     for scope in SCOPES:  # global first: the local fits take its cut dates and tickers
@@ -73,19 +70,13 @@ def judge_scopes(
     errors = {**(errors or {}), **fitted["global"].panel_.errors}
     table = leaderboard(judged, predictions, errors)
     scopes = scope_table(judged, fitted)
-    head = head_to_head_panel(predictions)
-    test = pooled_dm(head, against="local") if len(head) else None
     summary = {
         "tickers": list(fitted["global"].members_),
         "test_start": fitted["global"].config.data.test_start,
         "errors": errors,
         "scopes": {scope: judged[scope].summary for scope in SCOPES},
         "train_seconds": {scope: fitted[scope].train_seconds_ for scope in SCOPES},
-        "global_vs_local": {
-            "dates": int(head["date"].nunique()) if len(head) else 0,
-            "p_value": None if test is None else test.p_value,
-            "word": verdict_word(np.nan if test is None else test.p_value),
-        },
+        "global_vs_local": global_vs_local(predictions),
     }
     summary["verdict"] = scopes_verdict(summary, scopes)
     books = _books(judged)
@@ -160,29 +151,50 @@ def leaderboard(
     """A row per (ticker, scope) tested, its head-to-head DM against the other scope on the
     same bars (one-sided: this scope's loss lower) with BH across the tickers; an error row
     per ticker left out."""
-    from forecast.evaluation.significance import benjamini_hochberg, diebold_mariano
+    from forecast.evaluation.significance import benjamini_hochberg
 
     parts = []
     for scope in SCOPES:
         other = SCOPES[1 - SCOPES.index(scope)]
         table = judged[scope].table
         table = table[table["status"] == "ok"].copy()
-        p_values = []
-        for ticker in table["ticker"]:
-            mine, theirs = predictions[scope][ticker], predictions[other].get(ticker)
-            if theirs is None or not len(theirs):
-                p_values.append(np.nan)
-                continue
-            both = mine.merge(theirs[["date", "predicted"]], on="date", suffixes=("", "_other"))
-            test = diebold_mariano(
-                both["actual"].to_numpy(), both["predicted"].to_numpy(), both["predicted_other"]
-            )
-            p_values.append(test.p_value)
+        p_values = [
+            head_to_head_p_value(predictions[scope][ticker], predictions[other].get(ticker))
+            for ticker in table["ticker"]
+        ]
         table.insert(1, "scope", scope)
         table["head_to_head_p_value"] = p_values
         table["head_to_head_q_value"] = benjamini_hochberg(np.asarray(p_values, dtype="float64"))
         parts.append(table)
     return board(parts, errors)
+
+
+def head_to_head_p_value(mine: pd.DataFrame, theirs: pd.DataFrame | None) -> float:
+    """One-sided DM of one scope's test forecasts of a ticker against the other's on the
+    dates both forecast (small: ``mine`` has the lower squared error); NaN without any."""
+    from forecast.evaluation.significance import diebold_mariano
+
+    if theirs is None or not len(theirs):
+        return np.nan
+    both = mine.merge(theirs[["date", "predicted"]], on="date", suffixes=("", "_other"))
+    return diebold_mariano(
+        both["actual"].to_numpy(), both["predicted"].to_numpy(), both["predicted_other"]
+    ).p_value
+
+
+def global_vs_local(predictions: dict[str, dict[str, pd.DataFrame]]) -> dict[str, Any]:
+    """The pooled head-to-head: the global model's test forecasts against the local ones' on
+    the daily mean loss differential across tickers (``pooled_dm``), with its word."""
+    from forecast.evaluation.cross_section import pooled_dm
+    from forecast.evaluation.significance import verdict_word
+
+    head = head_to_head_panel(predictions)
+    test = pooled_dm(head, against="local") if len(head) else None
+    return {
+        "dates": int(head["date"].nunique()) if len(head) else 0,
+        "p_value": None if test is None else test.p_value,
+        "word": verdict_word(np.nan if test is None else test.p_value),
+    }
 
 
 def board(parts: list[pd.DataFrame], errors: Mapping[str, str]) -> pd.DataFrame:
@@ -307,12 +319,10 @@ def scopes_verdict(summary: dict[str, Any], scopes: pd.DataFrame) -> str:
 def _books(judged: dict[str, Result]) -> dict[str, pd.Series]:
     """Each scope's long–short book and the signals', net return per date (three or more
     tickers tested; else none)."""
-    from forecast.evaluation.cross_section import panel_series
-
     books, signals = {}, {}
     for scope in SCOPES:
-        if judged[scope].detail is not None:
-            series = panel_series(**judged[scope].detail)
+        series = judged[scope].detail  # the cross-section date by date
+        if series is not None:
             books[scope] = series["model_net"]
             for name in SIGNALS:  # the same dates for both scopes: the first's
                 signals.setdefault(name, series[f"{name}_net"])

@@ -10,7 +10,7 @@ bars before the cut are too few for a window is left out with the reason (an err
 
 Each ticker keeps its own scaler, fitted on its own training rows (``prepare_dataset``), so
 that prices of 10 and of 1,000 are comparable inputs. The pooled training and validation
-windows are the tickers' concatenated, in ticker order.
+windows are the tickers', in ticker order, gathered batch by batch from their rows.
 """
 
 from __future__ import annotations

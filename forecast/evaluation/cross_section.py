@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from forecast.base.values import optional
+from forecast.evaluation.metrics import rmse_ratio
 from forecast.evaluation.significance import TestResult, loss_differential_test
 
 MIN_TICKERS = 3  # a rank correlation across fewer says nothing
@@ -192,9 +193,25 @@ def judge_panel(
     ``panel``: long rows (date, ticker, actual, predicted, naive); ``closes``: every
     ticker's closes (wide), for the signals' history. ``k``: tickers per side (0: a fifth of
     them, at least 1)."""
+    return judged_panel(panel, closes, k, cost_bps)[0]
+
+
+def panel_series(
+    panel: pd.DataFrame, closes: pd.DataFrame, k: int = 0, cost_bps: float = 5.0
+) -> pd.DataFrame:
+    """What ``judge_panel`` averages, date by date (for its charts): the rank IC and its
+    running mean; each book's return before (``NAME``) and after costs (``NAME_net``)."""
+    return judged_panel(panel, closes, k, cost_bps)[1]
+
+
+def judged_panel(
+    panel: pd.DataFrame, closes: pd.DataFrame, k: int = 0, cost_bps: float = 5.0
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """(``judge_panel``'s numbers, ``panel_series``' frame) from one pass over the dates,
+    for a caller that writes both."""
     tickers, ic, books = _judged(panel, closes, k, cost_bps)
     dm = pooled_dm(panel)
-    return {
+    summary = {
         "tickers": tickers,
         "dates": int(panel["date"].nunique()),
         "pooled_dm_p_value": optional(dm.p_value),
@@ -204,18 +221,10 @@ def judge_panel(
         "ic_dates": len(ic.daily),
         "books": {name: book.summary for name, book in books.items()},
     }
-
-
-def panel_series(
-    panel: pd.DataFrame, closes: pd.DataFrame, k: int = 0, cost_bps: float = 5.0
-) -> pd.DataFrame:
-    """What ``judge_panel`` averages, date by date (for its charts): the rank IC and its
-    running mean; each book's return before (``NAME``) and after costs (``NAME_net``)."""
-    _, ic, books = _judged(panel, closes, k, cost_bps)
     columns = {"ic": ic.daily, "ic_running_mean": ic.daily.expanding().mean()}
     for name, book in books.items():
         columns[name], columns[f"{name}_net"] = book.returns, book.net_returns
-    return pd.DataFrame(columns).rename_axis("date")
+    return summary, pd.DataFrame(columns).rename_axis("date")
 
 
 def _judged(
@@ -302,8 +311,6 @@ def pooled_live(records: Mapping[str, pd.DataFrame]) -> list[dict[str, Any]]:
                 "naive": part["naive"].astype("float64"),
             }
         )
-        error = panel["predicted"] - panel["actual"]
-        naive_error = panel["naive"] - panel["actual"]
         test = pooled_dm(panel, horizon=int(step))
         horizons.append(
             {
@@ -312,9 +319,7 @@ def pooled_live(records: Mapping[str, pd.DataFrame]) -> list[dict[str, Any]]:
                 "tickers": int(panel["ticker"].nunique()),
                 "dates": int(panel["date"].nunique()),
                 "rmse_ratio": optional(
-                    math.sqrt((error**2).mean()) / math.sqrt((naive_error**2).mean())
-                    if (naive_error**2).mean() > 0
-                    else math.nan
+                    rmse_ratio(panel["actual"], panel["predicted"], panel["naive"])
                 ),
                 "dm_p_value": optional(test.p_value),
             }

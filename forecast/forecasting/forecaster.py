@@ -198,7 +198,7 @@ class Forecaster:
                 scalers=scaler if isinstance(scaler, Mapping) else None,
                 start=start,
             )
-        if isinstance(bars, Mapping):  # one network each, cut at the same dates
+        if isinstance(bars, Mapping):  # one network each (at the config's cut dates, if any)
             from forecast.forecasting.global_fit import fit_local
 
             return fit_local(self, bars, callbacks=callbacks, echo=echo)

@@ -107,7 +107,7 @@ def _with_layers(model: keras.Model, config: Config, fused: bool) -> keras.Model
             fused_dropout=fused and config.model.fused_dropout,
         ),
     )
-    embedding = next((layer for layer in model.layers if hasattr(layer, "dimension")), None)
+    embedding = next((layer for layer in model.layers if isinstance(layer, keras_layer())), None)
     twin = build_model(
         twin_config,
         n_features=int(model.input_shape[-1]) - (embedding is not None),

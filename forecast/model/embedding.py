@@ -4,8 +4,9 @@ tickers apart (as NeuralForecast's and DeepAR's id embeddings do).
 
 The network's windows then carry one more column, the ticker's index in the panel (its
 row of the embedding): ``with_ticker`` appends it for a network of one ticker's windows.
-``TickerEmbedding`` is a Keras layer registered under ``forecast>``; a model.keras with it
-loads where this package is installed."""
+``TickerEmbedding`` is a Keras layer registered under ``forecast>``; Keras loads a
+model.keras with it once ``keras_layer()`` has registered the class (the NumPy network reads
+it without Keras)."""
 
 from __future__ import annotations
 
