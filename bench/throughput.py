@@ -1,18 +1,26 @@
-"""One engine's training throughput on the reference stack, as JSON on stdout.
+"""One engine's training throughput on one stack at one batch size, as JSON on stdout.
 
-    python bench/throughput.py --engine project|keras|torch [--epochs 3]
+    python bench/throughput.py --engine project|keras|torch [--stack reference|global]
+                               [--batch 64] [--epochs 3]
 
-All engines train LSTM(50, return_sequences) → Dropout(0.2) → LSTM(100) → Dropout(0.2) →
-Dense(1) with RMSprop, batch 64, on the same windows: the shipped MSFT sample, lookback 60,
-the training windows of the default split (no validation, to time training alone). The
-first epoch warms up (graph tracing, allocations) and is not counted.
+The stacks, trained with RMSprop on the same windows (the shipped MSFT sample, lookback 60,
+the training windows of the default split, no validation, to time training alone):
+
+- reference: LSTM(50, return_sequences) → Dropout(0.2) → LSTM(100) → Dropout(0.2) →
+  Dense(1), the default config;
+- global: what a global model over a watch list uses: a 4-number ticker embedding (8
+  tickers; window n belongs to ticker n mod 8) joined to every step, LSTM(64,
+  return_sequences) → LSTM(64) → Dense(1), no dropout.
+
+The first epoch warms up (graph tracing, allocations) and is not counted.
 
 - project: forecast.model.build_model + forecast.model.train.fit_model (FusedLSTM layers,
   its own seeded epoch loop), exactly the `train` command's path; epochs are timed
   between its on_epoch_end calls.
-- keras: the reference article's script: a Sequential of stock keras.layers.LSTM and
-  model.fit(x, y, epochs=…, batch_size=64).
-- torch: the same network in PyTorch (torch.nn.LSTM ×2 + Linear), RMSprop, shuffled batches.
+- keras: the reference article's script: stock keras.layers.LSTM and
+  model.fit(x, y, epochs=…, batch_size=N).
+- torch: the same network in PyTorch (torch.nn.LSTM ×2 + Linear, nn.Embedding for the
+  global stack), RMSprop, shuffled batches.
 """
 
 from __future__ import annotations
@@ -29,37 +37,66 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 
-BATCH = 64
 LOOKBACK = 60
+TICKERS = 8  # the global stack's embedding rows
+EMBEDDING = 4  # and its width
+STACKS = {  # (units of each LSTM, dropout after each, embedding width)
+    "reference": ((50, 100), 0.2, 0),
+    "global": ((64, 64), 0.0, EMBEDDING),
+}
 
 
-def windows() -> tuple[np.ndarray, np.ndarray]:
+def windows(stack: str) -> tuple[np.ndarray, np.ndarray]:
+    """The training windows: (n, 60, 1), or (n, 60, 2) with the ticker's index for the
+    global stack; targets (n,)."""
     from forecast.config import DataConfig
     from forecast.data.sources import load_prices
     from forecast.data.windows import WindowSpec, prepare_dataset
 
     dataset = prepare_dataset(load_prices(DataConfig()), WindowSpec(LOOKBACK, 0.2, 0.0))
-    return dataset.x_train, dataset.y_train.astype("float32")  # (n, 60, 1), (n,)
+    x = dataset.x_train
+    if STACKS[stack][2]:
+        ticker = (np.arange(len(x)) % TICKERS).astype("float32")  # (n,)
+        x = np.concatenate([x, np.broadcast_to(ticker[:, None, None], x.shape)], axis=-1)
+    return np.ascontiguousarray(x, dtype="float32"), dataset.y_train.astype("float32")
 
 
-def flops_per_window() -> float:
-    """Training FLOPs for one window: 3 × forward (backward ≈ 2 × forward)."""
-    per_step = sum(8 * units * (inputs + units) for units, inputs in ((50, 1), (100, 50)))
-    return 3.0 * (LOOKBACK * per_step + 2 * 100)
+def flops_per_window(stack: str) -> float:
+    """Training FLOPs for one window: 3 × forward (backward ≈ 2 × forward), counting the
+    LSTM products (8·u·(inputs + u) a step) and the output layer."""
+    units, _, embedding = STACKS[stack]
+    inputs = [1 + embedding, *units[:-1]]
+    per_step = sum(8 * u * (n + u) for u, n in zip(units, inputs))
+    return 3.0 * (LOOKBACK * per_step + 2 * units[-1])
 
 
-def run_project(x, y, epochs: int) -> list[float]:
+def run_project(x, y, stack: str, batch: int, epochs: int) -> list[float]:
     from dataclasses import replace
 
-    from forecast.config import load_config
+    from forecast.config import DropoutLayerConfig, RecurrentLayerConfig, load_config
     from forecast.data.windows import Dataset, WindowSpec
     from forecast.model.build import build_model
     from forecast.model.train import fit_model, seed_everything
 
-    config = load_config(None, ["train.validation_fraction=0", "train.progress=none"])
+    units, rate, embedding = STACKS[stack]
+    config = load_config(
+        None,
+        ["train.validation_fraction=0", "train.progress=none", f"train.batch_size={batch}"],
+    )
+    layers = []
+    for size in units:
+        layers.append(RecurrentLayerConfig(type="lstm", units=size))
+        if rate:
+            layers.append(DropoutLayerConfig(type="dropout", rate=rate))
+    config = replace(
+        config,
+        model=replace(
+            config.model, layers=tuple(layers), ticker_embedding=embedding, scope="global"
+        ),
+    )
     seed_everything(0)
-    model = build_model(config)
-    empty = np.zeros((0, LOOKBACK, 1), "float32")
+    model = build_model(config, tickers=TICKERS if embedding else 0)
+    empty = np.zeros((0, *x.shape[1:]), "float32")
     dataset = Dataset(
         prices=None,
         spec=WindowSpec(LOOKBACK, 0.2, 0.0),
@@ -82,20 +119,22 @@ def run_project(x, y, epochs: int) -> list[float]:
     return list(np.diff(ends)[1:])
 
 
-def run_keras(x, y, epochs: int) -> list[float]:
+def run_keras(x, y, stack: str, batch: int, epochs: int) -> list[float]:
     import keras
 
+    units, rate, embedding = STACKS[stack]
     keras.utils.set_random_seed(0)
-    model = keras.Sequential(
-        [
-            keras.Input((LOOKBACK, 1)),
-            keras.layers.LSTM(50, return_sequences=True),
-            keras.layers.Dropout(0.2),
-            keras.layers.LSTM(100),
-            keras.layers.Dropout(0.2),
-            keras.layers.Dense(1),
-        ]
-    )
+    inputs = keras.Input((LOOKBACK, x.shape[-1]))
+    hidden = inputs
+    if embedding:
+        ids = keras.ops.cast(inputs[..., -1], "int32")  # (batch, 60)
+        vectors = keras.layers.Embedding(TICKERS, embedding)(ids)  # (batch, 60, 4)
+        hidden = keras.layers.Concatenate()([inputs[..., :-1], vectors])
+    for index, size in enumerate(units):
+        hidden = keras.layers.LSTM(size, return_sequences=index < len(units) - 1)(hidden)
+        if rate:
+            hidden = keras.layers.Dropout(rate)(hidden)
+    model = keras.Model(inputs, keras.layers.Dense(1)(hidden))
     model.compile(loss="mean_squared_error", optimizer="rmsprop")
     times = []
 
@@ -106,31 +145,40 @@ def run_keras(x, y, epochs: int) -> list[float]:
         def on_epoch_end(self, epoch, logs=None):
             times.append(time.perf_counter() - self.start)
 
-    model.fit(x, y, epochs=epochs + 1, batch_size=BATCH, verbose=0, callbacks=[Timer()])
+    model.fit(x, y, epochs=epochs + 1, batch_size=batch, verbose=0, callbacks=[Timer()])
     return times[1:]
 
 
-def run_torch(x, y, epochs: int) -> list[float]:
+def run_torch(x, y, stack: str, batch: int, epochs: int) -> list[float]:
     import torch
     from torch import nn
 
+    units, rate, embedding = STACKS[stack]
     torch.manual_seed(0)
     torch.set_num_threads(os.cpu_count() or 1)
 
-    class Reference(nn.Module):
+    class Network(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.first = nn.LSTM(1, 50, batch_first=True)
-            self.second = nn.LSTM(50, 100, batch_first=True)
-            self.dropout = nn.Dropout(0.2)
-            self.head = nn.Linear(100, 1)
+            self.embedding = nn.Embedding(TICKERS, embedding) if embedding else None
+            sizes = [1 + embedding, *units]
+            self.layers = nn.ModuleList(
+                nn.LSTM(sizes[i], sizes[i + 1], batch_first=True) for i in range(len(units))
+            )
+            self.dropout = nn.Dropout(rate)
+            self.head = nn.Linear(units[-1], 1)
 
         def forward(self, windows):
-            hidden, _ = self.first(windows)  # (batch, 60, 50)
-            hidden, _ = self.second(self.dropout(hidden))  # (batch, 60, 100)
-            return self.head(self.dropout(hidden[:, -1]))  # (batch, 1)
+            if self.embedding is not None:  # (batch, 60, 2) -> (batch, 60, 1 + 4)
+                vectors = self.embedding(windows[..., -1].long())
+                windows = torch.cat([windows[..., :-1], vectors], dim=-1)
+            hidden = windows
+            for layer in self.layers:
+                hidden, _ = layer(hidden)  # (batch, 60, u)
+                hidden = self.dropout(hidden)
+            return self.head(hidden[:, -1])  # (batch, 1)
 
-    model = Reference()
+    model = Network()
     optimizer = torch.optim.RMSprop(model.parameters(), lr=0.001, alpha=0.9, eps=1e-7)
     loss_function = nn.MSELoss()
     inputs, targets = torch.from_numpy(x), torch.from_numpy(y).reshape(-1, 1)
@@ -138,10 +186,10 @@ def run_torch(x, y, epochs: int) -> list[float]:
     for _ in range(epochs + 1):
         start = time.perf_counter()
         order = torch.randperm(len(inputs))
-        for begin in range(0, len(inputs), BATCH):
-            batch = order[begin : begin + BATCH]
+        for begin in range(0, len(inputs), batch):
+            rows = order[begin : begin + batch]
             optimizer.zero_grad()
-            loss = loss_function(model(inputs[batch]), targets[batch])
+            loss = loss_function(model(inputs[rows]), targets[rows])
             loss.backward()
             optimizer.step()
         times.append(time.perf_counter() - start)
@@ -151,18 +199,22 @@ def run_torch(x, y, epochs: int) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--engine", choices=("project", "keras", "torch"), required=True)
+    parser.add_argument("--stack", choices=tuple(STACKS), default="reference")
+    parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--epochs", type=int, default=3)
     args = parser.parse_args()
-    x, y = windows()
+    x, y = windows(args.stack)
     runner = {"project": run_project, "keras": run_keras, "torch": run_torch}[args.engine]
-    times = runner(x, y, args.epochs)
+    times = runner(x, y, args.stack, args.batch, args.epochs)
     print(
         json.dumps(
             {
                 "engine": args.engine,
+                "stack": args.stack,
+                "batch": args.batch,
                 "windows": len(y),
                 "epoch_seconds": times,
-                "flops_per_window": flops_per_window(),
+                "flops_per_window": flops_per_window(args.stack),
             }
         )
     )

@@ -199,17 +199,27 @@ def test_a_longer_forecast_extends_the_stored_calibration(run_copy):
 
 def test_forecast_never_imports_tensorflow_or_scikit_learn(run_copy):
     """A conformal forecast runs on the NumPy network in a fresh process (and without the
-    statistical baselines' statsmodels)."""
+    statistical baselines' statsmodels); its picture is drawn in a forked child, so the
+    command never imports matplotlib either, and the picture is the one drawn inline."""
     code = (
         "import sys; from forecast.cli import main; "
         f"code = main(['forecast', '--run', {str(run_copy)!r}, '--steps', '30']); "
         "print(code, sorted(name for name in ('tensorflow', 'keras', 'sklearn', 'scipy', "
-        "'statsmodels') if name in sys.modules))"
+        "'statsmodels', 'matplotlib') if name in sys.modules))"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
-    )
-    assert result.stdout.strip().splitlines()[-1] == "0 []", result.stderr
+    pictures = []
+    for forked, imported in (("1", "[]"), ("0", "['matplotlib']")):
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            check=True,
+            env={**os.environ, "FORECAST_BACKGROUND": forked},
+        )
+        assert result.stdout.strip().splitlines()[-1] == f"0 {imported}", result.stderr
+        pictures.append((run_copy / "forecast.png").read_bytes())
+    assert pictures[0][:4] == b"\x89PNG" and pictures[0] == pictures[1]
     frame = pd.read_csv(run_copy / "forecast.csv")
     assert len(frame) == 30 and np.isfinite(frame["lo95"]).all()
 

@@ -231,6 +231,26 @@ def test_cache_key_follows_the_source_and_the_cache_dir(monkeypatch, tmp_path):
     assert native.library_path() != changed  # other flags, another library
 
 
+def test_cache_key_does_not_follow_where_tensorflow_is_installed(monkeypatch, tmp_path):
+    """A new virtual environment with the same TensorFlow (headers and library elsewhere)
+    reuses the compiled library; another ABI flag does not."""
+    monkeypatch.setenv("FORECAST_CACHE_DIR", str(tmp_path))
+    compile_flags, link_flags = tf.sysconfig.get_compile_flags(), tf.sysconfig.get_link_flags()
+    path = native.library_path()
+
+    def moved(flags):
+        return [flag.replace("site-packages", "elsewhere/site-packages") for flag in flags]
+
+    assert any(flag.startswith("-I") for flag in compile_flags)
+    monkeypatch.setattr(tf.sysconfig, "get_compile_flags", lambda: moved(compile_flags))
+    monkeypatch.setattr(tf.sysconfig, "get_link_flags", lambda: moved(link_flags))
+    assert native.library_path() == path
+    monkeypatch.setattr(
+        tf.sysconfig, "get_compile_flags", lambda: [*compile_flags, "-D_GLIBCXX_USE_CXX11_ABI=0"]
+    )
+    assert native.library_path() != path
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(
     "avx512f" not in native._cpu_fingerprint().split(),

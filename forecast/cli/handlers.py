@@ -100,8 +100,8 @@ def command_score(args: argparse.Namespace) -> int:
 
 
 def command_update(args: argparse.Namespace) -> int:
-    from forecast.commands.global_run import is_global_run
     from forecast.commands.update import update
+    from forecast.store.runs import is_global_run
 
     if is_global_run(args.run):
         folder = update_global_command(args)

@@ -3,18 +3,24 @@ score test predictions beside naive and drift, and name counts in the data's own
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from forecast.base.names import safe_name
+from forecast.base.values import read_json
+from forecast.commands.result import Result
 from forecast.config import Config
 from forecast.data.interval import unit_words
 from forecast.data.sources import MarketData, load_market, source_label
 from forecast.data.windows import Dataset, WindowSpec, prepare_dataset
 from forecast.errors import DataError, UserError, named
 from forecast.forecasting.classical import Baselines
+from forecast.forecasting.members import each_frame
+from forecast.store.runs import PANEL
 
 
 def dataset_for(
@@ -108,3 +114,20 @@ def test_metrics(
         )
     )
     return metrics
+
+
+def members_each(folder: str | Path, command: Callable[[Path], Result]) -> Result:
+    """``command`` on every ticker's run folder of a global run, in the panel's order: one
+    table with a ticker column, one verdict line per ticker."""
+    folder = Path(folder)
+    tickers = read_json(folder / PANEL)["tickers"]
+    results = {ticker: command(folder / "runs" / safe_name(ticker)) for ticker in tickers}
+    table = each_frame(results, lambda result: result.table)
+    return Result(
+        folder=folder,
+        table=table,
+        summary={ticker: result.summary for ticker, result in results.items()},
+        verdict=" ".join(f"{ticker}: {result.verdict}" for ticker, result in results.items()),
+        notes=tuple(note for result in results.values() for note in result.notes),
+        detail=results,
+    )

@@ -14,12 +14,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecast.base import atomic
+from forecast.base import atomic, background
 from forecast.base.values import read_json
-from forecast.commands.common import bar_words, newer_bars
+from forecast.commands.common import bar_words, members_each, newer_bars
 from forecast.commands.result import Result
 from forecast.forecasting import state
 from forecast.forecasting.forecast import Forecast
+from forecast.report import HISTORY_BARS
 from forecast.store import journal, runs
 from forecast.store.lock import locked
 
@@ -49,29 +50,31 @@ def forecast(
     (``train --tickers``): every ticker's run forecast in turn, one table with a ticker
     column.
     """
-    from forecast.commands.global_run import is_global_run, members_each
-
-    if is_global_run(run_dir):
+    if runs.is_global_run(run_dir):
         return members_each(
             run_dir,
             lambda member: forecast(member, steps, samples, data_path, band_method, refresh),
         )
-    run = runs.load_run(run_dir)
-    bars = newer_bars(run, data_path, refresh) if data_path is not None or refresh else None
-    forecaster = run.forecaster
-    stored = forecaster.calibration_
-    result = forecaster.predict(
-        steps,
-        bars=bars,
-        band_method=band_method,
-        samples=samples,
-        alphas=adaptive_alphas(run, steps),
-    )
-    if forecaster.calibration_ is not stored:  # calibrated further ahead: kept for next time
-        state.write_calibration(run.path, forecaster.calibration_)
-    for note in result.notes:
-        log.warning("%s", note)
-    write_forecast(run, result)
+    painter = first_painter()
+    try:
+        run = runs.load_run(run_dir)
+        bars = newer_bars(run, data_path, refresh) if data_path is not None or refresh else None
+        forecaster = run.forecaster
+        stored = forecaster.calibration_
+        result = forecaster.predict(
+            steps,
+            bars=bars,
+            band_method=band_method,
+            samples=samples,
+            alphas=adaptive_alphas(run, steps),
+        )
+        if forecaster.calibration_ is not stored:  # calibrated further ahead: kept for next time
+            state.write_calibration(run.path, forecaster.calibration_)
+        for note in result.notes:
+            log.warning("%s", note)
+        write_forecast(run, result, painter)
+    finally:
+        painter.wait()
     return Result(
         folder=run.path,
         table=result.frame,
@@ -115,11 +118,15 @@ def forecast_line(run: runs.Run, result: Forecast) -> str:
     return line
 
 
-def write_forecast(run: runs.Run, result: Forecast) -> None:
-    """forecast.csv, forecast.json, forecast.png, a journal entry and the run's report.html."""
+def write_forecast(
+    run: runs.Run,
+    result: Forecast,
+    painter: background.Worker | None = None,
+) -> None:
+    """forecast.csv, forecast.json, forecast.png (drawn by ``painter``, a forked process,
+    where there is one) and its Plotly chart, a journal entry and the run's report.html."""
     from forecast.report import interactive
     from forecast.report.html import write_report
-    from forecast.report.plots import plot_forecast
 
     config, frame = run.config, result.frame
     atomic.write_json(run.path / "forecast.json", result.record)
@@ -132,8 +139,46 @@ def write_forecast(run: runs.Run, result: Forecast) -> None:
     }[method]
     title = f"{config.data.ticker}: next {bar_words(config, len(frame))} ({how})"
     png = run.path / "forecast.png"
-    atomic.write_figure(png, plot_forecast(result.history, frame, title=title))
-    interactive.save(png, interactive.forecast(result.history, frame, title))
+    painter = painter or background.Worker(fork=False)
+    recent = result.history.iloc[-HISTORY_BARS:]  # what the pictures show: a small message
+    painter.submit(draw_forecast, png, recent, frame, title)
+    try:
+        interactive.save(png, interactive.forecast(recent, frame, title))
+        append_journal(run, result)
+    finally:
+        painter.wait()  # the page links the picture
+    write_report(run.path, f"{config.data.ticker} run", config=config, record=run.record)
+
+
+_painted: list[bool] = []  # whether this process has drawn a forecast's picture
+
+
+def first_painter() -> background.Worker:
+    """Who draws forecast.png: for a process's first forecast, a forked child that imports
+    matplotlib while this process forecasts (where forking is safe); later forecasts in
+    the same process (a global run's tickers, a loop over runs) draw inline, matplotlib
+    imported once by then."""
+    first = not _painted
+    _painted[:] = [True]
+    return background.Worker(prepare=import_plots, fork=first)
+
+
+def import_plots() -> None:
+    """What drawing forecast.png imports (about 0.3 s), loaded ahead of the picture."""
+    import forecast.report.plots  # noqa: F401
+
+
+def draw_forecast(path: Path, history: pd.Series, frame: pd.DataFrame, title: str) -> None:
+    """forecast.png (matplotlib is imported here, where the picture is drawn)."""
+    from forecast.report.plots import plot_forecast
+
+    atomic.write_figure(path, plot_forecast(history, frame, title=title))
+
+
+def append_journal(run: runs.Run, result: Forecast) -> None:
+    """The forecast's rows in journal.csv, and the run's baselines' forecasts issued with it
+    (scored beside it)."""
+    frame, method = result.frame, result.record["band_method"]
     model_sha256 = journal.file_sha256(run.path / state.MODEL)
     rows = [
         journal.journal_rows(
@@ -159,4 +204,3 @@ def write_forecast(run: runs.Run, result: Forecast) -> None:
                 )
             )
     journal.append(run.path, pd.concat(rows, ignore_index=True))
-    write_report(run.path, f"{config.data.ticker} run", config=config, record=run.record)

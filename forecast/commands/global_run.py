@@ -31,7 +31,6 @@ from forecast.config import Config
 from forecast.errors import UserError
 from forecast.forecasting import state
 from forecast.forecasting.forecaster import Forecaster
-from forecast.forecasting.members import each_frame
 from forecast.store import runs, tracking
 from forecast.store.runs import PANEL
 
@@ -159,28 +158,4 @@ def _write(
         verdict=verdict,
         config=forecaster.config,
         forecaster=forecaster,
-    )
-
-
-def is_global_run(folder: str | Path) -> bool:
-    """Whether ``folder`` is a global run's (train --tickers): it holds panel.json."""
-    return (Path(folder) / PANEL).is_file()
-
-
-def members_each(folder: str | Path, command: Callable[[Path], Result]) -> Result:
-    """``command`` on every ticker's run folder of a global run, in the panel's order: one
-    table with a ticker column, one verdict line per ticker."""
-    from forecast.base.values import read_json
-
-    folder = Path(folder)
-    tickers = read_json(folder / PANEL)["tickers"]
-    results = {ticker: command(folder / "runs" / safe_name(ticker)) for ticker in tickers}
-    table = each_frame(results, lambda result: result.table)
-    return Result(
-        folder=folder,
-        table=table,
-        summary={ticker: result.summary for ticker, result in results.items()},
-        verdict=" ".join(f"{ticker}: {result.verdict}" for ticker, result in results.items()),
-        notes=tuple(note for result in results.values() for note in result.notes),
-        detail=results,
     )

@@ -10,7 +10,7 @@ import pandas as pd
 
 from forecast.base import atomic
 from forecast.base.names import program_name
-from forecast.commands.common import newer_bars
+from forecast.commands.common import members_each, newer_bars
 from forecast.commands.result import Result
 from forecast.errors import UserError, named
 from forecast.evaluation.live import live_record
@@ -31,13 +31,12 @@ def score(
     the resolved record also updates each level's α per horizon (adaptive.json), which the
     next forecast uses. A global run's folder (``train --tickers``): every ticker's run
     scored in turn (``bars`` is one ticker's, so it is not taken there)."""
-    from forecast.commands.global_run import is_global_run, members_each
     from forecast.forecasting.conformal import journal_alphas
     from forecast.report import interactive
     from forecast.report.html import write_report
     from forecast.report.plots import plot_live
 
-    if is_global_run(run_dir):
+    if runs.is_global_run(run_dir):
         if bars is not None:
             raise UserError(
                 f"{named('bars')}: a global run scores each ticker from its own source; drop "

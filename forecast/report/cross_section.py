@@ -10,6 +10,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from matplotlib.figure import Figure
 
+from forecast.report.interactive import TEMPLATE
+
 BOOKS = (("model", "#1f77b4"), ("reversal", "#ff7f0e"), ("momentum", "#2ca02c"))
 TITLE = "Across the cross-section: rank IC and long–short books"
 
@@ -87,7 +89,7 @@ def interactive(series: pd.DataFrame) -> go.Figure:
             )
     result.update_layout(
         title={"text": TITLE, "x": 0.01},
-        template="plotly_white",
+        template=TEMPLATE,
         height=620,
         hovermode="x unified",
         legend={"orientation": "h", "y": -0.12},

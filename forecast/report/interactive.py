@@ -19,8 +19,10 @@ import plotly.graph_objects as go
 from forecast.base import atomic
 from forecast.base.baselines import CLASSICAL, SIMPLE
 from forecast.data.interval import parse_timestamps
+from forecast.report import HISTORY_BARS
 
 SUFFIX = ".plotly.json"
+TEMPLATE = "plotly_white"
 BLUE, GRAY, BLACK, GREEN = "#1f77b4", "#7f7f7f", "#111111", "#2ca02c"
 RANGES = (  # the range selector's buttons on a date axis
     {"count": 1, "label": "1m", "step": "month", "stepmode": "backward"},
@@ -52,7 +54,7 @@ def _figure(title: str, yaxis: str, xaxis: str = "", height: int = 460) -> go.Fi
     figure = go.Figure()
     figure.update_layout(
         title={"text": text(title), "x": 0.01},
-        template="plotly_white",
+        template=TEMPLATE,
         height=height,
         margin={"l": 60, "r": 20, "t": 60, "b": 50},
         hovermode="x unified",
@@ -126,7 +128,7 @@ def loss(history: dict[str, list[float]]) -> go.Figure:
 
 
 def forecast(
-    history: pd.Series, frame: pd.DataFrame, title: str, history_bars: int = 120
+    history: pd.Series, frame: pd.DataFrame, title: str, history_bars: int = HISTORY_BARS
 ) -> go.Figure:
     """Recent closes, the median forecast inside its 80 % and 95 % bands, and the random
     walk's 95 % band (the band to beat) where the forecast has one."""

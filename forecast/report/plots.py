@@ -13,6 +13,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 from forecast.base.baselines import CLASSICAL, SIMPLE
 from forecast.data.interval import parse_timestamps
 from forecast.data.windows import Dataset
+from forecast.report import HISTORY_BARS
 
 
 def time_axis(axes, stamps: pd.DatetimeIndex) -> np.ndarray | pd.DatetimeIndex:
@@ -126,7 +127,10 @@ def plot_scaled_training(dataset: Dataset) -> Figure:
 
 
 def plot_forecast(
-    history: pd.Series, forecast: pd.DataFrame, history_days: int = 120, title: str = "Forecast"
+    history: pd.Series,
+    forecast: pd.DataFrame,
+    history_days: int = HISTORY_BARS,
+    title: str = "Forecast",
 ) -> Figure:
     """A fan chart: recent closes, then the median forecast inside its 80% and 95% bands,
     and the random walk's 95% band as a dashed outline where the forecast has one."""

@@ -10,7 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from matplotlib.figure import Figure
 
-from forecast.report.interactive import text
+from forecast.report.interactive import TEMPLATE, text
 
 COLOURS = {"global": "#1f77b4", "local": "#9467bd", "reversal": "#ff7f0e", "momentum": "#2ca02c"}
 TITLE = "Global model beside one network per ticker"
@@ -96,7 +96,7 @@ def interactive(table: pd.DataFrame, books: dict[str, pd.Series]) -> go.Figure:
         )
     result.update_layout(
         title={"text": TITLE, "x": 0.01},
-        template="plotly_white",
+        template=TEMPLATE,
         height=640 if books else 420,
         barmode="group",
         legend={"orientation": "h", "y": -0.12},

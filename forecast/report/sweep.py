@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, NullFormatter
 
-from forecast.report.interactive import BLACK, GRAY, text
+from forecast.report.interactive import BLACK, GRAY, TEMPLATE, text
 
 COLOURS = {  # a trial's status; the same in both figures
     "completed": "#1f77b4",
@@ -108,7 +108,7 @@ def interactive(table: pd.DataFrame, space, objective: str, objective_name: str)
     )
     figure.update_layout(
         title={"text": "Sweep", "x": 0.01},
-        template="plotly_white",
+        template=TEMPLATE,
         height=380 + 280 * (rows - 1),
         margin={"l": 60, "r": 20, "t": 80, "b": 50},
         hovermode="closest",

@@ -62,6 +62,11 @@ OWN_FILES = (
 )
 
 
+def is_global_run(folder: str | Path) -> bool:
+    """Whether ``folder`` is a global run's (train --tickers): it holds panel.json."""
+    return (Path(folder) / PANEL).is_file()
+
+
 def create_run_dir(
     runs_dir: str | Path,
     ticker: str,

@@ -3,8 +3,9 @@
 TensorFlow's pip package ships the headers to build custom ops against it, so the C++ source
 travels with forecast and is compiled with the system C++ compiler the first time a fused
 LSTM runs (about 20 s), into ``$FORECAST_CACHE_DIR`` (default ``~/.cache/forecast``) under
-a name that hashes the source, the TensorFlow version, the flags and the CPU. Later
-processes load the cached library at once. Where no compiler is found or the build fails,
+a name that hashes the source, the TensorFlow version, the flags and the CPU (not where
+TensorFlow is installed: a new virtual environment reuses it). Later processes load the
+cached library at once. Where no compiler is found or the build fails,
 ``fused_ops()`` returns None with the reason in ``unavailable_reason()``, and FusedLSTM and
 FusedDropout keep the stock Keras layers: slower, never wrong (stock Dropout draws other
 masks, so numbers differ from a run with the ops). ``FORECAST_NATIVE=0`` skips the build;
@@ -60,14 +61,24 @@ def _cpu_fingerprint() -> str:
     return platform.processor() or platform.machine()
 
 
+def _located(flags: list[str]) -> list[str]:
+    """TensorFlow's build flags without the folders in them (``-I``, ``-L``): the headers and
+    library are TensorFlow's version's wherever it is installed, and the op finds the
+    library by its name when it loads into a process that already runs TensorFlow."""
+    return [flag for flag in flags if not flag.startswith(("-I", "-L"))]
+
+
 def library_path() -> Path:
-    """The cached library's path for this source, TensorFlow, compiler flags and CPU."""
+    """The cached library's path for this source, TensorFlow version and ABI, compiler flags
+    and CPU: not the virtual environment's folder, so a new environment with the same
+    TensorFlow on the same machine reuses it."""
     key = hashlib.sha256()
     for part in (
         SOURCE.read_bytes(),
         tf.__version__.encode(),
         " ".join(compiler_flags()).encode(),
-        " ".join(tf.sysconfig.get_compile_flags()).encode(),
+        " ".join(_located(tf.sysconfig.get_compile_flags())).encode(),
+        " ".join(_located(tf.sysconfig.get_link_flags())).encode(),
         _cpu_fingerprint().encode(),
         platform.machine().encode(),
     ):
