@@ -20,7 +20,9 @@ The first epoch warms up (graph tracing, allocations) and is not counted.
 - keras: the reference article's script: stock keras.layers.LSTM and
   model.fit(x, y, epochs=…, batch_size=N).
 - torch: the same network in PyTorch (torch.nn.LSTM ×2 + Linear, nn.Embedding for the
-  global stack), RMSprop, shuffled batches.
+  global stack), RMSprop, shuffled batches; ``--precision bfloat16`` runs its forward pass
+  under ``torch.autocast("cpu", dtype=torch.bfloat16)`` (bf16 products, float32 weights
+  and optimizer), PyTorch's mixed precision on CPUs with AVX512-BF16 or AMX.
 """
 
 from __future__ import annotations
@@ -149,7 +151,9 @@ def run_keras(x, y, stack: str, batch: int, epochs: int) -> list[float]:
     return times[1:]
 
 
-def run_torch(x, y, stack: str, batch: int, epochs: int) -> list[float]:
+def run_torch(x, y, stack: str, batch: int, epochs: int, precision: str = "float32") -> list[float]:
+    import contextlib
+
     import torch
     from torch import nn
 
@@ -189,7 +193,13 @@ def run_torch(x, y, stack: str, batch: int, epochs: int) -> list[float]:
         for begin in range(0, len(inputs), batch):
             rows = order[begin : begin + batch]
             optimizer.zero_grad()
-            loss = loss_function(model(inputs[rows]), targets[rows])
+            with (
+                torch.autocast("cpu", dtype=torch.bfloat16)
+                if precision == "bfloat16"
+                else contextlib.nullcontext()
+            ):
+                predictions = model(inputs[rows])
+            loss = loss_function(predictions.float(), targets[rows])
             loss.backward()
             optimizer.step()
         times.append(time.perf_counter() - start)
@@ -202,16 +212,23 @@ def main() -> None:
     parser.add_argument("--stack", choices=tuple(STACKS), default="reference")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--precision", choices=("float32", "bfloat16"), default="float32")
     args = parser.parse_args()
+    if args.precision != "float32" and args.engine != "torch":
+        parser.error("--precision bfloat16: only the torch engine has a bfloat16 path here")
     x, y = windows(args.stack)
-    runner = {"project": run_project, "keras": run_keras, "torch": run_torch}[args.engine]
-    times = runner(x, y, args.stack, args.batch, args.epochs)
+    if args.engine == "torch":
+        times = run_torch(x, y, args.stack, args.batch, args.epochs, args.precision)
+    else:
+        runner = {"project": run_project, "keras": run_keras}[args.engine]
+        times = runner(x, y, args.stack, args.batch, args.epochs)
     print(
         json.dumps(
             {
                 "engine": args.engine,
                 "stack": args.stack,
                 "batch": args.batch,
+                "precision": args.precision,
                 "windows": len(y),
                 "epoch_seconds": times,
                 "flops_per_window": flops_per_window(args.stack),

@@ -55,6 +55,7 @@ def pair(batch=6, **kwargs):
         dict(units=7, batch=70, return_sequences=True),  # three 32-sample chunks, the last partial
         dict(units=3, batch=1),
         dict(units=6, batch=33),
+        dict(units=8, batch=300, return_sequences=True),  # a batch a global model trains with
     ],
 )
 def test_same_outputs_and_gradients_as_keras_lstm(kwargs):

@@ -8,7 +8,8 @@ import pytest
 
 from forecast.config import RECURRENT_TYPES, load_config
 from forecast.model import build_model
-from forecast.model.reference import Network, lstm_steps
+from forecast.model.cells import lstm_steps
+from forecast.model.reference import Network
 
 
 def random_windows(lookback: int, batch: int = 6, features: int = 1, seed: int = 0) -> np.ndarray:

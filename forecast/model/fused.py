@@ -37,8 +37,8 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from forecast.config import RecurrentLayerConfig  # noqa: E402
+from forecast.model.cells import activation_name  # noqa: E402
 from forecast.model.native import fused_ops  # noqa: E402
-from forecast.model.reference import activation_name  # noqa: E402
 
 
 def _cpu_tensorflow() -> bool:
