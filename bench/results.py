@@ -27,11 +27,19 @@ def split_sections(text: str) -> tuple[str, dict[str, str]]:
 
 
 def update_results(
-    sections: dict[str, str], preamble: str | None = None, path: Path = RESULTS
+    sections: dict[str, str],
+    preamble: str | None = None,
+    path: Path = RESULTS,
+    renamed: dict[str, str] | None = None,
 ) -> None:
     """Replace the given sections (a heading line such as ``## Significance (bench/…)`` →
-    its body) where they stand, append new ones at the end, keep every other section."""
+    its body) where they stand, append new ones at the end, keep every other section.
+    ``renamed`` maps an old heading to the new one that takes its place."""
     old_preamble, current = read_sections(path)
+    for old, new in (renamed or {}).items():
+        if old in current and new not in current:
+            current = {new if key == old else key: value for key, value in current.items()}
+        current.pop(old, None)
     for heading, body in sections.items():
         if not heading.startswith("## "):
             raise ValueError(f"{heading!r}: a section heading starts with '## '")

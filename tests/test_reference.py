@@ -148,17 +148,17 @@ def test_numpy_network_matches_a_trained_run_on_its_test_windows(trained):
     assert [layer.kind for layer in network.trace(windows[-2:]).layers] == ["lstm", "lstm"]
 
 
-@pytest.mark.parametrize("with_bias", [True, False])
-def test_the_fast_lstm_loop_gives_the_generic_loops_numbers_to_the_bit(with_bias):
+@pytest.mark.parametrize("with_bias, batch", [(True, 37), (False, 37), (True, 1), (True, 2)])
+def test_the_fast_lstm_loop_gives_the_generic_loops_numbers_to_the_bit(with_bias, batch):
     """Forecasts and calibration take the preallocated per-step loop; ``explain`` (every
     gate recorded) the generic one: the same operations in the same order, the same bits."""
     from forecast.model.reference import lstm_steps
 
     generator = np.random.default_rng(7)
-    x = generator.standard_normal((37, 12, 3)).astype("float32")  # (batch, T, features)
+    x = generator.standard_normal((batch, 12, 3)).astype("float32")  # (batch, T, features)
     kernel = (0.4 * generator.standard_normal((3, 4 * 5))).astype("float32")
     recurrent = (0.4 * generator.standard_normal((5, 4 * 5))).astype("float32")
     bias = (0.1 * generator.standard_normal(4 * 5)).astype("float32") if with_bias else None
     fast = lstm_steps(x, kernel, recurrent, bias, record=False)["hidden"]
     generic = lstm_steps(x, kernel, recurrent, bias, record=True)["hidden"]
-    assert fast.shape == (37, 12, 5) and np.array_equal(fast, generic)
+    assert fast.shape == (batch, 12, 5) and np.array_equal(fast, generic)

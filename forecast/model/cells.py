@@ -109,14 +109,19 @@ def _lstm_hidden(
     x: np.ndarray, kernel: np.ndarray, recurrent_kernel: np.ndarray, bias: np.ndarray | None
 ) -> np.ndarray:
     """lstm_steps' hidden states for the Keras defaults (tanh, sigmoid): the same operations
-    in the same order, so the same numbers to the bit, but step by step in preallocated
-    buffers (x(t)·W + b, then + h·U, then the gates in place). Calibration and backtests
-    run it over hundreds of windows 30 times a call, where the generic loop's whole-window
-    product and temporaries cost twice its per-step products.  x: (batch, T, F) ->
-    (batch, T, u)"""
+    in the same order, in preallocated buffers and in place. Calibration and backtests run
+    it over hundreds of windows 30 times a call, where the generic loop's whole-window
+    product and temporaries cost more than its products; here x(t)·W is one product per
+    step. Its numbers are the generic loop's to the bit (``tests/test_reference.py``):
+    BLAS sums each product's terms in the same order whatever the rows, except for a single
+    row, which NumPy hands to another routine, so one window keeps the whole-window
+    product.  x: (batch, T, F) -> (batch, T, u)"""
     batch, steps, _ = x.shape
     units = recurrent_kernel.shape[0]
-    by_step = np.ascontiguousarray(x.transpose(1, 0, 2))  # (T, batch, F)
+    if batch == 1:  # (T, 1, 4u): x·W + b as lstm_steps computes it
+        by_step = (x @ kernel + (bias if bias is not None else 0)).transpose(1, 0, 2)
+    else:
+        by_step = np.ascontiguousarray(x.transpose(1, 0, 2))  # (T, batch, F)
     hidden = np.empty((batch, steps, units), dtype=x.dtype)
     h = np.zeros((batch, units), dtype=x.dtype)
     c = np.zeros((batch, units), dtype=x.dtype)
@@ -126,11 +131,14 @@ def _lstm_hidden(
     input_gate, forget_gate = gates[:, :units], gates[:, units : 2 * units]
     candidate, output_gate = gates[:, 2 * units : 3 * units], gates[:, 3 * units :]
     for t in range(steps):
-        np.matmul(by_step[t], kernel, out=gates)
-        if bias is not None:
-            gates += bias
+        if batch == 1:
+            gates[:] = by_step[t]
+        else:
+            np.matmul(by_step[t], kernel, out=gates)
+            if bias is not None:
+                gates += bias
         np.matmul(h, recurrent_kernel, out=recurrent)
-        gates += recurrent
+        gates += recurrent  # (x(t)·W + b) + h(t-1)·U, as lstm_steps adds them
         _sigmoid_in_place(gates[:, : 2 * units])  # i, f
         np.tanh(candidate, out=candidate)
         _sigmoid_in_place(output_gate)
