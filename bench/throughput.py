@@ -72,7 +72,9 @@ def flops_per_window(stack: str) -> float:
     return 3.0 * (LOOKBACK * per_step + 2 * units[-1])
 
 
-def run_project(x, y, stack: str, batch: int, epochs: int) -> list[float]:
+def run_project(
+    x, y, stack: str, batch: int, epochs: int, precision: str = "float32"
+) -> list[float]:
     from dataclasses import replace
 
     from forecast.config import DropoutLayerConfig, RecurrentLayerConfig, load_config
@@ -83,7 +85,12 @@ def run_project(x, y, stack: str, batch: int, epochs: int) -> list[float]:
     units, rate, embedding = STACKS[stack]
     config = load_config(
         None,
-        ["train.validation_fraction=0", "train.progress=none", f"train.batch_size={batch}"],
+        [
+            "train.validation_fraction=0",
+            "train.progress=none",
+            f"train.batch_size={batch}",
+            f"train.precision={precision}",
+        ],
     )
     layers = []
     for size in units:
@@ -121,7 +128,7 @@ def run_project(x, y, stack: str, batch: int, epochs: int) -> list[float]:
     return list(np.diff(ends)[1:])
 
 
-def run_keras(x, y, stack: str, batch: int, epochs: int) -> list[float]:
+def run_keras(x, y, stack: str, batch: int, epochs: int, precision: str = "float32") -> list[float]:
     import keras
 
     units, rate, embedding = STACKS[stack]
@@ -214,14 +221,14 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--precision", choices=("float32", "bfloat16"), default="float32")
     args = parser.parse_args()
-    if args.precision != "float32" and args.engine != "torch":
-        parser.error("--precision bfloat16: only the torch engine has a bfloat16 path here")
+    if args.precision != "float32" and args.engine == "keras":
+        parser.error("--precision bfloat16: the project and torch engines have a bf16 path")
     x, y = windows(args.stack)
     if args.engine == "torch":
         times = run_torch(x, y, args.stack, args.batch, args.epochs, args.precision)
     else:
         runner = {"project": run_project, "keras": run_keras}[args.engine]
-        times = runner(x, y, args.stack, args.batch, args.epochs)
+        times = runner(x, y, args.stack, args.batch, args.epochs, args.precision)
     print(
         json.dumps(
             {

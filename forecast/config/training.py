@@ -108,6 +108,7 @@ class TrainConfig:
     seed: int = 42
     progress: Literal["auto", "bar", "epoch", "none"] = "auto"
     update_epochs: int = 5  # update: epochs of warm start on the newest bars
+    precision: Literal["float32", "bfloat16"] = "float32"  # the fused LSTM's training products
     tensorboard: bool = False  # TensorBoard logs (scalars per epoch) in the run folder
     callbacks: tuple[CallbackConfig, ...] = ()  # Keras built-in callbacks by name
 

@@ -12,6 +12,7 @@ layers' weights: a run's model.keras is written with ``keras.layers.LSTM`` and `
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 
 from forecast.config import Config, DenseLayerConfig, DropoutLayerConfig, RecurrentLayerConfig
@@ -27,6 +28,8 @@ from forecast.model.fused import (
 import_tensorflow_quietly()
 
 import keras  # noqa: E402
+
+log = logging.getLogger(__name__)
 
 _RECURRENT = {
     "lstm": keras.layers.LSTM,
@@ -55,6 +58,7 @@ def build_model(cfg: Config, n_features: int = 1, tickers: int = 0) -> keras.Mod
     layers = cfg.model.layers
     if cfg.model.fused_lstm and any(fused_in_training(layer) for layer in layers):
         prefer_one_inter_op_thread()  # before any variable starts TensorFlow's runtime
+    precision = training_precision(cfg)
     embedded = cfg.model.ticker_embedding > 0
     if embedded and tickers < 1:
         raise ValueError("a ticker embedding needs the number of tickers")
@@ -73,8 +77,12 @@ def build_model(cfg: Config, n_features: int = 1, tickers: int = 0) -> keras.Mod
             layer_class = _RECURRENT[layer.type]
             if layer.type == "lstm" and cfg.model.fused_lstm:
                 layer_class = FusedLSTM  # same weights; stock code wherever fusing can't apply
+            extra = {"precision": precision} if layer_class is FusedLSTM else {}
             recurrent = layer_class(
-                return_sequences=index < last_recurrent, name=name, **layer.keras_kwargs()
+                return_sequences=index < last_recurrent,
+                name=name,
+                **layer.keras_kwargs(),
+                **extra,
             )
             if layer.bidirectional:
                 recurrent = keras.layers.Bidirectional(recurrent, name=f"bidirectional_{index}")
@@ -94,6 +102,33 @@ def build_model(cfg: Config, n_features: int = 1, tickers: int = 0) -> keras.Mod
     )
     model.compile(loss=cfg.model.loss, optimizer=optimizer)
     return model
+
+
+_said: set[str] = set()  # what training_precision has said in this process
+
+
+def training_precision(cfg: Config) -> str:
+    """The fused LSTM's training products: ``train.precision`` where it can apply here, else
+    float32 with one line (once per process) saying why."""
+    if cfg.train.precision == "float32":
+        return "float32"
+    from forecast.model.native import bf16_products
+
+    if cfg.model.fused_lstm and bf16_products():
+        return "bfloat16"
+    reason = (
+        "model.fused_lstm is off"
+        if not cfg.model.fused_lstm
+        else "this CPU or build has no AVX512-BF16 (or the fused op is unavailable)"
+    )
+    if reason not in _said:
+        _said.add(reason)
+        log.warning(
+            "train.precision: bfloat16 needs the fused LSTM on a CPU with AVX512-BF16; "
+            "%s, so training stays float32",
+            reason,
+        )
+    return "float32"
 
 
 def _with_layers(model: keras.Model, config: Config, fused: bool) -> keras.Model:

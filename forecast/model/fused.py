@@ -101,7 +101,18 @@ def prefer_one_inter_op_thread() -> bool:
 
 @keras.saving.register_keras_serializable(package="forecast")
 class FusedLSTM(keras.layers.LSTM):
-    """Drop-in ``keras.layers.LSTM`` running its recurrence as one compiled op where it applies."""
+    """Drop-in ``keras.layers.LSTM`` running its recurrence as one compiled op where it applies.
+
+    ``precision="bfloat16"``: while training, the op's products take bfloat16 operands with
+    float32 sums (the weights and everything else stay float32); predictions are float32.
+    Only where ``bf16_products()`` says the op can (the caller checks)."""
+
+    def __init__(self, *args, precision: str = "float32", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.precision = precision
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "precision": self.precision}
 
     def call(self, sequences, initial_state=None, mask=None, training=False):
         ops = fused_ops() if fused_eligible(self) else None
@@ -128,6 +139,7 @@ class FusedLSTM(keras.layers.LSTM):
             tf.convert_to_tensor(cell.kernel),
             tf.convert_to_tensor(cell.recurrent_kernel),
             bias,
+            bf16=bool(training) and self.precision == "bfloat16",
         )  # (batch, time, u), (time, batch, u)
         result = hidden if self.return_sequences else hidden[:, -1]  # (batch, [time,] units)
         if self.return_state:

@@ -129,7 +129,9 @@ def _register_gradient(ops) -> None:
             d_hidden = tf.zeros_like(hidden)
         if d_cell is None:
             d_cell = tf.zeros([0], cell.dtype)  # empty: nothing reaches the cell states
-        return ops.forecast_lstm_backward(*op.inputs, hidden, cell, gates, d_hidden, d_cell)
+        return ops.forecast_lstm_backward(
+            *op.inputs, hidden, cell, gates, d_hidden, d_cell, bf16=op.get_attr("bf16")
+        )
 
     @tf.RegisterGradient("ForecastDropout")
     def _dropout_gradient(op, d_output):
@@ -178,6 +180,24 @@ def fused_ops():
             )
     _state["ops"], _state["reason"] = ops, reason
     return ops
+
+
+def bf16_products() -> bool:
+    """Whether the loaded ops multiply in bfloat16 here: built where the CPU has AVX512-BF16
+    (``-march=native``); asked of the op itself once per process."""
+    if "bf16" not in _state:
+        ops, works = fused_ops(), False
+        if ops is not None:
+            try:
+                zeros = tf.zeros([4], tf.float32)
+                ops.forecast_lstm_forward(
+                    tf.zeros([1, 1, 1]), tf.zeros([1, 4]), tf.zeros([1, 4]), zeros, bf16=True
+                )
+                works = True
+            except tf.errors.OpError:  # built without AVX512-BF16 (or no CPU kernel)
+                works = False
+        _state["bf16"] = works
+    return bool(_state["bf16"])
 
 
 def unavailable_reason() -> str | None:

@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include <Eigen/Core>
@@ -204,6 +205,156 @@ void Product(const float* a, int64_t a_row, int64_t a_col, int64_t rows, int64_t
 }
 #endif
 
+#if defined(__AVX512BF16__)
+// bfloat16 products (train.precision: bfloat16, training steps only): the same products with
+// each operand rounded to bfloat16 (round to nearest even) and float32 accumulation, by
+// AVX512-BF16's vdpbf16ps, which adds the products of a pair of bf16 numbers into each
+// float32 lane: twice the float32 FMA's rate. Operands are packed as pairs along the depth
+// of the product: one uint32 holds bf16(x[k]) in its low half and bf16(x[k + 1]) in its
+// high half (an odd depth gets a zero partner).
+constexpr bool kHasBf16 = true;
+
+inline __m512i RoundedBf16(__m512 x) {  // each lane's upper 16 bits: bf16(x), rounded
+  const __m512i bits = _mm512_castps_si512(x);
+  const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
+  return _mm512_add_epi32(bits, _mm512_add_epi32(odd, _mm512_set1_epi32(0x7FFF)));
+}
+
+inline uint32_t Bf16Bits(float x) {  // the same rounding, one number
+  uint32_t bits;
+  std::memcpy(&bits, &x, sizeof bits);
+  return (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16;
+}
+
+inline __mmask16 Lanes(int64_t n) {  // the first n of 16 lanes (none for n <= 0)
+  if (n <= 0) return 0;
+  return n >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << n) - 1);
+}
+
+// Pairs along each row: out[r·pairs + k] = (a[r][2k], a[r][2k + 1]) for a (rows × depth,
+// leading dimension lda); pairs = ceil(depth / 2).
+void RowPairs(const float* a, int64_t rows, int64_t depth, int64_t lda, uint32_t* out) {
+  const int64_t pairs = (depth + 1) / 2;
+  for (int64_t r = 0; r < rows; ++r) {
+    uint32_t* row = out + r * pairs;
+    for (int64_t k = 0; k < pairs; k += 16) {  // 16 pairs: 32 numbers
+      const int64_t first = 2 * k, count = std::min<int64_t>(32, depth - first);
+      const __m512 low = _mm512_maskz_loadu_ps(Lanes(count), a + r * lda + first);
+      const __m512 high = _mm512_maskz_loadu_ps(Lanes(count - 16), a + r * lda + first + 16);
+      // (high, low) -> 32 bf16 in order: low's 16 then high's, i.e. 16 pairs in order
+      const __m512i both = (__m512i)(_mm512_cvtne2ps_pbh(high, low));
+      _mm512_mask_storeu_epi32(row + k, Lanes(pairs - k), both);
+    }
+  }
+}
+
+// Pairs down each column: out[p·ldo + j] = (a[2p][j], a[2p + 1][j]) for a (rows × cols,
+// leading dimension lda); ceil(rows / 2) rows of pairs.
+void ColumnPairs(const float* a, int64_t rows, int64_t cols, int64_t lda, uint32_t* out,
+                 int64_t ldo) {
+  for (int64_t p = 0; 2 * p < rows; ++p) {
+    const float* first = a + 2 * p * lda;
+    const bool second_exists = 2 * p + 1 < rows;
+    for (int64_t j = 0; j < cols; j += 16) {
+      const __mmask16 lanes = Lanes(cols - j);
+      const __m512i low = RoundedBf16(_mm512_maskz_loadu_ps(lanes, first + j));
+      const __m512i high = second_exists
+                               ? RoundedBf16(_mm512_maskz_loadu_ps(lanes, first + lda + j))
+                               : _mm512_setzero_si512();
+      const __m512i pair = _mm512_or_si512(
+          _mm512_srli_epi32(low, 16), _mm512_and_si512(high, _mm512_set1_epi32(0xFFFF0000)));
+      _mm512_mask_storeu_epi32(out + p * ldo + j, lanes, pair);
+    }
+  }
+}
+
+// As Tile, with A and B as bf16 pairs: C[r][0, 32) = or += Σ_k A(r, k) · B[k][0, 32), k
+// over pairs, A(r, k) at a[r·a_row + k·a_col], B's pair row k at b + k·ldb.
+template <int R>
+inline void TileBf16(const uint32_t* a, int64_t a_row, int64_t a_col, const uint32_t* b,
+                     int64_t ldb, int64_t pairs, float* c, int64_t ldc, __mmask16 low,
+                     __mmask16 high, const float* init, bool accumulate) {
+  __m512 sum_low[R], sum_high[R];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+    if (accumulate) {
+      sum_low[r] = _mm512_maskz_loadu_ps(low, c + r * ldc);
+      sum_high[r] = _mm512_maskz_loadu_ps(high, c + r * ldc + 16);
+    } else if (init) {
+      sum_low[r] = _mm512_maskz_loadu_ps(low, init);
+      sum_high[r] = _mm512_maskz_loadu_ps(high, init + 16);
+    } else {
+      sum_low[r] = _mm512_setzero_ps();
+      sum_high[r] = _mm512_setzero_ps();
+    }
+  }
+  for (int64_t k = 0; k < pairs; ++k) {
+    const __m512bh b_low = (__m512bh)(_mm512_maskz_loadu_epi32(low, b + k * ldb));
+    const __m512bh b_high =
+        (__m512bh)(_mm512_maskz_loadu_epi32(high, b + k * ldb + 16));
+    const uint32_t* a_k = a + k * a_col;
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const __m512bh a_rk = (__m512bh)(_mm512_set1_epi32(a_k[r * a_row]));
+      sum_low[r] = _mm512_dpbf16_ps(sum_low[r], a_rk, b_low);
+      sum_high[r] = _mm512_dpbf16_ps(sum_high[r], a_rk, b_high);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+    _mm512_mask_storeu_ps(c + r * ldc, low, sum_low[r]);
+    _mm512_mask_storeu_ps(c + r * ldc + 16, high, sum_high[r]);
+  }
+}
+
+// As Product, with bf16 pairs: B's 32-column panel p starts at b + 32p, pair rows ldb apart.
+void ProductBf16(const uint32_t* a, int64_t a_row, int64_t a_col, int64_t rows, int64_t pairs,
+                 const uint32_t* b, int64_t ldb, int64_t n, float* c, int64_t ldc,
+                 const float* init, bool accumulate) {
+  for (int64_t p = 0; p < Panels(n); ++p) {
+    const int64_t width = std::min(kPanel, n - p * kPanel);
+    const __mmask16 low = Lanes(width), high = Lanes(width - 16);
+    const uint32_t* b_panel = b + p * kPanel;
+    float* c_panel = c + p * kPanel;
+    const float* init_panel = init ? init + p * kPanel : nullptr;
+    for (int64_t r = 0; r < rows; r += 8) {
+      const uint32_t* a_block = a + r * a_row;
+      float* c_block = c_panel + r * ldc;
+      switch (std::min<int64_t>(8, rows - r)) {
+#define FORECAST_TILE(R)                                                                 \
+  case R:                                                                                \
+    TileBf16<R>(a_block, a_row, a_col, b_panel, ldb, pairs, c_block, ldc, low, high,     \
+                init_panel, accumulate);                                                 \
+    break;
+        FORECAST_TILE(1) FORECAST_TILE(2) FORECAST_TILE(3) FORECAST_TILE(4)
+        FORECAST_TILE(5) FORECAST_TILE(6) FORECAST_TILE(7) FORECAST_TILE(8)
+#undef FORECAST_TILE
+      }
+    }
+  }
+}
+
+// [W; U] (depth × 4u) as pairs down its columns, (ceil(depth / 2) × 4u), for the forward
+// product; and [W; U]ᵀ as pairs along its rows, (2u × depth), for dz·[W; U]ᵀ.
+std::vector<uint32_t> WeightPairs(const Matrix& weights) {
+  std::vector<uint32_t> pairs(((weights.rows() + 1) / 2) * weights.cols());
+  ColumnPairs(weights.data(), weights.rows(), weights.cols(), weights.cols(), pairs.data(),
+              weights.cols());
+  return pairs;
+}
+std::vector<uint32_t> TransposedWeightPairs(const Matrix& weights) {
+  const int64_t depth = weights.rows(), gates = weights.cols();  // (depth, 4u), 4u even
+  std::vector<uint32_t> pairs((gates / 2) * depth);
+  for (int64_t k = 0; k < gates / 2; ++k)
+    for (int64_t m = 0; m < depth; ++m)
+      pairs[k * depth + m] =
+          Bf16Bits(weights(m, 2 * k)) | (Bf16Bits(weights(m, 2 * k + 1)) << 16);
+  return pairs;
+}
+#else
+constexpr bool kHasBf16 = false;
+#endif
+
 // One sample's gate gradients at one step (gates i, f, candidate g, o; σ' = σ(1-σ),
 // tanh' = 1-tanh²): dz from the activated gates, c(t-1), dh(t) and tanh c(t); dc holds
 // dc(t) on entry and the gradient for c(t-1) on return. A plain function with restrict
@@ -239,7 +390,11 @@ Status CheckShapes(const Tensor& x, const Tensor& kernel, const Tensor& recurren
 
 class ForwardOp : public OpKernel {
  public:
-  explicit ForwardOp(OpKernelConstruction* context) : OpKernel(context) {}
+  explicit ForwardOp(OpKernelConstruction* context) : OpKernel(context) {
+    OP_REQUIRES_OK(context, context->GetAttr("bf16", &bf16_));
+    OP_REQUIRES(context, !bf16_ || kHasBf16,
+                errors::InvalidArgument("fused LSTM: bf16 products need AVX512-BF16"));
+  }
 
   void Compute(OpKernelContext* context) override {
     const Tensor& x = context->input(0);          // (batch, time, features)
@@ -258,6 +413,11 @@ class ForwardOp : public OpKernel {
 #if defined(__AVX512F__)
     const std::vector<float> packed = PackPanels(weights, false);  // (features + u, 4u) panels
 #endif
+#if defined(__AVX512BF16__)
+    const int64_t depth_pairs = (features + u + 1) / 2;
+    const std::vector<uint32_t> weight_pairs =
+        bf16_ ? WeightPairs(weights) : std::vector<uint32_t>();  // (depth_pairs, 4u)
+#endif
     const float* x_data = x.flat<float>().data();
     float* h_data = h->flat<float>().data();
     float* c_data = c->flat<float>().data();
@@ -265,9 +425,19 @@ class ForwardOp : public OpKernel {
     ForChunks(context, batch, [&](int64_t, int64_t row, int64_t end) {
       const int64_t rows = end - row;
       Matrix xh(rows, features + u);
+#if defined(__AVX512BF16__)
+      std::vector<uint32_t> xh_pairs(bf16_ ? rows * depth_pairs : 0);
+#endif
       for (int64_t t = 0; t < time; ++t) {
         Gather(xh, x_data, h_data, time, features, u, t, row, rows);
         Map a = At(gate_data, batch, 4 * u, t, row, rows);  // pre-activation, then activated
+#if defined(__AVX512BF16__)
+        if (bf16_) {
+          RowPairs(xh.data(), rows, features + u, features + u, xh_pairs.data());
+          ProductBf16(xh_pairs.data(), depth_pairs, 1, rows, depth_pairs, weight_pairs.data(),
+                      4 * u, 4 * u, a.data(), 4 * u, b.data(), false);
+        } else
+#endif
 #if defined(__AVX512F__)
         Product(xh.data(), features + u, 1, rows, features + u, packed.data(),
                 (features + u) * kPanel, kPanel, 4 * u, a.data(), 4 * u, b.data(), false);
@@ -286,11 +456,18 @@ class ForwardOp : public OpKernel {
       }
     });
   }
+
+ private:
+  bool bf16_ = false;
 };
 
 class BackwardOp : public OpKernel {
  public:
-  explicit BackwardOp(OpKernelConstruction* context) : OpKernel(context) {}
+  explicit BackwardOp(OpKernelConstruction* context) : OpKernel(context) {
+    OP_REQUIRES_OK(context, context->GetAttr("bf16", &bf16_));
+    OP_REQUIRES(context, !bf16_ || kHasBf16,
+                errors::InvalidArgument("fused LSTM: bf16 products need AVX512-BF16"));
+  }
 
   void Compute(OpKernelContext* context) override {
     const Tensor& x = context->input(0);          // (batch, time, features)
@@ -320,6 +497,10 @@ class BackwardOp : public OpKernel {
 #if defined(__AVX512F__)
     const std::vector<float> packed_t = PackPanels(weights, true);  // [W; U]ᵀ: (4u, features + u)
 #endif
+#if defined(__AVX512BF16__)
+    const std::vector<uint32_t> transposed_pairs =
+        bf16_ ? TransposedWeightPairs(weights) : std::vector<uint32_t>();  // (2u, features + u)
+#endif
     const bool has_dc = dc.NumElements() > 0;
     const float* x_data = x.flat<float>().data();
     const float* h_data = h.flat<float>().data();
@@ -345,6 +526,12 @@ class BackwardOp : public OpKernel {
       ColumnMatrix dxh(rows, features + u);  // column-major: Eigen's faster product here
 #endif
       const std::vector<float> zeros(u, 0.0f);  // the initial cell state
+#if defined(__AVX512BF16__)
+      const int64_t row_pairs = (rows + 1) / 2, width_all = features + u;
+      std::vector<uint32_t> xh_down(bf16_ ? row_pairs * width_all : 0);  // xhᵀ's pairs
+      std::vector<uint32_t> dz_down(bf16_ ? row_pairs * 4 * u : 0);      // dz's, down
+      std::vector<uint32_t> dz_along(bf16_ ? rows * 2 * u : 0);          // dz's, along
+#endif
       for (int64_t t = time - 1; t >= 0; --t) {
         dh_t += Seq(dh_data, time, u, t, row, rows);  // from outside + from step t + 1
         if (has_dc) dc_t += At(dc_data, batch, u, t, row, rows);
@@ -359,6 +546,19 @@ class BackwardOp : public OpKernel {
                         dh_t.data() + r * u, tanh_c.data() + r * u, dc_t.data() + r * u,
                         dz.data() + r * 4 * u, u);
         Gather(xh, x_data, h_data, time, features, u, t, row, rows);
+#if defined(__AVX512BF16__)
+        if (bf16_) {
+          const int64_t width = features + u;
+          ColumnPairs(xh.data(), rows, width, width, xh_down.data(), width);
+          ColumnPairs(dz.data(), rows, 4 * u, 4 * u, dz_down.data(), 4 * u);
+          ProductBf16(xh_down.data(), 1, width, width, row_pairs, dz_down.data(), 4 * u, 4 * u,
+                      d_weight.data(), 4 * u, nullptr, true);  // += xhᵀ·dz
+          d_b += dz.colwise().sum();
+          RowPairs(dz.data(), rows, 4 * u, 4 * u, dz_along.data());
+          ProductBf16(dz_along.data(), 2 * u, 1, rows, 2 * u, transposed_pairs.data(), width,
+                      width, dxh.data(), width, nullptr, false);  // dz·[W; U]ᵀ
+        } else {
+#endif
 #if defined(__AVX512F__)
         const int64_t width = features + u;
         Product(xh.data(), 1, width, width, rows, dz.data(), kPanel, 4 * u, 4 * u,
@@ -370,6 +570,9 @@ class BackwardOp : public OpKernel {
         d_weight.noalias() += xh.transpose() * dz;  // (features + u, 4u)
         d_b += dz.colwise().sum();
         dxh.noalias() = dz * weights.transpose();  // (rows, features + u)
+#endif
+#if defined(__AVX512BF16__)
+        }
 #endif
         Seq(dx_data, time, features, t, row, rows) = dxh.leftCols(features);
         dh_t = dxh.rightCols(u);  // to step t - 1
@@ -385,6 +588,9 @@ class BackwardOp : public OpKernel {
     Map(drecurrent->flat<float>().data(), u, 4 * u) = d_weight.bottomRows(u);
     Eigen::Map<RowVector>(dbias->flat<float>().data(), 4 * u) = d_b;
   }
+
+ private:
+  bool bf16_ = false;
 };
 
 // Dropout for the Dropout layers around the LSTMs. TensorFlow's stateless dropout draws
@@ -474,6 +680,7 @@ REGISTER_OP("ForecastLstmForward")
     .Input("kernel: float")
     .Input("recurrent_kernel: float")
     .Input("bias: float")
+    .Attr("bf16: bool = false")
     .Output("h: float")
     .Output("c: float")
     .Output("gates: float")
@@ -489,6 +696,7 @@ REGISTER_OP("ForecastLstmForward")
     });
 
 REGISTER_OP("ForecastLstmBackward")
+    .Attr("bf16: bool = false")
     .Input("x: float")
     .Input("kernel: float")
     .Input("recurrent_kernel: float")
