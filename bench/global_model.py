@@ -67,6 +67,37 @@ def stocks6() -> dict[str, pd.Series]:
     }
 
 
+def panel_config(
+    scope: str,
+    epochs: int,
+    seed: int,
+    calendar: str,
+    folder: str,
+    embedding: int = 0,
+    *extra: str,
+):
+    """The panels' config: log returns, lookback 20, LSTM(16) → Dense, ``quick`` otherwise;
+    ``extra`` overrides after these."""
+    return load_config(
+        "quick",
+        [
+            "data.target=log_return",
+            "data.lookback=20",
+            "data.start=null",
+            f"data.calendar={calendar}",
+            "model.layers=[{type: lstm, units: 16}]",
+            f"model.scope={scope}",
+            f"model.ticker_embedding={embedding}",
+            f"train.epochs={epochs}",
+            f"train.seed={seed}",
+            "train.progress=none",
+            "evaluation.baselines=[]",
+            f"output.runs_dir={folder}",
+            *extra,
+        ],
+    )
+
+
 def judge(
     series: dict[str, pd.Series],
     scope: str,
@@ -76,23 +107,7 @@ def judge(
     embedding: int = 0,
 ) -> dict:
     with tempfile.TemporaryDirectory() as folder:
-        config = load_config(
-            "quick",
-            [
-                "data.target=log_return",
-                "data.lookback=20",
-                "data.start=null",
-                f"data.calendar={calendar}",
-                "model.layers=[{type: lstm, units: 16}]",
-                f"model.scope={scope}",
-                f"model.ticker_embedding={embedding}",
-                f"train.epochs={epochs}",
-                f"train.seed={seed}",
-                "train.progress=none",
-                "evaluation.baselines=[]",
-                f"output.runs_dir={folder}",
-            ],
-        )
+        config = panel_config(scope, epochs, seed, calendar, folder, embedding)
         started = time.perf_counter()
         fitted = Forecaster(config).fit(series)
         seconds = time.perf_counter() - started

@@ -31,7 +31,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.global_model import panel  # noqa: E402
+from bench.global_model import panel, panel_config  # noqa: E402
 from bench.results import update_results  # noqa: E402
 from bench.run import PYTHON, child_environment, cpu_flags  # noqa: E402
 
@@ -88,26 +88,11 @@ def fit_msft(seed: int, precision: str) -> dict:
 
 def fit_panel(seed: int, precision: str) -> dict:
     from forecast.commands.judging import judge_tickers
-    from forecast.config import load_config
     from forecast.forecasting.forecaster import Forecaster
 
     with tempfile.TemporaryDirectory() as folder:
-        config = load_config(
-            "quick",
-            [
-                "data.target=log_return",
-                "data.lookback=20",
-                "data.start=null",
-                "data.calendar=business",
-                "model.layers=[{type: lstm, units: 16}]",
-                "model.scope=global",
-                "train.epochs=15",
-                f"train.seed={seed}",
-                f"train.precision={precision}",
-                "train.progress=none",
-                "evaluation.baselines=[]",
-                f"output.runs_dir={folder}",
-            ],
+        config = panel_config(
+            "global", 15, seed, "business", folder, 0, f"train.precision={precision}"
         )
         fitted = Forecaster(config).fit(panel(30, 300, -0.3, seed=0))
         judged = judge_tickers(fitted)

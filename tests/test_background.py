@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -58,10 +59,18 @@ def test_an_error_while_preparing_is_raised_too(forking):
         worker.wait()
 
 
-def test_a_worker_never_given_a_job_lets_its_child_go(forking):
-    worker = background.Worker()
+def slow_preparation() -> None:
+    time.sleep(30)
+
+
+def test_a_command_that_fails_first_stops_its_child_at_once(forking):
+    """Nothing was submitted (the run folder did not load, say): the child is stopped and
+    reaped, not waited for through its preparation."""
+    worker = background.Worker(prepare=slow_preparation)
     pid = worker.pid
+    started = time.perf_counter()
     worker.wait()
+    assert time.perf_counter() - started < 5
     with pytest.raises(ChildProcessError):  # reaped
         os.waitpid(pid, os.WNOHANG)
 

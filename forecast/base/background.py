@@ -7,7 +7,7 @@ child imports what it will need (``prepare``) while the command loads the run an
 forecasts; ``submit`` then hands it one job (a function and its arguments, pickled through
 a pipe) and ``wait`` blocks until it is done, raising the child's error in the command, so
 a failure is as loud as inline. The child leaves with ``os._exit`` (no second flush of the
-parent's buffers, no exit handlers); a parent that never submits lets it go.
+parent's buffers, no exit handlers); a command that fails before it submits stops it.
 
 The job runs inline at ``submit`` instead wherever forking is not safe or not known to be:
 off Linux, once TensorFlow is loaded (its thread pools), or when this process runs other
@@ -17,8 +17,10 @@ asks for inline everywhere.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
+import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -118,12 +120,19 @@ class Worker:
 
     def wait(self) -> None:
         """Block until the child is done; the job's exception, if it raised one, is raised
-        here. Without a submitted job the child leaves at once."""
+        here. Without a submitted job (the command failed first) the child is stopped, not
+        waited for: it has nothing left to do."""
         if self.pid is None:
             return
-        if self._job_writer >= 0:
+        if self._job_writer >= 0:  # never submitted
             _close(self._job_writer)
             self._job_writer = -1
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+            _close(self._error_reader)
+            os.waitpid(self.pid, 0)
+            self.pid = None
+            return
         report = _read_all(self._error_reader)
         _, status = os.waitpid(self.pid, 0)
         self.pid = None
