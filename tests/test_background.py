@@ -3,6 +3,7 @@ process, its error is raised in the command, and inline where forking is not saf
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -108,3 +109,32 @@ def test_only_a_processs_first_forecast_draws_in_a_child(forking, monkeypatch):
     assert first.forked
     first.wait()
     assert not forecast.first_painter().forked
+
+
+def write_outside(path: Path, text: str) -> None:
+    from forecast.base import atomic
+
+    with atomic.outside_transaction():
+        atomic.write_text(path, text)
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_a_childs_file_joins_the_commands_all_or_nothing(forking, tmp_path, fails):
+    """The command keeps the file before its child replaces it: a failed command puts it
+    back, a successful one leaves no kept copy behind (the child's own copy of the
+    transaction is never used)."""
+    from forecast.base import atomic
+
+    picture = tmp_path / "forecast.png"
+    picture.write_text("before")
+    failing = pytest.raises(RuntimeError) if fails else contextlib.nullcontext()
+    with failing, atomic.transaction():
+        atomic.keep(picture)
+        worker = background.Worker()
+        worker.submit(write_outside, picture, "after")
+        worker.wait()
+        assert picture.read_text() == "after"
+        if fails:
+            raise RuntimeError("the journal could not be written")
+    assert picture.read_text() == ("before" if fails else "after")
+    assert [path.name for path in tmp_path.iterdir()] == ["forecast.png"]

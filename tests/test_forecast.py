@@ -220,6 +220,7 @@ def test_forecast_never_imports_tensorflow_or_scikit_learn(run_copy):
         assert result.stdout.strip().splitlines()[-1] == f"0 {imported}", result.stderr
         pictures.append((run_copy / "forecast.png").read_bytes())
     assert pictures[0][:4] == b"\x89PNG" and pictures[0] == pictures[1]
+    assert not list(run_copy.glob(".*previous*"))  # the child kept nothing behind
     frame = pd.read_csv(run_copy / "forecast.csv")
     assert len(frame) == 30 and np.isfinite(frame["lo95"]).all()
 

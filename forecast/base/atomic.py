@@ -73,21 +73,45 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 def _replace(temporary: Path, path: Path) -> None:
     """The rename; inside a transaction, the file it replaces kept first."""
-    replaced = _replaced.get()
     try:
-        if replaced is not None and path not in replaced:
-            previous = None
-            if path.exists():
-                previous = path.with_name(f".{path.name}.previous-{os.getpid()}")
-                previous.unlink(missing_ok=True)
-                try:
-                    os.link(path, previous)  # no copy: the old bytes stay where they are
-                except OSError:
-                    shutil.copy2(path, previous)
-            replaced[path] = previous
+        keep(path)
         os.replace(temporary, path)
     except OSError as error:
         raise _cannot(path, error) from None
+
+
+def keep(path: str | Path) -> None:
+    """Inside a transaction, keep ``path`` as it is now (or note that it does not exist), so
+    that a rollback puts it back; outside one, nothing. Writes call it; a command calls it
+    itself for a file a forked child will replace, whose writes this transaction cannot
+    see (``outside_transaction``)."""
+    replaced, path = _replaced.get(), Path(path)
+    if replaced is None or replaced is _OUTSIDE or path in replaced:
+        return
+    previous = None
+    if path.exists():
+        previous = path.with_name(f".{path.name}.previous-{os.getpid()}")
+        previous.unlink(missing_ok=True)
+        try:
+            os.link(path, previous)  # no copy: the old bytes stay where they are
+        except OSError:
+            shutil.copy2(path, previous)
+    replaced[path] = previous
+
+
+_OUTSIDE: dict[Path, Path | None] = {}  # marks writes a parent process's transaction kept
+
+
+@contextlib.contextmanager
+def outside_transaction() -> Iterator[None]:
+    """Plain atomic writes in the block, kept by no transaction here: for a forked child,
+    whose process's copy of the transaction its parent never reads (the parent ``keep``s
+    the files first, and its rollback covers them, as a failed write's message says)."""
+    token = _replaced.set(_OUTSIDE)
+    try:
+        yield
+    finally:
+        _replaced.reset(token)
 
 
 @contextlib.contextmanager
@@ -106,6 +130,8 @@ def transaction() -> Iterator[None]:
             with contextlib.suppress(OSError):
                 if previous is None:
                     path.unlink(missing_ok=True)
+                elif path.exists() and os.path.samefile(previous, path):
+                    previous.unlink()  # kept but never replaced (rename would do nothing)
                 else:
                     os.replace(previous, path)
         raise

@@ -141,6 +141,7 @@ def write_forecast(
     png = run.path / "forecast.png"
     painter = painter or background.Worker(fork=False)
     recent = result.history.iloc[-HISTORY_BARS:]  # what the pictures show: a small message
+    atomic.keep(png)  # this command's transaction puts it back if the command fails
     painter.submit(draw_forecast, png, recent, frame, title)
     try:
         interactive.save(png, interactive.forecast(recent, frame, title))
@@ -169,10 +170,13 @@ def import_plots() -> None:
 
 
 def draw_forecast(path: Path, history: pd.Series, frame: pd.DataFrame, title: str) -> None:
-    """forecast.png (matplotlib is imported here, where the picture is drawn)."""
+    """forecast.png (matplotlib is imported here, where the picture is drawn), outside the
+    command's transaction, which kept the previous picture (this may run in a forked
+    child: its copy of the transaction would leave the kept file behind)."""
     from forecast.report.plots import plot_forecast
 
-    atomic.write_figure(path, plot_forecast(history, frame, title=title))
+    with atomic.outside_transaction():
+        atomic.write_figure(path, plot_forecast(history, frame, title=title))
 
 
 def append_journal(run: runs.Run, result: Forecast) -> None:
