@@ -138,3 +138,21 @@ def test_a_childs_file_joins_the_commands_all_or_nothing(forking, tmp_path, fail
             raise RuntimeError("the journal could not be written")
     assert picture.read_text() == ("before" if fails else "after")
     assert [path.name for path in tmp_path.iterdir()] == ["forecast.png"]
+
+
+class Awkward(Exception):
+    """An exception whose class cannot be rebuilt from its arguments."""
+
+    def __init__(self, first: str, second: str) -> None:
+        super().__init__(f"{first} {second}")
+
+
+def fail_awkwardly() -> None:
+    raise Awkward("disk", "gone")
+
+
+def test_an_error_that_cannot_travel_comes_back_as_its_text(forking):
+    worker = background.Worker()
+    worker.submit(fail_awkwardly)
+    with pytest.raises(RuntimeError, match="Awkward: disk gone"):
+        worker.wait()

@@ -103,6 +103,7 @@ class Worker:
             code = 1
             try:
                 report = pickle.dumps(error)
+                pickle.loads(report)  # an exception class that cannot be rebuilt goes as text
             except Exception:
                 report = pickle.dumps(RuntimeError(f"{type(error).__name__}: {error}"))
             _write_all(error_writer, report)
@@ -111,7 +112,9 @@ class Worker:
 
     def submit(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         """Run ``function(*args, **kwargs)`` in the child (a module-level function: it is
-        pickled by name), or now where there is no child; its result is dropped."""
+        pickled by name), or now where there is no child; its result is dropped. A job
+        larger than the pipe's buffer (64 KB on Linux) waits here until the child has
+        prepared and reads it: hand over small data."""
         if self.pid is None:
             function(*args, **kwargs)
             return
