@@ -21,7 +21,6 @@ import argparse
 import datetime as dt
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -33,38 +32,21 @@ sys.path.insert(0, str(ROOT))
 
 from bench.global_model import panel, panel_config  # noqa: E402
 from bench.results import update_results  # noqa: E402
-from bench.run import PYTHON, child_environment, cpu_flags  # noqa: E402
+from bench.run import BATCHES, cpu_flags, same_round_ratio, timed_epochs  # noqa: E402
 
-BATCHES = (64, 256, 1024)
-VARIANTS = {  # name: throughput.py arguments
-    "project fp32": ["--engine", "project"],
-    "project bf16": ["--engine", "project", "--precision", "bfloat16"],
-    "torch fp32": ["--engine", "torch"],
-    "torch bf16": ["--engine", "torch", "--precision", "bfloat16"],
-}
+VARIANTS = ("project", "project-bf16", "torch", "torch-bf16")  # bench/run.py's engine names
 
 
-def speed(rounds: int) -> dict[int, dict[str, list[float]]]:
-    """{batch: {variant: [median s/epoch per round]}}, interleaved."""
-    times: dict[int, dict[str, list[float]]] = {b: {v: [] for v in VARIANTS} for b in BATCHES}
+def speed(rounds: int) -> dict[int, dict]:
+    """{batch: {"engines": {variant: [median s/epoch per round]}}}, interleaved (the cells
+    bench/run.py's same_round_ratio reads)."""
+    times = {batch: {"engines": {name: [] for name in VARIANTS}} for batch in BATCHES}
     for round_number in range(rounds):
         for batch in BATCHES:
-            for name, arguments in VARIANTS.items():
-                command = [PYTHON, "bench/throughput.py", *arguments]
-                command += ["--batch", str(batch), "--epochs", "2"]
-                result = subprocess.run(
-                    command,
-                    capture_output=True,
-                    text=True,
-                    cwd=ROOT,
-                    env=child_environment(),
-                    check=True,
-                )
-                record = json.loads(result.stdout.strip().splitlines()[-1])
-                times[batch][name].append(statistics.median(record["epoch_seconds"]))
-                print(
-                    f"round {round_number + 1} batch {batch} {name}: {times[batch][name][-1]:.2f}"
-                )
+            for name in VARIANTS:
+                seconds = timed_epochs(name, "reference", batch)["seconds"]
+                times[batch]["engines"][name].append(seconds)
+                print(f"round {round_number + 1} batch {batch} {name}: {seconds:.2f}", flush=True)
     return times
 
 
@@ -126,18 +108,14 @@ def report(times: dict, results: dict, rounds: int, seeds: int) -> str:
         "project bf16 ÷ fp32 | project bf16 ÷ PyTorch bf16 | project fp32 ÷ PyTorch fp32 |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-
-    def ratio(cell: dict, slower: str, faster: str) -> float:
-        return statistics.median(a / b for a, b in zip(cell[slower], cell[faster]))
-
     for batch, cell in times.items():
-        medians = {name: statistics.median(values) for name, values in cell.items()}
+        medians = {name: statistics.median(values) for name, values in cell["engines"].items()}
         lines.append(
-            f"| {batch} | {medians['project fp32']:.2f} | {medians['project bf16']:.2f} | "
-            f"{medians['torch fp32']:.2f} | {medians['torch bf16']:.2f} | "
-            f"{ratio(cell, 'project fp32', 'project bf16'):.2f}× | "
-            f"{ratio(cell, 'torch bf16', 'project bf16'):.2f}× | "
-            f"{ratio(cell, 'torch fp32', 'project fp32'):.2f}× |"
+            f"| {batch} | {medians['project']:.2f} | {medians['project-bf16']:.2f} | "
+            f"{medians['torch']:.2f} | {medians['torch-bf16']:.2f} | "
+            f"{same_round_ratio(cell, 'project', 'project-bf16'):.2f}× | "
+            f"{same_round_ratio(cell, 'torch-bf16', 'project-bf16'):.2f}× | "
+            f"{same_round_ratio(cell, 'torch', 'project'):.2f}× |"
         )
     lines += ["", f"Accuracy, seeds 1–{seeds} at each precision:", ""]
     lines += [

@@ -114,6 +114,24 @@ SECTION_THROUGHPUT = "## 1. Training throughput"
 BATCHES = (64, 256, 1024)
 
 
+ENGINE_ARGUMENTS = {  # bench/throughput.py's arguments for each engine these scripts time
+    "project": ["--engine", "project"],
+    "project-bf16": ["--engine", "project", "--precision", "bfloat16"],
+    "keras": ["--engine", "keras"],
+    "torch": ["--engine", "torch"],
+    "torch-bf16": ["--engine", "torch", "--precision", "bfloat16"],
+}
+
+
+def timed_epochs(engine: str, stack: str, batch: int) -> dict:
+    """One fresh ``bench/throughput.py`` process (2 timed epochs): its JSON record, with
+    ``seconds`` the median epoch."""
+    command = [PYTHON, "bench/throughput.py", *ENGINE_ARGUMENTS[engine]]
+    command += ["--stack", stack, "--batch", str(batch), "--epochs", "2"]
+    record = json.loads(run_child(command).strip().splitlines()[-1])
+    return {**record, "seconds": statistics.median(record["epoch_seconds"])}
+
+
 def throughput(rounds: int, engines: tuple[str, ...]) -> dict:
     """{(stack, batch): {"engines": {engine: [median s/epoch per round]}, "windows",
     "flops_per_window"}}, every (stack, batch, engine) once per round, interleaved."""
@@ -125,12 +143,8 @@ def throughput(rounds: int, engines: tuple[str, ...]) -> dict:
                     (stack, batch), {"engines": {engine: [] for engine in engines}}
                 )
                 for engine in engines:
-                    command = [PYTHON, "bench/throughput.py", "--engine", engine]
-                    if engine == "torch-bf16":
-                        command = command[:-1] + ["torch", "--precision", "bfloat16"]
-                    command += ["--stack", stack, "--batch", str(batch), "--epochs", "2"]
-                    record = json.loads(run_child(command).strip().splitlines()[-1])
-                    seconds = statistics.median(record["epoch_seconds"])
+                    record = timed_epochs(engine, stack, batch)
+                    seconds = record["seconds"]
                     cell["engines"][engine].append(seconds)
                     cell["windows"] = record["windows"]
                     cell["flops_per_window"] = record["flops_per_window"]
