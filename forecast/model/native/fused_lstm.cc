@@ -134,13 +134,29 @@ std::vector<float> PackPanels(const Matrix& matrix, bool transposed) {
   return packed;
 }
 
+inline __mmask16 Lanes(int64_t n) {  // the first n of 16 lanes (none for n <= 0)
+  if (n <= 0) return 0;
+  return n >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << n) - 1);
+}
+
+// The products' operands: float32 numbers, multiplied and added by FMA.
+struct Float32 {
+  using Value = float;
+  using Vector = __m512;
+  static Vector Load(const float* row, __mmask16 lanes) { return _mm512_maskz_loadu_ps(lanes, row); }
+  static Vector Broadcast(float a) { return _mm512_set1_ps(a); }
+  static __m512 Add(__m512 sum, Vector a, Vector b) { return _mm512_fmadd_ps(a, b, sum); }
+};
+
 // One tile: C[r][0, 32) for r < R (masked to the columns that exist) = or += Σ_k A(r, k) ·
 // B[k][0, 32), A(r, k) at a[r·a_row + k·a_col], B row k at b + k·ldb; start from `init`
-// (a row of 32, e.g. the bias), from C (accumulate), or from zero.
-template <int R>
-inline void Tile(const float* a, int64_t a_row, int64_t a_col, const float* b, int64_t ldb,
-                 int64_t depth, float* c, int64_t ldc, __mmask16 low, __mmask16 high,
-                 const float* init, bool accumulate) {
+// (a row of 32, e.g. the bias), from C (accumulate), or from zero. Operands: Float32, or
+// Bf16Pairs (k then runs over pairs of the depth).
+template <typename Operands, int R>
+inline void Tile(const typename Operands::Value* a, int64_t a_row, int64_t a_col,
+                 const typename Operands::Value* b, int64_t ldb, int64_t depth, float* c,
+                 int64_t ldc, __mmask16 low, __mmask16 high, const float* init,
+                 bool accumulate) {
   __m512 sum_low[R], sum_high[R];
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
@@ -156,14 +172,14 @@ inline void Tile(const float* a, int64_t a_row, int64_t a_col, const float* b, i
     }
   }
   for (int64_t k = 0; k < depth; ++k) {
-    const __m512 b_low = _mm512_maskz_loadu_ps(low, b + k * ldb);
-    const __m512 b_high = _mm512_maskz_loadu_ps(high, b + k * ldb + 16);
-    const float* a_k = a + k * a_col;
+    const auto b_low = Operands::Load(b + k * ldb, low);
+    const auto b_high = Operands::Load(b + k * ldb + 16, high);
+    const auto* a_k = a + k * a_col;
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
-      const __m512 a_rk = _mm512_set1_ps(a_k[r * a_row]);
-      sum_low[r] = _mm512_fmadd_ps(a_rk, b_low, sum_low[r]);
-      sum_high[r] = _mm512_fmadd_ps(a_rk, b_high, sum_high[r]);
+      const auto a_rk = Operands::Broadcast(a_k[r * a_row]);
+      sum_low[r] = Operands::Add(sum_low[r], a_rk, b_low);
+      sum_high[r] = Operands::Add(sum_high[r], a_rk, b_high);
     }
   }
 #pragma GCC unroll 8
@@ -174,27 +190,27 @@ inline void Tile(const float* a, int64_t a_row, int64_t a_col, const float* b, i
 }
 
 // C (rows × n, leading dimension ldc) = or += A · B; B's 32-column panel p starts at
-// b + p·panel_stride with rows ldb apart (packed: panel_stride = depth·32, ldb = 32).
-void Product(const float* a, int64_t a_row, int64_t a_col, int64_t rows, int64_t depth,
-             const float* b, int64_t panel_stride, int64_t ldb, int64_t n, float* c,
-             int64_t ldc, const float* init, bool accumulate) {
+// b + p·panel_stride with rows ldb apart (packed: panel_stride = depth·32, ldb = 32; read in
+// place: panel_stride = 32, ldb = n).
+template <typename Operands>
+void Product(const typename Operands::Value* a, int64_t a_row, int64_t a_col, int64_t rows,
+             int64_t depth, const typename Operands::Value* b, int64_t panel_stride,
+             int64_t ldb, int64_t n, float* c, int64_t ldc, const float* init,
+             bool accumulate) {
   for (int64_t p = 0; p < Panels(n); ++p) {
     const int64_t width = std::min(kPanel, n - p * kPanel);
-    const __mmask16 low = width >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << width) - 1);
-    const __mmask16 high = width >= 32 ? 0xFFFF
-                           : width > 16 ? static_cast<__mmask16>((1u << (width - 16)) - 1)
-                                        : 0;
-    const float* b_panel = b + p * panel_stride;
+    const __mmask16 low = Lanes(width), high = Lanes(width - 16);
+    const auto* b_panel = b + p * panel_stride;
     float* c_panel = c + p * kPanel;
     const float* init_panel = init ? init + p * kPanel : nullptr;
     for (int64_t r = 0; r < rows; r += 8) {
-      const float* a_block = a + r * a_row;
+      const auto* a_block = a + r * a_row;
       float* c_block = c_panel + r * ldc;
       switch (std::min<int64_t>(8, rows - r)) {
-#define FORECAST_TILE(R)                                                                  \
-  case R:                                                                                 \
-    Tile<R>(a_block, a_row, a_col, b_panel, ldb, depth, c_block, ldc, low, high, init_panel, \
-            accumulate);                                                                  \
+#define FORECAST_TILE(R)                                                                 \
+  case R:                                                                                \
+    Tile<Operands, R>(a_block, a_row, a_col, b_panel, ldb, depth, c_block, ldc, low, high, \
+                      init_panel, accumulate);                                           \
     break;
         FORECAST_TILE(1) FORECAST_TILE(2) FORECAST_TILE(3) FORECAST_TILE(4)
         FORECAST_TILE(5) FORECAST_TILE(6) FORECAST_TILE(7) FORECAST_TILE(8)
@@ -224,11 +240,6 @@ inline uint32_t Bf16Bits(float x) {  // the same rounding, one number
   uint32_t bits;
   std::memcpy(&bits, &x, sizeof bits);
   return (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16;
-}
-
-inline __mmask16 Lanes(int64_t n) {  // the first n of 16 lanes (none for n <= 0)
-  if (n <= 0) return 0;
-  return n >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << n) - 1);
 }
 
 // Pairs along each row: out[r·pairs + k] = (a[r][2k], a[r][2k + 1]) for a (rows × depth,
@@ -268,71 +279,16 @@ void ColumnPairs(const float* a, int64_t rows, int64_t cols, int64_t lda, uint32
   }
 }
 
-// As Tile, with A and B as bf16 pairs: C[r][0, 32) = or += Σ_k A(r, k) · B[k][0, 32), k
-// over pairs, A(r, k) at a[r·a_row + k·a_col], B's pair row k at b + k·ldb.
-template <int R>
-inline void TileBf16(const uint32_t* a, int64_t a_row, int64_t a_col, const uint32_t* b,
-                     int64_t ldb, int64_t pairs, float* c, int64_t ldc, __mmask16 low,
-                     __mmask16 high, const float* init, bool accumulate) {
-  __m512 sum_low[R], sum_high[R];
-#pragma GCC unroll 8
-  for (int r = 0; r < R; ++r) {
-    if (accumulate) {
-      sum_low[r] = _mm512_maskz_loadu_ps(low, c + r * ldc);
-      sum_high[r] = _mm512_maskz_loadu_ps(high, c + r * ldc + 16);
-    } else if (init) {
-      sum_low[r] = _mm512_maskz_loadu_ps(low, init);
-      sum_high[r] = _mm512_maskz_loadu_ps(high, init + 16);
-    } else {
-      sum_low[r] = _mm512_setzero_ps();
-      sum_high[r] = _mm512_setzero_ps();
-    }
+// bf16 pairs as the products' operands: vdpbf16ps adds a pair's two products into each lane.
+struct Bf16Pairs {
+  using Value = uint32_t;
+  using Vector = __m512bh;
+  static Vector Load(const uint32_t* row, __mmask16 lanes) {
+    return (__m512bh)(_mm512_maskz_loadu_epi32(lanes, row));
   }
-  for (int64_t k = 0; k < pairs; ++k) {
-    const __m512bh b_low = (__m512bh)(_mm512_maskz_loadu_epi32(low, b + k * ldb));
-    const __m512bh b_high =
-        (__m512bh)(_mm512_maskz_loadu_epi32(high, b + k * ldb + 16));
-    const uint32_t* a_k = a + k * a_col;
-#pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) {
-      const __m512bh a_rk = (__m512bh)(_mm512_set1_epi32(a_k[r * a_row]));
-      sum_low[r] = _mm512_dpbf16_ps(sum_low[r], a_rk, b_low);
-      sum_high[r] = _mm512_dpbf16_ps(sum_high[r], a_rk, b_high);
-    }
-  }
-#pragma GCC unroll 8
-  for (int r = 0; r < R; ++r) {
-    _mm512_mask_storeu_ps(c + r * ldc, low, sum_low[r]);
-    _mm512_mask_storeu_ps(c + r * ldc + 16, high, sum_high[r]);
-  }
-}
-
-// As Product, with bf16 pairs: B's 32-column panel p starts at b + 32p, pair rows ldb apart.
-void ProductBf16(const uint32_t* a, int64_t a_row, int64_t a_col, int64_t rows, int64_t pairs,
-                 const uint32_t* b, int64_t ldb, int64_t n, float* c, int64_t ldc,
-                 const float* init, bool accumulate) {
-  for (int64_t p = 0; p < Panels(n); ++p) {
-    const int64_t width = std::min(kPanel, n - p * kPanel);
-    const __mmask16 low = Lanes(width), high = Lanes(width - 16);
-    const uint32_t* b_panel = b + p * kPanel;
-    float* c_panel = c + p * kPanel;
-    const float* init_panel = init ? init + p * kPanel : nullptr;
-    for (int64_t r = 0; r < rows; r += 8) {
-      const uint32_t* a_block = a + r * a_row;
-      float* c_block = c_panel + r * ldc;
-      switch (std::min<int64_t>(8, rows - r)) {
-#define FORECAST_TILE(R)                                                                 \
-  case R:                                                                                \
-    TileBf16<R>(a_block, a_row, a_col, b_panel, ldb, pairs, c_block, ldc, low, high,     \
-                init_panel, accumulate);                                                 \
-    break;
-        FORECAST_TILE(1) FORECAST_TILE(2) FORECAST_TILE(3) FORECAST_TILE(4)
-        FORECAST_TILE(5) FORECAST_TILE(6) FORECAST_TILE(7) FORECAST_TILE(8)
-#undef FORECAST_TILE
-      }
-    }
-  }
-}
+  static Vector Broadcast(uint32_t pair) { return (__m512bh)(_mm512_set1_epi32(pair)); }
+  static __m512 Add(__m512 sum, Vector a, Vector b) { return _mm512_dpbf16_ps(sum, a, b); }
+};
 
 // [W; U] (depth × 4u) as pairs down its columns, (ceil(depth / 2) × 4u), for the forward
 // product; and [W; U]ᵀ as pairs along its rows, (2u × depth), for dz·[W; U]ᵀ.
@@ -434,13 +390,15 @@ class ForwardOp : public OpKernel {
 #if defined(__AVX512BF16__)
         if (bf16_) {
           RowPairs(xh.data(), rows, features + u, features + u, xh_pairs.data());
-          ProductBf16(xh_pairs.data(), depth_pairs, 1, rows, depth_pairs, weight_pairs.data(),
-                      4 * u, 4 * u, a.data(), 4 * u, b.data(), false);
+          Product<Bf16Pairs>(xh_pairs.data(), depth_pairs, 1, rows, depth_pairs,
+                             weight_pairs.data(), kPanel, 4 * u, 4 * u, a.data(), 4 * u,
+                             b.data(), false);
         } else
 #endif
 #if defined(__AVX512F__)
-        Product(xh.data(), features + u, 1, rows, features + u, packed.data(),
-                (features + u) * kPanel, kPanel, 4 * u, a.data(), 4 * u, b.data(), false);
+        Product<Float32>(xh.data(), features + u, 1, rows, features + u, packed.data(),
+                         (features + u) * kPanel, kPanel, 4 * u, a.data(), 4 * u, b.data(),
+                         false);
 #else
         a.noalias() = xh * weights;
         a.rowwise() += b;
@@ -546,29 +504,30 @@ class BackwardOp : public OpKernel {
                         dh_t.data() + r * u, tanh_c.data() + r * u, dc_t.data() + r * u,
                         dz.data() + r * 4 * u, u);
         Gather(xh, x_data, h_data, time, features, u, t, row, rows);
+        d_b += dz.colwise().sum();
 #if defined(__AVX512BF16__)
         if (bf16_) {
           const int64_t width = features + u;
           ColumnPairs(xh.data(), rows, width, width, xh_down.data(), width);
           ColumnPairs(dz.data(), rows, 4 * u, 4 * u, dz_down.data(), 4 * u);
-          ProductBf16(xh_down.data(), 1, width, width, row_pairs, dz_down.data(), 4 * u, 4 * u,
-                      d_weight.data(), 4 * u, nullptr, true);  // += xhᵀ·dz
-          d_b += dz.colwise().sum();
+          Product<Bf16Pairs>(xh_down.data(), 1, width, width, row_pairs, dz_down.data(),
+                             kPanel, 4 * u, 4 * u, d_weight.data(), 4 * u, nullptr,
+                             true);  // += xhᵀ·dz
           RowPairs(dz.data(), rows, 4 * u, 4 * u, dz_along.data());
-          ProductBf16(dz_along.data(), 2 * u, 1, rows, 2 * u, transposed_pairs.data(), width,
-                      width, dxh.data(), width, nullptr, false);  // dz·[W; U]ᵀ
+          Product<Bf16Pairs>(dz_along.data(), 2 * u, 1, rows, 2 * u, transposed_pairs.data(),
+                             kPanel, width, width, dxh.data(), width, nullptr,
+                             false);  // dz·[W; U]ᵀ
         } else {
 #endif
 #if defined(__AVX512F__)
         const int64_t width = features + u;
-        Product(xh.data(), 1, width, width, rows, dz.data(), kPanel, 4 * u, 4 * u,
-                d_weight.data(), 4 * u, nullptr, true);  // += xhᵀ·dz: (features + u, 4u)
-        d_b += dz.colwise().sum();
-        Product(dz.data(), 4 * u, 1, rows, 4 * u, packed_t.data(), 4 * u * kPanel, kPanel,
-                width, dxh.data(), width, nullptr, false);  // dz·[W; U]ᵀ: (rows, features + u)
+        Product<Float32>(xh.data(), 1, width, width, rows, dz.data(), kPanel, 4 * u, 4 * u,
+                         d_weight.data(), 4 * u, nullptr, true);  // += xhᵀ·dz: (features + u, 4u)
+        Product<Float32>(dz.data(), 4 * u, 1, rows, 4 * u, packed_t.data(), 4 * u * kPanel,
+                         kPanel, width, dxh.data(), width, nullptr,
+                         false);  // dz·[W; U]ᵀ: (rows, features + u)
 #else
         d_weight.noalias() += xh.transpose() * dz;  // (features + u, 4u)
-        d_b += dz.colwise().sum();
         dxh.noalias() = dz * weights.transpose();  // (rows, features + u)
 #endif
 #if defined(__AVX512BF16__)
