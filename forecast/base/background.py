@@ -9,6 +9,10 @@ a pipe) and ``wait`` blocks until it is done, raising the child's error in the c
 a failure is as loud as inline. The child leaves with ``os._exit`` (no second flush of the
 parent's buffers, no exit handlers); a command that fails before it submits stops it.
 
+Pickle only crosses the pipe between this process and its own fork: the same program, the
+same memory, a job this process just built and an error its child just raised. Nothing
+pickled is written to a file or read from anywhere else (run folders hold no pickles).
+
 The job runs inline at ``submit`` instead wherever forking is not safe or not known to be:
 off Linux, once TensorFlow is loaded (its thread pools), or when this process runs other
 Python threads (a notebook's kernel, a Ray worker, a test runner); ``FORECAST_BACKGROUND=0``
