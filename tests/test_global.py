@@ -491,3 +491,34 @@ def test_a_ticker_embedding_tells_the_tickers_apart_and_travels_with_each_run(tm
         load_config(None, ["model.ticker_embedding=3"])
     with pytest.raises(UserError, match="fit a mapping of tickers"):
         Forecaster(config).fit(synthetic_prices(200, seed=1))
+
+
+def test_a_global_model_of_returns_standardizes_each_ticker_by_its_own_volatility(tmp_path):
+    """data.scaling auto, a log_return target, model.scope global: each ticker's returns are
+    standardized by the mean and standard deviation of its own training rows (scaler.json
+    says StandardScaler), the saved folder predicts as the fit did, and compare's local
+    models see their inputs scaled the same way."""
+    import json
+
+    from forecast.commands.scopes import judge_scopes
+    from forecast.data.scaling import StandardScaling
+
+    bars = panel_bars()
+    fitted = judge_scopes(tiny_config(tmp_path, "data.target=log_return"), bars).forecaster
+    assert fitted["global"].config.data.scaling == "standard"
+    for ticker, member in fitted["global"].members_.items():
+        n_train = member.dataset().n_train
+        returns = np.log(bars[ticker]["price"]).diff().to_numpy()[1:n_train]  # training rows
+        assert isinstance(member.scaler_, StandardScaling), ticker
+        assert member.scaler_.mean_[0] == pytest.approx(returns.mean(), rel=1e-12)
+        assert member.scaler_.scale_[0] == pytest.approx(returns.std(), rel=1e-12)
+        assert isinstance(fitted["local"][ticker].scaler_, StandardScaling), ticker
+    fitted["global"].save(tmp_path / "global")
+    state = json.loads((tmp_path / "global" / "AAA" / "scaler.json").read_text())
+    assert state["type"] == "StandardScaler"
+    loaded = Forecaster.load(tmp_path / "global")
+    np.testing.assert_allclose(
+        loaded["AAA"].predict_test()["predicted"],
+        fitted["global"]["AAA"].predict_test()["predicted"],
+        rtol=1e-6,
+    )

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast.data.scaling import MinMaxScaling
+from forecast.data.scaling import MinMaxScaling, StandardScaling, scaler_from_dict
 from forecast.data.windows import (
     WindowSpec,
     make_windows,
@@ -17,7 +17,7 @@ from forecast.data.windows import (
     split_sizes,
 )
 from forecast.errors import DataError, RunError
-from tests.conftest import synthetic_prices
+from tests.conftest import synthetic_prices, tiny_config
 
 
 def test_make_windows_are_the_previous_lookback_values():
@@ -93,6 +93,64 @@ def test_the_numpy_scaler_is_scikit_learns_to_the_bit():
     np.testing.assert_array_equal(ours.transform(later), theirs.transform(later))
     np.testing.assert_array_equal(ours.inverse_transform(later), theirs.inverse_transform(later))
     assert ours.n_samples_seen_ == theirs.n_samples_seen_ == 300
+
+
+def test_the_standard_scaler_is_scikit_learns_and_its_state_names_its_type():
+    """StandardScaling keeps scikit-learn's StandardScaler arithmetic and attribute names (a
+    constant column's scale is 1, not 0), and scaler.json says which scaler it holds: read
+    back as the same type, an unknown type refused in one line."""
+    from sklearn.preprocessing import StandardScaler
+
+    generator = np.random.default_rng(6)
+    training = np.column_stack(
+        [generator.normal(3e-4, 0.02, 400), generator.lognormal(3, 1, 400), np.full(400, 7.0)]
+    )  # a log return, a price, a constant column
+    later = training * generator.uniform(0.5, 2.0, training.shape)
+    ours = StandardScaling().fit(training)
+    theirs = StandardScaler().fit(training)
+    for name in ("mean_", "var_", "scale_"):
+        np.testing.assert_allclose(getattr(ours, name), getattr(theirs, name), rtol=1e-13)
+    assert ours.scale_[2] == theirs.scale_[2] == 1.0
+    np.testing.assert_allclose(ours.transform(later), theirs.transform(later), rtol=1e-12)
+    np.testing.assert_allclose(
+        ours.inverse_transform(later), theirs.inverse_transform(later), rtol=1e-13
+    )
+    np.testing.assert_allclose(ours.inverse_column(ours.transform(later)[:, 1], 1), later[:, 1])
+    names = ("log_return", "close", "volume")
+    state = json.loads(json.dumps(ours.to_dict(names)))
+    assert state["type"] == "StandardScaler"
+    rebuilt = scaler_from_dict(state)
+    assert isinstance(rebuilt, StandardScaling)
+    np.testing.assert_array_equal(rebuilt.transform(later), ours.transform(later))
+    minmax = MinMaxScaling().fit(training).to_dict(names)
+    assert isinstance(scaler_from_dict(minmax), MinMaxScaling)
+    with pytest.raises(RunError, match=r"type 'RobustScaler' is not a scaler this tool writes"):
+        scaler_from_dict({**state, "type": "RobustScaler"})
+    with pytest.raises(RunError, match=r"not a StandardScaler state \(KeyError"):
+        scaler_from_dict({"type": "StandardScaler", "mean_": [0.0]})
+
+
+def test_the_scaling_is_min_max_unless_a_global_model_models_returns(tmp_path):
+    """data.scaling auto: standardized log returns for a global model (comparable across
+    tickers), min-max for everything else (every single run's numbers unchanged); an explicit
+    value is kept."""
+
+    def scaling(*overrides: str) -> str:
+        return WindowSpec.from_config(tiny_config(tmp_path, *overrides)).scaling
+
+    assert scaling() == "minmax"
+    assert scaling("data.target=log_return") == "minmax"
+    assert scaling("model.scope=global") == "minmax"
+    assert scaling("model.scope=global", "data.target=log_return") == "standard"
+    assert scaling("model.scope=global", "data.target=log_return", "data.scaling=minmax") == (
+        "minmax"
+    )
+    assert scaling("data.scaling=standard") == "standard"
+    spec = WindowSpec(10, 0.2, 0.1, scaling="standard")
+    dataset = prepare_dataset(synthetic_prices(200, seed=4), spec)
+    training = dataset.prices.to_numpy()[: dataset.n_train]
+    assert dataset.scaler.mean_[0] == pytest.approx(training.mean(), rel=1e-12)
+    assert dataset.scaler.scale_[0] == pytest.approx(training.std(), rel=1e-12)
 
 
 def test_scaler_json_with_wrong_shapes_is_refused(prices):

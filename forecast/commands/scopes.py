@@ -29,6 +29,7 @@ from forecast.commands.common import load_tickers
 from forecast.commands.judging import COLUMNS, judge_tickers
 from forecast.commands.result import Result
 from forecast.config import Config
+from forecast.data.windows import resolved_scaling
 from forecast.forecasting import state
 from forecast.forecasting.forecaster import Forecaster
 from forecast.store import runs, tracking
@@ -54,6 +55,8 @@ def judge_scopes(
     fitted, judged, predictions = {}, {}, {}
     for scope in SCOPES:  # global first: the local fits take its cut dates and tickers
         scoped = replace(config, model=replace(config.model, scope=scope))
+        if scope == "global":  # both scopes see the inputs scaled alike (auto: the global's)
+            scoped = replace(scoped, data=replace(scoped.data, scaling=resolved_scaling(scoped)))
         if scope == "local":  # one network a ticker: no embedding to tell them apart
             model = replace(scoped.model, ticker_embedding=0)
             scoped = replace(fitted["global"].config, model=model)

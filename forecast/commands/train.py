@@ -17,7 +17,7 @@ from forecast.commands.result import Result
 from forecast.config import Config
 from forecast.data.bars import read_bars
 from forecast.data.quality import data_warnings
-from forecast.data.scaling import MinMaxScaling
+from forecast.data.scaling import scaler_from_dict
 from forecast.data.sources import MarketData
 from forecast.errors import RunError, named
 from forecast.forecasting import state
@@ -103,7 +103,7 @@ def _resume(
         path,
         echo,
         resume=True,
-        scaler=MinMaxScaling.from_dict(stored, str(path / state.SCALER)),
+        scaler=scaler_from_dict(stored, str(path / state.SCALER)),
         start=Path(update["parent"]) / state.MODEL if warm else None,
         callbacks=callbacks,
         details={"update": update} if update else None,

@@ -39,6 +39,7 @@ class DataConfig:
     test_fraction: float = 0.2  # 0: a production fit on every bar (backtest scores the procedure)
     test_start: str | None = None  # the test bars start here (a date cut; replaces the fraction)
     target: Literal["price", "log_return"] = "price"
+    scaling: Literal["auto", "minmax", "standard"] = "auto"  # auto: see data.windows
     calendar: str = "auto"  # resolved from the data when a run starts (see data/calendar.py)
     interval: str = "auto"  # resolved from the timestamps' spacing (see data/interval.py)
     timezone: str | None = None  # intraday only; null keeps the data's own zone

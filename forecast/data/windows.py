@@ -1,4 +1,4 @@
-"""Time-ordered split, a MinMax scaler fitted on training rows only, and lookback windows.
+"""Time-ordered split, a scaler fitted on training rows only, and lookback windows.
 
 Row layout for a series of N closes, lookback L, n_train training rows:
 
@@ -6,9 +6,10 @@ Row layout for a series of N closes, lookback L, n_train training rows:
     rows  n_train .. N-1   test rows (the model never trains on them)
 
 Each row holds the input features (data.features; by default the close alone), each scaled
-on its own. A window predicts row t from rows t-L .. t-1. Training/validation windows predict
-rows L .. n_train-1 (validation = the last of them, in time order); test windows predict every
-test row, their first inputs reaching back into the end of the training rows.
+on its own (min-max to [0, 1], or standardized: ``data.scaling``). A window predicts row t
+from rows t-L .. t-1. Training/validation windows predict rows L .. n_train-1 (validation =
+the last of them, in time order); test windows predict every test row, their first inputs
+reaching back into the end of the training rows.
 
 What the network models is ``target``: ``price`` (scaled closes in, next close out) or
 ``log_return`` (scaled daily log returns in, next log return out; row t holds
@@ -32,7 +33,7 @@ from forecast.data.features import (
     first_complete_row,
     source_columns,
 )
-from forecast.data.scaling import FEATURE_RANGE, MinMaxScaling
+from forecast.data.scaling import Scaling, new_scaler
 from forecast.errors import DataError, RunError
 
 log = logging.getLogger(__name__)
@@ -45,9 +46,9 @@ def target_offset(target: str) -> int:
 
 @dataclass(frozen=True)
 class WindowSpec:
-    """How a series is cut into windows: the six settings that travel together from the config
-    (data.lookback, test_fraction, target, features; train.validation_fraction; model.horizon)
-    to every split, window and forecast."""
+    """How a series is cut into windows and scaled: the settings that travel together from the
+    config (data.lookback, test_fraction, target, features, scaling; train.validation_fraction;
+    model.horizon) to every split, window and forecast."""
 
     lookback: int = 60  # bars in one input window
     test_fraction: float = 0.2  # the last share of rows held out (0: a production fit)
@@ -57,6 +58,7 @@ class WindowSpec:
     horizon: int = 1  # outputs per window: the next H modelled values
     test_start: str | None = None  # a date cut instead of test_fraction (a panel's)
     validation_start: str | None = None  # a date cut instead of validation_fraction
+    scaling: str = "minmax"  # how each feature is scaled: minmax | standard (resolved)
 
     @classmethod
     def from_config(cls, config: Any) -> WindowSpec:
@@ -69,12 +71,23 @@ class WindowSpec:
             horizon=config.model.horizon,
             test_start=config.data.test_start,
             validation_start=config.train.validation_start,
+            scaling=resolved_scaling(config),
         )
 
     @property
     def close_column(self) -> int:
         """The forecast series' column among the inputs (and in the scaler)."""
         return close_column(self.features)
+
+
+def resolved_scaling(config: Any) -> str:
+    """``data.scaling``, with ``auto`` resolved: a global model's log returns are
+    standardized by each ticker's training volatility (inputs comparable across tickers);
+    everything else is min-max scaled, as every run before the key was."""
+    if config.data.scaling != "auto":
+        return config.data.scaling
+    pooled = config.model.scope == "global" and config.data.target == "log_return"
+    return "standard" if pooled else "minmax"
 
 
 def dated_split(
@@ -132,12 +145,13 @@ def required_rows(spec: WindowSpec, offset: int | None = None) -> int:
         n_rows += 1
 
 
-def fit_scaler(train_values: np.ndarray) -> MinMaxScaling:
-    """Fit the scaler to training rows only, one range per feature.
+def fit_scaler(train_values: np.ndarray, scaling: str = "minmax") -> Scaling:
+    """Fit the scaler to training rows only, one per feature (``scaling``: minmax |
+    standard).
 
     train_values: (n_train,) for one feature or (n_train, n_features).
     """
-    return MinMaxScaling(feature_range=FEATURE_RANGE).fit(train_values)
+    return new_scaler(scaling).fit(train_values)
 
 
 def make_windows(
@@ -169,7 +183,7 @@ def values_to_prices(values: np.ndarray, previous_prices: np.ndarray, target: st
 
 
 def scaled_to_prices(
-    scaler: MinMaxScaling,
+    scaler: Scaling,
     scaled: np.ndarray,
     previous_prices: np.ndarray,
     target: str,
@@ -211,7 +225,7 @@ class Dataset(SpecFields):
     prices: pd.Series  # (N,) the clean closes, timestamp index
     spec: WindowSpec
     n_train: int  # rows 0..n_train-1 are training rows
-    scaler: MinMaxScaling  # fitted on training rows only, one range per feature
+    scaler: Scaling  # fitted on training rows only, one range per feature
     x_train: np.ndarray  # (n_fit, L, F): a read-only view (or a panel's PooledWindows)
     y_train: np.ndarray  # (n_fit,)
     x_val: np.ndarray  # (n_val, L, F)
@@ -253,7 +267,7 @@ def as_bars(data: pd.Series | pd.DataFrame) -> pd.DataFrame:
 def prepare_dataset(
     bars: pd.Series | pd.DataFrame,
     spec: WindowSpec,
-    scaler: MinMaxScaling | None = None,
+    scaler: Scaling | None = None,
     label: str = "data",
     n_test: int | None = None,
     n_validation: int | None = None,
@@ -278,7 +292,7 @@ def prepare_dataset(
     if given_validation is not None:  # at least one window left to fit
         n_validation = max(0, min(given_validation, n_train - spec.lookback - first - 1))
     if scaler is None:
-        scaler = fit_scaler(values[first:n_train])
+        scaler = fit_scaler(values[first:n_train], spec.scaling)
     if scaler.n_features_in_ != len(spec.features):
         raise RunError(
             f"{label}: the scaler has {scaler.n_features_in_} features, the config "

@@ -32,7 +32,7 @@ from forecast.base.marker import MARKER, mark_complete, read_marker
 from forecast.base.names import safe_name
 from forecast.config import Config, config_hash, load_config
 from forecast.data.bars import read_bars, write_bars
-from forecast.data.scaling import MinMaxScaling
+from forecast.data.scaling import Scaling
 from forecast.data.sources import MarketData, data_fingerprint, market_from_frame, source_label
 from forecast.data.windows import Dataset, WindowSpec, prepare_dataset
 from forecast.errors import RunError, UserError, named
@@ -58,7 +58,7 @@ class Forecaster:
     def __init__(self, config: Config | str | Path | None = None) -> None:
         self.config = config if isinstance(config, Config) else load_config(config)
         self.bars_: pd.DataFrame | None = None  # the bars it was fitted on
-        self.scaler_: MinMaxScaling | None = None  # fitted on the training rows alone
+        self.scaler_: Scaling | None = None  # fitted on the training rows alone
         self.calibration_: Calibration | None = None  # the bands' calibration
         self.baselines_: Baselines | None = None  # ARIMA, ETS, Theta on the training rows
         self.history_: dict[str, list[float]] = {}  # loss per epoch
@@ -165,7 +165,7 @@ class Forecaster:
         self,
         bars: pd.DataFrame | pd.Series | MarketData | Mapping[str, Any],
         *,
-        scaler: MinMaxScaling | Mapping[str, MinMaxScaling] | None = None,
+        scaler: Scaling | Mapping[str, Scaling] | None = None,
         start: Path | None = None,
         checkpoints: Path | None = None,
         resume: bool = False,

@@ -25,7 +25,7 @@ import pandas as pd
 
 from forecast.data.features import feature_matrix, recursable
 from forecast.data.interval import count_words
-from forecast.data.scaling import MinMaxScaling
+from forecast.data.scaling import Scaling
 from forecast.data.windows import SpecFields, WindowSpec, as_bars, scaled_to_prices
 from forecast.errors import UserError, named
 
@@ -42,7 +42,7 @@ class Predictor(SpecFields):
     it was trained with: everything a forecast needs."""
 
     network: Any  # model.reference.Network, or KerasNetwork: predict(windows) -> (n, H)
-    scaler: MinMaxScaling
+    scaler: Scaling
     spec: WindowSpec
 
     @property

@@ -28,7 +28,7 @@ import yaml
 from forecast.base import atomic
 from forecast.base.values import read_json
 from forecast.config import Config, config_from_dict, config_to_dict, migrate_renamed, read_yaml
-from forecast.data.scaling import MinMaxScaling, scaler_features
+from forecast.data.scaling import Scaling, scaler_features, scaler_from_dict
 from forecast.errors import ConfigError, RunError
 from forecast.forecasting.classical import Baselines
 from forecast.model.keras_file import DAMAGED
@@ -58,15 +58,15 @@ def read_config(folder: Path) -> Config:
         raise RunError(message if message.startswith(str(path)) else f"{path}: {message}") from None
 
 
-def write_scaler(folder: Path, scaler: MinMaxScaling, features: tuple[str, ...]) -> None:
+def write_scaler(folder: Path, scaler: Scaling, features: tuple[str, ...]) -> None:
     atomic.write_json(folder / SCALER, scaler.to_dict(features))
 
 
-def read_scaler(folder: Path, features: tuple[str, ...]) -> MinMaxScaling:
+def read_scaler(folder: Path, features: tuple[str, ...]) -> Scaling:
     """scaler.json, refused unless it was fitted on ``features``."""
     path = Path(folder) / SCALER
     state = read_json(path)
-    scaler = MinMaxScaling.from_dict(state, str(path))
+    scaler = scaler_from_dict(state, str(path))
     if scaler_features(state) != tuple(features):
         raise RunError(
             f"{path}: scaler has features {', '.join(scaler_features(state))}, config.yaml "

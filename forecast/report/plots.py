@@ -110,16 +110,19 @@ def plot_price_history(dataset: Dataset) -> Figure:
 
 
 def plot_scaled_training(dataset: Dataset) -> Figure:
-    """What the network sees: training closes scaled to [0, 1] by the training-only scaler."""
+    """What the network sees: training closes scaled by the training-only scaler (to [0, 1]
+    under min-max)."""
     figure = Figure(figsize=(11, 3.5), layout="constrained")
     axes = figure.subplots()
     training = dataset.prices.iloc[: dataset.n_train]
     scaled = dataset.scaler.transform(training.to_numpy().reshape(-1, 1))[:, 0]  # (n_train,)
     axes.plot(training.index, scaled, color="tab:blue", label="scaled training closes")
-    axes.set_ylim(-0.05, 1.05)
+    kind = dataset.scaler.to_dict()["type"]  # MinMaxScaler | StandardScaler
+    if kind == "MinMaxScaler":
+        axes.set_ylim(-0.05, 1.05)
     finish_axes(
         axes,
-        "Scaled training series (MinMaxScaler fitted on these rows only)",
+        f"Scaled training series ({kind} fitted on these rows only)",
         ylabel="scaled close",
         legend="upper left",
     )
