@@ -76,12 +76,14 @@ def panel_config(
     embedding: int = 0,
     *extra: str,
 ):
-    """The panels' config: log returns, lookback 20, LSTM(16) → Dense, ``quick`` otherwise;
-    ``extra`` overrides after these."""
+    """The panels' config: log returns standardized by each ticker's training volatility
+    (both scopes alike, as ``compare --tickers`` scales them), lookback 20, LSTM(16) → Dense,
+    ``quick`` otherwise; ``extra`` overrides after these."""
     return load_config(
         "quick",
         [
             "data.target=log_return",
+            "data.scaling=standard",
             "data.lookback=20",
             "data.start=null",
             f"data.calendar={calendar}",
@@ -283,6 +285,7 @@ def nightly(tickers: int, bars: int, epochs: int, new_bars: int = 5) -> None:
             "data.start=null",
             "data.calendar=business",
             "data.target=log_return",
+            "data.scaling=standard",
             "data.lookback=20",
             "data.test_fraction=0",
             "model.layers=[{type: lstm, units: 16}]",
@@ -312,7 +315,8 @@ def nightly(tickers: int, bars: int, epochs: int, new_bars: int = 5) -> None:
         seconds["local", "update"] = time.perf_counter() - started
     lines = [
         f"Measured {dt.date.today()} on this machine, once: {tickers} seeded tickers × {bars} "
-        f"bars (the shared-reversal panel), log-return target, LSTM(16), {epochs} epochs, "
+        f"bars (the shared-reversal panel), log-return target standardized per ticker, "
+        f"LSTM(16), {epochs} epochs, "
         f"production fits on all but the last {new_bars} bars, then updated with them "
         f"(train.update_epochs of warm start), through the commands (folders, pages, "
         f"calibration included); one process, in this order.",
@@ -341,7 +345,8 @@ def embedding(tickers: int, bars: int, epochs: int, seeds: int) -> None:
     lines = [
         f"Measured {dt.date.today()} on this machine; {tickers} seeded tickers × {bars} bars "
         f"whose log returns follow r_t = ±0.3 r_(t-1) + e_t (half +, half −), {epochs} epochs, "
-        "log-return target, LSTM(16). Pooled DM: one-sided against naive on the daily mean "
+        "log-return target standardized per ticker, LSTM(16). Pooled DM: one-sided against "
+        "naive on the daily mean "
         "loss differential; IC: mean daily rank IC (p for IC > 0); book: top/bottom fifth, "
         "net bp a bar after 5 bp a side.",
         "",
@@ -390,7 +395,7 @@ def null(tickers: int, bars: int, epochs: int, seeds: int) -> None:
     text = (
         f"Measured {dt.date.today()} on this machine: {seeds} seeded random-walk panels of "
         f"{tickers} tickers × {bars} bars (nothing to find), one global network each "
-        f"(log-return target, LSTM(16), {epochs} epochs).\n\n"
+        f"(log-return target standardized per ticker, LSTM(16), {epochs} epochs).\n\n"
         f"| what | panels | share | expected by chance |\n|---|---:|---:|---:|\n"
         f"| any ticker beats naive after Benjamini–Hochberg | {beat} | {beat / seeds:.0%} "
         f"| ≤ 5 % |\n"
@@ -461,7 +466,8 @@ def main() -> None:
         panels.append(("STOCKS6 (real, 2013–2023)", stocks6()))
     lines = [
         f"Measured {dt.date.today()} on this machine; {args.tickers} seeded tickers × "
-        f"{args.bars} bars, {args.epochs} epochs, log-return target, LSTM(16). Pooled DM: "
+        f"{args.bars} bars, {args.epochs} epochs, log-return target standardized per ticker, "
+        "LSTM(16). Pooled DM: "
         "one-sided against naive on the daily mean loss differential; IC: mean daily rank "
         "IC, p for IC > 0; books: top/bottom fifth, mean net return per bar after 5 bp a side.",
         "",

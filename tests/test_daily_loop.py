@@ -64,6 +64,29 @@ def parent(tmp_path_factory):
     return folder / "run"
 
 
+def test_journal_rows_name_their_ticker_and_an_older_journal_keeps_its_columns(tmp_path):
+    """Each row names the ticker forecast (a ticker called NA stays NA). A journal begun
+    before the column existed keeps its header and bytes: rows appended to it are written
+    without the column, and reading it fills in the run's ticker."""
+    from forecast.store import journal
+
+    frame = pd.DataFrame({"date": ["2024-01-02", "2024-01-03"], "median": [1.0, 2.0]})
+    rows = journal.journal_rows(frame, "run", "2024-01-01", "conformal", "m", "d", "NA")
+    assert journal.append(tmp_path, rows) == 2
+    assert list(read_journal(tmp_path)["ticker"]) == ["NA", "NA"]
+    assert read_journal(tmp_path)["lo80"].isna().all()  # a missing number is still missing
+    older = tmp_path / "older"
+    older.mkdir()
+    rows.drop(columns="ticker").to_csv(older / "journal.csv", index=False)
+    before = (older / "journal.csv").read_bytes()
+    later = journal.journal_rows(frame, "run", "2024-01-02", "conformal", "m", "d", "MSFT")
+    assert journal.append(older, later) == 2
+    after = (older / "journal.csv").read_bytes()
+    assert after.startswith(before) and b"MSFT" not in after
+    assert pd.read_csv(older / "journal.csv").shape == (4, len(journal.COLUMNS) - 1)
+    assert list(read_journal(older, "MSFT")["ticker"]) == ["MSFT"] * 4
+
+
 def test_a_production_fit_forecasts_journals_and_scores_day_by_day(tmp_path, caplog):
     """A seeded replay: each day the CSV grows by a bar, the forecast starts from the newest
     bar (--refresh) and is journalled once; score matches the journal with the bars that came,

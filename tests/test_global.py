@@ -280,6 +280,7 @@ def test_train_tickers_writes_one_folder_of_ordinary_runs(long_csv, tmp_path, ca
     for ticker in ("AAA", "BBB"):
         journal = pd.read_csv(out / "runs" / ticker / "journal.csv")
         assert len(journal) == 2 and (journal["method"] == "conformal").all()
+        assert (journal["ticker"] == ticker).all()  # each row names its ticker
     assert main(["score", "--run", str(out)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(":")[0] for line in lines] == ["AAA", "BBB", "Pooled across the tickers"]
@@ -366,13 +367,21 @@ def test_the_pooled_head_to_head_is_the_dm_test_of_the_daily_mean_differential()
     assert found.p_value == pytest.approx(expected.p_value) and found.p_value < 0.05
 
 
-def test_compare_tickers_sets_the_global_model_beside_one_network_each(tmp_path, capsys):
+def test_compare_tickers_sets_the_global_model_beside_one_network_each(
+    ray_cluster, tmp_path, capsys
+):
     """compare --tickers --folds 2: both scopes on the same tickers, folds and test bars in
     one leaderboard with q-values and the head-to-head test, the scopes beside reversal and
-    momentum with the seconds each fit took, a page; --models with --tickers is one line."""
+    momentum with the seconds each fit took, a page; --models with --tickers is one line.
+    With --ray the two folds run at once as Ray tasks (the session's two nodes) and give the
+    same leaderboard; a task's own error comes back as its one line; --ray without --tickers
+    or with one fold is refused in one line."""
     import json
 
     from forecast.cli import main
+    from forecast.data.tickers import read_tickers
+    from forecast.errors import UserError
+    from forecast.scaleout.engine import map_tasks
 
     path = four_tickers_csv(tmp_path)
     out = tmp_path / "scopes"
@@ -422,6 +431,21 @@ def test_compare_tickers_sets_the_global_model_beside_one_network_each(tmp_path,
     assert document["verdict"].startswith("Over 2 walk-forward folds: global:")
     assert main([*arguments[:-2], "--models", "lstm"]) == 2
     assert "--models lstm with --tickers" in capsys.readouterr().err
+    on_ray = tmp_path / "on-ray"
+    assert main([*arguments[:-2], "--out", str(on_ray), "--folds", "2", "--ray"]) == 0
+    assert "2 folds at once (Ray tasks), tested from" in capsys.readouterr().out
+    there = pd.read_csv(on_ray / "compare.csv")
+    assert list(zip(there["ticker"], there["scope"], there["status"], strict=True)) == list(
+        zip(table["ticker"], table["scope"], table["status"], strict=True)
+    )
+    np.testing.assert_array_equal(there["n_test"], table["n_test"])
+    np.testing.assert_allclose(there["rmse"], table["rmse"], rtol=1e-5)
+    with pytest.raises(UserError, match=r"compare: give the tickers with either"):
+        map_tasks(read_tickers, [("T0", None, "compare"), (None, None, "compare")])
+    assert main([*arguments, "--ray"]) == 2
+    assert "give --folds K of 2 or more" in capsys.readouterr().err
+    assert main(["compare", "--config", "quick", "--ray"]) == 2
+    assert "compare --ray runs the folds of a watch list" in capsys.readouterr().err
 
 
 def test_live_records_pooled_across_tickers_are_the_dm_test_of_the_daily_mean():

@@ -171,6 +171,11 @@ def command_backtest(args: argparse.Namespace) -> int:
 def command_compare(args: argparse.Namespace) -> int:
     if args.tickers is not None or args.tickers_file is not None:
         return compare_scopes_command(args)
+    if args.ray or args.address is not None:
+        raise UserError(
+            "compare --ray runs the folds of a watch list's comparison at once; give "
+            "--tickers A,B,C (or --tickers-file) with --folds K, or drop --ray and --address"
+        )
     config = load(args)
     from forecast.commands.compare import compare
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from forecast.base.bands import BAND_METHODS
 from forecast.base.names import program_name
+from forecast.cli import options
 from forecast.errors import UserError
 
 
@@ -83,86 +84,12 @@ def version_text() -> str:
     return f"forecast {forecast.__version__} (Python {python}; {', '.join(parts)})"
 
 
-# --- shared options -------------------------------------------------------------------------
-
-
-def _config_source(command: argparse.ArgumentParser, help_set: str) -> None:
-    """--config and --set."""
-    command.add_argument(
-        "--config",
-        type=Path,
-        default=None,
-        help="YAML config file, or a shipped config by name: default, quick, best, yahoo "
-        "(default: default)",
-    )
-    command.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=help_set
-    )
-
-
-def _config_options(command: argparse.ArgumentParser) -> None:
-    """What the commands that start from a config and write one folder share."""
-    _config_source(command, "override a config key, e.g. --set train.epochs=5 (repeatable)")
-    command.add_argument(
-        "--out",
-        type=Path,
-        default=None,
-        help="folder to write (default: output.runs_dir/TIME-TICKER…)",
-    )
-    command.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="allow --out to name a folder that already holds results",
-    )
-    command.add_argument(
-        "--refresh",
-        action="store_true",
-        help="download Yahoo Finance prices again instead of using the cache",
-    )
-
-
-def _address(command: argparse.ArgumentParser) -> None:
-    """Where the distributed commands run."""
-    command.add_argument(
-        "--address",
-        default=None,
-        help="Ray cluster to join: auto, HOST:PORT or ray://HOST:10001 (default: a local Ray "
-        "instance on this machine's cores)",
-    )
-
-
-def _newer_bars(command: argparse.ArgumentParser, data_help: str) -> None:
-    """--data FILE or --refresh (not both): where the bars that came since the run are read."""
-    newer = command.add_mutually_exclusive_group()
-    newer.add_argument(
-        "--data", type=Path, default=None, help=f"{data_help} (default: the run's source again)"
-    )
-    newer.add_argument(
-        "--refresh",
-        action="store_true",
-        help="read the run's source again, downloading Yahoo Finance bars again first",
-    )
-
-
-def _json(command: argparse.ArgumentParser) -> None:
-    """--json: the result as one JSON object on stdout, for scripts (progress goes to stderr)."""
-    command.add_argument(
-        "--json",
-        action="store_true",
-        help="print the result as one JSON object on stdout (progress and notes go to stderr)",
-    )
-
-
-def _run(command: argparse.ArgumentParser, what: str) -> None:
-    command.add_argument("--run", type=Path, required=True, help=f"run folder {what}")
-
-
 # --- one builder per subcommand ---------------------------------------------------------------
 
 
 def _train(commands) -> None:
     train = commands.add_parser("train", help="train a model and write a run folder")
-    _config_options(train)
+    options.config_options(train)
     train.add_argument(
         "--resume",
         type=Path,
@@ -170,26 +97,18 @@ def _train(commands) -> None:
         metavar="DIR",
         help="continue an interrupted run in DIR from its last finished epoch",
     )
-    _tickers(
+    options.tickers(
         train,
         "with --set model.scope=global: one network for these tickers, e.g. AAPL,MSFT,NVDA "
         "(from the config's source: a long CSV, a folder of TICKER.csv, Yahoo)",
     )
-    _json(train)
-
-
-def _tickers(command, help_text: str) -> None:
-    """--tickers A,B,C or --tickers-file FILE (train and compare; batch says it its way)."""
-    command.add_argument("--tickers", default=None, help=help_text)
-    command.add_argument(
-        "--tickers-file", type=Path, default=None, help="the tickers, one per line (# comments)"
-    )
+    options.json_output(train)
 
 
 def _evaluate(commands) -> None:
     evaluate = commands.add_parser("evaluate", help="reload a run folder and recompute its metrics")
-    _run(evaluate, "to evaluate")
-    _json(evaluate)
+    options.run_folder(evaluate, "to evaluate")
+    options.json_output(evaluate)
 
 
 def _forecast(commands) -> None:
@@ -198,7 +117,7 @@ def _forecast(commands) -> None:
         help="forecast the next bars (trading days, hours, months…) from a run, with "
         "uncertainty bands",
     )
-    _run(forecast, "to use")
+    options.run_folder(forecast, "to use")
     forecast.add_argument(
         "--steps",
         "--days",
@@ -210,7 +129,7 @@ def _forecast(commands) -> None:
     forecast.add_argument(
         "--samples", type=int, default=100, help="Monte-Carlo dropout samples (100)"
     )
-    _newer_bars(
+    options.newer_bars(
         forecast, "CSV of newer prices (the run's date/price/feature columns) to start from"
     )
     forecast.add_argument(
@@ -230,9 +149,9 @@ def _score(commands) -> None:
         help="match the run's journalled forecasts with the bars that came: the live record "
         "(live.csv/json/png)",
     )
-    _run(score, "to score")
-    _newer_bars(score, "CSV with the bars that came")
-    _json(score)
+    options.run_folder(score, "to score")
+    options.newer_bars(score, "CSV with the bars that came")
+    options.json_output(score)
 
 
 def _update(commands) -> None:
@@ -240,8 +159,8 @@ def _update(commands) -> None:
         "update",
         help="bring a run up to its newest bars without a full retrain, into a new run folder",
     )
-    _run(update, "to update")
-    _newer_bars(update, "CSV continuing the run's bars")
+    options.run_folder(update, "to update")
+    options.newer_bars(update, "CSV continuing the run's bars")
     update.add_argument(
         "--epochs", type=int, default=None, help="warm-start epochs (default: train.update_epochs)"
     )
@@ -270,7 +189,7 @@ def _explain(commands) -> None:
     explain = commands.add_parser(
         "explain", help="plot the gates of one test window's prediction (NumPy reference)"
     )
-    _run(explain, "to explain")
+    options.run_folder(explain, "to explain")
     explain.add_argument(
         "--date",
         default=None,
@@ -286,7 +205,7 @@ def _summary(commands) -> None:
     summary = commands.add_parser(
         "summary", help="parameter counts per layer with their formulas (no training)"
     )
-    _config_source(summary, "override a config key (repeatable)")
+    options.config_source(summary, "override a config key (repeatable)")
 
 
 def _backtest(commands) -> None:
@@ -294,7 +213,7 @@ def _backtest(commands) -> None:
         "backtest",
         help="walk-forward backtest against naive, drift and moving-average baselines",
     )
-    _config_options(backtest)
+    options.config_options(backtest)
     backtest.add_argument("--folds", type=int, default=5, help="expanding-window folds (5)")
     backtest.add_argument(
         "--samples",
@@ -302,7 +221,7 @@ def _backtest(commands) -> None:
         default=0,
         help="MC-dropout samples per day for band coverage (0: off)",
     )
-    _json(backtest)
+    options.json_output(backtest)
 
 
 def _compare(commands) -> None:
@@ -311,7 +230,7 @@ def _compare(commands) -> None:
         help="backtest several model families on the same folds; with --tickers, the global "
         "model beside one network per ticker",
     )
-    _config_options(compare)
+    options.config_options(compare)
     compare.add_argument(
         "--models",
         default=None,
@@ -324,12 +243,25 @@ def _compare(commands) -> None:
         default=None,
         help="expanding-window folds (5; with --tickers 1: one test period)",
     )
-    _tickers(
+    options.tickers(
         compare,
         "compare the config's model fitted once across these tickers (global) and once per "
         "ticker (local), on the same dates and test bars, e.g. AAPL,MSFT,NVDA",
     )
-    _json(compare)
+    compare.add_argument(
+        "--ray",
+        action="store_true",
+        help="with --tickers and --folds K: run the K folds at once as Ray tasks (on this "
+        "machine's cores, or --address's cluster)",
+    )
+    options.address(compare)
+    compare.add_argument(
+        "--cpus-per-task",
+        type=int,
+        default=1,
+        help="with --ray: CPUs per fold; TensorFlow's threads follow (1)",
+    )
+    options.json_output(compare)
 
 
 def _batch(commands) -> None:
@@ -338,8 +270,8 @@ def _batch(commands) -> None:
         help="train many tickers (on this machine's cores or a Ray cluster) and rank them in "
         "a leaderboard with Benjamini-Hochberg q-values",
     )
-    _config_source(batch, "override a config key (repeatable)")
-    _address(batch)
+    options.config_source(batch, "override a config key (repeatable)")
+    options.address(batch)
     batch.add_argument("--tickers", default=None, help="comma-separated tickers, e.g. MSFT,AAPL")
     batch.add_argument(
         "--tickers-file", type=Path, default=None, help="file with one ticker per line (# comments)"
@@ -380,7 +312,7 @@ def _batch(commands) -> None:
         help="the nightly step over batch folder DIR: update every ticker's run with its "
         "newest bars, forecast (--forecast N), score",
     )
-    _json(batch)
+    options.json_output(batch)
 
 
 def _sweep(commands) -> None:
@@ -389,8 +321,8 @@ def _sweep(commands) -> None:
         help="search hyperparameters (Ray Tune, Optuna TPE, ASHA) on validation rows, then "
         "retrain the best config and score it once on the test rows",
     )
-    _config_source(sweep, "override a config key (repeatable)")
-    _address(sweep)
+    options.config_source(sweep, "override a config key (repeatable)")
+    options.address(sweep)
     sweep.add_argument(
         "--space",
         type=Path,
@@ -435,7 +367,7 @@ def _config(commands) -> None:
         help="print the fully resolved config (defaults, --config, --set) as YAML, without "
         "training",
     )
-    _config_source(config, "override a config key (repeatable)")
+    options.config_source(config, "override a config key (repeatable)")
 
 
 def _completion(commands) -> None:

@@ -4,6 +4,7 @@ global run's folder, each a leaderboard with its error rows, the folder and the 
 from __future__ import annotations
 
 import argparse
+from functools import partial
 from pathlib import Path
 
 from forecast.cli.common import load, numbers, printed_json
@@ -57,14 +58,24 @@ def compare_scopes_command(args: argparse.Namespace) -> int:
         )
     tickers = read_tickers(args.tickers, args.tickers_file, command="compare")
     config = load(args)
-    result = compare_scopes(
-        config,
-        tickers,
-        out=args.out,
-        refresh=args.refresh,
-        overwrite=args.overwrite,
-        folds=1 if args.folds is None else args.folds,
-    )
+    folds = 1 if args.folds is None else args.folds
+    on_ray = args.ray or args.address is not None
+    if on_ray and (folds < 2 or args.cpus_per_task < 1):
+        raise UserError(
+            f"compare --ray with --folds {folds} --cpus-per-task {args.cpus_per_task}: Ray "
+            f"runs the walk-forward folds at once; give --folds K of 2 or more and "
+            f"--cpus-per-task of 1 or more"
+        )
+    options = {"out": args.out, "refresh": args.refresh, "overwrite": args.overwrite}
+    if not on_ray:
+        result = compare_scopes(config, tickers, folds=folds, **options)
+    else:
+        from forecast.scaleout import load_engine
+
+        engine = load_engine("compare --ray")
+        with engine.connected(args.address):
+            mapper = partial(engine.map_tasks, cpus_per_task=args.cpus_per_task)
+            result = compare_scopes(config, tickers, folds=folds, mapper=mapper, **options)
     if printed_json(args, result, table=True):
         return 0
     print()

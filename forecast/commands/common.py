@@ -127,7 +127,12 @@ def members_each(folder: str | Path, command: Callable[[Path], Result]) -> Resul
         folder=folder,
         table=table,
         summary={ticker: result.summary for ticker, result in results.items()},
-        verdict=" ".join(f"{ticker}: {result.verdict}" for ticker, result in results.items()),
+        verdict=" ".join(
+            result.verdict
+            if result.verdict.startswith(f"{ticker}: ")
+            else f"{ticker}: {result.verdict}"
+            for ticker, result in results.items()
+        ),  # a forecast's line names its ticker already
         notes=tuple(note for result in results.values() for note in result.notes),
         detail=results,
     )

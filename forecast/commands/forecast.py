@@ -184,9 +184,16 @@ def append_journal(run: runs.Run, result: Forecast) -> None:
     (scored beside it)."""
     frame, method = result.frame, result.record["band_method"]
     model_sha256 = journal.file_sha256(run.path / state.MODEL)
+    ticker = run.config.data.ticker
     rows = [
         journal.journal_rows(
-            frame, run.path.name, result.record["origin"], method, model_sha256, result.data_sha256
+            frame,
+            run.path.name,
+            result.record["origin"],
+            method,
+            model_sha256,
+            result.data_sha256,
+            ticker,
         )
     ]
     baselines = run.forecaster.baselines_
@@ -205,6 +212,7 @@ def append_journal(run: runs.Run, result: Forecast) -> None:
                     model.name,
                     model_sha256,
                     result.data_sha256,
+                    ticker,
                 )
             )
     journal.append(run.path, pd.concat(rows, ignore_index=True))

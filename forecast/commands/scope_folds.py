@@ -6,6 +6,7 @@ The last ``data.test_fraction`` of the calendar (the union of the tickers' dates
 K consecutive test blocks, as ``backtest`` cuts one series. For each fold every ticker's bars
 end where the block ends, the block's first date is the test cut (``data.test_start``), and
 both scopes are fitted and judged as ``judge_scopes`` does; nothing of a later block is seen.
+The folds are independent, so they can run at once as Ray tasks (``compare --ray``).
 The folds' test forecasts are then judged together: per (ticker, scope) on all its test bars,
 pooled per date, across the cross-section, and head to head.
 """
@@ -35,6 +36,19 @@ from forecast.commands.scopes import (
 )
 from forecast.config import Config
 
+Mapper = Callable[[Callable[..., Any], list[tuple]], list[Any]]
+
+
+def judge_fold(config: Config, visible: Mapping[str, Any]) -> dict[str, Any]:
+    """One fold's two scopes fitted and judged: its errors, seconds and test predictions
+    (plain values, no network: what a Ray task hands back)."""
+    judged = judge_scopes(config, visible)
+    return {
+        "errors": judged.summary["errors"],
+        "train_seconds": judged.summary["train_seconds"],
+        "predictions": judged.detail["predictions"],
+    }
+
 
 def judge_scope_folds(
     config: Config,
@@ -42,9 +56,12 @@ def judge_scope_folds(
     folds: int,
     errors: Mapping[str, str] | None = None,
     echo: Callable[[str], None] | None = None,
+    mapper: Mapper | None = None,
 ) -> Result:
     """``judge_scopes`` over ``folds`` walk-forward folds of the panel's calendar, judged
-    on all their test bars together; nothing is written."""
+    on all their test bars together; nothing is written. ``mapper``: runs ``judge_fold``
+    over the folds' arguments and returns the values in order (Ray tasks, from the
+    scale-out engine; default: one fold after the other in this process)."""
     from forecast.data.interval import format_timestamps
     from forecast.evaluation.backtest import make_folds
     from forecast.forecasting.global_fit import markets_of
@@ -58,24 +75,31 @@ def judge_scope_folds(
     predictions: dict[str, dict[str, list[pd.DataFrame]]] = {scope: {} for scope in SCOPES}
     seconds = dict.fromkeys(SCOPES, 0.0)
     errors = dict(errors or {})
-    cuts = []
+    cuts, arguments = [], []
     for fold in plan:
         cut = format_timestamps(dates[[fold.cutoff]])[0]
         stop = dates[fold.stop] if fold.stop < len(dates) else None
-        cuts.append(cut)
-        say(f"fold {fold.index + 1} of {folds}: tested from {cut}")
         visible = {
             ticker: market
             if stop is None
             else replace(market, bars=market.bars[market.bars.index < stop])
             for ticker, market in markets.items()
         }
-        dated = replace(config, data=replace(config.data, test_start=cut))
-        judged = judge_scopes(dated, visible)
-        errors.update(judged.summary["errors"])
+        cuts.append(cut)
+        arguments.append((replace(config, data=replace(config.data, test_start=cut)), visible))
+    if mapper is None:
+        outcomes = []
+        for number, (cut, fold_arguments) in enumerate(zip(cuts, arguments, strict=True)):
+            say(f"fold {number + 1} of {folds}: tested from {cut}")
+            outcomes.append(judge_fold(*fold_arguments))
+    else:
+        say(f"{folds} folds at once (Ray tasks), tested from {', '.join(cuts)}")
+        outcomes = mapper(judge_fold, arguments)
+    for outcome in outcomes:
+        errors.update(outcome["errors"])
         for scope in SCOPES:
-            seconds[scope] += judged.summary["train_seconds"][scope]
-            for ticker, frame in judged.detail["predictions"][scope].items():
+            seconds[scope] += outcome["train_seconds"][scope]
+            for ticker, frame in outcome["predictions"][scope].items():
                 predictions[scope].setdefault(ticker, []).append(frame)
     joined = {
         scope: {ticker: pd.concat(frames, ignore_index=True) for ticker, frames in found.items()}

@@ -102,10 +102,11 @@ def compare_scopes(
     overwrite: bool = False,
     echo: Callable[[str], None] = print,
     folds: int = 1,
+    mapper: Callable[..., list[Any]] | None = None,
 ) -> Result:
     """Load ``tickers`` from the config's source, ``judge_scopes`` them (over ``folds``
-    walk-forward folds of the panel's calendar when more than one), and write the comparison
-    (this module's folder)."""
+    walk-forward folds of the panel's calendar when more than one; ``mapper``: how the folds
+    run, see ``judge_scope_folds``), and write the comparison (this module's folder)."""
     from forecast.errors import UserError, named
 
     if folds < 1:
@@ -118,7 +119,7 @@ def compare_scopes(
         if folds > 1:
             from forecast.commands.scope_folds import judge_scope_folds
 
-            judged = judge_scope_folds(config, markets, folds, errors, echo=echo)
+            judged = judge_scope_folds(config, markets, folds, errors, echo=echo, mapper=mapper)
         else:
             judged = judge_scopes(config, markets, errors, echo=echo)
         _write(folder, judged)

@@ -45,7 +45,7 @@ def score(
         each = members_each(run_dir, lambda member: score(member, data_path, refresh))
         return _pooled(Path(run_dir), each)
     run = runs.load_run(run_dir)
-    record = journal.read_journal(run.path)
+    record = journal.read_journal(run.path, run.config.data.ticker)
     if record.empty:
         raise UserError(
             f"{named('run_dir', run.path)}: journal.csv holds no forecast yet; issue one with "

@@ -34,6 +34,7 @@ from forecast.evaluation.cross_section import panel_verdict
 from forecast.evaluation.significance import SIGNIFICANCE
 from forecast.forecasting import state
 from forecast.scaleout import load_engine
+from forecast.scaleout.address import check_address
 from forecast.scaleout.batch_worker import read_tree, run_ticker, ticker_csv, update_ticker
 from forecast.scaleout.leaderboard import (
     batch_verdict,
@@ -72,7 +73,7 @@ def run_batch(
     echo: Callable[[str], None] = print,
 ) -> Result:
     """Run every ticker (on Ray), write the folders, the leaderboard, batch.png, report.html."""
-    engine = load_engine("batch")
+    load_engine("batch")  # the scaleout extra, named when missing
 
     if forecast_steps < 0 or backtest_folds < 0 or cpus_per_task < 1:
         raise UserError(
@@ -83,7 +84,7 @@ def run_batch(
     tickers = check_tickers(list(tickers))
     tracking.check_available(config)
     if address:
-        engine.check_address(address)  # before any folder is made
+        check_address(address)  # before any folder is made
     with _batch_folder(config, out, resume) as folder:
         complete = {
             ticker for ticker in tickers if (folder / "runs" / safe_name(ticker) / MARKER).exists()
@@ -152,7 +153,7 @@ def update_batch(
     """The nightly step over an existing batch folder: every ticker's run updated with its
     newest bars, a forecast of ``forecast_steps`` bars, its journal scored. Each run folder
     is replaced by its update; the run it came from is kept under previous/TICKER/."""
-    engine = load_engine("batch --update")
+    load_engine("batch --update")  # the scaleout extra, named when missing
 
     folder = Path(batch_dir)
     if not (folder / "config.yaml").is_file() or not (folder / "leaderboard.json").is_file():
@@ -166,7 +167,7 @@ def update_batch(
             f"forecast must be >= 0 (0: skip), cpus-per-task >= 1"
         )
     if address:
-        engine.check_address(address)
+        check_address(address)
     with writing(folder, "batch --update"):
         return _update_each(folder, forecast_steps, cpus_per_task, address, echo)
 

@@ -24,6 +24,7 @@ from typing import Any
 import ray
 
 from forecast.errors import UserError, first_line, named
+from forecast.scaleout.address import check_address
 from forecast.scaleout.sweep_log import TrialRecord, error_from_text
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent  # the forecast package, shipped to workers
@@ -75,34 +76,6 @@ def connected(address: str | None = None) -> Iterator[dict]:
         yield ray.cluster_resources()
     finally:
         ray.shutdown()
-
-
-def check_address(address: str, timeout: float = 5.0) -> None:
-    """Refuse an address nothing answers on (Ray itself would retry it for minutes)."""
-    import socket
-
-    target = address
-    if address == "auto":
-        current = Path(os.environ.get("RAY_TMPDIR", "/tmp")) / "ray" / "ray_current_cluster"
-        target = os.environ.get("RAY_ADDRESS") or (
-            current.read_text().strip() if current.exists() else ""
-        )
-        if not target:
-            raise UserError(
-                f"{named('address', 'auto')}: no Ray cluster was started on this machine; "
-                f"start one with 'ray start --head' or leave {named('address')} out"
-            )
-    host, _, port = target.removeprefix("ray://").rpartition(":")
-    try:
-        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout):
-            return
-    except (OSError, ValueError) as error:
-        reason = getattr(error, "strerror", None) or str(error)
-        raise UserError(
-            f"{named('address', address)}: no Ray cluster answers at {target} ({reason}); "
-            f"start one with 'ray start --head' or leave {named('address')} out to run on "
-            f"this machine"
-        ) from None
 
 
 def _size_threads(cpus: int) -> None:
@@ -170,6 +143,28 @@ def run_tasks(
         if on_result is not None:
             on_result(outcome)
     return [outcomes[index] for index in range(len(arguments))]
+
+
+def map_tasks(
+    function: Callable[..., Any], arguments: Sequence[tuple], cpus_per_task: int = 1
+) -> list[Any]:
+    """``function(*arguments[i])`` for every i at once as Ray tasks on the joined instance;
+    the values in order. All or nothing: a task's own error (a fold too short, say) is
+    raised as it was raised in the worker; a worker lost beyond the retries is one line."""
+    remote = ray.remote(num_cpus=cpus_per_task, max_retries=MAX_RETRIES)(_task)
+    references = [remote.remote(function, cpus_per_task, tuple(args)) for args in arguments]
+    try:
+        return [ray.get(reference)[0] for reference in references]
+    except ray.exceptions.RayTaskError as error:
+        cause = getattr(error, "cause", None)
+        if isinstance(cause, UserError):
+            raise type(cause)(str(cause)) from None
+        raise RuntimeError(f"a Ray task failed: {first_line(cause or error)}") from None
+    except ray.exceptions.RayError as error:
+        raise UserError(
+            f"a Ray task was lost ({type(error).__name__}: {first_line(error)}); run the "
+            f"command again, or without Ray"
+        ) from None
 
 
 # --- hyperparameter search (Ray Tune + Optuna TPE + ASHA) -----------------------------------

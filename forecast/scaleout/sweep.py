@@ -43,6 +43,7 @@ from forecast.config import Config, TrackingConfig, config_to_dict
 from forecast.errors import SweepInterrupted, UserError, named
 from forecast.forecasting import state
 from forecast.scaleout import load_engine, sweep_log
+from forecast.scaleout.address import check_address
 from forecast.scaleout.space import Space, base_value, configure, read_space, space_text
 from forecast.scaleout.sweep_log import TrialRecord
 from forecast.scaleout.sweep_summary import (
@@ -111,7 +112,7 @@ def run_sweep(
     ``resume`` continues a sweep in ``out`` that was interrupted or killed: the trials its
     trials.jsonl lists are told to the search and not run again; the rest run now.
     """
-    engine = load_engine("sweep")
+    load_engine("sweep")  # the scaleout extra, named when missing
 
     if trials < 1 or folds < 0 or cpus_per_trial < 1 or (max_concurrent or 1) < 1:
         raise UserError(
@@ -122,7 +123,7 @@ def run_sweep(
     space = read_space(space_path, config_to_dict(config))  # before any data or Ray
     tracking.check_available(config)
     if address:
-        engine.check_address(address)
+        check_address(address)
     from forecast.commands.common import load_data
 
     config, market = load_data(config)
