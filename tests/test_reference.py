@@ -162,3 +162,61 @@ def test_the_fast_lstm_loop_gives_the_generic_loops_numbers_to_the_bit(with_bias
     fast = lstm_steps(x, kernel, recurrent, bias, record=False)["hidden"]
     generic = lstm_steps(x, kernel, recurrent, bias, record=True)["hidden"]
     assert fast.shape == (batch, 12, 5) and np.array_equal(fast, generic)
+
+
+def lstm_stack(units: tuple[int, ...], lookback: int, seed: int = 3, gru: bool = False) -> Network:
+    """A seeded NumPy stack of recurrent layers (all but the last returning sequences) under
+    a Dense output of one value, reading one feature."""
+    from forecast.model.reference import Dense, Recurrent
+
+    generator = np.random.default_rng(seed)
+    layers, inputs = [], 1
+    for index, size in enumerate(units):
+        gates = 3 if gru else 4
+        layers.append(
+            Recurrent(
+                f"rnn{index}",
+                "gru" if gru else "lstm",
+                (0.5 * generator.standard_normal((inputs, gates * size))).astype("float32"),
+                (0.5 * generator.standard_normal((size, gates * size))).astype("float32"),
+                (
+                    0.1 * generator.standard_normal((2, gates * size) if gru else gates * size)
+                ).astype("float32"),
+                return_sequences=index < len(units) - 1,
+            )
+        )
+        inputs = size
+    kernel = (0.3 * generator.standard_normal((inputs, 1))).astype("float32")
+    layers.append(Dense("out", kernel, np.float32([0.01])))
+    return Network(tuple(layers), lookback=lookback, features=1)
+
+
+@pytest.mark.parametrize("target", ["price", "log_return"])
+def test_recursive_paths_run_each_windows_actual_rows_once_and_give_the_same_bits(target):
+    """From many origins at once, each distinct window start is run once over its actual
+    rows and every step continues from its state (``model/recursion.py``): the paths equal
+    the window-by-window recursion's to the bit, for steps within and beyond the lookback,
+    origins at the very end of the bars included; a single origin, GRUs and dropout samples
+    keep the window-by-window path."""
+    from forecast.data.windows import WindowSpec, fit_scaler
+    from forecast.forecasting.predictor import Predictor
+    from forecast.model.recursion import shares_prefixes
+    from tests.conftest import synthetic_prices
+
+    bars = synthetic_prices(160, seed=5).to_frame("price")
+    spec = WindowSpec(12, target=target)
+    values = np.log(bars["price"]).diff().to_numpy()[1:] if target == "log_return" else bars
+    network = lstm_stack((6, 9), lookback=12)
+    predictor = Predictor(network, fit_scaler(np.asarray(values)[:100]), spec)
+    prices = bars["price"].to_numpy()
+    for origins in (np.arange(14, 161), np.array([20, 90]), np.arange(150, 161, 3)):
+        for steps in (2, 9, 30):
+            assert shares_prefixes(network, len(origins), steps)
+            paths = predictor.paths(bars, origins, steps)  # (n, 1, steps)
+            windows = predictor.windows(bars, origins)
+            one_by_one = predictor._recurse(windows, prices[origins - 1], steps, False)
+            assert paths.shape == (len(origins), 1, steps)
+            assert np.array_equal(paths[:, 0], one_by_one), (len(origins), steps)
+    assert not shares_prefixes(network, 1, 30)  # one origin: another BLAS routine
+    assert not shares_prefixes(lstm_stack((6, 9), 12, gru=True), 40, 30)
+    assert not shares_prefixes(network, 40, 1)

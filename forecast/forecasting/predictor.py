@@ -28,6 +28,7 @@ from forecast.data.interval import count_words
 from forecast.data.scaling import Scaling
 from forecast.data.windows import SpecFields, WindowSpec, as_bars, scaled_to_prices
 from forecast.errors import UserError, named
+from forecast.model.recursion import recursive_outputs, shares_prefixes
 
 QUANTILES = {"median": 0.5, "lo80": 0.1, "hi80": 0.9, "lo95": 0.025, "hi95": 0.975}
 # Rows of history kept for recomputing indicators along the paths: an EMA's weight on
@@ -126,6 +127,11 @@ class Predictor(SpecFields):
         origins = np.asarray(origins, dtype="int64")  # (n,)
         prices = bars["price"].to_numpy(dtype="float64")
         batched = self.batched_steps
+        if samples == 1 and not dropout and shares_prefixes(self.network, len(origins), steps):
+            scaled = self.scaler.transform(feature_matrix(self.features, bars, self.target))
+            outputs = recursive_outputs(self.network, scaled.astype("float32"), origins, steps)
+            paths = self._prices(outputs, prices[origins - 1])  # (n, steps)
+            return paths[:, np.newaxis, :]
         if batched is None or steps <= batched:
             windows = np.repeat(self.windows(bars, origins), samples, axis=0)  # (n·S, L, F)
             previous = np.repeat(prices[origins - 1], samples)  # (n·S,) each path's last close
@@ -153,17 +159,12 @@ class Predictor(SpecFields):
         """Forecast ``steps`` bars from each scaled window, H per call of the network,
         feeding close-only predictions back in.  windows: (n, L, F); previous: (n,) each
         window's last close.  Returns (n, steps) prices."""
-        paths = np.empty((len(windows), steps))  # (n, steps)
-        previous = np.asarray(previous, dtype="float64")
+        outputs = []  # each (n, used) scaled
         step = 0
         while step < steps:
             output = self._predict(windows, dropout)  # (n, H) scaled
             used = min(output.shape[1], steps - step)
-            for offset in range(used):
-                previous = scaled_to_prices(
-                    self.scaler, output[:, offset], previous, self.target, self.column
-                )
-                paths[:, step + offset] = previous
+            outputs.append(output[:, :used])
             step += used
             if step < steps:
                 if not self.close_only:  # a bug guard: paths() recomputes features instead
@@ -171,6 +172,18 @@ class Predictor(SpecFields):
                 windows = np.concatenate([windows, output[:, :used, np.newaxis]], axis=1)[
                     :, -self.lookback :
                 ]  # (n, L, 1)
+        return self._prices(np.concatenate(outputs, axis=1), previous)
+
+    def _prices(self, outputs: np.ndarray, previous: np.ndarray) -> np.ndarray:
+        """Scaled outputs 1 .. steps bars ahead as prices, each step from the one before.
+        outputs: (n, steps); previous: (n,) the last close before each.  Returns (n, steps)."""
+        paths = np.empty(outputs.shape)  # (n, steps)
+        previous = np.asarray(previous, dtype="float64")
+        for step in range(outputs.shape[1]):
+            previous = scaled_to_prices(
+                self.scaler, outputs[:, step], previous, self.target, self.column
+            )
+            paths[:, step] = previous
         return paths
 
     def _feature_paths(

@@ -108,14 +108,31 @@ def _sigmoid_in_place(values: np.ndarray) -> None:
 def _lstm_hidden(
     x: np.ndarray, kernel: np.ndarray, recurrent_kernel: np.ndarray, bias: np.ndarray | None
 ) -> np.ndarray:
-    """lstm_steps' hidden states for the Keras defaults (tanh, sigmoid): the same operations
-    in the same order, in preallocated buffers and in place. Calibration and backtests run
-    it over hundreds of windows 30 times a call, where the generic loop's whole-window
-    product and temporaries cost more than its products; here x(t)·W is one product per
-    step. Its numbers are the generic loop's to the bit (``tests/test_reference.py``):
-    BLAS sums each product's terms in the same order whatever the rows, except for a single
-    row, which NumPy hands to another routine, so one window keeps the whole-window
-    product.  x: (batch, T, F) -> (batch, T, u)"""
+    """lstm_steps' hidden states for the Keras defaults (tanh, sigmoid), by ``lstm_run`` from
+    a zero state.  x: (batch, T, F) -> (batch, T, u)"""
+    return lstm_run(x, kernel, recurrent_kernel, bias)[0]
+
+
+def lstm_run(
+    x: np.ndarray,
+    kernel: np.ndarray,
+    recurrent_kernel: np.ndarray,
+    bias: np.ndarray | None,
+    state: tuple[np.ndarray, np.ndarray] | None = None,
+    keep: tuple[int, ...] = (),
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray], dict[int, tuple[np.ndarray, np.ndarray]]]:
+    """An LSTM with the Keras defaults (tanh, sigmoid) over x from ``state`` (h, c; zeros
+    when None): the same operations in the same order as lstm_steps, in preallocated
+    buffers and in place. Calibration and backtests run it over hundreds of windows 30 times
+    a call, where the generic loop's whole-window product and temporaries cost more than its
+    products; here x(t)·W is one product per step. Its numbers are the generic loop's to the
+    bit (``tests/test_reference.py``): BLAS sums each product's terms in the same order
+    whatever the rows, except for a single row, which NumPy hands to another routine, so one
+    window keeps the whole-window product.
+
+    Returns (the hidden states (batch, T, u), the final (h, c), and the (h, c) after each
+    number of steps in ``keep``: a recursive forecast continues from them).
+    x: (batch, T, F); state: each (batch, u)"""
     batch, steps, _ = x.shape
     units = recurrent_kernel.shape[0]
     if batch == 1:  # (T, 1, 4u): x·W + b as lstm_steps computes it
@@ -123,8 +140,12 @@ def _lstm_hidden(
     else:
         by_step = np.ascontiguousarray(x.transpose(1, 0, 2))  # (T, batch, F)
     hidden = np.empty((batch, steps, units), dtype=x.dtype)
-    h = np.zeros((batch, units), dtype=x.dtype)
-    c = np.zeros((batch, units), dtype=x.dtype)
+    if state is None:
+        h = np.zeros((batch, units), dtype=x.dtype)
+        c = np.zeros((batch, units), dtype=x.dtype)
+    else:
+        h, c = (np.array(part, dtype=x.dtype) for part in state)  # copies: updated in place
+    kept = {}
     gates = np.empty((batch, 4 * units), dtype=x.dtype)  # i, f, candidate, o
     recurrent = np.empty_like(gates)
     scratch = np.empty_like(h)
@@ -148,7 +169,9 @@ def _lstm_hidden(
         np.tanh(c, out=scratch)  # h = o tanh(c)
         np.multiply(output_gate, scratch, out=h)
         hidden[:, t] = h
-    return hidden
+        if t + 1 in keep:
+            kept[t + 1] = (h.copy(), c.copy())
+    return hidden, (h, c), kept
 
 
 def gru_steps(
