@@ -182,20 +182,22 @@ def draw_forecast(path: Path, history: pd.Series, frame: pd.DataFrame, title: st
 def append_journal(run: runs.Run, result: Forecast) -> None:
     """The forecast's rows in journal.csv, and the run's baselines' forecasts issued with it
     (scored beside it)."""
-    frame, method = result.frame, result.record["band_method"]
+    frame = result.frame
     model_sha256 = journal.file_sha256(run.path / state.MODEL)
-    ticker = run.config.data.ticker
-    rows = [
-        journal.journal_rows(
-            frame,
+
+    def issued_rows(forecast: pd.DataFrame, method: str) -> pd.DataFrame:
+        """One method's forecast from this origin as journal rows."""
+        return journal.journal_rows(
+            forecast,
             run.path.name,
             result.record["origin"],
             method,
             model_sha256,
             result.data_sha256,
-            ticker,
+            run.config.data.ticker,
         )
-    ]
+
+    rows = [issued_rows(frame, result.record["band_method"])]
     baselines = run.forecaster.baselines_
     if baselines is not None and baselines.fitted:  # issued with it, scored beside it
         closes = result.history.to_numpy(dtype="float64")  # (N,) up to the origin
@@ -204,15 +206,5 @@ def append_journal(run: runs.Run, result: Forecast) -> None:
             same = frame[["date", "naive"]].assign(
                 **{column: values[0] for column, values in issued.items()}
             )
-            rows.append(
-                journal.journal_rows(
-                    same,
-                    run.path.name,
-                    result.record["origin"],
-                    model.name,
-                    model_sha256,
-                    result.data_sha256,
-                    ticker,
-                )
-            )
+            rows.append(issued_rows(same, model.name))
     journal.append(run.path, pd.concat(rows, ignore_index=True))

@@ -98,13 +98,16 @@ class Predictor(SpecFields):
             f"recompute ({RECOMPUTABLE})"
         )
 
+    def rows(self, bars: pd.DataFrame) -> np.ndarray:
+        """Every bar's scaled inputs, as the network reads them.  Returns (N, F) float32."""
+        scaled = self.scaler.transform(feature_matrix(self.features, bars, self.target))
+        return scaled.astype("float32")
+
     def windows(self, bars: pd.DataFrame, origins: Any) -> np.ndarray:
         """The scaled input windows of the ``lookback`` rows before each origin, as the network
         reads them.  Returns (n, L, F) float32."""
-        scaled = self.scaler.transform(feature_matrix(self.features, bars, self.target))  # (N, F)
-        return np.stack([scaled[origin - self.lookback : origin] for origin in origins]).astype(
-            "float32"
-        )
+        rows = self.rows(bars)  # (N, F)
+        return np.stack([rows[origin - self.lookback : origin] for origin in origins])
 
     def paths(
         self,
@@ -128,8 +131,7 @@ class Predictor(SpecFields):
         prices = bars["price"].to_numpy(dtype="float64")
         batched = self.batched_steps
         if samples == 1 and not dropout and shares_prefixes(self.network, len(origins), steps):
-            scaled = self.scaler.transform(feature_matrix(self.features, bars, self.target))
-            outputs = recursive_outputs(self.network, scaled.astype("float32"), origins, steps)
+            outputs = recursive_outputs(self.network, self.rows(bars), origins, steps)
             paths = self._prices(outputs, prices[origins - 1])  # (n, steps)
             return paths[:, np.newaxis, :]
         if batched is None or steps <= batched:
